@@ -1,0 +1,155 @@
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from './logger';
+import type { ConnInfo } from './protos';
+
+/**
+ * go-plugin's connection broker, plugin side. The host opens `plugin.GRPCBroker/StartStream`
+ * right after connecting and keeps it for the life of the process. When the host serves
+ * something for us (Vault's storage and system view), it listens on a socket of its own and
+ * announces `ConnInfo{service_id, network, address}` on that stream; we dial it, presenting our
+ * certificate as a client certificate and trusting only the host's.
+ *
+ * An announcement may arrive before or after the request that needs it (`Setup` names the id),
+ * so announcements wait here by id until someone dials them.
+ */
+export interface BrokerTls {
+  hostCertificatePem: string;
+  certificatePem: string;
+  privateKeyPem: string;
+}
+
+/** go-plugin's own dialers wait this long for an announcement. */
+export const DEFAULT_DIAL_TIMEOUT_MS = 5000;
+// Unclaimed announcements are dropped eventually so a misbehaving host cannot grow the map.
+const ANNOUNCEMENT_LIFETIME_MS = 60_000;
+
+interface Announcement {
+  info: ConnInfo;
+  receivedAt: number;
+}
+
+type Waiter = (info: ConnInfo) => void;
+
+export class Broker {
+  private stream: grpc.ServerDuplexStream<ConnInfo, ConnInfo> | undefined;
+  private readonly announcements = new Map<number, Announcement>();
+  private readonly waiters = new Map<number, Waiter[]>();
+  private readonly credentials: grpc.ChannelCredentials;
+
+  constructor(
+    tls: BrokerTls,
+    private readonly logger: Logger,
+  ) {
+    this.credentials = grpc.credentials.createSsl(
+      Buffer.from(tls.hostCertificatePem),
+      Buffer.from(tls.privateKeyPem),
+      Buffer.from(tls.certificatePem),
+    );
+  }
+
+  /** The `plugin.GRPCBroker` service implementation. */
+  implementation(): grpc.UntypedServiceImplementation {
+    return {
+      StartStream: (call: grpc.ServerDuplexStream<ConnInfo, ConnInfo>) => this.attach(call),
+    };
+  }
+
+  private attach(call: grpc.ServerDuplexStream<ConnInfo, ConnInfo>): void {
+    this.stream = call;
+    call.on('data', (info: ConnInfo) => this.receive(info));
+    // The host ends its side when it closes the client; end ours then, never first.
+    call.on('end', () => {
+      if (this.stream === call) this.stream = undefined;
+      call.end();
+    });
+    call.on('error', (error: Error) => {
+      this.logger.debug('broker stream closed', { error: error.message });
+    });
+  }
+
+  private receive(info: ConnInfo): void {
+    if (info.knock?.knock) {
+      // Knocks belong to multiplexed brokering, which this server never offers.
+      this.logger.debug('ignoring broker knock', { service_id: info.service_id });
+      return;
+    }
+    this.logger.trace('broker announcement', {
+      service_id: info.service_id,
+      network: info.network,
+      address: info.address,
+    });
+    const waiting = this.waiters.get(info.service_id);
+    if (waiting !== undefined && waiting.length > 0) {
+      const waiter = waiting.shift();
+      if (waiting.length === 0) this.waiters.delete(info.service_id);
+      waiter?.(info);
+      return;
+    }
+    this.dropStaleAnnouncements();
+    this.announcements.set(info.service_id, { info, receivedAt: Date.now() });
+  }
+
+  private dropStaleAnnouncements(): void {
+    const oldest = Date.now() - ANNOUNCEMENT_LIFETIME_MS;
+    for (const [id, announcement] of this.announcements) {
+      if (announcement.receivedAt < oldest) this.announcements.delete(id);
+    }
+  }
+
+  /** Waits for the host's announcement of `serviceId` and returns a channel to it. */
+  async dial(serviceId: number, timeoutMs: number = DEFAULT_DIAL_TIMEOUT_MS): Promise<grpc.Channel> {
+    const info = await this.announcement(serviceId, timeoutMs);
+    return this.connect(info);
+  }
+
+  private announcement(serviceId: number, timeoutMs: number): Promise<ConnInfo> {
+    const ready = this.announcements.get(serviceId);
+    if (ready !== undefined) {
+      this.announcements.delete(serviceId);
+      return Promise.resolve(ready.info);
+    }
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = (info) => {
+        clearTimeout(timer);
+        resolve(info);
+      };
+      const timer = setTimeout(() => {
+        const waiting = this.waiters.get(serviceId) ?? [];
+        const index = waiting.indexOf(waiter);
+        if (index >= 0) waiting.splice(index, 1);
+        if (waiting.length === 0) this.waiters.delete(serviceId);
+        reject(new Error(`timeout waiting for connection info for broker id ${serviceId}`));
+      }, timeoutMs);
+      const waiting = this.waiters.get(serviceId) ?? [];
+      waiting.push(waiter);
+      this.waiters.set(serviceId, waiting);
+    });
+  }
+
+  private connect(info: ConnInfo): grpc.Channel {
+    const options: grpc.ChannelOptions = {
+      // Vault sends and accepts messages up to 2 GiB; grpc-js would stop at 4 MiB.
+      'grpc.max_receive_message_length': -1,
+      'grpc.max_send_message_length': -1,
+    };
+    let target: string;
+    if (info.network === 'unix') {
+      // grpc-js uses "localhost" as the TLS name for unix targets, which is what the host's
+      // certificate is issued for.
+      target = `unix:${info.address}`;
+    } else if (info.network === 'tcp') {
+      target = info.address;
+      options['grpc.ssl_target_name_override'] = 'localhost';
+      options['grpc.default_authority'] = 'localhost';
+    } else {
+      throw new Error(`broker announced unsupported network ${JSON.stringify(info.network)}`);
+    }
+    return new grpc.Channel(target, this.credentials, options);
+  }
+
+  /** Ends the stream on our side (process shutdown). */
+  close(): void {
+    this.stream?.end();
+    this.stream = undefined;
+  }
+}

@@ -1,0 +1,156 @@
+import pino from 'pino';
+
+/**
+ * Plugin logs go to stderr as one JSON object per line in hclog's shape, which go-plugin parses
+ * and re-logs through the host's logger at the same level. The host reads `@level`,
+ * `@message` and `@timestamp` with unchecked string assertions (a number there crashes Vault)
+ * and accepts only trace/debug/info/warn/error, and timestamps with exactly six fractional
+ * digits; everything else about a line is free key/value pairs.
+ */
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
+
+export type LogFields = Readonly<Record<string, unknown>>;
+
+export interface Logger {
+  trace(message: string, fields?: LogFields): void;
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+  /** A logger whose lines carry `@module` = this logger's module + "." + name. */
+  named(name: string): Logger;
+  /** A logger that adds these fields to every line. */
+  with(fields: LogFields): Logger;
+  isLevelEnabled(level: LogLevel): boolean;
+}
+
+export interface LoggerOptions {
+  /** hclog module name of the root logger, e.g. the plugin's name. */
+  module: string;
+  level?: LogLevel;
+  /** Field names whose values are replaced wherever they appear (top level or one level down). */
+  redactFields?: readonly string[];
+  /** Where lines go; stderr unless a test wants them. */
+  write?: (line: string) => void;
+}
+
+export const REDACTED = '[REDACTED]';
+
+/**
+ * Values that must never reach a log line, whatever field or message they hide in. The
+ * `redactFields` option catches secrets passed under a known key; this catches the rest
+ * (an error message from a library that echoed its input, say). Kept small: one entry per
+ * long-lived credential, not one per issued token.
+ */
+export class SecretValues {
+  private readonly values = new Set<string>();
+
+  add(value: string): void {
+    // Short values would scrub ordinary words out of lines; credentials are never this short.
+    if (value.length >= 8) this.values.add(value);
+  }
+
+  delete(value: string): void {
+    this.values.delete(value);
+  }
+
+  scrub(text: string): string {
+    let result = text;
+    for (const value of this.values) {
+      if (result.includes(value)) result = result.split(value).join(REDACTED);
+    }
+    return result;
+  }
+}
+
+/** The process-wide set; the engine registers its admin token here when it loads it. */
+export const secretValues = new SecretValues();
+
+export function levelFromEnvironment(fallback: LogLevel): LogLevel {
+  const raw = (process.env.PLUGIN_LOG_LEVEL ?? '').trim().toLowerCase();
+  const known: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error'];
+  return (known as readonly string[]).includes(raw) ? (raw as LogLevel) : fallback;
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  const redactFields = options.redactFields ?? [];
+  const write = options.write ?? ((line: string) => process.stderr.write(line));
+  const destination = { write: (line: string) => write(secretValues.scrub(line)) };
+  const root = pino(
+    {
+      level: options.level ?? 'info',
+      base: undefined,
+      messageKey: '@message',
+      timestamp: () => `,"@timestamp":"${hclogTimestamp()}"`,
+      formatters: {
+        level: (label: string) => ({ '@level': label === 'fatal' ? 'error' : label }),
+      },
+      redact: {
+        paths: redactFields.flatMap((field) => [field, `*.${field}`]),
+        censor: REDACTED,
+      },
+    },
+    destination,
+  );
+  return new PinoLogger(root, { '@module': options.module });
+}
+
+class PinoLogger implements Logger {
+  private readonly sink: pino.Logger;
+
+  // Children are made from the root with all bindings merged, so a line never carries
+  // `@module` twice (pino concatenates the bindings of nested children).
+  constructor(
+    private readonly root: pino.Logger,
+    private readonly bindings: LogFields & { '@module': string },
+  ) {
+    this.sink = root.child(bindings);
+  }
+
+  trace(message: string, fields?: LogFields): void {
+    this.sink.trace(fields ?? {}, message);
+  }
+
+  debug(message: string, fields?: LogFields): void {
+    this.sink.debug(fields ?? {}, message);
+  }
+
+  info(message: string, fields?: LogFields): void {
+    this.sink.info(fields ?? {}, message);
+  }
+
+  warn(message: string, fields?: LogFields): void {
+    this.sink.warn(fields ?? {}, message);
+  }
+
+  error(message: string, fields?: LogFields): void {
+    this.sink.error(fields ?? {}, message);
+  }
+
+  named(name: string): Logger {
+    return new PinoLogger(this.root, {
+      ...this.bindings,
+      '@module': `${this.bindings['@module']}.${name}`,
+    });
+  }
+
+  with(fields: LogFields): Logger {
+    return new PinoLogger(this.root, { ...this.bindings, ...fields, '@module': this.bindings['@module'] });
+  }
+
+  isLevelEnabled(level: LogLevel): boolean {
+    return this.sink.isLevelEnabled(level);
+  }
+}
+
+/** `2006-01-02T15:04:05.000000Z`: hclog's layout, microseconds included. */
+export function hclogTimestamp(epochMicros: number = nowMicros()): string {
+  const millis = Math.floor(epochMicros / 1000);
+  const micros = Math.floor(epochMicros % 1000);
+  const iso = new Date(millis).toISOString(); // ends in .mmmZ
+  return `${iso.slice(0, -1)}${String(micros).padStart(3, '0')}Z`;
+}
+
+function nowMicros(): number {
+  return Math.floor((performance.timeOrigin + performance.now()) * 1000);
+}

@@ -1,0 +1,97 @@
+/**
+ * Durations. Vault carries lease durations as int64 nanoseconds, which pass 2^53 (the end of
+ * exact JavaScript numbers) at about 104 days, so anything that reaches the wire is a bigint
+ * of nanoseconds. Operators write them as seconds (`3600`) or Go-style (`1h30m`, `720h`, `30d`).
+ */
+export type Nanoseconds = bigint;
+
+export const NANOS_PER_SECOND = 1_000_000_000n;
+
+export function secondsToNanos(seconds: number): Nanoseconds {
+  if (Number.isInteger(seconds)) return BigInt(seconds) * NANOS_PER_SECOND;
+  return BigInt(Math.round(seconds * 1e9));
+}
+
+/** Whole seconds, rounded down, as a number (exact for any duration a lease can have). */
+export function nanosToSeconds(nanos: Nanoseconds): number {
+  return Number(nanos / NANOS_PER_SECOND);
+}
+
+export function millisToNanos(millis: number): Nanoseconds {
+  return BigInt(Math.round(millis)) * 1_000_000n;
+}
+
+export function nanosToMillis(nanos: Nanoseconds): number {
+  return Number(nanos / 1_000_000n);
+}
+
+const UNIT_NANOS: Readonly<Record<string, bigint>> = {
+  ns: 1n,
+  us: 1_000n,
+  'µs': 1_000n,
+  'μs': 1_000n,
+  ms: 1_000_000n,
+  s: NANOS_PER_SECOND,
+  m: 60n * NANOS_PER_SECOND,
+  h: 3600n * NANOS_PER_SECOND,
+  d: 86_400n * NANOS_PER_SECOND,
+};
+
+const COMPONENT = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d)/y;
+
+/**
+ * Parses `90`, `"90"`, `"1h30m"`, `"1.5h"`, `"30d"` into nanoseconds; `undefined` if the text
+ * is not a duration. Bare numbers are seconds, as in Vault's own TTL fields.
+ */
+export function parseDuration(input: unknown): Nanoseconds | undefined {
+  if (typeof input === 'number') {
+    return Number.isFinite(input) ? secondsToNanos(input) : undefined;
+  }
+  if (typeof input === 'bigint') return input * NANOS_PER_SECOND;
+  if (typeof input !== 'string') return undefined;
+  let text = input.trim();
+  if (text === '') return undefined;
+  if (/^[-+]?\d+(\.\d+)?$/.test(text)) return secondsToNanos(Number(text));
+
+  let sign = 1n;
+  if (text.startsWith('-') || text.startsWith('+')) {
+    if (text.startsWith('-')) sign = -1n;
+    text = text.slice(1);
+  }
+  if (text === '0') return 0n;
+  let total = 0n;
+  COMPONENT.lastIndex = 0;
+  while (COMPONENT.lastIndex < text.length) {
+    const start = COMPONENT.lastIndex;
+    const match = COMPONENT.exec(text);
+    if (match === null || match.index !== start) return undefined;
+    const [, amount = '', unit = ''] = match;
+    const unitNanos = UNIT_NANOS[unit];
+    if (unitNanos === undefined) return undefined;
+    const [whole = '0', fraction = ''] = amount.split('.');
+    total += BigInt(whole === '' ? '0' : whole) * unitNanos;
+    if (fraction !== '') {
+      const scale = 10n ** BigInt(fraction.length);
+      total += (BigInt(fraction) * unitNanos) / scale;
+    }
+  }
+  return sign * total;
+}
+
+/** Go's spelling (`1h30m0s`), for messages an operator compares with what they typed. */
+export function formatDuration(nanos: Nanoseconds): string {
+  if (nanos === 0n) return '0s';
+  const negative = nanos < 0n;
+  let rest = negative ? -nanos : nanos;
+  const hours = rest / UNIT_NANOS.h!;
+  rest %= UNIT_NANOS.h!;
+  const minutes = rest / UNIT_NANOS.m!;
+  rest %= UNIT_NANOS.m!;
+  const seconds = rest / NANOS_PER_SECOND;
+  const fraction = rest % NANOS_PER_SECOND;
+  let text = '';
+  if (hours > 0n) text += `${hours}h`;
+  if (hours > 0n || minutes > 0n) text += `${minutes}m`;
+  text += fraction === 0n ? `${seconds}s` : `${seconds}.${fraction.toString().padStart(9, '0').replace(/0+$/, '')}s`;
+  return negative ? `-${text}` : text;
+}

@@ -1,0 +1,227 @@
+import { parseDuration, type Nanoseconds } from './duration';
+import { badRequest } from './errors';
+
+/**
+ * Declared request fields: each path says which fields it takes, of what type, with what
+ * meaning. That declaration drives parsing (a wrong type is a 400 naming the field), `help`
+ * and the OpenAPI document. Values arrive as JSON from the HTTP API or as strings from
+ * `vault write k=v`, so every type accepts its string spelling too.
+ */
+export type FieldType =
+  | 'string'
+  | 'int'
+  | 'bool'
+  /** Seconds as a number, or a Go-style duration string (`90`, `"1h30m"`, `"30d"`). */
+  | 'duration'
+  /** A JSON array of strings or one comma-separated string. */
+  | 'comma-string-list'
+  /** A JSON object of arbitrary values. */
+  | 'map'
+  /** A JSON object of strings, or `["k=v", ...]`. */
+  | 'kv-pairs';
+
+export interface FieldSchema {
+  type: FieldType;
+  description: string;
+  default?: string | number | boolean | readonly string[];
+  required?: boolean;
+  allowedValues?: readonly string[];
+  /** Shown masked in the UI and never echoed back. */
+  sensitive?: boolean;
+  deprecated?: boolean;
+}
+
+export type FieldSchemas = Readonly<Record<string, FieldSchema>>;
+
+type FieldValue = string | number | boolean | bigint | string[] | Record<string, unknown>;
+
+/** The parsed fields of one request: path captures and body, checked against the schema. */
+export class FieldData {
+  private readonly values = new Map<string, FieldValue>();
+  /** Fields the request named that the path does not declare (Vault warns about these). */
+  readonly unknownFields: readonly string[];
+
+  constructor(
+    private readonly schemas: FieldSchemas,
+    raw: Readonly<Record<string, unknown>>,
+  ) {
+    const unknown: string[] = [];
+    const problems: string[] = [];
+    for (const [name, value] of Object.entries(raw)) {
+      const schema = schemas[name];
+      if (schema === undefined) {
+        unknown.push(name);
+        continue;
+      }
+      if (value === null || value === undefined) continue;
+      const parsed = parseField(name, schema, value);
+      if (parsed.ok) this.values.set(name, parsed.value);
+      else problems.push(parsed.problem);
+    }
+    for (const [name, schema] of Object.entries(schemas)) {
+      if (schema.required === true && !this.values.has(name)) {
+        problems.push(`missing required field "${name}"`);
+      }
+    }
+    if (problems.length > 0) throw badRequest(problems.join('; '));
+    this.unknownFields = unknown.sort();
+  }
+
+  /** Whether the caller supplied the field (defaults do not count). */
+  has(name: string): boolean {
+    this.schema(name);
+    return this.values.has(name);
+  }
+
+  string(name: string): string {
+    return this.typed(name, 'string', (value) => (typeof value === 'string' ? value : undefined)) ?? '';
+  }
+
+  optionalString(name: string): string | undefined {
+    return this.has(name) ? this.string(name) : undefined;
+  }
+
+  int(name: string): number {
+    return this.typed(name, 'int', (value) => (typeof value === 'number' ? value : undefined)) ?? 0;
+  }
+
+  bool(name: string): boolean {
+    return this.typed(name, 'bool', (value) => (typeof value === 'boolean' ? value : undefined)) ?? false;
+  }
+
+  /** A duration in nanoseconds; 0 when absent without default. */
+  duration(name: string): Nanoseconds {
+    return this.typed(name, 'duration', (value) => (typeof value === 'bigint' ? value : undefined)) ?? 0n;
+  }
+
+  optionalDuration(name: string): Nanoseconds | undefined {
+    return this.has(name) ? this.duration(name) : undefined;
+  }
+
+  stringList(name: string): string[] {
+    return this.typed(name, 'comma-string-list', (value) => (Array.isArray(value) ? [...value] : undefined)) ?? [];
+  }
+
+  map(name: string): Record<string, unknown> {
+    return this.typed(name, 'map', (value) => (isObject(value) ? { ...value } : undefined)) ?? {};
+  }
+
+  stringMap(name: string): Record<string, string> {
+    const value = this.typed(name, 'kv-pairs', (v) => (isObject(v) ? { ...v } : undefined)) ?? {};
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, String(v)]));
+  }
+
+  private schema(name: string): FieldSchema {
+    const schema = this.schemas[name];
+    if (schema === undefined) throw new Error(`field "${name}" is not declared on this path`);
+    return schema;
+  }
+
+  private typed<T>(name: string, type: FieldType, pick: (value: FieldValue) => T | undefined): T | undefined {
+    const schema = this.schema(name);
+    if (schema.type !== type) {
+      throw new Error(`field "${name}" is declared as ${schema.type}, read as ${type}`);
+    }
+    const value = this.values.get(name);
+    if (value !== undefined) return pick(value);
+    if (schema.default === undefined) return undefined;
+    const parsed = parseField(name, schema, schema.default);
+    if (!parsed.ok) throw new Error(`default of field "${name}" is invalid: ${parsed.problem}`);
+    return pick(parsed.value);
+  }
+}
+
+type Parsed = { ok: true; value: FieldValue } | { ok: false; problem: string };
+
+function ok(value: FieldValue): Parsed {
+  return { ok: true, value };
+}
+
+function problem(name: string, expected: string, value: unknown): Parsed {
+  return { ok: false, problem: `field "${name}": expected ${expected}, got ${JSON.stringify(value) ?? String(value)}` };
+}
+
+function parseField(name: string, schema: FieldSchema, value: unknown): Parsed {
+  switch (schema.type) {
+    case 'string': {
+      if (typeof value === 'string') return checkAllowed(name, schema, value);
+      if (typeof value === 'number' || typeof value === 'boolean') {
+        return checkAllowed(name, schema, String(value));
+      }
+      return problem(name, 'a string', value);
+    }
+    case 'int': {
+      const number = typeof value === 'string' && /^[-+]?\d+$/.test(value.trim()) ? Number(value) : value;
+      if (typeof number === 'number' && Number.isSafeInteger(number)) return ok(number);
+      return problem(name, 'an integer', value);
+    }
+    case 'bool': {
+      if (typeof value === 'boolean') return ok(value);
+      if (typeof value === 'string' || typeof value === 'number') {
+        const text = String(value).trim().toLowerCase();
+        if (['true', '1', 't'].includes(text)) return ok(true);
+        if (['false', '0', 'f'].includes(text)) return ok(false);
+      }
+      return problem(name, 'a boolean', value);
+    }
+    case 'duration': {
+      const nanos = parseDuration(value);
+      if (nanos === undefined) return problem(name, 'a duration such as 3600, "1h" or "30m"', value);
+      if (nanos < 0n) return problem(name, 'a duration that is not negative', value);
+      return ok(nanos);
+    }
+    case 'comma-string-list': {
+      if (typeof value === 'string') {
+        return ok(
+          value
+            .split(',')
+            .map((part) => part.trim())
+            .filter((part) => part !== ''),
+        );
+      }
+      if (Array.isArray(value) && value.every((item) => typeof item === 'string' || typeof item === 'number')) {
+        return ok(value.map((item) => String(item).trim()).filter((item) => item !== ''));
+      }
+      return problem(name, 'a list of strings or a comma-separated string', value);
+    }
+    case 'map': {
+      if (isObject(value)) return ok(value);
+      if (typeof value === 'string') {
+        try {
+          const parsed: unknown = JSON.parse(value);
+          if (isObject(parsed)) return ok(parsed);
+        } catch {
+          // not JSON: reported below
+        }
+      }
+      return problem(name, 'a JSON object', value);
+    }
+    case 'kv-pairs': {
+      if (isObject(value) && Object.values(value).every((v) => typeof v === 'string')) return ok(value);
+      const list = typeof value === 'string' ? value.split(',') : value;
+      if (Array.isArray(list) && list.every((item) => typeof item === 'string' && item.includes('='))) {
+        return ok(
+          Object.fromEntries(
+            (list as string[]).map((item) => {
+              const at = item.indexOf('=');
+              return [item.slice(0, at).trim(), item.slice(at + 1).trim()];
+            }),
+          ),
+        );
+      }
+      return problem(name, 'an object of strings or a list of key=value', value);
+    }
+  }
+}
+
+function checkAllowed(name: string, schema: FieldSchema, value: string): Parsed {
+  if (schema.allowedValues !== undefined && !schema.allowedValues.includes(value)) {
+    const allowed = schema.allowedValues.map((v) => JSON.stringify(v)).join(', ');
+    return { ok: false, problem: `field "${name}": ${JSON.stringify(value)} is not one of ${allowed}` };
+  }
+  return ok(value);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

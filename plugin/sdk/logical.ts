@@ -1,0 +1,97 @@
+import type { Nanoseconds } from './duration';
+import type { Storage } from './storage';
+
+/**
+ * A request and a response as a backend sees them, decoded from the wire: JSON maps parsed,
+ * durations as bigint nanoseconds, times as Dates.
+ */
+export type Operation =
+  | 'create'
+  | 'read'
+  | 'update'
+  | 'patch'
+  | 'delete'
+  | 'list'
+  | 'help'
+  | 'alias-lookahead'
+  | 'resolve-role'
+  | 'header'
+  | 'revoke'
+  | 'renew'
+  | 'rollback'
+  | 'scan';
+
+export const OPERATIONS: readonly Operation[] = [
+  'create',
+  'read',
+  'update',
+  'patch',
+  'delete',
+  'list',
+  'help',
+  'alias-lookahead',
+  'resolve-role',
+  'header',
+  'revoke',
+  'renew',
+  'rollback',
+  'scan',
+];
+
+export interface LeaseOptions {
+  ttl: Nanoseconds;
+  maxTtl: Nanoseconds;
+  renewable: boolean;
+  /** The extension the caller asked for on renew (0 when none). */
+  increment: Nanoseconds;
+  issueTime: Date;
+}
+
+/** A lease's secret as Vault stores it and hands it back on renew and revoke. */
+export interface Secret {
+  leaseOptions: LeaseOptions;
+  internalData: Record<string, unknown>;
+  leaseId: string;
+}
+
+export interface Request {
+  id: string;
+  operation: Operation;
+  /** Relative to the mount; "" is the mount's root. */
+  path: string;
+  data: Record<string, unknown>;
+  /** Set on renew and revoke. */
+  secret: Secret | undefined;
+  /** Only headers the mount lets through (`passthrough_request_headers`). */
+  headers: Readonly<Record<string, readonly string[]>>;
+  /** A salted hash of the caller's token, not the token. */
+  clientToken: string;
+  clientTokenAccessor: string;
+  displayName: string;
+  mountPoint: string;
+  mountType: string;
+  mountAccessor: string;
+  /** The caller's identity entity, "" when it has none (e.g. the root token). */
+  entityId: string;
+  unauthenticated: boolean;
+  remoteAddress: string | undefined;
+  /** Storage for this request; writes made through it count toward its consistency state. */
+  storage: Storage;
+}
+
+/** What a backend answers. An absent response means "nothing here" (404 for a read). */
+export interface Response {
+  data?: Record<string, unknown>;
+  /** Set to make Vault create a lease. */
+  secret?: ResponseSecret;
+  warnings?: string[];
+  headers?: Record<string, string[]>;
+}
+
+export interface ResponseSecret {
+  ttl: Nanoseconds;
+  maxTtl: Nanoseconds;
+  renewable: boolean;
+  internalData: Record<string, unknown>;
+  issueTime?: Date;
+}

@@ -1,0 +1,71 @@
+import type { HandshakeConfig } from '../goplugin/launch-environment';
+import { createLogger, levelFromEnvironment, type Logger } from '../goplugin/logger';
+import { servePlugin } from '../goplugin/server';
+import { BackendServer, type BackendFactory } from './backend-server';
+
+/** The cookie Vault and OpenBao set when they start a backend (auth or secrets) plugin. */
+export const VAULT_BACKEND_HANDSHAKE: HandshakeConfig = {
+  cookieKey: 'VAULT_BACKEND_PLUGIN',
+  cookieValue: '6669da05-b1c8-4f49-97d9-c8e5bed98e20',
+};
+
+/** Backend plugins speak protocol 5 (AutoMTLS, multiplexing, reported versions) and nothing older. */
+export const VAULT_PROTOCOL_VERSIONS: readonly number[] = [5];
+
+/** Field names whose values never reach a log line, wherever a backend logs them. */
+export const SECRET_FIELD_NAMES: readonly string[] = [
+  'admin_token',
+  'token',
+  'user_token',
+  'client_token',
+  'root_token',
+  'pach_token',
+  'session_token',
+  'password',
+  'secret',
+];
+
+export interface ServeBackendOptions {
+  /** The plugin's name: the log module and the OpenAPI operation prefix. */
+  name: string;
+  /** What the executable is, for someone who runs it by hand. */
+  description: string;
+  /** `vX.Y.Z`. */
+  version: string;
+  factory: BackendFactory;
+  multiplexing?: boolean;
+  logger?: Logger;
+}
+
+/** Runs a Vault backend plugin process until Vault stops it. */
+export async function serveBackend(options: ServeBackendOptions): Promise<void> {
+  // Vault filters plugin lines by its own level; trace is opt-in because it costs per request.
+  const logger =
+    options.logger ??
+    createLogger({ module: options.name, level: levelFromEnvironment('debug'), redactFields: SECRET_FIELD_NAMES });
+  let backendServer: BackendServer | undefined;
+  await servePlugin({
+    handshake: VAULT_BACKEND_HANDSHAKE,
+    protocolVersions: VAULT_PROTOCOL_VERSIONS,
+    description: options.description,
+    logger,
+    registerServices: (server, broker) => {
+      backendServer = new BackendServer(
+        {
+          factory: options.factory,
+          version: options.version,
+          logger,
+          multiplexing: options.multiplexing ?? true,
+        },
+        broker,
+      );
+      backendServer.register(server);
+    },
+    beforeExit: () => backendServer?.cleanupAll(),
+  });
+}
+
+/** Vault compares reported versions with `v` + semver (`vault plugin register -version`). */
+export function canonicalVersion(version: string): string {
+  return version.startsWith('v') ? version : `v${version}`;
+}

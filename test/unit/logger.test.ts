@@ -1,0 +1,83 @@
+import { createLogger, hclogTimestamp, secretValues } from '../../plugin/goplugin/logger';
+import { SECRET_FIELD_NAMES } from '../../plugin/sdk/serve';
+
+function capture() {
+  const lines: string[] = [];
+  const logger = createLogger({
+    module: 'pachyderm',
+    level: 'trace',
+    redactFields: SECRET_FIELD_NAMES,
+    write: (line) => lines.push(line),
+  });
+  const parsed = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+  return { logger, lines, parsed };
+}
+
+describe('hclog-shaped logger', () => {
+  it('writes one JSON object per line with string @level, @message, @timestamp, @module', () => {
+    const { logger, lines, parsed } = capture();
+    logger.warn('something odd', { count: 3 });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]?.endsWith('\n')).toBe(true);
+    const [entry] = parsed();
+    expect(entry).toMatchObject({ '@level': 'warn', '@message': 'something odd', '@module': 'pachyderm', count: 3 });
+    expect(entry?.['@timestamp']).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+  });
+
+  it('uses exactly the level names hclog accepts', () => {
+    const { logger, parsed } = capture();
+    logger.trace('t');
+    logger.debug('d');
+    logger.info('i');
+    logger.warn('w');
+    logger.error('e');
+    expect(parsed().map((entry) => entry['@level'])).toEqual(['trace', 'debug', 'info', 'warn', 'error']);
+  });
+
+  it('names sub-modules without repeating @module', () => {
+    const { logger, lines, parsed } = capture();
+    logger.named('pachd').named('pool').with({ address: 'x' }).info('hello');
+    expect(parsed()[0]).toMatchObject({ '@module': 'pachyderm.pachd.pool', address: 'x' });
+    expect(lines[0]?.match(/"@module"/g)).toHaveLength(1);
+  });
+
+  it('filters by level', () => {
+    const lines: string[] = [];
+    const logger = createLogger({ module: 'm', level: 'warn', write: (line) => lines.push(line) });
+    logger.info('dropped');
+    logger.error('kept');
+    expect(lines).toHaveLength(1);
+    expect(logger.isLevelEnabled('debug')).toBe(false);
+  });
+
+  it('redacts secret fields at the top level and one level down', () => {
+    const { logger, lines } = capture();
+    logger.info('config written', { admin_token: 'adm-abc-123456', config: { admin_token: 'adm-def-654321' } });
+    logger.info('token minted', { user_token: 'usr-123-456789', subject: 'robot:ci' });
+    const text = lines.join('');
+    expect(text).not.toContain('adm-abc-123456');
+    expect(text).not.toContain('adm-def-654321');
+    expect(text).not.toContain('usr-123-456789');
+    expect(text).toContain('[REDACTED]');
+    expect(text).toContain('robot:ci');
+  });
+
+  it('scrubs registered secret values wherever they appear', () => {
+    const { logger, lines } = capture();
+    const secret = 'f00dfeedcafe1234deadbeef';
+    secretValues.add(secret);
+    try {
+      logger.error(`pachd said: bad token ${secret}`, { detail: `x${secret}y` });
+    } finally {
+      secretValues.delete(secret);
+    }
+    logger.error(`after removal ${secret}`);
+    expect(lines[0]).not.toContain(secret);
+    expect(lines[1]).toContain(secret);
+  });
+
+  it('formats timestamps with six fractional digits', () => {
+    expect(hclogTimestamp(Date.UTC(2025, 0, 2, 3, 4, 5, 123) * 1000 + 456)).toBe('2025-01-02T03:04:05.123456Z');
+    expect(hclogTimestamp(Date.UTC(2025, 0, 2, 3, 4, 5, 0) * 1000 + 7)).toBe('2025-01-02T03:04:05.000007Z');
+  });
+});

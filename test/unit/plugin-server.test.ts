@@ -1,0 +1,139 @@
+import * as grpc from '@grpc/grpc-js';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { generatePluginCertificate } from '../../plugin/goplugin/certificate';
+import { unaryMethod } from '../../plugin/goplugin/grpc-call';
+import { serviceDefinition } from '../../plugin/goplugin/proto-loading';
+import { goPluginDefinitions, type ConnInfo } from '../../plugin/goplugin/protos';
+import { startPluginServer, type RunningPluginServer } from '../../plugin/goplugin/server';
+import { healthImplementation } from '../../plugin/goplugin/standard-services';
+import { memoryLogger } from './sdk-helpers';
+
+const healthService = serviceDefinition(goPluginDefinitions, 'grpc.health.v1.Health');
+const HealthClient = grpc.makeGenericClientConstructor(healthService, 'Health');
+const check = unaryMethod<{ service: string }, { status: number }>(healthService, 'Check');
+const brokerService = serviceDefinition(goPluginDefinitions, 'plugin.GRPCBroker');
+const BrokerClient = grpc.makeGenericClientConstructor(brokerService, 'GRPCBroker');
+const controllerService = serviceDefinition(goPluginDefinitions, 'plugin.GRPCController');
+const ControllerClient = grpc.makeGenericClientConstructor(controllerService, 'GRPCController');
+const shutdown = unaryMethod<object, object>(controllerService, 'Shutdown');
+
+function pemFromHandshake(line: string): string {
+  const der = Buffer.from(line.split('|')[5] ?? '', 'base64');
+  const body = der.toString('base64').match(/.{1,64}/g)!.join('\n');
+  return `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`;
+}
+
+describe('go-plugin server over AutoMTLS', () => {
+  const host = generatePluginCertificate();
+  const stranger = generatePluginCertificate();
+  let directory: string;
+  let running: RunningPluginServer;
+  let pluginPem: string;
+  const clients: grpc.Client[] = [];
+
+  beforeAll(async () => {
+    directory = mkdtempSync(path.join(tmpdir(), 'gp-'));
+    running = await startPluginServer(
+      {
+        handshake: { cookieKey: 'K', cookieValue: 'V' },
+        protocolVersions: [5],
+        description: 'test',
+        logger: memoryLogger().logger,
+        registerServices: () => undefined,
+      },
+      { protocolVersion: 5, hostCertificatePem: host.certificatePem, socketDirectory: directory, socketGroup: undefined, brokerMultiplexRequested: false },
+    );
+    pluginPem = pemFromHandshake(running.handshakeLine);
+  });
+
+  afterAll(async () => {
+    for (const client of clients) client.close();
+    await running.stop();
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  function client<T extends grpc.Client>(Ctor: new (address: string, credentials: grpc.ChannelCredentials) => T, identity = host): T {
+    const credentials = grpc.credentials.createSsl(
+      Buffer.from(pluginPem),
+      Buffer.from(identity.privateKeyPem),
+      Buffer.from(identity.certificatePem),
+    );
+    const made = new Ctor(`unix:${running.socketPath}`, credentials);
+    clients.push(made);
+    return made;
+  }
+
+  it('prints a handshake naming its socket and pinned certificate', () => {
+    const fields = running.handshakeLine.split('|');
+    expect(fields.slice(0, 5)).toEqual(['1', '5', 'unix', running.socketPath, 'grpc']);
+    expect(path.dirname(running.socketPath)).toBe(directory);
+    expect(existsSync(running.socketPath)).toBe(true);
+  });
+
+  it('serves health to the host over mutual TLS', async () => {
+    const reply = await check.call(client(HealthClient), { service: 'plugin' }, { deadline: Date.now() + 5000 });
+    expect(reply.status).toBe(1);
+  });
+
+  it('refuses a client that does not present the host certificate', async () => {
+    await expect(check.call(client(HealthClient, stranger), { service: 'plugin' }, { deadline: Date.now() + 5000 })).rejects.toMatchObject({
+      code: grpc.status.UNAVAILABLE,
+    });
+  });
+
+  it('dials what the host announces on the broker stream, with its own certificate as client certificate', async () => {
+    // Play the host: a TLS server trusting only the plugin's certificate, announced by id.
+    const hostServer = new grpc.Server();
+    hostServer.addService(healthService, healthImplementation());
+    const hostSocket = path.join(directory, 'host.sock');
+    await new Promise<void>((resolve, reject) =>
+      hostServer.bindAsync(
+        `unix:${hostSocket}`,
+        grpc.ServerCredentials.createSsl(Buffer.from(pluginPem), [{ private_key: Buffer.from(host.privateKeyPem), cert_chain: Buffer.from(host.certificatePem) }], true),
+        (error) => (error ? reject(error) : resolve()),
+      ),
+    );
+    const stream = client(BrokerClient).makeBidiStreamRequest(
+      '/plugin.GRPCBroker/StartStream',
+      brokerService.StartStream!.requestSerialize,
+      brokerService.StartStream!.responseDeserialize,
+    );
+    try {
+      const dialing = running.broker.dial(7, 5000);
+      const announcement: ConnInfo = { service_id: 7, network: 'unix', address: hostSocket, knock: null };
+      stream.write(announcement);
+      const channel = await dialing;
+      const viaBroker = new HealthClient('unused', grpc.credentials.createInsecure(), { channelOverride: channel });
+      expect((await check.call(viaBroker, { service: '' }, { deadline: Date.now() + 5000 })).status).toBe(1);
+      viaBroker.close();
+      channel.close();
+
+      // An announcement that arrives before anyone dials waits for its dialer.
+      stream.write({ ...announcement, service_id: 8 });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const early = await running.broker.dial(8, 1000);
+      early.close();
+    } finally {
+      stream.end();
+      hostServer.forceShutdown();
+    }
+  });
+
+  it('gives up on an id nobody announces', async () => {
+    await expect(running.broker.dial(99, 100)).rejects.toThrow(/timeout waiting for connection info for broker id 99/);
+  });
+
+  it('reports the host asking for shutdown, and removes its socket when stopped', async () => {
+    let requested = false;
+    void running.stopRequested.then(() => {
+      requested = true;
+    });
+    await shutdown.call(client(ControllerClient), {}, { deadline: Date.now() + 5000 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(requested).toBe(true);
+    await running.stop();
+    expect(existsSync(running.socketPath)).toBe(false);
+  });
+});
