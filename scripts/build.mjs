@@ -10,8 +10,23 @@
 // and a plugin's PATH is whatever Vault's was); NODE_SHEBANG overrides it.
 import { build } from 'esbuild';
 import { chmodSync, mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+const { compileProto } = createRequire(import.meta.url)('./proto-compile.cjs');
+
+/** .proto imports become compiled JSON, so nothing parses proto text at start-up. */
+const protoPlugin = {
+  name: 'proto',
+  setup(builder) {
+    builder.onLoad({ filter: /\.proto$/ }, async (args) => ({
+      contents: JSON.stringify(compileProto(await readFile(args.path, 'utf8'))),
+      loader: 'json',
+    }));
+  },
+};
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const shebang = `#!${process.env.NODE_SHEBANG || process.execPath}`;
@@ -42,7 +57,8 @@ for (const name of wanted.length > 0 ? wanted : Object.keys(targets)) {
     platform: 'node',
     target: 'node20',
     format: 'cjs',
-    loader: { '.proto': 'text' },
+    plugins: [protoPlugin],
+    // Identifiers stay, so stack traces in plugin logs remain readable.
     minifyWhitespace: true,
     minifySyntax: true,
     legalComments: 'none',

@@ -73,7 +73,6 @@ export function levelFromEnvironment(fallback: LogLevel): LogLevel {
 }
 
 export function createLogger(options: LoggerOptions): Logger {
-  const redactFields = options.redactFields ?? [];
   const write = options.write ?? ((line: string) => process.stderr.write(line));
   const destination = { write: (line: string) => write(secretValues.scrub(line)) };
   const root = pino(
@@ -85,14 +84,33 @@ export function createLogger(options: LoggerOptions): Logger {
       formatters: {
         level: (label: string) => ({ '@level': label === 'fatal' ? 'error' : label }),
       },
-      redact: {
-        paths: redactFields.flatMap((field) => [field, `*.${field}`]),
-        censor: REDACTED,
-      },
     },
     destination,
   );
-  return new PinoLogger(root, { '@module': options.module });
+  return new PinoLogger(root, { '@module': options.module }, new Set(options.redactFields ?? []));
+}
+
+/**
+ * Replaces the values of secret fields, at the top level and one level down. (pino's own
+ * `redact` compiles code for its paths, which cost more at start-up than this whole module.)
+ */
+function redact(fields: LogFields, secretFields: ReadonlySet<string>): LogFields {
+  let copy: Record<string, unknown> | undefined;
+  for (const [key, value] of Object.entries(fields)) {
+    const replacement = secretFields.has(key) ? REDACTED : redactOneLevel(value, secretFields);
+    if (replacement !== value) {
+      copy ??= { ...fields };
+      copy[key] = replacement;
+    }
+  }
+  return copy ?? fields;
+}
+
+function redactOneLevel(value: unknown, secretFields: ReadonlySet<string>): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const entries = Object.entries(value);
+  if (!entries.some(([key]) => secretFields.has(key))) return value;
+  return Object.fromEntries(entries.map(([key, inner]) => [key, secretFields.has(key) ? REDACTED : inner]));
 }
 
 class PinoLogger implements Logger {
@@ -103,43 +121,53 @@ class PinoLogger implements Logger {
   constructor(
     private readonly root: pino.Logger,
     private readonly bindings: LogFields & { '@module': string },
+    private readonly secretFields: ReadonlySet<string>,
   ) {
-    this.sink = root.child(bindings);
+    this.sink = root.child(redact(bindings, secretFields));
   }
 
   trace(message: string, fields?: LogFields): void {
-    this.sink.trace(fields ?? {}, message);
+    if (this.sink.isLevelEnabled('trace')) this.sink.trace(this.fields(fields), message);
   }
 
   debug(message: string, fields?: LogFields): void {
-    this.sink.debug(fields ?? {}, message);
+    if (this.sink.isLevelEnabled('debug')) this.sink.debug(this.fields(fields), message);
   }
 
   info(message: string, fields?: LogFields): void {
-    this.sink.info(fields ?? {}, message);
+    if (this.sink.isLevelEnabled('info')) this.sink.info(this.fields(fields), message);
   }
 
   warn(message: string, fields?: LogFields): void {
-    this.sink.warn(fields ?? {}, message);
+    if (this.sink.isLevelEnabled('warn')) this.sink.warn(this.fields(fields), message);
   }
 
   error(message: string, fields?: LogFields): void {
-    this.sink.error(fields ?? {}, message);
+    this.sink.error(this.fields(fields), message);
   }
 
   named(name: string): Logger {
-    return new PinoLogger(this.root, {
-      ...this.bindings,
-      '@module': `${this.bindings['@module']}.${name}`,
-    });
+    return new PinoLogger(
+      this.root,
+      { ...this.bindings, '@module': `${this.bindings['@module']}.${name}` },
+      this.secretFields,
+    );
   }
 
   with(fields: LogFields): Logger {
-    return new PinoLogger(this.root, { ...this.bindings, ...fields, '@module': this.bindings['@module'] });
+    return new PinoLogger(
+      this.root,
+      { ...this.bindings, ...fields, '@module': this.bindings['@module'] },
+      this.secretFields,
+    );
   }
 
   isLevelEnabled(level: LogLevel): boolean {
     return this.sink.isLevelEnabled(level);
+  }
+
+  private fields(fields: LogFields | undefined): LogFields {
+    return fields === undefined ? {} : redact(fields, this.secretFields);
   }
 }
 

@@ -1,5 +1,4 @@
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import Long from 'long';
 import * as protobuf from 'protobufjs';
 
@@ -9,69 +8,104 @@ import * as protobuf from 'protobufjs';
 protobuf.util.Long = Long;
 protobuf.configure();
 
-/** A .proto file's import path (relative to proto/) and its text. */
-export interface ProtoFile {
-  name: string;
-  source: string;
+/**
+ * A .proto file compiled to protobufjs JSON at build time (scripts/proto-compile.cjs): parsing
+ * proto text and building descriptors at every start cost more than the rest of start-up.
+ */
+export interface CompiledProto {
+  imports: string[];
+  nested: NonNullable<protobuf.INamespace['nested']>;
 }
 
 /**
  * How decoded messages look everywhere in this project: field names exactly as in the .proto,
- * int64 as decimal strings (callers turn them into BigInt), enums as numbers, unset scalars as
- * their defaults, unset messages absent.
+ * int64 as decimal strings (callers turn them into BigInt), enums as numbers, bytes as Buffers,
+ * unset scalars, lists and maps as their defaults, unset messages null.
  */
-export const MESSAGE_SHAPE: protoLoader.Options = {
-  keepCase: true,
+const MESSAGE_SHAPE: protobuf.IConversionOptions = {
   longs: String,
   enums: Number,
-  bytes: Buffer,
   defaults: true,
   arrays: true,
-  objects: false,
+  objects: true,
   oneofs: true,
 };
 
-/** Parses .proto sources (already in memory, so bundles need no files) into gRPC definitions. */
-export function loadProtoFiles(files: readonly ProtoFile[]): protoLoader.PackageDefinition {
+/** Services and message types of a set of compiled .proto files, resolved together. */
+export class ProtoDefinitions {
+  private readonly services = new Map<string, grpc.ServiceDefinition>();
+
+  constructor(private readonly root: protobuf.Root) {}
+
+  /** A gRPC service definition by fully qualified name (`pb.Backend`). */
+  service(fullName: string): grpc.ServiceDefinition {
+    const cached = this.services.get(fullName);
+    if (cached !== undefined) return cached;
+    const service = this.root.lookupService(fullName);
+    const definition: Record<string, grpc.MethodDefinition<object, object>> = {};
+    for (const method of service.methodsArray) {
+      method.resolve();
+      const requestType = method.resolvedRequestType;
+      const responseType = method.resolvedResponseType;
+      if (requestType === null || responseType === null) {
+        throw new Error(`${fullName}.${method.name}: unresolved message types`);
+      }
+      definition[method.name] = {
+        path: `/${fullName}/${method.name}`,
+        requestStream: method.requestStream === true,
+        responseStream: method.responseStream === true,
+        requestSerialize: serializer(requestType),
+        requestDeserialize: deserializer(requestType),
+        responseSerialize: serializer(responseType),
+        responseDeserialize: deserializer(responseType),
+        originalName: method.name,
+      };
+    }
+    this.services.set(fullName, definition);
+    return definition;
+  }
+
+  /** A message type by fully qualified name, for encoding outside gRPC calls. */
+  messageType(fullName: string): protobuf.Type {
+    return this.root.lookupType(fullName);
+  }
+}
+
+function serializer(type: protobuf.Type): (message: object) => Buffer {
+  return (message) => {
+    const bytes = type.encode(type.fromObject(message as Record<string, unknown>)).finish();
+    return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  };
+}
+
+function deserializer(type: protobuf.Type): (bytes: Buffer) => object {
+  return (bytes) => type.toObject(type.decode(bytes), MESSAGE_SHAPE);
+}
+
+/** Combines compiled .proto files (plus the google/protobuf types they import) and resolves them. */
+export function loadProtoFiles(files: readonly CompiledProto[]): ProtoDefinitions {
   const root = new protobuf.Root();
   const wellKnown = new Set<string>();
   for (const file of files) {
-    const parsed = protobuf.parse(file.source, root, { keepCase: true });
-    for (const imported of [...(parsed.imports ?? []), ...(parsed.weakImports ?? [])]) {
-      if (imported.startsWith('google/protobuf/') && !wellKnown.has(imported)) {
-        const definition = protobuf.common.get(imported);
-        if (definition === null) throw new Error(`unknown well-known proto ${imported}`);
-        root.addJSON(definition.nested ?? {});
-        wellKnown.add(imported);
-      }
+    for (const imported of file.imports) {
+      if (!imported.startsWith('google/protobuf/') || wellKnown.has(imported)) continue;
+      const definition = protobuf.common.get(imported);
+      if (definition === null) throw new Error(`unknown well-known proto ${imported}`);
+      root.addJSON(definition.nested ?? {});
+      wellKnown.add(imported);
     }
+    root.addJSON(file.nested);
   }
   root.resolveAll();
-  return protoLoader.fromJSON(root.toJSON(), MESSAGE_SHAPE);
+  return new ProtoDefinitions(root);
 }
 
 /** The definition of one service, by its fully qualified name (`pb.Backend`). */
-export function serviceDefinition(
-  definitions: protoLoader.PackageDefinition,
-  fullName: string,
-): grpc.ServiceDefinition {
-  const entry = definitions[fullName];
-  if (entry === undefined || !isServiceDefinition(entry)) {
-    throw new Error(`proto service ${fullName} is not defined`);
-  }
-  return entry as unknown as grpc.ServiceDefinition;
-}
-
-function isServiceDefinition(
-  entry: protoLoader.AnyDefinition,
-): entry is protoLoader.ServiceDefinition {
-  return !('format' in entry);
+export function serviceDefinition(definitions: ProtoDefinitions, fullName: string): grpc.ServiceDefinition {
+  return definitions.service(fullName);
 }
 
 /** A client constructor for a service; one per service is enough for a whole process. */
-export function clientConstructor(
-  definitions: protoLoader.PackageDefinition,
-  fullName: string,
-): grpc.ServiceClientConstructor {
-  return grpc.makeGenericClientConstructor(serviceDefinition(definitions, fullName), fullName);
+export function clientConstructor(definitions: ProtoDefinitions, fullName: string): grpc.ServiceClientConstructor {
+  return grpc.makeGenericClientConstructor(definitions.service(fullName), fullName);
 }

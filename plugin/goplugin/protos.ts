@@ -3,8 +3,8 @@ import healthProto from '../../proto/goplugin/health.proto';
 import { loadProtoFiles } from './proto-loading';
 
 export const goPluginDefinitions = loadProtoFiles([
-  { name: 'goplugin/go-plugin.proto', source: goPluginProto },
-  { name: 'goplugin/health.proto', source: healthProto },
+  goPluginProto,
+  healthProto,
 ]);
 
 /** `plugin.ConnInfo` as decoded (field names as in the proto). */

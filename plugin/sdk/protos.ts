@@ -8,9 +8,9 @@ import { loadProtoFiles } from '../goplugin/proto-loading';
  * strings, unset messages null or absent). Only the fields this SDK reads or writes are typed.
  */
 export const vaultDefinitions = loadProtoFiles([
-  { name: 'vault/logical.proto', source: logicalProto },
-  { name: 'vault/backend.proto', source: backendProto },
-  { name: 'vault/multiplexing.proto', source: multiplexingProto },
+  logicalProto,
+  backendProto,
+  multiplexingProto,
 ]);
 
 /** int64 on the wire: a decimal string when decoded; a string, number or bigint when encoded. */
