@@ -6,6 +6,11 @@ TS_SOURCES := $(shell find plugin proto test/pachd test/conformance/backend -typ
 
 .PHONY: help plugin build test test-unit test-conformance bench typecheck clean
 
+# HashiCorp's KV plugin: a conformance target that proves the harness right, and the benchmark's
+# baseline. Pinned so the baseline does not move under us.
+KV_PLUGIN_VERSION := v0.25.0
+KV_PLUGIN := build/bench-bin/vault-plugin-secrets-kv
+
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  make \1\t/' | expand -t 28
 
@@ -26,11 +31,23 @@ plugin: build/pachyderm ## build the plugin executable build/pachyderm
 
 build: build/pachyderm build/conformance-backend build/pachd-standin.js ## build every bundle
 
+$(KV_PLUGIN):
+	GOBIN=$(CURDIR)/build/bench-bin go install github.com/hashicorp/vault-plugin-secrets-kv/cmd/vault-plugin-secrets-kv@$(KV_PLUGIN_VERSION)
+
 typecheck: node_modules/.package-lock.json ## TypeScript strict type check
 	npx tsc --noEmit -p tsconfig.json
 
-test: build ## run every suite (typecheck, unit, conformance); ends with "N passed, N failed"
+test: build $(KV_PLUGIN) ## run every suite (typecheck, unit, conformance); ends with "N passed, N failed"
 	bash scripts/run-tests.sh
+
+test-unit: node_modules/.package-lock.json ## jest unit tests only
+	npx jest
+
+test-conformance: build $(KV_PLUGIN) ## Go conformance suite only (Vault's plugin client drives our executables)
+	cd test/conformance && PLUGIN_BUILD_DIR=$(CURDIR)/build go test ./... -count=1
+
+bench: build $(KV_PLUGIN) ## benchmarks: ours against HashiCorp's Go KV plugin (BENCH_FLAGS=... to shorten)
+	cd test/conformance && PLUGIN_BUILD_DIR=$(CURDIR)/build go run ./cmd/bench $(BENCH_FLAGS)
 
 clean: ## remove build outputs
 	rm -rf build

@@ -11,6 +11,44 @@ export class UnaryMethod<Request, Response> {
     return this.definition.path;
   }
 
+  /**
+   * Calls straight on a channel, below grpc-js's Client: no interceptor chain, no event
+   * emitter, no Error captured per call for a stack trace. For hot paths (a plugin's storage
+   * calls) where those cost more than the call itself.
+   */
+  callOnChannel(
+    channel: grpc.Channel,
+    request: Request,
+    options: { metadata?: grpc.Metadata; deadline?: grpc.Deadline } = {},
+  ): Promise<Response> {
+    const definition = this.definition;
+    return new Promise((resolve, reject) => {
+      const call = channel.createCall(definition.path, options.deadline ?? Infinity, undefined, null, undefined);
+      let response: Response | undefined;
+      let failure: Error | undefined;
+      call.start(options.metadata ?? new grpc.Metadata(), {
+        onReceiveMetadata: () => undefined,
+        onReceiveMessage: (message: Buffer) => {
+          try {
+            response = definition.responseDeserialize(message);
+          } catch (error) {
+            failure = error as Error;
+            call.cancelWithStatus(grpc.status.INTERNAL, `cannot decode ${definition.path} reply`);
+          }
+        },
+        onReceiveStatus: (status) => {
+          if (status.code === grpc.status.OK && response !== undefined) resolve(response);
+          else if (failure !== undefined) reject(failure);
+          else if (status.code === grpc.status.OK) reject(new Error(`${definition.path} returned no message`));
+          else reject(Object.assign(new Error(`${status.code} ${grpc.status[status.code]}: ${status.details}`), status));
+        },
+      });
+      call.startRead();
+      call.sendMessageWithContext({}, definition.requestSerialize(request));
+      call.halfClose();
+    });
+  }
+
   call(
     client: grpc.Client,
     request: Request,

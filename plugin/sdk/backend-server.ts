@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Broker } from '../goplugin/broker';
 import type { Logger } from '../goplugin/logger';
 import { serviceDefinition } from '../goplugin/proto-loading';
-import { VaultError } from './errors';
+import { ErrorType, VaultError } from './errors';
 import type { Backend, BackendConfig } from './framework';
 import { HostStorage, HostSystemView, RequestConsistency } from './host-clients';
 import type {
@@ -120,7 +120,7 @@ export class BackendServer {
     let channel: grpc.Channel | undefined;
     try {
       channel = await this.broker.dial(args.broker_id);
-      const storage = HostStorage.over(channel);
+      const storage = new HostStorage(channel);
       const backend = await this.options.factory({
         storage,
         system: new HostSystemView(channel),
@@ -172,7 +172,8 @@ export class BackendServer {
     const wire = call.request.request;
     if (wire === null || wire === undefined) throw new Error('HandleRequest without a request');
     try {
-      const request = requestFromWire(wire, instance.storage.forRequest(consistency));
+      // grpc-js keeps the flag itself; an AbortController per request cost more than the request.
+      const request = requestFromWire(wire, instance.storage.forRequest(consistency), () => call.cancelled);
       const response = await instance.backend.handleRequest(request);
       return {
         response: response === undefined ? null : responseToWire(response),
@@ -198,7 +199,7 @@ export class BackendServer {
       return { check_found: checkFound, exists, err: null };
     } catch (error) {
       this.logFailure('existence check', wire.path, error);
-      return { check_found: false, exists: false, err: errorToWire(error).err };
+      return { check_found: false, exists: false, err: existenceCheckError(error) };
     }
   }
 
@@ -233,6 +234,18 @@ export class BackendServer {
       });
     }
   }
+}
+
+/**
+ * Vault treats an existence check's error as "no check" when it is an unsupported path, shows it
+ * to the caller as a 400 when it is a user error, and turns anything else into a bare 500.
+ */
+function existenceCheckError(error: unknown): WireProtoError {
+  const wire = errorToWire(error).err;
+  if (error instanceof VaultError && error.type !== ErrorType.UnsupportedPath && error.type !== ErrorType.Internal) {
+    return { ...wire, err_type: ErrorType.User };
+  }
+  return wire;
 }
 
 function describe(error: unknown): string {

@@ -14,7 +14,6 @@ import type { Entity, Group, PluginEnvironment, SystemView } from './system-view
 
 const storageService = serviceDefinition(vaultDefinitions, 'pb.Storage');
 const systemViewService = serviceDefinition(vaultDefinitions, 'pb.SystemView');
-const StorageClient = grpc.makeGenericClientConstructor(storageService, 'pb.Storage');
 const SystemViewClient = grpc.makeGenericClientConstructor(systemViewService, 'pb.SystemView');
 
 type Empty = Record<string, never>;
@@ -63,10 +62,11 @@ const systemViewCalls = {
  * which goes back to the host in the request's reply (read-after-write consistency).
  */
 export class RequestConsistency {
-  private local = 0n;
-  private replicated = 0n;
+  private local: bigint;
+  private replicated: bigint;
   private readonly clusterId: string;
   private readonly snapshotId: string | undefined;
+  private metadata: grpc.Metadata | undefined;
 
   constructor(incoming?: grpc.Metadata) {
     this.clusterId = first(incoming, 'index_state_cluster_id') ?? '';
@@ -75,12 +75,15 @@ export class RequestConsistency {
     this.snapshotId = first(incoming, 'snapshot_id');
   }
 
+  /** Built once and reused until a write moves the index. */
   outgoingMetadata(): grpc.Metadata {
+    if (this.metadata !== undefined) return this.metadata;
     const metadata = new grpc.Metadata();
     if (this.snapshotId !== undefined) metadata.set('snapshot_id', this.snapshotId);
     metadata.set('index_state_cluster_id', this.clusterId);
     metadata.set('index_state_local', this.local.toString());
     metadata.set('index_state_replicated', this.replicated.toString());
+    this.metadata = metadata;
     return metadata;
   }
 
@@ -88,6 +91,7 @@ export class RequestConsistency {
     if (index === null || index === undefined) return;
     this.local = BigInt(index.local_index);
     this.replicated = BigInt(index.replicated_index);
+    this.metadata = undefined;
   }
 
   walIndex(): WireWalIndex {
@@ -103,27 +107,23 @@ function first(metadata: grpc.Metadata | undefined, key: string): string | undef
 /** The host's storage for one mount; each request gets a view bound to its consistency state. */
 export class HostStorage implements Storage {
   constructor(
-    private readonly client: grpc.Client,
+    private readonly channel: grpc.Channel,
     private readonly consistency: RequestConsistency = new RequestConsistency(),
   ) {}
 
-  static over(channel: grpc.Channel): HostStorage {
-    return new HostStorage(new StorageClient('unused', grpc.credentials.createInsecure(), { channelOverride: channel }));
-  }
-
   /** A view that carries one request's consistency state. */
   forRequest(consistency: RequestConsistency): HostStorage {
-    return new HostStorage(this.client, consistency);
+    return new HostStorage(this.channel, consistency);
   }
 
   async list(prefix: string): Promise<string[]> {
-    const reply = await storageCalls.list.call(this.client, { prefix }, this.options());
+    const reply = await storageCalls.list.callOnChannel(this.channel, { prefix }, this.options());
     if (reply.err !== '') throw new Error(reply.err);
     return reply.keys;
   }
 
   async get(key: string): Promise<StorageEntry | undefined> {
-    const reply = await storageCalls.get.call(this.client, { key }, this.options());
+    const reply = await storageCalls.get.callOnChannel(this.channel, { key }, this.options());
     // Host errors (read-only storage, sealed) pass through verbatim: Vault acts on their text.
     if (reply.err !== '') throw new Error(reply.err);
     if (reply.entry === null || reply.entry === undefined) return undefined;
@@ -131,8 +131,8 @@ export class HostStorage implements Storage {
   }
 
   async put(entry: StorageEntry): Promise<void> {
-    const reply = await storageCalls.put.call(
-      this.client,
+    const reply = await storageCalls.put.callOnChannel(
+      this.channel,
       { entry: { key: entry.key, value: entry.value, seal_wrap: entry.sealWrap ?? false } },
       this.options(),
     );
@@ -141,7 +141,7 @@ export class HostStorage implements Storage {
   }
 
   async delete(key: string): Promise<void> {
-    const reply = await storageCalls.delete.call(this.client, { key }, this.options());
+    const reply = await storageCalls.delete.callOnChannel(this.channel, { key }, this.options());
     if (reply.err !== '') throw new Error(reply.err);
     this.consistency.update(reply.walIndex);
   }

@@ -77,6 +77,11 @@ export interface Request {
   remoteAddress: string | undefined;
   /** Storage for this request; writes made through it count toward its consistency state. */
   storage: Storage;
+  /**
+   * True once the host has given up on the request (client gone, request timeout): whatever
+   * the request creates outside Vault from then on has nobody to receive it.
+   */
+  cancelled(): boolean;
 }
 
 /** What a backend answers. An absent response means "nothing here" (404 for a read). */

@@ -39,10 +39,13 @@ export interface ServeBackendOptions {
 
 /** Runs a Vault backend plugin process until Vault stops it. */
 export async function serveBackend(options: ServeBackendOptions): Promise<void> {
-  // Vault filters plugin lines by its own level; trace is opt-in because it costs per request.
+  // Vault never tells a plugin its log level: it re-logs plugin lines through its own logger,
+  // which drops what is below the server's level. So everything is emitted, as Go plugins do,
+  // and nothing on a request's hot path logs below warn. PLUGIN_LOG_LEVEL (set with
+  // `vault plugin register -env`) quiets a plugin further.
   const logger =
     options.logger ??
-    createLogger({ module: options.name, level: levelFromEnvironment('debug'), redactFields: SECRET_FIELD_NAMES });
+    createLogger({ module: options.name, level: levelFromEnvironment('trace'), redactFields: SECRET_FIELD_NAMES });
   let backendServer: BackendServer | undefined;
   await servePlugin({
     handshake: VAULT_BACKEND_HANDSHAKE,

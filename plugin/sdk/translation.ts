@@ -13,7 +13,11 @@ import type { Storage } from './storage';
 
 /** Between Vault's wire messages and the logical request and response a backend handles. */
 
-export function requestFromWire(wire: WireRequest, storage: Storage): Request {
+export function requestFromWire(
+  wire: WireRequest,
+  storage: Storage,
+  cancelled: () => boolean = () => false,
+): Request {
   if (!(OPERATIONS as readonly string[]).includes(wire.operation)) {
     throw new VaultError(`unknown operation ${JSON.stringify(wire.operation)}`, ErrorType.UnsupportedOperation, 0, true);
   }
@@ -34,6 +38,7 @@ export function requestFromWire(wire: WireRequest, storage: Storage): Request {
     unauthenticated: wire.unauthenticated,
     remoteAddress: wire.connection?.remote_addr || undefined,
     storage,
+    cancelled,
   };
 }
 

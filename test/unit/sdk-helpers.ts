@@ -11,7 +11,13 @@ export function memoryLogger(): { logger: Logger; lines: string[] } {
 export function makeRequest(
   operation: Operation,
   path: string,
-  options: { data?: Record<string, unknown>; storage?: InMemoryStorage; secret?: Secret; entityId?: string } = {},
+  options: {
+    data?: Record<string, unknown>;
+    storage?: InMemoryStorage;
+    secret?: Secret;
+    entityId?: string;
+    cancelled?: () => boolean;
+  } = {},
 ): Request {
   return {
     id: 'req-1',
@@ -30,5 +36,6 @@ export function makeRequest(
     unauthenticated: false,
     remoteAddress: undefined,
     storage: options.storage ?? new InMemoryStorage(),
+    cancelled: options.cancelled ?? (() => false),
   };
 }
