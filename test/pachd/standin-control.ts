@@ -1,0 +1,171 @@
+import type { Logger } from 'pino';
+
+import type { CreateTokenSpec, CreatedToken, PachdAuthEmulation, TokenView } from './pachd-emulation';
+import type { ErrorFault, FaultInjector, FaultSnapshot } from './fault-injector';
+import type { PachdGrpcServer } from './pachd-grpc-server';
+import type { PachdGeneration } from './pachd-version';
+import type { StandinClock } from './standin-clock';
+
+export interface StandinInfo {
+  address: string;
+  pachdAddress: string;
+  generation: PachdGeneration;
+  pachdVersion: string;
+  tls: boolean;
+  rootToken: string;
+  authActivated: boolean;
+  serving: boolean;
+}
+
+export interface ClockView {
+  now: string;
+  nowMs: number;
+  /** Virtual time added so far. */
+  advancedMs: number;
+}
+
+export interface FaultView extends FaultSnapshot {
+  unavailable: boolean;
+}
+
+/**
+ * The test-only control surface, in process. The HTTP control server is a thin JSON layer over
+ * exactly these operations, so jest tests and Go tests steer the stand-in the same way.
+ */
+export class StandinControl {
+  private comeBackTimer: NodeJS.Timeout | undefined;
+
+  private readonly emulation: PachdAuthEmulation;
+  private readonly clockSource: StandinClock;
+  private readonly faultInjector: FaultInjector;
+  private readonly grpcServer: PachdGrpcServer;
+  private readonly logger: Logger;
+  private readonly describe: () => Omit<StandinInfo, 'rootToken' | 'authActivated' | 'serving'>;
+
+  constructor(parts: {
+    emulation: PachdAuthEmulation;
+    clock: StandinClock;
+    faults: FaultInjector;
+    grpcServer: PachdGrpcServer;
+    logger: Logger;
+    describe: () => Omit<StandinInfo, 'rootToken' | 'authActivated' | 'serving'>;
+  }) {
+    this.emulation = parts.emulation;
+    this.clockSource = parts.clock;
+    this.faultInjector = parts.faults;
+    this.grpcServer = parts.grpcServer;
+    this.logger = parts.logger;
+    this.describe = parts.describe;
+  }
+
+  info(): StandinInfo {
+    return {
+      ...this.describe(),
+      rootToken: this.emulation.rootToken,
+      authActivated: this.emulation.activated,
+      serving: this.grpcServer.serving,
+    };
+  }
+
+  listTokens(): TokenView[] {
+    return this.emulation.listTokens();
+  }
+
+  createToken(spec: CreateTokenSpec): CreatedToken {
+    return this.emulation.createToken(spec);
+  }
+
+  deleteToken(hash: string): boolean {
+    return this.emulation.deleteToken(hash);
+  }
+
+  /** Deletes tokens already past their expiry (2.x rows the 24-hour cleanup has not reached). */
+  purgeExpiredTokens(): number {
+    return this.emulation.purgeExpired();
+  }
+
+  clock(): ClockView {
+    const nowMs = this.clockSource.nowMs();
+    return { now: new Date(nowMs).toISOString(), nowMs, advancedMs: this.clockSource.advancedMs };
+  }
+
+  advanceClock(seconds: number): ClockView {
+    this.clockSource.advance(seconds * 1000);
+    return this.clock();
+  }
+
+  clusterRoleBindings(): Record<string, string[]> {
+    return this.emulation.clusterRoleBindings();
+  }
+
+  /** 1.x roles: SUPER (admin) and FS. 2.x roles: clusterAdmin, robotUser, projectCreator. */
+  setClusterRoles(principal: string, roles: readonly string[]): Record<string, string[]> {
+    this.emulation.setClusterRoles(principal, roles);
+    return this.emulation.clusterRoleBindings();
+  }
+
+  /** Auth answers ErrNotActivated until activateAuth; `wipe` also forgets every token. */
+  deactivateAuth(options: { wipe?: boolean } = {}): void {
+    this.emulation.deactivate(options.wipe ?? false);
+  }
+
+  activateAuth(): { rootToken: string } {
+    return { rootToken: this.emulation.activate() };
+  }
+
+  faults(): FaultView {
+    return { ...this.faultInjector.snapshot(), unavailable: !this.grpcServer.serving };
+  }
+
+  /** Delays matching calls; `method` is "*", an RPC name or a full path; 0 ms removes it. */
+  setLatency(method: string | undefined, milliseconds: number): FaultView {
+    this.faultInjector.setLatency(method, milliseconds);
+    return this.faults();
+  }
+
+  injectError(fault: ErrorFault): FaultView {
+    this.faultInjector.addError(fault);
+    return this.faults();
+  }
+
+  clearErrors(method?: string): FaultView {
+    this.faultInjector.clearErrors(method);
+    return this.faults();
+  }
+
+  /**
+   * Closes the pachd listener and drops its connections. With `durationMs` it comes back by
+   * itself; otherwise it stays down until makeAvailable or resetFaults.
+   */
+  makeUnavailable(options: { durationMs?: number } = {}): FaultView {
+    this.cancelComeBack();
+    this.grpcServer.goDown();
+    if (options.durationMs !== undefined) {
+      this.comeBackTimer = setTimeout(() => {
+        this.comeBackTimer = undefined;
+        this.grpcServer.comeBack().catch((error: unknown) => {
+          this.logger.error({ err: error }, 'pachd port could not come back on its address');
+        });
+      }, options.durationMs);
+    }
+    return this.faults();
+  }
+
+  async makeAvailable(): Promise<FaultView> {
+    this.cancelComeBack();
+    await this.grpcServer.comeBack();
+    return this.faults();
+  }
+
+  /** Clears latency and error injection and brings the port back if it was down. */
+  async resetFaults(): Promise<FaultView> {
+    this.faultInjector.reset();
+    return this.makeAvailable();
+  }
+
+  /** Stops a pending automatic come-back; used when the stand-in shuts down. */
+  cancelComeBack(): void {
+    if (this.comeBackTimer !== undefined) clearTimeout(this.comeBackTimer);
+    this.comeBackTimer = undefined;
+  }
+}
