@@ -88,6 +88,10 @@ export function classifyPachdError(error: unknown, address: string, method: stri
       break;
   }
   // Before 2.7 permission failures, and all plain server errors, arrive as Unknown.
+  // pachd 1.11.8 to 1.13.2 report revoking an unknown token as a missing etcd key.
+  if (/tokens\/[0-9a-f]{64} not found/.test(detail)) {
+    return make('token-not-found', `pachd at ${address}: the token is already gone (${detail.trim()})`);
+  }
   if (detail.includes('not authorized to perform this operation')) {
     return make('permission-denied', `pachd at ${address} refused ${method}: ${detail}`);
   }
