@@ -1,21 +1,63 @@
 import { Backend, type BackendConfig } from '../sdk/framework';
 import { PLUGIN_VERSION } from '../version';
+import { ConfigStore, CONFIG_KEY } from './config';
+import type { Engine } from './engine';
+import { PachdAccess } from './pachd-access';
+import { configPath } from './path-config';
+import { rotateRootPath } from './path-config-rotate-root';
+import { credsPath } from './path-creds';
+import { loginPath } from './path-login';
+import { revokePath } from './path-revoke';
+import { rolePaths } from './path-roles';
 import { versionPaths } from './path-version';
+import { tokenSecret } from './secret-token';
+import { walRollback, WAL_ROLLBACK_MIN_AGE_MS } from './wal-rollback';
 
 export const PLUGIN_NAME = 'pachyderm';
 export const PLUGIN_DESCRIPTION = 'the Pachyderm secrets engine for HashiCorp Vault and OpenBao';
 
 const BACKEND_HELP = `
 The Pachyderm secrets engine issues short-lived Pachyderm (pachd) tokens behind Vault leases.
+
+Configure it once with pachd's address and an admin token (config). Then callers get tokens
+for a role's subject (roles/, creds/) or, with the original plugin's flow, for any subject
+(login). Renewing a lease keeps its token alive; revoking it, or letting it expire, revokes the
+token at pachd. Works with pachd 1.x and 2.x.
 `;
 
 export function createPachydermBackend(config: BackendConfig): Backend {
+  const engine: Engine = {
+    configs: new ConfigStore(),
+    pachd: new PachdAccess(),
+    system: config.system,
+    logger: config.logger,
+  };
   return new Backend(
     {
       help: BACKEND_HELP,
       operationPrefix: PLUGIN_NAME,
       version: PLUGIN_VERSION,
-      paths: [...versionPaths()],
+      paths: [
+        rotateRootPath(engine),
+        configPath(engine),
+        ...rolePaths(engine),
+        credsPath(engine),
+        loginPath(engine),
+        revokePath(engine),
+        ...versionPaths(engine),
+      ],
+      secrets: [tokenSecret(engine)],
+      specialPaths: {
+        // The journal of side effects at pachd is per cluster, and holds token values.
+        localStorage: ['wal/'],
+        sealWrapStorage: [CONFIG_KEY, 'wal/'],
+      },
+      walRollback: walRollback(engine),
+      walRollbackMinAgeMs: WAL_ROLLBACK_MIN_AGE_MS,
+      cleanup: async () => engine.pachd.close(),
+      invalidate: (key) => {
+        if (key === CONFIG_KEY) engine.configs.invalidate();
+      },
     },
     config,
   );

@@ -1,13 +1,37 @@
 import type { PathDefinition } from '../sdk/framework';
 import { PLUGIN_VERSION } from '../version';
+import type { Engine } from './engine';
+import { vaultErrorFromPachd } from './upstream-errors';
 
-export function versionPaths(): PathDefinition[] {
+/** The plugin's version, and pachd's: `vault read pachyderm/version`. */
+export function versionPaths(engine: Engine): PathDefinition[] {
   return [
     {
       pattern: 'version/client-only',
-      helpSynopsis: "The plugin's own version.",
+      helpSynopsis: "The plugin's own version, without asking pachd.",
       operations: {
         read: async () => ({ data: { 'client-version': PLUGIN_VERSION } }),
+      },
+    },
+    {
+      pattern: 'version',
+      helpSynopsis: "The plugin's version and the configured pachd's version and API generation.",
+      operations: {
+        read: async (request) => {
+          const config = await engine.configs.require(request.storage);
+          const connection = engine.pachd.connection(config);
+          const pachd = await engine.pachd.version(connection, true).catch((error: unknown) => {
+            throw vaultErrorFromPachd(error, 'cannot read the pachd version');
+          });
+          return {
+            data: {
+              'client-version': PLUGIN_VERSION,
+              'server-version': pachd.version,
+              pachd_generation: pachd.generation,
+              pachd_address: connection.address.canonical,
+            },
+          };
+        },
       },
     },
   ];

@@ -38,3 +38,10 @@ export async function deleteWal(storage: Storage, id: string): Promise<void> {
 export async function listWal(storage: Storage): Promise<string[]> {
   return (await storage.list(WAL_PREFIX)).filter((key) => !key.endsWith('/'));
 }
+
+/** Replaces an entry's data, keeping its id, kind and age. */
+export async function updateWal<T>(storage: Storage, id: string, data: T): Promise<void> {
+  const entry = await getWal<T>(storage, id);
+  if (entry === undefined) throw new Error(`WAL entry ${id} is gone`);
+  await putJson(storage, WAL_PREFIX + id, { ...entry, data });
+}

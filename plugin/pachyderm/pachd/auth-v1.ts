@@ -90,6 +90,7 @@ export class PachdAuthV1 implements PachdAuthority {
   }
 
   async rotateAdmin(adminToken: string, identity: TokenIdentity, lifetimeSeconds: number | null): Promise<MintedToken> {
+    // pachd chooses the value here, so there is nothing to journal before the call.
     if (identity.subject.startsWith('pach:')) {
       throw new PachdError(
         'invalid-input',

@@ -112,10 +112,16 @@ export class PachdAuthV2 implements PachdAuthority {
     }
   }
 
-  async rotateAdmin(adminToken: string, identity: TokenIdentity, lifetimeSeconds: number | null): Promise<MintedToken> {
+  async rotateAdmin(
+    adminToken: string,
+    identity: TokenIdentity,
+    lifetimeSeconds: number | null,
+    journal: (preparedToken: string) => Promise<void>,
+  ): Promise<MintedToken> {
     if (identity.subject === 'pach:root') {
       // Installs our value as the only root token, deleting the old ones in the same transaction.
       const rootToken = generatePachdToken();
+      await journal(rootToken);
       const reply = await this.connection.call(calls.rotateRootToken, { root_token: rootToken }, adminToken);
       return { token: reply.root_token || rootToken, subject: identity.subject, expiresAt: null };
     }
@@ -132,6 +138,7 @@ export class PachdAuthV2 implements PachdAuthority {
       };
     }
     const token = generatePachdToken();
+    await journal(token);
     const expiresAt = lifetimeSeconds === null ? null : new Date(Date.now() + lifetimeSeconds * 1000);
     await this.connection.call(
       calls.restoreAuthToken,

@@ -57,8 +57,16 @@ export interface PachdAuthority {
   revoke(adminToken: string, token: string): Promise<void>;
   /** Revokes a token using its own authority (any pachd user may revoke their own token). */
   revokeAsItself(token: string): Promise<void>;
-  /** A fresh admin token for the same subject as `adminToken`. */
-  rotateAdmin(adminToken: string, identity: TokenIdentity, lifetimeSeconds: number | null): Promise<MintedToken>;
+  /**
+   * A fresh admin token for the same subject as `adminToken`. When the new value is chosen
+   * here rather than by pachd, `journal` receives it before pachd does.
+   */
+  rotateAdmin(
+    adminToken: string,
+    identity: TokenIdentity,
+    lifetimeSeconds: number | null,
+    journal: (preparedToken: string) => Promise<void>,
+  ): Promise<MintedToken>;
 }
 
 /** The longest lifetime 1.x pachd gives or extends a token to: 30 days. */

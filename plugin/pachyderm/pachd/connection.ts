@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import type { UnaryMethod } from '../../goplugin/grpc-call';
+import { isServiceError, type UnaryMethod } from '../../goplugin/grpc-call';
 import type { PachdAddress } from './address';
 import { classifyPachdError } from './errors';
 
@@ -54,15 +54,44 @@ export class PachdConnection {
   ): Promise<Response> {
     const metadata = new grpc.Metadata();
     if (token !== undefined) metadata.set(AUTH_TOKEN_KEY, token);
+    const deadline = Date.now() + this.timeoutMs;
+    const attempt = () => method.callOnChannel(this.channel, request, { metadata, deadline });
     try {
-      return await method.callOnChannel(this.channel, request, {
-        metadata,
-        deadline: Date.now() + this.timeoutMs,
-      });
+      try {
+        return await attempt();
+      } catch (error) {
+        // A channel that lost pachd reconnects on a backoff schedule and fails calls fast
+        // meanwhile. Such a call never left this process, so asking the channel to connect now
+        // and trying once more is safe, and lets a pachd that is back answer at once.
+        if (!neverSent(error) || !(await this.reconnected(Math.min(RECONNECT_WAIT_MS, deadline - Date.now())))) {
+          throw error;
+        }
+        return await attempt();
+      }
     } catch (error) {
       throw classifyPachdError(error, this.address.canonical, methodName(method.path), this.timeoutMs);
     }
   }
+
+  private reconnected(waitMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const deadline = Date.now() + Math.max(0, waitMs);
+      const watch = (): void => {
+        const state = this.channel.getConnectivityState(true);
+        if (state === grpc.connectivityState.READY) return resolve(true);
+        if (Date.now() >= deadline) return resolve(false);
+        this.channel.watchConnectivityState(state, deadline, (error) => (error ? resolve(false) : watch()));
+      };
+      watch();
+    });
+  }
+}
+
+const RECONNECT_WAIT_MS = 1000;
+
+/** grpc-js's words for a call that failed before a connection existed to send it on. */
+function neverSent(error: unknown): boolean {
+  return isServiceError(error) && error.code === grpc.status.UNAVAILABLE && error.details.startsWith('No connection established');
 }
 
 function methodName(path: string): string {

@@ -54,7 +54,8 @@ export function classifyPachdError(error: unknown, address: string, method: stri
     const detail = secretValues.scrub(error instanceof Error ? error.message : String(error));
     return new PachdError('other', `pachd at ${address} (${method}): ${detail}`, address, method, undefined, detail);
   }
-  const detail = secretValues.scrub(error.details || error.message);
+  // grpc-js appends an empty "Resolution note:" to connection failures.
+  const detail = secretValues.scrub((error.details || error.message).replace(/\s*Resolution note:\s*$/, ''));
   const make = (failure: PachdFailure, message: string) =>
     new PachdError(failure, message, address, method, error.code, detail);
 

@@ -1,0 +1,12 @@
+import type { Logger } from '../goplugin/logger';
+import type { SystemView } from '../sdk/system-view';
+import type { ConfigStore } from './config';
+import type { PachdAccess } from './pachd-access';
+
+/** The state one mount's paths share: its configuration, its way to pachd, its host and logger. */
+export interface Engine {
+  configs: ConfigStore;
+  pachd: PachdAccess;
+  system: SystemView;
+  logger: Logger;
+}

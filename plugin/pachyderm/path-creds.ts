@@ -1,0 +1,46 @@
+import { badRequest } from '../sdk/errors';
+import type { PathDefinition } from '../sdk/framework';
+import { secondsToNanos } from '../sdk/duration';
+import type { Engine } from './engine';
+import { loadRole, ROLE_NAME_PATTERN } from './role';
+import { SubjectTemplate } from './subject-template';
+import { issueToken } from './token-issuer';
+
+/** A fresh pachd token for a role's subject, behind a lease: `vault read pachyderm/creds/ci`. */
+export function credsPath(engine: Engine): PathDefinition {
+  return {
+    pattern: `creds/(?<name>${ROLE_NAME_PATTERN})`,
+    helpSynopsis: "Issue a pachd token for a role's subject.",
+    helpDescription: `
+Reading creds/<role> issues a new token for the role's subject (or, for a role with a
+subject_template, for the caller's own identity) behind a Vault lease. Renew the lease to keep
+the token; revoke it, or let it expire, and the token is revoked at pachd.`,
+    fields: {
+      name: { type: 'string', description: 'Name of the role.' },
+      ttl: { type: 'duration', description: "Lease TTL, at most the role's max_ttl; defaults to the role's ttl." },
+    },
+    operations: {
+      read: {
+        summary: "Issue a token for the role's subject.",
+        handler: async (request, fields) => {
+          const name = fields.string('name');
+          const role = await loadRole(request.storage, name);
+          if (role === undefined) throw badRequest(`unknown role ${JSON.stringify(name)}`);
+          let subject = role.subject;
+          if (subject === '') {
+            const entity = request.entityId === '' ? undefined : await engine.system.entityInfo(request.entityId);
+            subject = SubjectTemplate.parse(role.subject_template).render(entity);
+          }
+          return issueToken(engine, request, {
+            subject,
+            source: 'creds',
+            role: name,
+            requestedTtl: fields.optionalDuration('ttl'),
+            roleTtl: role.ttl_seconds > 0 ? secondsToNanos(role.ttl_seconds) : undefined,
+            roleMaxTtl: role.max_ttl_seconds > 0 ? secondsToNanos(role.max_ttl_seconds) : undefined,
+          });
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,179 @@
+import { formatDuration, NANOS_PER_SECOND, secondsToNanos } from '../sdk/duration';
+import { badRequest, unrecoverable } from '../sdk/errors';
+import type { RenewResult, SecretDefinition } from '../sdk/framework';
+import type { Request, Secret } from '../sdk/logical';
+import type { EngineConfig } from './config';
+import type { Engine } from './engine';
+import { ceilSeconds, V1_EXPIRY_SKEW_SECONDS } from './lease-ttl';
+import { PACHD_V1_MAX_TTL_SECONDS, type PachdAuthority, type PachdGeneration } from './pachd/authority';
+import { PachdError } from './pachd/errors';
+import { tokenFingerprint } from './pachd/token';
+import { vaultErrorFromPachd } from './upstream-errors';
+
+/**
+ * The lease behind every issued pachd token. Its internal data carries everything renew and
+ * revoke need (the token, where it lives, its generation and limits), so both keep working
+ * after the role, or even the configuration, changed or went away.
+ */
+export const TOKEN_SECRET_TYPE = 'pachyderm_token';
+
+export interface TokenLeaseData {
+  token: string;
+  subject: string;
+  generation: PachdGeneration;
+  /** Canonical address of the pachd that issued the token. */
+  pachd_address: string;
+  /** The lease's base TTL: what a renew without increment asks for. */
+  ttl_seconds: number;
+  max_ttl_seconds: number;
+  /** When pachd expires the token (ISO), null when it never does. */
+  token_expires_at: string | null;
+  /** The role it was issued through, "" for login. */
+  role: string;
+  source: 'login' | 'creds';
+}
+
+/** Tokens past their pachd expiry by this much are gone at pachd; revoking them is moot. */
+const EXPIRED_MARGIN_MS = 60_000;
+
+export function tokenSecret(engine: Engine): SecretDefinition {
+  return {
+    type: TOKEN_SECRET_TYPE,
+    description: 'A Pachyderm (pachd) token behind a Vault lease.',
+    fields: {
+      user_token: { type: 'string', description: 'The pachd token; pass it as the authn-token or with pachctl auth use-auth-token.', sensitive: true },
+      pachd_address: { type: 'string', description: 'The pachd the token is valid at.' },
+      subject: { type: 'string', description: 'Who the token authenticates as.' },
+      token_expires_at: { type: 'string', description: 'When pachd expires the token (RFC 3339), null if never.' },
+    },
+    renew: (request, secret) => renewToken(engine, request, secret),
+    revoke: async (request, secret) => revokeToken(engine, request, secret),
+  };
+}
+
+async function renewToken(engine: Engine, request: Request, secret: Secret): Promise<RenewResult> {
+  const lease = leaseData(secret, 'renew');
+  const elapsed = BigInt(Math.max(0, Date.now() - secret.leaseOptions.issueTime.getTime())) * 1_000_000n;
+  const maxTtl = secondsToNanos(lease.max_ttl_seconds);
+  const remaining = maxTtl - elapsed;
+  if (remaining < NANOS_PER_SECOND) {
+    throw badRequest(
+      `this lease reached its max_ttl of ${formatDuration(maxTtl)} and cannot be renewed; request a new token`,
+    );
+  }
+  const increment = secret.leaseOptions.increment;
+  const wanted = increment > 0n ? increment : secondsToNanos(lease.ttl_seconds);
+  const warnings: string[] = [];
+  let ttl = wanted;
+  if (ttl > remaining) {
+    ttl = remaining;
+    warnings.push(`renewed only up to max_ttl: ${formatDuration(remaining)} left`);
+  }
+
+  const config = await engine.configs.load(request.storage);
+  const authority = authorityFor(engine, config, lease);
+
+  if (lease.generation === 1) {
+    if (config === undefined) {
+      throw badRequest('cannot renew: the engine is no longer configured, so it has no admin token to extend the token with');
+    }
+    const cap = secondsToNanos(PACHD_V1_MAX_TTL_SECONDS - V1_EXPIRY_SKEW_SECONDS);
+    if (ttl > cap) {
+      ttl = cap;
+      warnings.push('pachd 1.x extends a token by at most 30 days; renewed for that long');
+    }
+    const lifetime = Math.min(ceilSeconds(ttl) + V1_EXPIRY_SKEW_SECONDS, PACHD_V1_MAX_TTL_SECONDS);
+    try {
+      const extended = await authority.extend(config.admin_token, lease.token, lifetime);
+      const expiresAt = extended ? new Date(Date.now() + lifetime * 1000).toISOString() : lease.token_expires_at;
+      return { ttl, internalData: { token_expires_at: expiresAt }, warnings };
+    } catch (error) {
+      if (error instanceof PachdError && error.failure === 'unauthenticated') {
+        // pachd says the same for a bad caller and for an unknown token: find out which.
+        await authority.identify(config.admin_token).catch((adminError: unknown) => {
+          throw vaultErrorFromPachd(adminError, 'cannot renew');
+        });
+        throw badRequest(
+          `cannot renew: the token for ${lease.subject} no longer exists at pachd (revoked or expired there); request a new one`,
+        );
+      }
+      throw vaultErrorFromPachd(error, 'cannot renew');
+    }
+  }
+
+  // 2.x: the token was cut at max_ttl; only the lease moves. Refuse if it was revoked meanwhile.
+  try {
+    await authority.identify(lease.token);
+  } catch (error) {
+    if (error instanceof PachdError && (error.failure === 'unauthenticated' || error.failure === 'token-not-found')) {
+      throw badRequest(`cannot renew: the token for ${lease.subject} was revoked at pachd; request a new one`);
+    }
+    warnings.push(`could not check the token at pachd (${(error as Error).message}); renewed the lease anyway`);
+  }
+  return { ttl, warnings };
+}
+
+async function revokeToken(engine: Engine, request: Request, secret: Secret): Promise<void> {
+  const lease = leaseData(secret, 'revoke');
+  if (lease.token_expires_at !== null && Date.parse(lease.token_expires_at) + EXPIRED_MARGIN_MS < Date.now()) {
+    engine.logger.debug('lease outlived its pachd token; nothing to revoke', { subject: lease.subject });
+    return;
+  }
+  const config = await engine.configs.load(request.storage);
+  const authority = authorityFor(engine, config, lease);
+  try {
+    await revokeAtPachd(authority, config, lease.token);
+  } catch (error) {
+    // Vault retries failed revocations with backoff; the error says why this one failed.
+    throw vaultErrorFromPachd(error, `cannot revoke the token for ${lease.subject}`);
+  }
+  engine.logger.info('revoked pachd token', { subject: lease.subject, fingerprint: tokenFingerprint(lease.token) });
+}
+
+/**
+ * Revokes with the admin token; if that token itself is no longer accepted, with the token
+ * being revoked (every pachd user may revoke their own token).
+ */
+export async function revokeAtPachd(
+  authority: PachdAuthority,
+  config: EngineConfig | undefined,
+  token: string,
+): Promise<void> {
+  if (config === undefined) return authority.revokeAsItself(token);
+  try {
+    await authority.revoke(config.admin_token, token);
+  } catch (error) {
+    if (error instanceof PachdError && error.failure === 'unauthenticated') return authority.revokeAsItself(token);
+    throw error;
+  }
+}
+
+/** The auth API of the pachd that issued a lease's token, with today's TLS settings. */
+export function authorityFor(
+  engine: Engine,
+  config: EngineConfig | undefined,
+  lease: Pick<TokenLeaseData, 'pachd_address' | 'generation'>,
+): PachdAuthority {
+  const connection = engine.pachd.connection(
+    config ?? { pachd_address: lease.pachd_address, pachd_tls_ca: '', request_timeout_seconds: 0 },
+    lease.pachd_address,
+  );
+  return engine.pachd.authority(connection, lease.generation);
+}
+
+function leaseData(secret: Secret, doing: 'renew' | 'revoke'): TokenLeaseData {
+  const data = secret.internalData;
+  const valid =
+    typeof data.token === 'string' &&
+    data.token !== '' &&
+    typeof data.subject === 'string' &&
+    (data.generation === 1 || data.generation === 2) &&
+    typeof data.pachd_address === 'string' &&
+    typeof data.ttl_seconds === 'number' &&
+    typeof data.max_ttl_seconds === 'number';
+  if (!valid) {
+    // No retry can make up for missing lease data: tell Vault to stop trying.
+    throw unrecoverable(`cannot ${doing}: this lease's internal data is incomplete`);
+  }
+  return data as unknown as TokenLeaseData;
+}

@@ -1,0 +1,59 @@
+import { badRequest } from '../sdk/errors';
+import type { PachdGeneration } from './pachd/authority';
+
+/**
+ * Which pachd subjects this engine issues tokens for. A subject is `<prefix>:<name>`:
+ * `user:alice@example.com`, `robot:ci`; on 1.x also `github:alice` and IdP-named prefixes such
+ * as `okta:alice@example.com`, whose validity only pachd can judge.
+ */
+
+/** Prefixes that name pachd's own principals or groups, never a token holder. */
+const RESERVED_PREFIXES: Readonly<Record<string, string>> = {
+  pach: 'pach: subjects are pachd\'s internal users (such as pach:root) and cannot be issued tokens',
+  pipeline: 'pipeline: subjects belong to Pachyderm\'s own pipelines and cannot be issued tokens',
+  internal: 'internal: subjects belong to pachd\'s background tasks and cannot be issued tokens',
+  group: 'group: subjects name groups, which cannot hold tokens',
+};
+
+/** On 2.x only users (installed with RestoreAuthToken) and robots (GetRobotToken) can be minted. */
+const V2_PREFIXES = ['user', 'robot'];
+
+const SUBJECT_SHAPE = /^([A-Za-z0-9_./-]+):(.+)$/;
+
+/** Checks the form every generation shares; returns the trimmed subject. */
+export function checkSubjectForm(input: string): string {
+  const subject = input.trim();
+  if (subject === '') throw badRequest('a subject is required, e.g. user:alice@example.com or robot:ci');
+  if (/[\s\u0000-\u001f\u007f]/.test(subject)) {
+    throw badRequest(`subject ${JSON.stringify(subject)} contains whitespace or control characters`);
+  }
+  const match = SUBJECT_SHAPE.exec(subject);
+  if (match === null) {
+    throw badRequest(
+      `subject ${JSON.stringify(subject)} must have the form <prefix>:<name>, e.g. user:alice@example.com or robot:ci`,
+    );
+  }
+  const prefix = match[1] ?? '';
+  const reserved = RESERVED_PREFIXES[prefix.toLowerCase()];
+  if (reserved !== undefined) throw badRequest(`${reserved} (got ${JSON.stringify(subject)})`);
+  if (prefix === 'robot' && (match[2] ?? '').includes(':')) {
+    throw badRequest(`robot names cannot contain colons: ${JSON.stringify(subject)}`);
+  }
+  return subject;
+}
+
+/** Checks a subject against what the pachd generation can issue. */
+export function checkSubject(input: string, generation: PachdGeneration): string {
+  const subject = checkSubjectForm(input);
+  const prefix = subject.slice(0, subject.indexOf(':'));
+  if (generation === 2 && !V2_PREFIXES.includes(prefix)) {
+    throw badRequest(
+      `pachd 2.x issues tokens only to user: and robot: subjects, not ${JSON.stringify(subject)}`,
+    );
+  }
+  return subject;
+}
+
+export function isRobot(subject: string): boolean {
+  return subject.startsWith('robot:');
+}

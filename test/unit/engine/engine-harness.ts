@@ -1,0 +1,111 @@
+import { createHash } from 'node:crypto';
+import { createPachydermBackend } from '../../../plugin/pachyderm/backend';
+import { VaultError } from '../../../plugin/sdk/errors';
+import type { Backend } from '../../../plugin/sdk/framework';
+import type { Operation, Response, Secret } from '../../../plugin/sdk/logical';
+import { InMemoryStorage } from '../../../plugin/sdk/storage';
+import { StaticSystemView } from '../../../plugin/sdk/system-view';
+import { PachdTestClient } from '../../pachd/pachd-test-client';
+import { startPachdStandin, type PachdStandin, type PachdStandinOptions } from '../../pachd/standin';
+import { makeRequest, memoryLogger } from '../sdk-helpers';
+
+export const HOUR = 3600n * 1_000_000_000n;
+export const DAY = 24n * HOUR;
+
+/** One mount of the engine, in process, against a pachd stand-in. */
+export class EngineHarness {
+  readonly storage = new InMemoryStorage();
+  readonly system = new StaticSystemView({ defaultLeaseTtl: HOUR, maxLeaseTtl: 10n * DAY });
+  readonly logLines: string[];
+  readonly backend: Backend;
+  /** Every response and error text this harness saw, to check for leaked secrets. */
+  readonly transcript: string[] = [];
+  private readonly client: PachdTestClient;
+
+  private constructor(readonly pachd: PachdStandin) {
+    const { logger, lines } = memoryLogger();
+    this.logLines = lines;
+    this.backend = createPachydermBackend({
+      storage: this.storage,
+      system: this.system,
+      logger,
+      config: {},
+      backendUuid: 'test-mount',
+    });
+    this.client = new PachdTestClient(pachd.address);
+  }
+
+  static async start(options: PachdStandinOptions): Promise<EngineHarness> {
+    return new EngineHarness(await startPachdStandin({ controlListen: null, ...options }));
+  }
+
+  async stop(): Promise<void> {
+    this.client.close();
+    await this.backend.cleanup();
+    await this.pachd.stop();
+  }
+
+  async request(
+    operation: Operation,
+    path: string,
+    data: Record<string, unknown> = {},
+    extra: { secret?: Secret; entityId?: string; cancelled?: () => boolean } = {},
+  ): Promise<Response | undefined> {
+    try {
+      const response = await this.backend.handleRequest(makeRequest(operation, path, { storage: this.storage, data, ...extra }));
+      this.transcript.push(JSON.stringify(response ?? null, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value)));
+      return response;
+    } catch (error) {
+      this.transcript.push((error as Error).message);
+      throw error;
+    }
+  }
+
+  /** Expects the request to fail and returns the error. */
+  async failure(operation: Operation, path: string, data: Record<string, unknown> = {}, extra = {}): Promise<VaultError> {
+    try {
+      await this.request(operation, path, data, extra);
+    } catch (error) {
+      if (error instanceof VaultError) return error;
+      throw error;
+    }
+    throw new Error(`${operation} ${path} succeeded, a failure was expected`);
+  }
+
+  async configure(data: Record<string, unknown> = {}): Promise<Response | undefined> {
+    return this.request('create', 'config', { pachd_address: this.pachd.pachdAddress, admin_token: this.pachd.rootToken, ...data });
+  }
+
+  /** Who pachd says a token belongs to; undefined when pachd rejects it. */
+  async whoAmI(token: string): Promise<string | undefined> {
+    const service = this.pachd.generation === 1 ? 'auth.API' : 'auth_v2.API';
+    try {
+      const reply = await this.client.call<{ username: string }>(service, 'WhoAmI', {}, { token });
+      return reply.username;
+    } catch {
+      return undefined;
+    }
+  }
+
+  liveToken(token: string) {
+    const hash = createHash('sha256').update(token).digest('hex');
+    return this.pachd.control.listTokens().find((view) => view.hash === hash && !view.expired);
+  }
+
+  /** Tokens at pachd other than those the test set up itself. */
+  liveTokensExcept(known: readonly string[]) {
+    const knownHashes = new Set(known.map((token) => createHash('sha256').update(token).digest('hex')));
+    return this.pachd.control.listTokens().filter((view) => !view.expired && !knownHashes.has(view.hash));
+  }
+}
+
+/** The secret a lease response carries, as Vault hands it back on renew and revoke. */
+export function leaseOf(response: Response | undefined, issueTime = new Date(), increment = 0n): Secret {
+  const secret = response?.secret;
+  if (secret === undefined) throw new Error('response carries no lease');
+  return {
+    leaseOptions: { ttl: secret.ttl, maxTtl: secret.maxTtl, renewable: secret.renewable, increment, issueTime },
+    internalData: secret.internalData,
+    leaseId: '',
+  };
+}

@@ -1,0 +1,154 @@
+import { ErrorType } from '../../../plugin/sdk/errors';
+import { ADMIN_ROTATION_WAL, type AdminRotationWal } from '../../../plugin/pachyderm/path-config-rotate-root';
+import { PENDING_TOKEN_WAL, type PendingTokenWal } from '../../../plugin/pachyderm/wal-rollback';
+import { listWal, putWal } from '../../../plugin/sdk/wal';
+import { generatePachdToken, hashPachdToken } from '../../../plugin/pachyderm/pachd/token';
+import { EngineHarness } from './engine-harness';
+
+describe('rotate-root', () => {
+  let harness: EngineHarness;
+
+  afterEach(async () => {
+    await harness.stop();
+  });
+
+  it('1.x: mints a new admin token for a dedicated admin and revokes the old one', async () => {
+    harness = await EngineHarness.start({ generation: 1 });
+    const admin = harness.pachd.control.createToken({ subject: 'robot:vault', roles: ['SUPER'] });
+    await harness.configure({ admin_token: admin.token });
+    const response = await harness.request('update', 'config/rotate-root');
+    expect(response?.data).toMatchObject({ admin_subject: 'robot:vault', admin_token_expires_at: null });
+    expect(response?.warnings).toBeUndefined();
+    expect(await harness.whoAmI(admin.token)).toBeUndefined();
+    const config = await harness.request('read', 'config');
+    expect(config?.data?.admin_token_fingerprint).toBe(response?.data?.admin_token_fingerprint);
+    expect(config?.data?.admin_token_fingerprint).not.toBe(`sha256:${admin.hash.slice(0, 16)}`);
+    // The new admin token works: it can issue.
+    const issued = await harness.request('update', 'login', { username: 'robot:ci' });
+    expect(await harness.whoAmI(issued?.data?.user_token as string)).toBe('robot:ci');
+    expect(await listWal(harness.storage)).toEqual([]);
+    expect(JSON.stringify([...harness.transcript, ...harness.logLines])).not.toContain(admin.token);
+  });
+
+  it('1.x: explains why pach:root cannot be rotated', async () => {
+    harness = await EngineHarness.start({ generation: 1 });
+    await harness.configure();
+    const error = await harness.failure('update', 'config/rotate-root');
+    expect(error.type).toBe(ErrorType.InvalidRequest);
+    expect(error.message).toMatch(/cannot mint tokens for pach:root/);
+    expect(await harness.whoAmI(harness.pachd.rootToken)).toBe('pach:root');
+  });
+
+  it('2.x: rotates the root token with RotateRootToken; the old one stops working', async () => {
+    harness = await EngineHarness.start({ generation: 2 });
+    const oldRoot = harness.pachd.rootToken;
+    await harness.configure();
+    const response = await harness.request('update', 'config/rotate-root');
+    expect(response?.data?.admin_subject).toBe('pach:root');
+    expect(await harness.whoAmI(oldRoot)).toBeUndefined();
+    expect(harness.pachd.rootToken).not.toBe(oldRoot);
+    expect(response?.data?.admin_token_fingerprint).toBe(`sha256:${hashPachdToken(harness.pachd.rootToken).slice(0, 16)}`);
+    const issued = await harness.request('update', 'login', { username: 'user:alice@example.com' });
+    expect(await harness.whoAmI(issued?.data?.user_token as string)).toBe('user:alice@example.com');
+  });
+
+  it('2.x: rotates a robot admin with GetRobotToken and revokes the old token', async () => {
+    harness = await EngineHarness.start({ generation: 2 });
+    const admin = harness.pachd.control.createToken({ subject: 'robot:vault', roles: ['clusterAdmin'], ttlSeconds: 3600 });
+    await harness.configure({ admin_token: admin.token });
+    const response = await harness.request('update', 'config/rotate-root', { ttl: '2h' });
+    expect(response?.data?.admin_subject).toBe('robot:vault');
+    expect(Date.parse(response?.data?.admin_token_expires_at as string) - Date.now()).toBeGreaterThan(7000_000);
+    expect(await harness.whoAmI(admin.token)).toBeUndefined();
+  });
+});
+
+describe('WAL rollback', () => {
+  let harness: EngineHarness;
+
+  afterEach(async () => {
+    await harness.stop();
+  });
+
+  it('revokes a token whose issuance was interrupted after the mint', async () => {
+    harness = await EngineHarness.start({ generation: 2 });
+    await harness.configure();
+    // What a plugin killed between RestoreAuthToken and the lease leaves behind.
+    const token = generatePachdToken();
+    harness.pachd.control.createToken({ subject: 'user:alice@example.com', token, ttlSeconds: 3600 });
+    const pending: PendingTokenWal = {
+      subject: 'user:alice@example.com',
+      generation: 2,
+      pachd_address: harness.pachd.pachdAddress,
+      expires_at: new Date(Date.now() + 3600_000).toISOString(),
+      token,
+    };
+    await putWal(harness.storage, PENDING_TOKEN_WAL, pending, Date.now() - 10 * 60_000);
+    await putWal(harness.storage, PENDING_TOKEN_WAL, { ...pending, token: generatePachdToken() }, Date.now());
+
+    await harness.request('rollback', '');
+    expect(await harness.whoAmI(token)).toBeUndefined();
+    // The young entry belongs to a request still in flight: left alone.
+    expect(await listWal(harness.storage)).toHaveLength(1);
+  });
+
+  it('keeps an entry while pachd is down and finishes once it is back', async () => {
+    harness = await EngineHarness.start({ generation: 1 });
+    await harness.configure();
+    const issued = harness.pachd.control.createToken({ subject: 'robot:ci', ttlSeconds: 3600 });
+    await putWal(harness.storage, PENDING_TOKEN_WAL, {
+      subject: 'robot:ci',
+      generation: 1,
+      pachd_address: harness.pachd.pachdAddress,
+      expires_at: new Date(Date.now() + 3600_000).toISOString(),
+      token: issued.token,
+    } satisfies PendingTokenWal, Date.now() - 10 * 60_000);
+    await harness.pachd.control.makeUnavailable();
+    await harness.request('rollback', '');
+    expect(await listWal(harness.storage)).toHaveLength(1);
+    await harness.pachd.control.makeAvailable();
+    await harness.request('rollback', '');
+    expect(await listWal(harness.storage)).toHaveLength(0);
+    expect(harness.liveToken(issued.token)).toBeUndefined();
+  });
+
+  it('stores the new admin token of a rotation interrupted after pachd rotated root', async () => {
+    harness = await EngineHarness.start({ generation: 2 });
+    await harness.configure();
+    const oldRoot = harness.pachd.rootToken;
+    const newRoot = generatePachdToken();
+    // pachd rotated (old root gone), but the plugin died before storing the new token.
+    harness.pachd.control.createToken({ subject: 'pach:root', token: newRoot });
+    harness.pachd.control.deleteToken(hashPachdToken(oldRoot));
+    const journal: AdminRotationWal = {
+      stage: 'minting',
+      subject: 'pach:root',
+      generation: 2,
+      pachd_address: harness.pachd.pachdAddress,
+      old_token: oldRoot,
+      new_token: newRoot,
+    };
+    await putWal(harness.storage, ADMIN_ROTATION_WAL, journal, Date.now() - 10 * 60_000);
+    await harness.request('rollback', '');
+    expect((await harness.request('read', 'config'))?.data?.admin_token_fingerprint).toBe(`sha256:${hashPachdToken(newRoot).slice(0, 16)}`);
+    expect(await listWal(harness.storage)).toEqual([]);
+  });
+
+  it('revokes the new token of a rotation interrupted while the old one still works', async () => {
+    harness = await EngineHarness.start({ generation: 1 });
+    const admin = harness.pachd.control.createToken({ subject: 'robot:vault', roles: ['SUPER'] });
+    await harness.configure({ admin_token: admin.token });
+    const minted = harness.pachd.control.createToken({ subject: 'robot:vault' });
+    await putWal(harness.storage, ADMIN_ROTATION_WAL, {
+      stage: 'minting',
+      subject: 'robot:vault',
+      generation: 1,
+      pachd_address: harness.pachd.pachdAddress,
+      old_token: admin.token,
+      new_token: minted.token,
+    } satisfies AdminRotationWal, Date.now() - 10 * 60_000);
+    await harness.request('rollback', '');
+    expect(await harness.whoAmI(minted.token)).toBeUndefined();
+    expect(await harness.whoAmI(admin.token)).toBe('robot:vault');
+  });
+});
