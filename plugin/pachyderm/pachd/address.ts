@@ -41,9 +41,19 @@ export function parsePachdAddress(input: string): PachdAddress {
   const known = SCHEMES[scheme];
   if (known === undefined) throw new AddressError(`unrecognized scheme in pachd address: ${scheme}`);
 
+  const afterAuthority = withScheme.slice(withScheme.indexOf('://') + 3);
+  // Read the port from the text: URL rejects some bad ports with a vague error and drops a
+  // port equal to its scheme's default (80 for http).
+  const portText = /:(\d*)$/.exec(afterAuthority.replace(/^\[[^\]]*\]/, '').replace(/[/?#].*$/, ''))?.[1];
+  if (portText === '') throw new AddressError(`could not parse port in address: ${JSON.stringify(input)}`);
+  const port = portText === undefined ? DEFAULT_PACHD_PORT : Number(portText);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new AddressError(`could not parse port in address: ${JSON.stringify(input)}`);
+  }
+
   let url: URL;
   try {
-    url = new URL(withScheme.replace(/^[a-z]+:\/\//i, 'http://'));
+    url = new URL(`http://${afterAuthority.replace(/:\d*(?=$|[/?#])/, '')}`);
   } catch {
     throw new AddressError(`cannot parse pachd address ${JSON.stringify(input)}`);
   }
@@ -52,17 +62,9 @@ export function parsePachdAddress(input: string): PachdAddress {
   }
   if (url.search !== '' || withScheme.includes('?')) throw new AddressError('pachd address should not include a query string');
   if (url.hash !== '' || withScheme.includes('#')) throw new AddressError('pachd address should not include a fragment');
-  const afterAuthority = withScheme.slice(withScheme.indexOf('://') + 3);
   if (afterAuthority.includes('/')) throw new AddressError('pachd address should not include a path');
   if (url.hostname === '') throw new AddressError(`pachd address ${JSON.stringify(input)} has no host`);
 
-  // URL drops a port equal to the scheme's default (80 for http), so read it from the text.
-  const portText = /:(\d*)$/.exec(afterAuthority.replace(/^\[[^\]]*\]/, ''))?.[1];
-  if (portText === '') throw new AddressError(`could not parse port in address: ${JSON.stringify(input)}`);
-  const port = portText === undefined ? DEFAULT_PACHD_PORT : Number(portText);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new AddressError(`could not parse port in address: ${JSON.stringify(input)}`);
-  }
   const host = url.hostname;
   const hostPort = `${host}:${port}`;
   return { canonical: `${known.canonical}://${hostPort}`, target: hostPort, tls: known.tls, host: host.replace(/^\[|\]$/g, '') };
