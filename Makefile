@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 TS_SOURCES := $(shell find plugin proto test/pachd test/conformance/backend -type f \( -name '*.ts' -o -name '*.proto' \) 2>/dev/null)
 
-.PHONY: help plugin build test test-unit test-conformance bench typecheck clean
+.PHONY: help plugin plugin-script build test test-unit test-conformance bench typecheck register dev clean
 
 # HashiCorp's KV plugin: a conformance target that proves the harness right, and the benchmark's
 # baseline. Pinned so the baseline does not move under us.
@@ -21,15 +21,26 @@ node_modules/.package-lock.json: package.json package-lock.json
 build/pachyderm: node_modules/.package-lock.json $(TS_SOURCES)
 	node scripts/build.mjs plugin
 
+build/node/pachyderm: node_modules/.package-lock.json $(TS_SOURCES)
+	node scripts/build.mjs plugin-script
+
 build/conformance-backend: node_modules/.package-lock.json $(TS_SOURCES)
 	node scripts/build.mjs conformance-backend
 
 build/pachd-standin.js: node_modules/.package-lock.json $(TS_SOURCES)
 	node scripts/build.mjs pachd-standin
 
-plugin: build/pachyderm ## build the plugin executable build/pachyderm
+plugin: build/pachyderm ## build build/pachyderm, a single executable with Node inside, and build/SHA256SUMS
 
-build: build/pachyderm build/conformance-backend build/pachd-standin.js ## build every bundle
+plugin-script: build/node/pachyderm ## build build/node/pachyderm, the plugin as a Node script (hosts with Node)
+
+build: build/pachyderm build/node/pachyderm build/conformance-backend build/pachd-standin.js ## build everything
+
+register: build/pachyderm ## install, register and mount the plugin (PLUGIN_DIR, VAULT_ADDR, VAULT_TOKEN)
+	scripts/register
+
+dev: build/pachyderm build/pachd-standin.js ## dev server (vault or bao) + plugin + pachd stand-in (PACHD_GENERATION=1|2)
+	node scripts/dev.mjs
 
 $(KV_PLUGIN):
 	GOBIN=$(CURDIR)/build/bench-bin go install github.com/hashicorp/vault-plugin-secrets-kv/cmd/vault-plugin-secrets-kv@$(KV_PLUGIN_VERSION)
