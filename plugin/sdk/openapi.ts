@@ -104,11 +104,11 @@ function pathItem(
       };
       if (bodyFields.length > 0) {
         const schemaName = pascalCase(`${backend.operationPrefix} write ${words} request`);
-        schemas[schemaName] = requestSchema(bodyFields);
-        post.requestBody = {
-          required: true,
-          content: { 'application/json': { schema: { $ref: `#/components/schemas/${schemaName}` } } },
-        };
+        const schema = requestSchema(bodyFields);
+        schemas[schemaName] = schema;
+        // Inline, not a $ref: Vault decodes plugin documents into structs whose `Ref` field
+        // mapstructure never fills from "$ref", so a reference would arrive empty.
+        post.requestBody = { required: true, content: { 'application/json': { schema } } };
       }
       item.post = post;
       hasOperation = true;

@@ -231,6 +231,10 @@ describe('help and OpenAPI', () => {
     expect(item['x-vault-createSupported']).toBe(true);
     expect(item.get).toMatchObject({ operationId: 'test-read-items', summary: 'Read one item.' });
     expect(item.post).toMatchObject({ operationId: 'test-write-items' });
+    // Inline rather than $ref: Vault's decoder of plugin documents drops "$ref".
+    expect(item.post).toMatchObject({
+      requestBody: { content: { 'application/json': { schema: { type: 'object', properties: { size: { type: 'integer' } } } } } },
+    });
     expect(document.paths['/items/']!.get).toMatchObject({ operationId: 'test-list-items' });
     expect(document.components.schemas.TestWriteItemsRequest).toEqual({
       type: 'object',
