@@ -8,7 +8,9 @@ import type {
 } from './authority';
 import type { PachdConnection } from './connection';
 import { PachdError } from './errors';
-import { pachdDefinitions, type WireTimestamp } from './protos';
+import { dateFromWire, dateToWire } from '../../sdk/translation';
+import type { WireTimestamp } from '../../sdk/protos';
+import { pachdDefinitions } from './protos';
 import { generatePachdToken, hashPachdToken } from './token';
 
 /**
@@ -45,7 +47,7 @@ export class PachdAuthV2 implements PachdAuthority {
 
   async identify(token: string): Promise<TokenIdentity> {
     const reply = await this.connection.call(calls.whoAmI, {}, token);
-    return { subject: reply.username, expiresAt: dateFromWire(reply.expiration) };
+    return { subject: reply.username, expiresAt: reply.expiration ? dateFromWire(reply.expiration) : null };
   }
 
   async verifyAdmin(adminToken: string): Promise<AdminIdentity> {
@@ -153,15 +155,4 @@ export class PachdAuthV2 implements PachdAuthority {
     );
     return { token, subject: identity.subject, expiresAt };
   }
-}
-
-function dateFromWire(timestamp: WireTimestamp | null): Date | null {
-  if (timestamp === null) return null;
-  return new Date(Number(timestamp.seconds) * 1000 + Math.floor(timestamp.nanos / 1e6));
-}
-
-function dateToWire(date: Date): WireTimestamp {
-  const millis = date.getTime();
-  const seconds = Math.floor(millis / 1000);
-  return { seconds: String(seconds), nanos: (millis - seconds * 1000) * 1e6 };
 }

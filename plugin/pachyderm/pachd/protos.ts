@@ -7,11 +7,6 @@ import { loadProtoFiles } from '../../goplugin/proto-loading';
 /** pachd's auth and version APIs of both generations (1.x packages `auth`, `versionpb`; 2.x `auth_v2`, `versionpb_v2`). */
 export const pachdDefinitions = loadProtoFiles([authV1Proto, authV2Proto, versionV1Proto, versionV2Proto]);
 
-export interface WireTimestamp {
-  seconds: string;
-  nanos: number;
-}
-
 export interface WireVersion {
   major: number;
   minor: number;
