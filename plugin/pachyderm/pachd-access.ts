@@ -32,7 +32,7 @@ export class PachdAccess {
     const address = parseAddress(addressText ?? config.pachd_address);
     const tlsCa = address.tls && config.pachd_tls_ca !== '' ? config.pachd_tls_ca : undefined;
     const timeoutSeconds = config.request_timeout_seconds > 0 ? config.request_timeout_seconds : DEFAULT_REQUEST_TIMEOUT_SECONDS;
-    return new PachdConnection(address, this.pool.channel(address, tlsCa), timeoutSeconds * 1000);
+    return new PachdConnection(address, this.pool, tlsCa, timeoutSeconds * 1000);
   }
 
   /** pachd's version and generation; asks 2.x's API first and falls back to 1.x's. */

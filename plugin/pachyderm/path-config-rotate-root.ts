@@ -75,20 +75,20 @@ async function rotateRoot(engine: Engine, request: Request, fields: FieldData): 
     pachd_address: authority.connection.address.canonical,
     old_token: config.admin_token,
   };
-  const walId = await putWal(request.storage, ADMIN_ROTATION_WAL, journal);
+  let wal = await putWal(request.storage, ADMIN_ROTATION_WAL, journal);
   let minted;
   try {
     minted = await authority.rotateAdmin(config.admin_token, identity, lifetime, async (prepared) => {
       // The value exists before pachd installs it: journal it first (roll-forward needs it).
       journal.new_token = prepared;
-      await updateWal(request.storage, walId, journal);
+      wal = await updateWal(request.storage, wal, journal);
     });
   } catch (error) {
-    if (journal.new_token === undefined) await deleteWal(request.storage, walId).catch(() => undefined);
+    if (journal.new_token === undefined) await deleteWal(request.storage, wal.id).catch(() => undefined);
     throw vaultErrorFromPachd(error, 'cannot rotate the admin token');
   }
   journal.new_token = minted.token;
-  await updateWal(request.storage, walId, journal);
+  wal = await updateWal(request.storage, wal, journal);
 
   const next: EngineConfig = {
     ...config,
@@ -106,12 +106,12 @@ async function rotateRoot(engine: Engine, request: Request, fields: FieldData): 
   };
   await engine.configs.save(request.storage, next);
   journal.stage = 'revoking-old';
-  await updateWal(request.storage, walId, journal);
+  wal = await updateWal(request.storage, wal, journal);
 
   const warnings: string[] = [];
   try {
     await revokeOld(authority, journal);
-    await deleteWal(request.storage, walId);
+    await deleteWal(request.storage, wal.id);
   } catch (error) {
     warnings.push(
       `the new admin token is stored, but revoking the old one failed (${(error as Error).message}); ` +

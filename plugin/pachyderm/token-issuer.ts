@@ -59,7 +59,7 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
     expires_at: new Date(Date.now() + ttls.pachdLifetimeSeconds * 1000).toISOString(),
     ...(preparedToken === undefined ? {} : { token: preparedToken }),
   };
-  const walId = await putWal(request.storage, PENDING_TOKEN_WAL, pending);
+  const wal = await putWal(request.storage, PENDING_TOKEN_WAL, pending);
 
   let minted: MintedToken;
   try {
@@ -74,21 +74,21 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
     // value is ours the WAL entry stays for the rollback tick; when pachd chose it, there is
     // nothing the entry could revoke, and pachd expires the token at its lifetime.
     if (!(error instanceof PachdError) || error.failure !== 'unreachable' || preparedToken === undefined) {
-      await deleteWal(request.storage, walId).catch(() => undefined);
+      await deleteWal(request.storage, wal.id).catch(() => undefined);
     }
     throw vaultErrorFromPachd(error, `cannot issue a token for ${subject}`);
   }
 
   try {
     // Journal pachd's value at once: from here on, only revoking it cleans up.
-    if (preparedToken === undefined) await updateWal(request.storage, walId, { ...pending, token: minted.token });
+    if (preparedToken === undefined) await updateWal(request.storage, wal, { ...pending, token: minted.token });
     if (request.cancelled()) {
       throw internalError('the request was cancelled before the token reached Vault; the token has been revoked');
     }
-    await deleteWal(request.storage, walId);
+    await deleteWal(request.storage, wal.id);
   } catch (error) {
     if (await revokeAbandoned(engine, authority, config.admin_token, minted.token, subject)) {
-      await deleteWal(request.storage, walId).catch(() => undefined);
+      await deleteWal(request.storage, wal.id).catch(() => undefined);
     }
     throw error;
   }

@@ -17,11 +17,10 @@ export interface WalEntry<T = Record<string, unknown>> {
   createdAt: number;
 }
 
-export async function putWal<T>(storage: Storage, kind: string, data: T, now: number = Date.now()): Promise<string> {
-  const id = randomUUID();
-  const entry: WalEntry<T> = { id, kind, data, createdAt: now };
-  await putJson(storage, WAL_PREFIX + id, entry);
-  return id;
+export async function putWal<T>(storage: Storage, kind: string, data: T, now: number = Date.now()): Promise<WalEntry<T>> {
+  const entry: WalEntry<T> = { id: randomUUID(), kind, data, createdAt: now };
+  await putJson(storage, WAL_PREFIX + entry.id, entry);
+  return entry;
 }
 
 export async function getWal<T = Record<string, unknown>>(
@@ -40,8 +39,8 @@ export async function listWal(storage: Storage): Promise<string[]> {
 }
 
 /** Replaces an entry's data, keeping its id, kind and age. */
-export async function updateWal<T>(storage: Storage, id: string, data: T): Promise<void> {
-  const entry = await getWal<T>(storage, id);
-  if (entry === undefined) throw new Error(`WAL entry ${id} is gone`);
-  await putJson(storage, WAL_PREFIX + id, { ...entry, data });
+export async function updateWal<T>(storage: Storage, entry: WalEntry<T>, data: T): Promise<WalEntry<T>> {
+  const updated = { ...entry, data };
+  await putJson(storage, WAL_PREFIX + entry.id, updated);
+  return updated;
 }

@@ -21,7 +21,7 @@ export class PachdChannelPool {
   private readonly channels = new Map<string, grpc.Channel>();
 
   channel(address: PachdAddress, tlsCa: string | undefined): grpc.Channel {
-    const key = `${address.target}\u0000${address.tls ? 'tls' : 'plain'}\u0000${tlsCa ?? ''}`;
+    const key = poolKey(address, tlsCa);
     let channel = this.channels.get(key);
     if (channel === undefined) {
       const credentials = address.tls
@@ -33,17 +33,35 @@ export class PachdChannelPool {
     return channel;
   }
 
+  /**
+   * Drops a channel that lost pachd. grpc-js reconnects a failed channel only when its backoff
+   * timer says so and fails calls meanwhile; a new channel connects at once.
+   */
+  replace(address: PachdAddress, tlsCa: string | undefined, stale: grpc.Channel): grpc.Channel {
+    const key = poolKey(address, tlsCa);
+    if (this.channels.get(key) === stale) {
+      this.channels.delete(key);
+      stale.close();
+    }
+    return this.channel(address, tlsCa);
+  }
+
   closeAll(): void {
     for (const channel of this.channels.values()) channel.close();
     this.channels.clear();
   }
 }
 
+function poolKey(address: PachdAddress, tlsCa: string | undefined): string {
+  return `${address.target}\u0000${address.tls ? 'tls' : 'plain'}\u0000${tlsCa ?? ''}`;
+}
+
 /** Calls pachd at one address with a deadline, as a given token, and explains failures. */
 export class PachdConnection {
   constructor(
     readonly address: PachdAddress,
-    private readonly channel: grpc.Channel,
+    private readonly pool: PachdChannelPool,
+    private readonly tlsCa: string | undefined,
     readonly timeoutMs: number,
   ) {}
 
@@ -55,39 +73,22 @@ export class PachdConnection {
     const metadata = new grpc.Metadata();
     if (token !== undefined) metadata.set(AUTH_TOKEN_KEY, token);
     const deadline = Date.now() + this.timeoutMs;
-    const attempt = () => method.callOnChannel(this.channel, request, { metadata, deadline });
+    const channel = this.pool.channel(this.address, this.tlsCa);
     try {
       try {
-        return await attempt();
+        return await method.callOnChannel(channel, request, { metadata, deadline });
       } catch (error) {
-        // A channel that lost pachd reconnects on a backoff schedule and fails calls fast
-        // meanwhile. Such a call never left this process, so asking the channel to connect now
-        // and trying once more is safe, and lets a pachd that is back answer at once.
-        if (!neverSent(error) || !(await this.reconnected(Math.min(RECONNECT_WAIT_MS, deadline - Date.now())))) {
-          throw error;
-        }
-        return await attempt();
+        // The call never left this process (no connection), so trying it once more on a fresh
+        // channel is safe: it succeeds if pachd is back, and fails as fast if it is not.
+        if (!neverSent(error)) throw error;
+        const fresh = this.pool.replace(this.address, this.tlsCa, channel);
+        return await method.callOnChannel(fresh, request, { metadata, deadline });
       }
     } catch (error) {
       throw classifyPachdError(error, this.address.canonical, methodName(method.path), this.timeoutMs);
     }
   }
-
-  private reconnected(waitMs: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      const deadline = Date.now() + Math.max(0, waitMs);
-      const watch = (): void => {
-        const state = this.channel.getConnectivityState(true);
-        if (state === grpc.connectivityState.READY) return resolve(true);
-        if (Date.now() >= deadline) return resolve(false);
-        this.channel.watchConnectivityState(state, deadline, (error) => (error ? resolve(false) : watch()));
-      };
-      watch();
-    });
-  }
 }
-
-const RECONNECT_WAIT_MS = 1000;
 
 /** grpc-js's words for a call that failed before a connection existed to send it on. */
 function neverSent(error: unknown): boolean {

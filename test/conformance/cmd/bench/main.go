@@ -4,8 +4,19 @@
 // concurrent requests in flight), throughput and the plugin's peak RSS, and
 // prints ours, Go's and the ratio. It makes no assertions.
 //
-//	go run ./cmd/bench                      # defaults: ../../build/conformance-backend vs build/bench-bin/vault-plugin-secrets-kv
-//	go run ./cmd/bench -starts 3 -requests 200 -warmup 20   # a short CI run
+// A second section (on by default, -issuance=false skips it) measures token
+// issuance through the product plugin: it starts the pachd stand-in
+// (generation 1, which has GetAuthToken), mounts build/pachyderm configured
+// against it, and times `update login username=robot:bench ttl=10m` with
+// -concurrency requests in flight; beside it, in the same run, it times
+// GetAuthToken called directly from Go on the same stand-in (root token,
+// subject robot:bench, ttl 600) the same way, and prints both and the ratio
+// plugin/direct.
+//
+//	go run ./cmd/bench                      # defaults: ../../build/conformance-backend vs build/bench-bin/vault-plugin-secrets-kv, then issuance
+//	go run ./cmd/bench -starts 3 -requests 200 -warmup 20   # a short CI run (both sections)
+//	go run ./cmd/bench -kv=false            # issuance only
+//	go run ./cmd/bench -issuance=false      # the KV comparison only
 package main
 
 import (
@@ -26,6 +37,7 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"pachyderm-vault-plugin/test/conformance/harness"
+	"pachyderm-vault-plugin/test/conformance/standin"
 )
 
 type request struct {
@@ -113,6 +125,15 @@ func main() {
 		warmup      = flag.Int("warmup", 200, "unmeasured requests before each mode")
 		jsonOut     = flag.String("json", "", "also write the raw results as JSON to this file")
 		timeout     = flag.Duration("timeout", 10*time.Minute, "overall time limit")
+
+		kvSection     = flag.Bool("kv", true, "run the comparison with HashiCorp's KV plugin")
+		issuance      = flag.Bool("issuance", true, "run the token issuance section (plugin vs direct GetAuthToken)")
+		pachydermPath = flag.String("pachyderm", filepath.Join(buildDir, "pachyderm"), "the product plugin executable (issuance section)")
+		standinPath   = flag.String("standin", standin.DefaultScript(), "the pachd stand-in bundle (issuance section)")
+		issueRequests = flag.Int("issuance-requests", 0, "measured issuances per side (default: -requests)")
+		issueWarmup   = flag.Int("issuance-warmup", -1, "unmeasured issuances per side before measuring (default: -warmup)")
+		issueTTL      = flag.Duration("issuance-ttl", 10*time.Minute, "ttl of the issued tokens")
+		issueSubject  = flag.String("issuance-subject", "robot:bench", "subject of the issued tokens")
 	)
 	flag.Parse()
 
@@ -120,17 +141,57 @@ func main() {
 	if cfg.starts < 1 || cfg.requests < 1 || cfg.concurrency < 1 || cfg.warmup < 0 {
 		fatalf("-starts, -requests and -concurrency must be at least 1, -warmup at least 0")
 	}
-	ours, err := makeSubject("ours", *oursPath, *oursName, *oursOptions, *oursSetup, *oursBench)
-	if err != nil {
-		fatalf("%v", err)
+	icfg := issuanceConfig{
+		requests: *issueRequests, warmup: *issueWarmup, concurrency: cfg.concurrency,
+		ttl: *issueTTL, subject: *issueSubject, plugin: *pachydermPath, standin: *standinPath,
 	}
-	kv, err := makeSubject("go (KV v1)", *goPath, "kv", "", *goSetup, *goBench)
-	if err != nil {
-		fatalf("%v", err)
+	if icfg.requests <= 0 {
+		icfg.requests = cfg.requests
+	}
+	if icfg.warmup < 0 {
+		icfg.warmup = cfg.warmup
+	}
+	if !*kvSection && !*issuance {
+		fatalf("both sections are switched off (-kv=false -issuance=false)")
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
 	defer cancel()
+
+	report := map[string]interface{}{}
+	if *kvSection {
+		report = runKVComparison(ctx, cfg, *oursPath, *oursName, *oursOptions, *oursSetup, *oursBench, *goPath, *goSetup, *goBench)
+	}
+	if *issuance {
+		if *kvSection {
+			fmt.Println()
+		}
+		res, err := runIssuance(ctx, icfg)
+		if err != nil {
+			fatalf("issuance: %v", err)
+		}
+		printIssuance(icfg, res)
+		report["issuance"] = res
+	}
+	if *jsonOut != "" {
+		b, _ := json.MarshalIndent(report, "", "  ")
+		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
+			fatalf("writing %s: %v", *jsonOut, err)
+		}
+	}
+}
+
+// runKVComparison is the original benchmark: our conformance backend against
+// HashiCorp's KV plugin.
+func runKVComparison(ctx context.Context, cfg config, oursPath, oursName, oursOptions, oursSetup, oursBench, goPath, goSetup, goBench string) map[string]interface{} {
+	ours, err := makeSubject("ours", oursPath, oursName, oursOptions, oursSetup, oursBench)
+	if err != nil {
+		fatalf("%v", err)
+	}
+	kv, err := makeSubject("go (KV v1)", goPath, "kv", "", goSetup, goBench)
+	if err != nil {
+		fatalf("%v", err)
+	}
 
 	fmt.Fprintf(os.Stderr, "bench: %d cold starts, %d requests sequential and %d with %d in flight (warm-up %d)\n",
 		cfg.starts, cfg.requests, cfg.requests, cfg.concurrency, cfg.warmup)
@@ -144,17 +205,12 @@ func main() {
 		res[i] = r
 	}
 	printTable(ours, kv, res[0], res[1])
-	if *jsonOut != "" {
-		b, _ := json.MarshalIndent(map[string]interface{}{
-			"ours": map[string]interface{}{"path": ours.path, "bench": *oursBench, "results": res[0]},
-			"go":   map[string]interface{}{"path": kv.path, "bench": *goBench, "results": res[1]},
-			"config": map[string]int{
-				"starts": cfg.starts, "requests": cfg.requests, "concurrency": cfg.concurrency, "warmup": cfg.warmup,
-			},
-		}, "", "  ")
-		if err := os.WriteFile(*jsonOut, append(b, '\n'), 0o644); err != nil {
-			fatalf("writing %s: %v", *jsonOut, err)
-		}
+	return map[string]interface{}{
+		"ours": map[string]interface{}{"path": ours.path, "bench": oursBench, "results": res[0]},
+		"go":   map[string]interface{}{"path": kv.path, "bench": goBench, "results": res[1]},
+		"config": map[string]int{
+			"starts": cfg.starts, "requests": cfg.requests, "concurrency": cfg.concurrency, "warmup": cfg.warmup,
+		},
 	}
 }
 

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	hclog "github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/sdk/logical"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"pachyderm-vault-plugin/test/conformance/harness"
+	"pachyderm-vault-plugin/test/conformance/standin"
+)
+
+// The issuance section: pachd tokens issued through build/pachyderm (Vault's
+// request path: existence check, login handler, WAL put/delete, GetAuthToken
+// at pachd, lease response) against GetAuthToken called directly from Go,
+// both on one generation-1 stand-in.
+
+type issuanceConfig struct {
+	requests, warmup, concurrency int
+	ttl                           time.Duration
+	subject                       string
+	plugin, standin               string
+}
+
+type issuanceSide struct {
+	Label  string        `json:"label"`
+	Bench  string        `json:"bench"`
+	P50    time.Duration `json:"p50_ns"`
+	P99    time.Duration `json:"p99_ns"`
+	PerSec float64       `json:"issuances_per_second"`
+	Wall   time.Duration `json:"wall_ns"`
+	// Tokens the stand-in held at the end of the side's measurement (before
+	// they were cleared), root token included.
+	TableSize int `json:"standin_tokens_at_end"`
+}
+
+type issuanceResults struct {
+	PachdVersion  string        `json:"pachd_version"`
+	PluginVersion string        `json:"plugin_version"`
+	Requests      int           `json:"requests"`
+	Warmup        int           `json:"warmup"`
+	Concurrency   int           `json:"concurrency"`
+	Plugin        *issuanceSide `json:"plugin"`
+	Direct        *issuanceSide `json:"direct"`
+}
+
+func runIssuance(ctx context.Context, c issuanceConfig) (*issuanceResults, error) {
+	pluginPath, err := filepath.Abs(c.plugin)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(pluginPath); err != nil || st.Mode()&0o111 == 0 {
+		return nil, fmt.Errorf("%s is not an executable file (%v)", pluginPath, err)
+	}
+	ttlSeconds := int64(c.ttl / time.Second)
+	if ttlSeconds < 1 {
+		return nil, fmt.Errorf("-issuance-ttl must be at least 1s")
+	}
+
+	fmt.Fprintf(os.Stderr, "bench: issuance: starting the pachd stand-in (generation 1) from %s\n", c.standin)
+	pachd, err := standin.Start(ctx, standin.Options{Script: c.standin, Generation: 1})
+	if err != nil {
+		return nil, err
+	}
+	defer pachd.Stop()
+
+	cat := harness.New(harness.Options{LogLevel: hclog.Info})
+	defer cat.KillAll()
+	m, err := cat.MountWith(ctx, pluginPath, nil, harness.MountOptions{Name: "pachyderm"})
+	if err != nil {
+		return nil, fmt.Errorf("mounting %s: %w\nhost log:\n%s", pluginPath, err, tailString(cat.Log.String(), 4000))
+	}
+	defer m.Cleanup(context.Background())
+	r := m.Write(ctx, "config", map[string]interface{}{"pachd_address": pachd.PachdAddress, "admin_token": pachd.RootToken})
+	if r.Err != nil || r.Status >= 400 {
+		return nil, fmt.Errorf("configuring the plugin: %s", r)
+	}
+
+	res := &issuanceResults{
+		PachdVersion: pachd.PachdVersion, PluginVersion: m.RunningVersion,
+		Requests: c.requests, Warmup: c.warmup, Concurrency: c.concurrency,
+	}
+
+	// Tokens pile up in the stand-in's table (10 minutes each). Between the
+	// sides the stand-in's clock jumps past their expiry and the table is
+	// listed, which drops expired rows (1.x), so each side starts with the
+	// root token alone. The leases are not revoked: Vault would revoke them
+	// at expiry, long after a measurement.
+	clearTable := func() (int, error) {
+		before, err := pachd.Tokens(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := pachd.AdvanceClock(ctx, c.ttl+time.Minute); err != nil {
+			return 0, err
+		}
+		after, err := pachd.Tokens(ctx)
+		if err != nil {
+			return 0, err
+		}
+		if len(after) != 1 {
+			return 0, fmt.Errorf("the stand-in still holds %d tokens after its clock passed their expiry", len(after))
+		}
+		return len(before), nil
+	}
+
+	// through the plugin
+	loginData := map[string]interface{}{"username": c.subject, "ttl": shortDuration(c.ttl)}
+	viaPlugin := func() (time.Duration, error) {
+		req := m.NewRequest(logical.UpdateOperation, "login", copyData(loginData))
+		start := time.Now()
+		r := m.Do(ctx, req)
+		d := time.Since(start)
+		if r.Err != nil || r.Status >= 400 || r.Resp == nil || r.Resp.Secret == nil {
+			return d, fmt.Errorf("login through the plugin: %s", r)
+		}
+		if tok, _ := r.Resp.Data["user_token"].(string); tok == "" {
+			return d, fmt.Errorf("login through the plugin returned no user_token: %s", r)
+		}
+		return d, nil
+	}
+
+	// directly
+	conn, err := grpc.NewClient("passthrough:///"+pachd.Address, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	directReq := standin.GetAuthTokenRequest(c.subject, ttlSeconds)
+	direct := func() (time.Duration, error) {
+		start := time.Now()
+		_, err := standin.GetAuthToken(ctx, conn, pachd.RootToken, directReq)
+		d := time.Since(start)
+		if err != nil {
+			return d, fmt.Errorf("GetAuthToken: %w", err)
+		}
+		return d, nil
+	}
+
+	sides := []struct {
+		label, bench string
+		do           func() (time.Duration, error)
+		out          **issuanceSide
+	}{
+		{"plugin", fmt.Sprintf("update login username=%s ttl=%s", c.subject, shortDuration(c.ttl)), viaPlugin, &res.Plugin},
+		{"direct", fmt.Sprintf("/auth.API/GetAuthToken subject=%s ttl=%d", c.subject, ttlSeconds), direct, &res.Direct},
+	}
+	for _, s := range sides {
+		fmt.Fprintf(os.Stderr, "bench: issuance: %s: %d warm-up, %d measured, %d in flight\n", s.label, c.warmup, c.requests, c.concurrency)
+		if _, err := s.do(); err != nil {
+			return nil, err
+		}
+		if err := concurrent(c.warmup, c.concurrency, s.do, nil); err != nil {
+			return nil, err
+		}
+		if _, err := clearTable(); err != nil {
+			return nil, err
+		}
+		lat := make([]time.Duration, c.requests)
+		start := time.Now()
+		if err := concurrent(c.requests, c.concurrency, s.do, lat); err != nil {
+			return nil, err
+		}
+		wall := time.Since(start)
+		n, err := clearTable()
+		if err != nil {
+			return nil, err
+		}
+		*s.out = &issuanceSide{
+			Label: s.label, Bench: s.bench,
+			P50: percentile(lat, 50), P99: percentile(lat, 99),
+			PerSec: float64(c.requests) / wall.Seconds(), Wall: wall, TableSize: n,
+		}
+	}
+	return res, nil
+}
+
+func printIssuance(c issuanceConfig, r *issuanceResults) {
+	fmt.Printf("token issuance: pachd stand-in %s (generation 1), plugin %s, %d issuances per side after %d warm-up, %d in flight\n",
+		r.PachdVersion, orNone(r.PluginVersion), r.Requests, r.Warmup, r.Concurrency)
+	fmt.Printf("plugin: %s\n", r.Plugin.Bench)
+	fmt.Printf("direct: %s\n\n", r.Direct.Bench)
+	fmt.Printf("%-24s %12s %12s %14s\n", "metric", "plugin", "direct", "plugin/direct")
+	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+	row := func(name string, x, y float64, format string) {
+		ratio := "n/a"
+		if y != 0 {
+			ratio = fmt.Sprintf("%.2f", x/y)
+		}
+		fmt.Printf("%-24s %12s %12s %14s\n", name, fmt.Sprintf(format, x), fmt.Sprintf(format, y), ratio)
+	}
+	row("issuances/s", r.Plugin.PerSec, r.Direct.PerSec, "%.0f")
+	row("p50 (µs)", us(r.Plugin.P50), us(r.Direct.P50), "%.0f")
+	row("p99 (µs)", us(r.Plugin.P99), us(r.Direct.P99), "%.0f")
+	fmt.Printf("\n(stand-in token table at the end of each side: plugin %d, direct %d rows; cleared before the next side)\n",
+		r.Plugin.TableSize, r.Direct.TableSize)
+}
+
+// shortDuration writes 10m rather than 10m0s.
+func shortDuration(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%dh", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	case d%time.Second == 0:
+		return fmt.Sprintf("%ds", d/time.Second)
+	}
+	return d.String()
+}
