@@ -111,11 +111,11 @@ func main() {
 		buildDir = filepath.Join("..", "..", "build")
 	}
 	var (
-		oursPath    = flag.String("ours", filepath.Join(buildDir, "conformance-backend"), "our plugin executable")
+		oursPath    = flag.String("ours", filepath.Join(buildDir, "pachyderm"), "our plugin executable")
 		oursName    = flag.String("ours-name", "", "catalog name for our plugin (default: file name)")
 		oursOptions = flag.String("ours-options", "", "mount options for our plugin, comma-separated k=v")
-		oursSetup   = flag.String("ours-setup", "update kv/bench value=x", "setup requests for our plugin, ';'-separated")
-		oursBench   = flag.String("ours-bench", "read kv/bench", "the request measured on our plugin")
+		oursSetup   = flag.String("ours-setup", "update roles/bench subject=robot:bench", "setup requests for our plugin, ';'-separated")
+		oursBench   = flag.String("ours-bench", "read roles/bench", "the request measured on our plugin (one storage read, like the KV read)")
 		goPath      = flag.String("go", filepath.Join(buildDir, "bench-bin", "vault-plugin-secrets-kv"), "HashiCorp KV plugin executable (go install github.com/hashicorp/vault-plugin-secrets-kv/cmd/vault-plugin-secrets-kv@latest)")
 		goSetup     = flag.String("go-setup", "update bench value=x", "setup requests for the KV plugin (mounted as KV v1), ';'-separated")
 		goBench     = flag.String("go-bench", "read bench", "the request measured on the KV plugin")
@@ -127,6 +127,8 @@ func main() {
 		timeout     = flag.Duration("timeout", 10*time.Minute, "overall time limit")
 
 		kvSection     = flag.Bool("kv", true, "run the comparison with HashiCorp's KV plugin")
+		execSection   = flag.Bool("executables", true, "compare executables: size, SHA-256 time, cold start (single executable, script, Go)")
+		scriptPath    = flag.String("script", filepath.Join(buildDir, "node", "pachyderm"), "the plugin built as a Node script (executables section)")
 		issuance      = flag.Bool("issuance", true, "run the token issuance section (plugin vs direct GetAuthToken)")
 		pachydermPath = flag.String("pachyderm", filepath.Join(buildDir, "pachyderm"), "the product plugin executable (issuance section)")
 		standinPath   = flag.String("standin", standin.DefaultScript(), "the pachd stand-in bundle (issuance section)")
@@ -151,8 +153,8 @@ func main() {
 	if icfg.warmup < 0 {
 		icfg.warmup = cfg.warmup
 	}
-	if !*kvSection && !*issuance {
-		fatalf("both sections are switched off (-kv=false -issuance=false)")
+	if !*kvSection && !*issuance && !*execSection {
+		fatalf("every section is switched off (-kv=false -issuance=false -executables=false)")
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
@@ -162,8 +164,23 @@ func main() {
 	if *kvSection {
 		report = runKVComparison(ctx, cfg, *oursPath, *oursName, *oursOptions, *oursSetup, *oursBench, *goPath, *goSetup, *goBench)
 	}
+	if *execSection {
+		if len(report) > 0 {
+			fmt.Println()
+		}
+		results, err := runExecutables(ctx, []executable{
+			{label: "single executable (build/pachyderm)", path: *pachydermPath, name: "pachyderm"},
+			{label: "Node script (build/node/pachyderm)", path: *scriptPath, name: "pachyderm-script"},
+			{label: "Go KV plugin", path: *goPath, name: "kv"},
+		}, cfg.starts)
+		if err != nil {
+			fatalf("executables: %v", err)
+		}
+		printExecutables(results)
+		report["executables"] = results
+	}
 	if *issuance {
-		if *kvSection {
+		if len(report) > 0 {
 			fmt.Println()
 		}
 		res, err := runIssuance(ctx, icfg)
@@ -258,19 +275,11 @@ func run(ctx context.Context, s *subject, cfg config) (*results, error) {
 	defer cat.KillAll()
 	res := &results{}
 
-	// Cold starts: exec, handshake line, TLS connection, multiplexing
-	// query and Setup answered. One unmeasured start first (page cache).
-	for i := -1; i < cfg.starts; i++ {
-		m, err := cat.MountWith(ctx, s.path, s.options, harness.MountOptions{Name: s.name})
-		if err != nil {
-			return nil, fmt.Errorf("cold start %d: %w\nhost log:\n%s", i+1, err, tailString(cat.Log.String(), 4000))
-		}
-		if i >= 0 {
-			res.ColdStarts = append(res.ColdStarts, m.LaunchDuration+m.SetupDuration)
-		}
-		res.Version = m.RunningVersion
-		m.Cleanup(ctx)
+	starts, version, err := coldStarts(ctx, cat, s.path, s.name, s.options, cfg.starts)
+	if err != nil {
+		return nil, err
 	}
+	res.ColdStarts, res.Version = starts, version
 	res.ColdStartMedian = percentile(res.ColdStarts, 50)
 
 	m, err := cat.MountWith(ctx, s.path, s.options, harness.MountOptions{Name: s.name})
@@ -336,6 +345,26 @@ func run(ctx context.Context, s *subject, cfg config) (*results, error) {
 		}
 	}
 	return res, nil
+}
+
+// coldStarts measures launches as Vault makes them: SHA-256 check of the file, exec,
+// handshake line, TLS connection, multiplexing query and Setup answered. One unmeasured
+// start first (page cache).
+func coldStarts(ctx context.Context, cat *harness.Catalog, path, name string, options map[string]string, n int) ([]time.Duration, string, error) {
+	var durations []time.Duration
+	version := ""
+	for i := -1; i < n; i++ {
+		m, err := cat.MountWith(ctx, path, options, harness.MountOptions{Name: name})
+		if err != nil {
+			return nil, "", fmt.Errorf("cold start %d: %w\nhost log:\n%s", i+1, err, tailString(cat.Log.String(), 4000))
+		}
+		if i >= 0 {
+			durations = append(durations, m.LaunchDuration+m.SetupDuration)
+		}
+		version = m.RunningVersion
+		m.Cleanup(ctx)
+	}
+	return durations, version, nil
 }
 
 // concurrent runs n calls of do with the given number in flight, storing
