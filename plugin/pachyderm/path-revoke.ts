@@ -28,7 +28,7 @@ then is harmless.`,
           } catch (error) {
             throw vaultErrorFromPachd(error, 'cannot revoke the token');
           }
-          engine.logger.info('revoked pachd token by value', { fingerprint: tokenFingerprint(token) });
+          engine.logger.debug('revoked pachd token by value', { fingerprint: tokenFingerprint(token) });
           return undefined;
         },
       },

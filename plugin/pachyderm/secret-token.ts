@@ -127,7 +127,7 @@ async function revokeToken(engine: Engine, request: Request, secret: Secret): Pr
     // Vault retries failed revocations with backoff; the error says why this one failed.
     throw vaultErrorFromPachd(error, `cannot revoke the token for ${lease.subject}`);
   }
-  engine.logger.info('revoked pachd token', { subject: lease.subject, fingerprint: tokenFingerprint(lease.token) });
+  engine.logger.debug('revoked pachd token', { subject: lease.subject, fingerprint: tokenFingerprint(lease.token) });
 }
 
 /**

@@ -53,7 +53,3 @@ export function checkSubject(input: string, generation: PachdGeneration): string
   }
   return subject;
 }
-
-export function isRobot(subject: string): boolean {
-  return subject.startsWith('robot:');
-}

@@ -83,7 +83,7 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
     // Journal pachd's value at once: from here on, only revoking it cleans up.
     if (preparedToken === undefined) await updateWal(request.storage, wal, { ...pending, token: minted.token });
     if (request.cancelled()) {
-      throw internalError('the request was cancelled before the token reached Vault; the token has been revoked');
+      throw internalError('the request was cancelled before the token reached Vault, so the token is revoked again');
     }
     await deleteWal(request.storage, wal.id);
   } catch (error) {
@@ -104,7 +104,7 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
     role: options.role,
     source: options.source,
   };
-  engine.logger.info('issued pachd token', {
+  engine.logger.debug('issued pachd token', {
     subject: minted.subject,
     role: options.role,
     source: options.source,

@@ -17,14 +17,6 @@ export function nanosToSeconds(nanos: Nanoseconds): number {
   return Number(nanos / NANOS_PER_SECOND);
 }
 
-export function millisToNanos(millis: number): Nanoseconds {
-  return BigInt(Math.round(millis)) * 1_000_000n;
-}
-
-export function nanosToMillis(nanos: Nanoseconds): number {
-  return Number(nanos / 1_000_000n);
-}
-
 const UNIT_NANOS: Readonly<Record<string, bigint>> = {
   ns: 1n,
   us: 1_000n,

@@ -5,7 +5,7 @@ import type { Logger } from '../goplugin/logger';
 import type { Request, Response, Secret } from './logical';
 import { openApiDocument } from './openapi';
 import type { Storage } from './storage';
-import type { SystemView } from './system-view';
+import { writeSafeReplicationState, type SystemView } from './system-view';
 import { deleteWal, getWal, listWal, type WalEntry } from './wal';
 
 /**
@@ -290,6 +290,9 @@ export class Backend {
   private async rollbackWal(request: Request): Promise<void> {
     const rollbackFn = this.definition.walRollback;
     if (rollbackFn === undefined) return;
+    // Rolling back deletes entries: only where storage takes writes (not on performance
+    // standbys or secondaries, whose WAL belongs to another node).
+    if (!writeSafeReplicationState(await this.config.system.replicationState())) return;
     const immediate = request.data.immediate === true;
     const minAge = this.definition.walRollbackMinAgeMs ?? DEFAULT_WAL_MIN_AGE_MS;
     const now = Date.now();

@@ -40,9 +40,9 @@ export interface ServeBackendOptions {
 /** Runs a Vault backend plugin process until Vault stops it. */
 export async function serveBackend(options: ServeBackendOptions): Promise<void> {
   // Vault never tells a plugin its log level: it re-logs plugin lines through its own logger,
-  // which drops what is below the server's level. So everything is emitted, as Go plugins do,
-  // and nothing on a request's hot path logs below warn. PLUGIN_LOG_LEVEL (set with
-  // `vault plugin register -env`) quiets a plugin further.
+  // which drops what is below the server's level. So everything is emitted, as Go plugins do;
+  // per-request lines stay at debug and few. PLUGIN_LOG_LEVEL (set with
+  // `vault plugin register -env`) quiets a plugin at the source.
   const logger =
     options.logger ??
     createLogger({ module: options.name, level: levelFromEnvironment('trace'), redactFields: SECRET_FIELD_NAMES });

@@ -38,16 +38,6 @@ export async function putJson(
   });
 }
 
-/** Every key under a prefix, descending into child directories. */
-export async function listRecursive(storage: Storage, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  for (const child of await storage.list(prefix)) {
-    if (child.endsWith('/')) keys.push(...(await listRecursive(storage, prefix + child)));
-    else keys.push(prefix + child);
-  }
-  return keys;
-}
-
 /** Storage in a Map, for unit tests and for the code paths that run without a host. */
 export class InMemoryStorage implements Storage {
   readonly entries = new Map<string, StorageEntry>();

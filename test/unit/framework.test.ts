@@ -259,3 +259,15 @@ describe('help and OpenAPI', () => {
     expect(expandPattern('a+b')).toBeUndefined();
   });
 });
+
+describe('framework rollback on a node that cannot write', () => {
+  it('leaves the WAL alone on a performance standby, but still runs the periodic hook', async () => {
+    const { backend, storage, rolledBack, periodicRuns } = testBackend();
+    (backend.config.system as StaticSystemView).replicationStateValue = 1 << 14; // performance standby
+    await putWal(storage, 'old', {}, Date.now() - 120_000);
+    await backend.handleRequest(makeRequest('rollback', '', { storage }));
+    expect(periodicRuns()).toBe(1);
+    expect(rolledBack).toEqual([]);
+    expect(await listWal(storage)).toHaveLength(1);
+  });
+});
