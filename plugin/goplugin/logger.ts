@@ -1,4 +1,5 @@
 import pino from 'pino';
+import { REDACTED, type Redactor } from './redactor';
 
 /**
  * Plugin logs go to stderr as one JSON object per line in hclog's shape, which go-plugin parses
@@ -32,39 +33,9 @@ export interface LoggerOptions {
   redactFields?: readonly string[];
   /** Where lines go; stderr unless a test wants them. */
   write?: (line: string) => void;
+  /** Scrubs registered secret values out of every line, whatever field or message holds them. */
+  redactor?: Redactor;
 }
-
-export const REDACTED = '[REDACTED]';
-
-/**
- * Values that must never reach a log line, whatever field or message they hide in. The
- * `redactFields` option catches secrets passed under a known key; this catches the rest
- * (an error message from a library that echoed its input, say). Kept small: one entry per
- * long-lived credential, not one per issued token.
- */
-export class SecretValues {
-  private readonly values = new Set<string>();
-
-  add(value: string): void {
-    // Short values would scrub ordinary words out of lines; credentials are never this short.
-    if (value.length >= 8) this.values.add(value);
-  }
-
-  delete(value: string): void {
-    this.values.delete(value);
-  }
-
-  scrub(text: string): string {
-    let result = text;
-    for (const value of this.values) {
-      if (result.includes(value)) result = result.split(value).join(REDACTED);
-    }
-    return result;
-  }
-}
-
-/** The process-wide set; the engine registers its admin token here when it loads it. */
-export const secretValues = new SecretValues();
 
 export function levelFromEnvironment(fallback: LogLevel): LogLevel {
   const raw = (process.env.PLUGIN_LOG_LEVEL ?? '').trim().toLowerCase();
@@ -74,7 +45,8 @@ export function levelFromEnvironment(fallback: LogLevel): LogLevel {
 
 export function createLogger(options: LoggerOptions): Logger {
   const write = options.write ?? ((line: string) => process.stderr.write(line));
-  const destination = { write: (line: string) => write(secretValues.scrub(line)) };
+  const redactor = options.redactor;
+  const destination = { write: redactor === undefined ? write : (line: string) => write(redactor.scrub(line)) };
   const root = pino(
     {
       level: options.level ?? 'info',

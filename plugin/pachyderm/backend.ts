@@ -27,10 +27,11 @@ token at pachd. Works with pachd 1.x and 2.x.
 
 export function createPachydermBackend(config: BackendConfig): Backend {
   const engine: Engine = {
-    configs: new ConfigStore(),
+    configs: new ConfigStore(config.redactor),
     pachd: new PachdAccess(),
     system: config.system,
     logger: config.logger,
+    redactor: config.redactor,
   };
   return new Backend(
     {

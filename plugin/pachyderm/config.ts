@@ -1,4 +1,4 @@
-import { secretValues } from '../goplugin/logger';
+import type { Redactor } from '../goplugin/redactor';
 import { badRequest } from '../sdk/errors';
 import { getJson, putJson, type Storage } from '../sdk/storage';
 import type { PachdGeneration } from './pachd/authority';
@@ -45,6 +45,8 @@ export const DEFAULT_REQUEST_TIMEOUT_SECONDS = 10;
 export class ConfigStore {
   private cached: EngineConfig | null | undefined;
 
+  constructor(private readonly redactor: Redactor) {}
+
   async load(storage: Storage): Promise<EngineConfig | undefined> {
     if (this.cached === undefined) {
       const stored = await getJson<EngineConfig>(storage, CONFIG_KEY);
@@ -78,9 +80,9 @@ export class ConfigStore {
   }
 
   private remember(config: EngineConfig | null): void {
-    // Whatever else goes wrong, this value never reaches a log line. Retired admin tokens stay
-    // in the set: other mounts of a multiplexed process may share one, and they are few.
-    if (config !== null) secretValues.add(config.admin_token);
+    // Whatever else goes wrong, this value never reaches an answer or a log line. Retired admin
+    // tokens stay registered: other mounts of a multiplexed process may share one, and they are few.
+    if (config !== null) this.redactor.add(config.admin_token);
     this.cached = config;
   }
 }

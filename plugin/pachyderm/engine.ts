@@ -1,4 +1,5 @@
 import type { Logger } from '../goplugin/logger';
+import type { Redactor } from '../goplugin/redactor';
 import type { SystemView } from '../sdk/system-view';
 import type { ConfigStore } from './config';
 import type { PachdAccess } from './pachd-access';
@@ -9,4 +10,5 @@ export interface Engine {
   pachd: PachdAccess;
   system: SystemView;
   logger: Logger;
+  redactor: Redactor;
 }

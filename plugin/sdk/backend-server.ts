@@ -1,7 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Broker } from '../goplugin/broker';
 import type { Logger } from '../goplugin/logger';
+import type { Redactor } from '../goplugin/redactor';
 import { serviceDefinition } from '../goplugin/proto-loading';
+import { AfterResponse } from './after-response';
 import { ErrorType, VaultError } from './errors';
 import type { Backend, BackendConfig } from './framework';
 import { HostStorage, HostSystemView, RequestConsistency } from './host-clients';
@@ -30,6 +32,8 @@ export interface BackendServerOptions {
   version: string;
   logger: Logger;
   multiplexing: boolean;
+  /** Scrubs registered secrets from every answer and error text, whatever path produced them. */
+  redactor: Redactor;
 }
 
 /** Backend type logical: a secrets engine. */
@@ -60,7 +64,10 @@ export class BackendServer {
       Type: this.unary(async () => ({ type: TYPE_LOGICAL })),
       SpecialPaths: this.unary(async (call) => ({ paths: this.specialPaths(call) })),
       Initialize: this.unary((call) => this.initialize(call)),
-      HandleRequest: this.unary((call: grpc.ServerUnaryCall<WireHandleRequestArgs, unknown>) => this.handleRequest(call)),
+      HandleRequest: (
+        call: grpc.ServerUnaryCall<WireHandleRequestArgs, WireHandleRequestReply>,
+        callback: grpc.sendUnaryData<WireHandleRequestReply>,
+      ) => this.serveRequest(call, callback),
       HandleExistenceCheck: this.unary((call: grpc.ServerUnaryCall<WireHandleRequestArgs, unknown>) =>
         this.existenceCheck(call),
       ),
@@ -91,8 +98,9 @@ export class BackendServer {
       run(call).then(
         (reply) => callback(null, reply),
         (error: unknown) => {
-          this.options.logger.error('backend call failed', { method: call.getPath(), error: describe(error) });
-          callback({ code: grpc.status.INTERNAL, details: describe(error) });
+          const detail = this.options.redactor.scrub(describe(error));
+          this.options.logger.error('backend call failed', { method: call.getPath(), error: detail });
+          callback({ code: grpc.status.INTERNAL, details: detail });
         },
       );
     };
@@ -125,6 +133,7 @@ export class BackendServer {
         storage,
         system: new HostSystemView(channel),
         logger: this.options.logger,
+        redactor: this.options.redactor,
         config: { ...args.Config },
         backendUuid: args.backendUUID,
       });
@@ -164,27 +173,67 @@ export class BackendServer {
     }
   }
 
+  /**
+   * HandleRequest, with the request's after-response work run once the reply is handed to
+   * grpc-js. A host that cancelled first never sees the reply, and the work is told so.
+   */
+  private serveRequest(
+    call: grpc.ServerUnaryCall<WireHandleRequestArgs, WireHandleRequestReply>,
+    callback: grpc.sendUnaryData<WireHandleRequestReply>,
+  ): void {
+    const after = new AfterResponse();
+    this.handleRequest(call, after).then(
+      (reply) => {
+        callback(null, reply);
+        if (after.pending > 0) void after.settle(!call.cancelled && reply.err === null, this.options.logger);
+      },
+      (error: unknown) => {
+        const detail = this.options.redactor.scrub(describe(error));
+        this.options.logger.error('backend call failed', { method: call.getPath(), error: detail });
+        callback({ code: grpc.status.INTERNAL, details: detail });
+        if (after.pending > 0) void after.settle(false, this.options.logger);
+      },
+    );
+  }
+
   private async handleRequest(
     call: grpc.ServerUnaryCall<WireHandleRequestArgs, unknown>,
+    after: AfterResponse,
   ): Promise<WireHandleRequestReply> {
     const instance = this.instance(call);
     const consistency = new RequestConsistency(call.metadata);
     const wire = call.request.request;
     if (wire === null || wire === undefined) throw new Error('HandleRequest without a request');
     try {
-      // grpc-js keeps the flag itself; an AbortController per request cost more than the request.
-      const request = requestFromWire(wire, instance.storage.forRequest(consistency), () => call.cancelled);
+      const request = requestFromWire(wire, instance.storage.forRequest(consistency), {
+        // grpc-js keeps the flag itself; an AbortController per request cost more than the request.
+        cancelled: () => call.cancelled,
+        deadline: deadlineOf(call),
+        afterResponse: after.add,
+      });
       const response = await instance.backend.handleRequest(request);
-      return {
+      return this.scrubbed({
         response: response === undefined ? null : responseToWire(response),
         err: null,
         walIndex: consistency.walIndex(),
-      };
+      });
     } catch (error) {
       this.logFailure(wire.operation, wire.path, error);
       const { err, response } = errorToWire(error);
-      return { response: response ?? null, err, walIndex: consistency.walIndex() };
+      return this.scrubbed({ response: response ?? null, err, walIndex: consistency.walIndex() });
     }
+  }
+
+  /** The last line of defence: no registered secret leaves in an answer, however it got there. */
+  private scrubbed(reply: WireHandleRequestReply): WireHandleRequestReply {
+    const redactor = this.options.redactor;
+    const response = reply.response;
+    if (response !== null && response !== undefined) {
+      response.data = redactor.scrub(response.data);
+      if (response.warnings !== undefined) response.warnings = response.warnings.map((warning) => redactor.scrub(warning));
+    }
+    if (reply.err !== null && reply.err !== undefined) reply.err = { ...reply.err, err_msg: redactor.scrub(reply.err.err_msg) };
+    return reply;
   }
 
   private async existenceCheck(
@@ -194,12 +243,16 @@ export class BackendServer {
     const wire = call.request.request;
     if (wire === null || wire === undefined) throw new Error('HandleExistenceCheck without a request');
     try {
-      const request = requestFromWire(wire, instance.storage.forRequest(new RequestConsistency(call.metadata)));
+      const request = requestFromWire(wire, instance.storage.forRequest(new RequestConsistency(call.metadata)), {
+        cancelled: () => call.cancelled,
+        deadline: deadlineOf(call),
+      });
       const { checkFound, exists } = await instance.backend.existenceCheck(request);
       return { check_found: checkFound, exists, err: null };
     } catch (error) {
       this.logFailure('existence check', wire.path, error);
-      return { check_found: false, exists: false, err: existenceCheckError(error) };
+      const err = existenceCheckError(error);
+      return { check_found: false, exists: false, err: { ...err, err_msg: this.options.redactor.scrub(err.err_msg) } };
     }
   }
 
@@ -246,6 +299,13 @@ function existenceCheckError(error: unknown): WireProtoError {
     return { ...wire, err_type: ErrorType.User };
   }
   return wire;
+}
+
+/** The host's deadline for a call, as ms since the epoch (grpc-js says Infinity when none). */
+function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number | undefined {
+  const deadline = call.getDeadline();
+  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(ms) ? ms : undefined;
 }
 
 function describe(error: unknown): string {

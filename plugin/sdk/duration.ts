@@ -9,6 +9,7 @@ export const NANOS_PER_SECOND = 1_000_000_000n;
 
 export function secondsToNanos(seconds: number): Nanoseconds {
   if (Number.isInteger(seconds)) return BigInt(seconds) * NANOS_PER_SECOND;
+  // Past 2^53 seconds every double is an integer, so this rounding never meets Infinity.
   return BigInt(Math.round(seconds * 1e9));
 }
 
@@ -30,12 +31,28 @@ const UNIT_NANOS: Readonly<Record<string, bigint>> = {
 };
 
 const COMPONENT = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d)/y;
+const PLAIN_SECONDS = /^[-+]?(\d+)(?:\.(\d+))?$/;
+
+/**
+ * The longest duration Go's time.Duration holds (about 292 years): Vault parses TTLs into it, so
+ * anything longer is not a duration there either.
+ */
+export const MAX_DURATION: Nanoseconds = 2n ** 63n - 1n;
+const MAX_DURATION_DIGITS = MAX_DURATION.toString().length;
 
 /**
  * Parses `90`, `"90"`, `"1h30m"`, `"1.5h"`, `"30d"` into nanoseconds; `undefined` if the text
- * is not a duration. Bare numbers are seconds, as in Vault's own TTL fields.
+ * is not a duration or does not fit Go's time.Duration. Bare numbers are seconds, as in Vault's
+ * own TTL fields. Digits are read exactly (as bigints), so no input becomes Infinity or loses
+ * precision on the way.
  */
 export function parseDuration(input: unknown): Nanoseconds | undefined {
+  const nanos = parseUnbounded(input);
+  if (nanos === undefined || nanos > MAX_DURATION || nanos < -MAX_DURATION) return undefined;
+  return nanos;
+}
+
+function parseUnbounded(input: unknown): Nanoseconds | undefined {
   if (typeof input === 'number') {
     return Number.isFinite(input) ? secondsToNanos(input) : undefined;
   }
@@ -43,7 +60,11 @@ export function parseDuration(input: unknown): Nanoseconds | undefined {
   if (typeof input !== 'string') return undefined;
   let text = input.trim();
   if (text === '') return undefined;
-  if (/^[-+]?\d+(\.\d+)?$/.test(text)) return secondsToNanos(Number(text));
+  const plain = PLAIN_SECONDS.exec(text);
+  if (plain !== null) {
+    const seconds = decimalTimes(plain[1] ?? '0', plain[2] ?? '', NANOS_PER_SECOND);
+    return text.startsWith('-') ? -seconds : seconds;
+  }
 
   let sign = 1n;
   if (text.startsWith('-') || text.startsWith('+')) {
@@ -60,14 +81,25 @@ export function parseDuration(input: unknown): Nanoseconds | undefined {
     const [, amount = '', unit = ''] = match;
     const unitNanos = UNIT_NANOS[unit];
     if (unitNanos === undefined) return undefined;
-    const [whole = '0', fraction = ''] = amount.split('.');
-    total += BigInt(whole === '' ? '0' : whole) * unitNanos;
-    if (fraction !== '') {
-      const scale = 10n ** BigInt(fraction.length);
-      total += (BigInt(fraction) * unitNanos) / scale;
-    }
+    const [whole = '', fraction = ''] = amount.split('.');
+    total += decimalTimes(whole, fraction, unitNanos);
+    // Past the limit already: stop before the digits of a hostile input cost anything more.
+    if (total > MAX_DURATION) return undefined;
   }
   return sign * total;
+}
+
+/**
+ * `whole.fraction` × `unit`, truncated to whole nanoseconds, in exact integer arithmetic. Digits
+ * that cannot matter are dropped first: turning a megabyte of digits into a bigint takes seconds.
+ */
+function decimalTimes(whole: string, fraction: string, unit: bigint): bigint {
+  const significant = whole.replace(/^0+/, '');
+  if (significant.length > MAX_DURATION_DIGITS) return MAX_DURATION + 1n;
+  const integral = BigInt(significant === '' ? '0' : significant) * unit;
+  const digits = fraction.slice(0, MAX_DURATION_DIGITS);
+  if (digits === '') return integral;
+  return integral + (BigInt(digits) * unit) / 10n ** BigInt(digits.length);
 }
 
 /** Go's spelling (`1h30m0s`), for messages an operator compares with what they typed. */

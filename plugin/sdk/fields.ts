@@ -26,8 +26,10 @@ export interface FieldSchema {
   default?: string | number | boolean | readonly string[];
   required?: boolean;
   allowedValues?: readonly string[];
-  /** Shown masked in the UI and never echoed back. */
+  /** Shown masked in the UI and never echoed back, not even in an error about its value. */
   sensitive?: boolean;
+  /** Longest accepted string (or list item), in characters; longer values are a 400. */
+  maxLength?: number;
   deprecated?: boolean;
 }
 
@@ -48,7 +50,8 @@ export class FieldData {
     const unknown: string[] = [];
     const problems: string[] = [];
     for (const [name, value] of Object.entries(raw)) {
-      const schema = schemas[name];
+      // Own properties only: a body key such as "constructor" must not find Object's.
+      const schema = Object.hasOwn(schemas, name) ? schemas[name] : undefined;
       if (schema === undefined) {
         unknown.push(name);
         continue;
@@ -112,7 +115,7 @@ export class FieldData {
   }
 
   private schema(name: string): FieldSchema {
-    const schema = this.schemas[name];
+    const schema = Object.hasOwn(this.schemas, name) ? this.schemas[name] : undefined;
     if (schema === undefined) throw new Error(`field "${name}" is not declared on this path`);
     return schema;
   }
@@ -137,8 +140,23 @@ function ok(value: FieldValue): Parsed {
   return { ok: true, value };
 }
 
-function problem(name: string, expected: string, value: unknown): Parsed {
-  return { ok: false, problem: `field "${name}": expected ${expected}, got ${JSON.stringify(value) ?? String(value)}` };
+/** How much of a rejected value an error message repeats. */
+const ECHO_LIMIT = 64;
+
+function problem(name: string, schema: FieldSchema, expected: string, value: unknown): Parsed {
+  return { ok: false, problem: `field "${name}": expected ${expected}, got ${echo(schema, value)}` };
+}
+
+/** A rejected value as an error may show it: never a sensitive one, never more than a line. */
+function echo(schema: FieldSchema, value: unknown): string {
+  if (schema.sensitive === true) return 'a value that is not shown (the field is sensitive)';
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = typeof value;
+  }
+  return text.length > ECHO_LIMIT ? `${text.slice(0, ECHO_LIMIT)}… (${text.length} characters)` : text;
 }
 
 function parseField(name: string, schema: FieldSchema, value: unknown): Parsed {
@@ -148,12 +166,12 @@ function parseField(name: string, schema: FieldSchema, value: unknown): Parsed {
       if (typeof value === 'number' || typeof value === 'boolean') {
         return checkAllowed(name, schema, String(value));
       }
-      return problem(name, 'a string', value);
+      return problem(name, schema, 'a string', value);
     }
     case 'int': {
       const number = typeof value === 'string' && /^[-+]?\d+$/.test(value.trim()) ? Number(value) : value;
       if (typeof number === 'number' && Number.isSafeInteger(number)) return ok(number);
-      return problem(name, 'an integer', value);
+      return problem(name, schema, 'an integer', value);
     }
     case 'bool': {
       if (typeof value === 'boolean') return ok(value);
@@ -162,17 +180,21 @@ function parseField(name: string, schema: FieldSchema, value: unknown): Parsed {
         if (['true', '1', 't'].includes(text)) return ok(true);
         if (['false', '0', 'f'].includes(text)) return ok(false);
       }
-      return problem(name, 'a boolean', value);
+      return problem(name, schema, 'a boolean', value);
     }
     case 'duration': {
       const nanos = parseDuration(value);
-      if (nanos === undefined) return problem(name, 'a duration such as 3600, "1h" or "30m"', value);
-      if (nanos < 0n) return problem(name, 'a duration that is not negative', value);
+      if (nanos === undefined) {
+        return problem(name, schema, 'a duration such as 3600, "1h" or "30m", of at most 292 years', value);
+      }
+      if (nanos < 0n) return problem(name, schema, 'a duration that is not negative', value);
       return ok(nanos);
     }
     case 'comma-string-list': {
       if (typeof value === 'string') {
-        return ok(
+        return checkLengths(
+          name,
+          schema,
           value
             .split(',')
             .map((part) => part.trim())
@@ -180,9 +202,13 @@ function parseField(name: string, schema: FieldSchema, value: unknown): Parsed {
         );
       }
       if (Array.isArray(value) && value.every((item) => typeof item === 'string' || typeof item === 'number')) {
-        return ok(value.map((item) => String(item).trim()).filter((item) => item !== ''));
+        return checkLengths(
+          name,
+          schema,
+          value.map((item) => String(item).trim()).filter((item) => item !== ''),
+        );
       }
-      return problem(name, 'a list of strings or a comma-separated string', value);
+      return problem(name, schema, 'a list of strings or a comma-separated string', value);
     }
     case 'map': {
       if (isObject(value)) return ok(value);
@@ -194,7 +220,7 @@ function parseField(name: string, schema: FieldSchema, value: unknown): Parsed {
           // not JSON: reported below
         }
       }
-      return problem(name, 'a JSON object', value);
+      return problem(name, schema, 'a JSON object', value);
     }
     case 'kv-pairs': {
       if (isObject(value) && Object.values(value).every((v) => typeof v === 'string')) return ok(value);
@@ -209,7 +235,7 @@ function parseField(name: string, schema: FieldSchema, value: unknown): Parsed {
           ),
         );
       }
-      return problem(name, 'an object of strings or a list of key=value', value);
+      return problem(name, schema, 'an object of strings or a list of key=value', value);
     }
   }
 }
@@ -217,7 +243,17 @@ function parseField(name: string, schema: FieldSchema, value: unknown): Parsed {
 function checkAllowed(name: string, schema: FieldSchema, value: string): Parsed {
   if (schema.allowedValues !== undefined && !schema.allowedValues.includes(value)) {
     const allowed = schema.allowedValues.map((v) => JSON.stringify(v)).join(', ');
-    return { ok: false, problem: `field "${name}": ${JSON.stringify(value)} is not one of ${allowed}` };
+    return { ok: false, problem: `field "${name}": ${echo(schema, value)} is not one of ${allowed}` };
+  }
+  return checkLengths(name, schema, value);
+}
+
+function checkLengths<T extends string | string[]>(name: string, schema: FieldSchema, value: T): Parsed {
+  const limit = schema.maxLength;
+  if (limit === undefined) return ok(value);
+  const longest = typeof value === 'string' ? value.length : value.reduce((most, item) => Math.max(most, item.length), 0);
+  if (longest > limit) {
+    return { ok: false, problem: `field "${name}": longer than ${limit} characters (${longest})` };
   }
   return ok(value);
 }

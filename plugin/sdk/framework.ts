@@ -2,10 +2,11 @@ import type { Nanoseconds } from './duration';
 import { internalError, unsupportedOperation, unsupportedPath } from './errors';
 import { FieldData, type FieldSchemas } from './fields';
 import type { Logger } from '../goplugin/logger';
+import type { Redactor } from '../goplugin/redactor';
 import type { Request, Response, Secret } from './logical';
 import { openApiDocument } from './openapi';
 import type { Storage } from './storage';
-import { writeSafeReplicationState, type SystemView } from './system-view';
+import { walWritable, type SystemView } from './system-view';
 import { deleteWal, getWal, listWal, type WalEntry } from './wal';
 
 /**
@@ -86,6 +87,8 @@ export interface BackendConfig {
   storage: Storage;
   system: SystemView;
   logger: Logger;
+  /** Register secret values here (a credential the backend holds) to keep them out of every answer and log line. */
+  redactor: Redactor;
   /** Mount options plus `plugin_name`, `plugin_type`, `plugin_version`. */
   config: Readonly<Record<string, string>>;
   backendUuid: string;
@@ -290,14 +293,22 @@ export class Backend {
   private async rollbackWal(request: Request): Promise<void> {
     const rollbackFn = this.definition.walRollback;
     if (rollbackFn === undefined) return;
-    // Rolling back deletes entries: only where storage takes writes (not on performance
-    // standbys or secondaries, whose WAL belongs to another node).
-    if (!writeSafeReplicationState(await this.config.system.replicationState())) return;
+    // Vault's own framework rolls back wherever the rollback manager runs, performance secondaries
+    // included: the WAL is local storage and issuance there writes entries too. A performance
+    // standby cannot write at all; its WAL entries belong to the active node.
+    if (!walWritable(await this.config.system.replicationState())) return;
     const immediate = request.data.immediate === true;
     const minAge = this.definition.walRollbackMinAgeMs ?? DEFAULT_WAL_MIN_AGE_MS;
     const now = Date.now();
     for (const id of await listWal(request.storage)) {
-      const entry = await getWal(request.storage, id);
+      let entry: WalEntry | undefined;
+      try {
+        entry = await getWal(request.storage, id);
+      } catch (error) {
+        // One unreadable entry must not stop the others; it stays for an operator to look at.
+        this.logger.error('cannot read a WAL entry; skipping it', { wal_id: id, error: (error as Error).message });
+        continue;
+      }
       if (entry === undefined) continue;
       if (!immediate && now - entry.createdAt < minAge) continue;
       try {

@@ -1,3 +1,4 @@
+import type { AfterResponseTask } from './after-response';
 import type { Nanoseconds } from './duration';
 import type { Storage } from './storage';
 
@@ -82,6 +83,14 @@ export interface Request {
    * the request creates outside Vault from then on has nobody to receive it.
    */
   cancelled(): boolean;
+  /** When the host stops waiting for the answer (ms since the epoch); undefined when it set no deadline. */
+  deadline: number | undefined;
+  /**
+   * Queues work for after the answer has been handed to the host, told whether it was delivered:
+   * what must outlive the request only until the host holds the answer (a WAL entry covering a
+   * credential in the answer) is released there, not before the answer exists.
+   */
+  afterResponse(task: AfterResponseTask): void;
 }
 
 /** What a backend answers. An absent response means "nothing here" (404 for a read). */

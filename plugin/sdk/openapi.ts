@@ -171,6 +171,10 @@ function fieldSchema(field: FieldSchema): JsonObject {
   if (field.default !== undefined) schema.default = field.default;
   if (field.allowedValues !== undefined) schema.enum = [...field.allowedValues];
   if (field.sensitive === true) schema['x-vault-displaySensitive'] = true;
+  if (field.maxLength !== undefined) {
+    if (field.type === 'string') schema.maxLength = field.maxLength;
+    if (field.type === 'comma-string-list') schema.items = { type: 'string', maxLength: field.maxLength };
+  }
   if (field.deprecated === true) schema.deprecated = true;
   return schema;
 }

@@ -1,5 +1,6 @@
 import type { HandshakeConfig } from '../goplugin/launch-environment';
 import { createLogger, levelFromEnvironment, type Logger } from '../goplugin/logger';
+import { Redactor } from '../goplugin/redactor';
 import { servePlugin } from '../goplugin/server';
 import { BackendServer, type BackendFactory } from './backend-server';
 
@@ -35,6 +36,7 @@ export interface ServeBackendOptions {
   factory: BackendFactory;
   multiplexing?: boolean;
   logger?: Logger;
+  redactor?: Redactor;
 }
 
 /** Runs a Vault backend plugin process until Vault stops it. */
@@ -43,9 +45,10 @@ export async function serveBackend(options: ServeBackendOptions): Promise<void> 
   // which drops what is below the server's level. So everything is emitted, as Go plugins do;
   // per-request lines stay at debug and few. PLUGIN_LOG_LEVEL (set with
   // `vault plugin register -env`) quiets a plugin at the source.
+  const redactor = options.redactor ?? new Redactor();
   const logger =
     options.logger ??
-    createLogger({ module: options.name, level: levelFromEnvironment('trace'), redactFields: SECRET_FIELD_NAMES });
+    createLogger({ module: options.name, level: levelFromEnvironment('trace'), redactFields: SECRET_FIELD_NAMES, redactor });
   let backendServer: BackendServer | undefined;
   await servePlugin({
     handshake: VAULT_BACKEND_HANDSHAKE,
@@ -59,6 +62,7 @@ export async function serveBackend(options: ServeBackendOptions): Promise<void> 
           version: options.version,
           logger,
           multiplexing: options.multiplexing ?? true,
+          redactor,
         },
         broker,
       );

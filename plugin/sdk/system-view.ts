@@ -32,17 +32,11 @@ export const ReplicationState = {
 } as const;
 
 /**
- * Whether this node may write to replicated storage: not a performance standby, not a
- * performance or DR secondary. Background work that writes should run only then.
+ * Whether this node may write its mount's local (unreplicated) storage, where a WAL lives: any
+ * node but a performance standby (which writes nothing) and a DR secondary (which serves nothing).
  */
-export function writeSafeReplicationState(state: number): boolean {
-  return (
-    (state &
-      (ReplicationState.performanceStandby |
-        ReplicationState.performanceSecondary |
-        ReplicationState.drSecondary)) ===
-    0
-  );
+export function walWritable(state: number): boolean {
+  return (state & (ReplicationState.performanceStandby | ReplicationState.drSecondary)) === 0;
 }
 
 export interface EntityAlias {

@@ -1,3 +1,4 @@
+import type { AfterResponseTask } from './after-response';
 import { ErrorType, VaultError } from './errors';
 import { OPERATIONS, type Operation, type Request, type Response, type Secret } from './logical';
 import type {
@@ -13,11 +14,15 @@ import type { Storage } from './storage';
 
 /** Between Vault's wire messages and the logical request and response a backend handles. */
 
-export function requestFromWire(
-  wire: WireRequest,
-  storage: Storage,
-  cancelled: () => boolean = () => false,
-): Request {
+/** What the transport knows about a request beyond its message. */
+export interface RequestContext {
+  cancelled?: () => boolean;
+  /** ms since the epoch. */
+  deadline?: number | undefined;
+  afterResponse?: (task: AfterResponseTask) => void;
+}
+
+export function requestFromWire(wire: WireRequest, storage: Storage, context: RequestContext = {}): Request {
   if (!(OPERATIONS as readonly string[]).includes(wire.operation)) {
     throw new VaultError(`unknown operation ${JSON.stringify(wire.operation)}`, ErrorType.UnsupportedOperation, 0, true);
   }
@@ -38,7 +43,13 @@ export function requestFromWire(
     unauthenticated: wire.unauthenticated,
     remoteAddress: wire.connection?.remote_addr || undefined,
     storage,
-    cancelled,
+    cancelled: context.cancelled ?? (() => false),
+    deadline: context.deadline,
+    afterResponse:
+      context.afterResponse ??
+      (() => {
+        throw new Error('this request cannot run work after its response');
+      }),
   };
 }
 

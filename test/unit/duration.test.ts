@@ -32,4 +32,18 @@ describe('durations', () => {
     expect(formatDuration(1_500_000_000n)).toBe('1.5s');
     expect(formatDuration(0n)).toBe('0s');
   });
+
+  it('reads long digit strings exactly and refuses what does not fit Go\'s time.Duration', () => {
+    expect(parseDuration('9223372036')).toBe(9_223_372_036_000_000_000n);
+    expect(parseDuration('9223372037')).toBeUndefined();
+    expect(parseDuration('2562047h')).toBe(2_562_047n * 3600n * 1_000_000_000n);
+    expect(parseDuration('2562048h')).toBeUndefined();
+    expect(parseDuration('0000000000000000000000000000000000000000001')).toBe(1_000_000_000n);
+    expect(parseDuration('1.0000000000000000000000000000000000005')).toBe(1_000_000_000n);
+    expect(parseDuration(`${'9'.repeat(309)}`)).toBeUndefined();
+    expect(parseDuration(`${'9'.repeat(309)}.5`)).toBeUndefined();
+    expect(parseDuration(`1${'0'.repeat(1 << 20)}s`)).toBeUndefined();
+    expect(parseDuration(1e308)).toBeUndefined();
+    expect(parseDuration(-1e308)).toBeUndefined();
+  });
 });

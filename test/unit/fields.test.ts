@@ -82,4 +82,42 @@ describe('field data', () => {
     expect(() => fields.string('nope')).toThrow(/not declared/);
     expect(() => fields.int('name')).toThrow(/declared as string/);
   });
+
+  it('never takes a body key for a schema it inherited (constructor, toString, __proto__)', () => {
+    const raw = JSON.parse('{"constructor": 1, "toString": "x", "__proto__": {"a": 1}, "hasOwnProperty": [], "name": "ok"}') as Record<string, unknown>;
+    const fields = new FieldData(schemas, raw);
+    expect(fields.string('name')).toBe('ok');
+    expect([...fields.unknownFields].sort()).toEqual(['__proto__', 'constructor', 'hasOwnProperty', 'toString']);
+  });
+
+  it('never repeats the value of a sensitive field, and repeats at most a line of any other', () => {
+    const secretSchemas: FieldSchemas = {
+      token: { type: 'string', description: 't', sensitive: true, allowedValues: ['only'] },
+      note: { type: 'int', description: 'n' },
+    };
+    const secret = 'f00dfeedcafe1234deadbeef';
+    expect(badRequestOf(() => new FieldData(secretSchemas, { token: { inner: secret } }))).not.toContain(secret);
+    expect(badRequestOf(() => new FieldData(secretSchemas, { token: secret }))).not.toContain(secret);
+    const long = 'x'.repeat(1 << 20);
+    const message = badRequestOf(() => new FieldData(secretSchemas, { note: long }));
+    expect(message.length).toBeLessThan(300);
+    expect(message).toContain(`${(long.length + 2).toString()} characters`);
+  });
+
+  it('refuses strings and list items longer than the field allows', () => {
+    const bounded: FieldSchemas = {
+      name: { type: 'string', description: 'n', maxLength: 8 },
+      tags: { type: 'comma-string-list', description: 'g', maxLength: 3 },
+    };
+    expect(new FieldData(bounded, { name: '12345678', tags: 'abc,de' }).string('name')).toBe('12345678');
+    expect(badRequestOf(() => new FieldData(bounded, { name: '123456789' }))).toMatch(/field "name": longer than 8 characters \(9\)/);
+    expect(badRequestOf(() => new FieldData(bounded, { tags: ['ab', 'abcd'] }))).toMatch(/field "tags": longer than 3/);
+  });
+
+  it('answers an oversized duration with a 400, not an exception', () => {
+    const digits = '9'.repeat(400);
+    for (const value of [digits, `${digits}.5`, `${digits}h`, 1e308, '2562048h', '9223372037s']) {
+      expect(badRequestOf(() => new FieldData(schemas, { ttl: value }))).toMatch(/field "ttl": expected a duration/);
+    }
+  });
 });

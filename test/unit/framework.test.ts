@@ -96,11 +96,12 @@ function testBackend(overrides: Partial<BackendDefinition> = {}) {
     walRollbackMinAgeMs: 60_000,
     ...overrides,
   };
-  const { logger, lines } = memoryLogger();
+  const { logger, lines, redactor } = memoryLogger();
   const backend = new Backend(definition, {
     storage,
     system: new StaticSystemView(),
     logger,
+    redactor,
     config: {},
     backendUuid: 'uuid',
   });
@@ -269,5 +270,27 @@ describe('framework rollback on a node that cannot write', () => {
     expect(periodicRuns()).toBe(1);
     expect(rolledBack).toEqual([]);
     expect(await listWal(storage)).toHaveLength(1);
+  });
+
+  it('rolls back on a performance secondary, whose issuance writes WAL entries to local storage', async () => {
+    const { backend, storage, rolledBack } = testBackend();
+    (backend.config.system as StaticSystemView).replicationStateValue = 1 << 6; // performance secondary
+    await putWal(storage, 'old', {}, Date.now() - 120_000);
+    await backend.handleRequest(makeRequest('rollback', '', { storage }));
+    expect(rolledBack).toEqual(['old']);
+    expect(await listWal(storage)).toEqual([]);
+  });
+});
+
+describe('framework rollback with a damaged WAL', () => {
+  it('skips an unreadable entry, keeps it, and rolls back the others', async () => {
+    const { backend, storage, rolledBack, lines } = testBackend();
+    await putWal(storage, 'first', {}, Date.now() - 120_000);
+    await storage.put({ key: 'wal/garbage', value: Buffer.from('{not json') });
+    await putWal(storage, 'second', {}, Date.now() - 120_000);
+    await backend.handleRequest(makeRequest('rollback', '', { storage }));
+    expect(rolledBack.sort()).toEqual(['first', 'second']);
+    expect(await listWal(storage)).toEqual(['garbage']);
+    expect(lines.join('')).toContain('cannot read a WAL entry');
   });
 });

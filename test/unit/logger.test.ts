@@ -1,16 +1,19 @@
-import { createLogger, hclogTimestamp, secretValues } from '../../plugin/goplugin/logger';
+import { createLogger, hclogTimestamp } from '../../plugin/goplugin/logger';
+import { Redactor } from '../../plugin/goplugin/redactor';
 import { SECRET_FIELD_NAMES } from '../../plugin/sdk/serve';
 
 function capture() {
   const lines: string[] = [];
+  const redactor = new Redactor();
   const logger = createLogger({
     module: 'pachyderm',
     level: 'trace',
     redactFields: SECRET_FIELD_NAMES,
     write: (line) => lines.push(line),
+    redactor,
   });
   const parsed = () => lines.map((line) => JSON.parse(line) as Record<string, unknown>);
-  return { logger, lines, parsed };
+  return { logger, lines, parsed, redactor };
 }
 
 describe('hclog-shaped logger', () => {
@@ -63,14 +66,11 @@ describe('hclog-shaped logger', () => {
   });
 
   it('scrubs registered secret values wherever they appear', () => {
-    const { logger, lines } = capture();
+    const { logger, lines, redactor } = capture();
     const secret = 'f00dfeedcafe1234deadbeef';
-    secretValues.add(secret);
-    try {
-      logger.error(`pachd said: bad token ${secret}`, { detail: `x${secret}y` });
-    } finally {
-      secretValues.delete(secret);
-    }
+    redactor.add(secret);
+    logger.error(`pachd said: bad token ${secret}`, { detail: `x${secret}y` });
+    redactor.delete(secret);
     logger.error(`after removal ${secret}`);
     expect(lines[0]).not.toContain(secret);
     expect(lines[1]).toContain(secret);

@@ -1,11 +1,18 @@
 import { createLogger, type Logger } from '../../plugin/goplugin/logger';
+import { Redactor } from '../../plugin/goplugin/redactor';
+import { AfterResponse } from '../../plugin/sdk/after-response';
 import type { Operation, Request, Secret } from '../../plugin/sdk/logical';
 import { InMemoryStorage } from '../../plugin/sdk/storage';
 
-/** A logger that keeps its lines for assertions. */
-export function memoryLogger(): { logger: Logger; lines: string[] } {
+/** A logger that keeps its lines for assertions, scrubbing what its redactor holds. */
+export function memoryLogger(): { logger: Logger; lines: string[]; redactor: Redactor } {
   const lines: string[] = [];
-  return { logger: createLogger({ module: 'test', level: 'trace', write: (line) => lines.push(line) }), lines };
+  const redactor = new Redactor();
+  return {
+    logger: createLogger({ module: 'test', level: 'trace', write: (line) => lines.push(line), redactor }),
+    lines,
+    redactor,
+  };
 }
 
 export function makeRequest(
@@ -17,6 +24,9 @@ export function makeRequest(
     secret?: Secret;
     entityId?: string;
     cancelled?: () => boolean;
+    deadline?: number;
+    /** Collects the request's after-response work; the caller settles it. */
+    afterResponse?: AfterResponse;
   } = {},
 ): Request {
   return {
@@ -37,5 +47,7 @@ export function makeRequest(
     remoteAddress: undefined,
     storage: options.storage ?? new InMemoryStorage(),
     cancelled: options.cancelled ?? (() => false),
+    deadline: options.deadline,
+    afterResponse: (options.afterResponse ?? new AfterResponse()).add,
   };
 }

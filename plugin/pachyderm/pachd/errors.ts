@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 import { isServiceError } from '../../goplugin/grpc-call';
-import { secretValues } from '../../goplugin/logger';
+import { Redactor } from '../../goplugin/redactor';
 
 /**
  * pachd's failures sorted by what a Vault operator or caller can do about them, with messages
@@ -49,13 +49,25 @@ const INVALID_INPUT = [
   'validate request',
 ];
 
-export function classifyPachdError(error: unknown, address: string, method: string, timeoutMs: number): PachdError {
+/**
+ * `callToken` is the token the call carried: scrubbed from pachd's and grpc-js's words whether
+ * or not anything registered it, since some failures (metadata grpc-js refuses) quote it whole.
+ */
+export function classifyPachdError(
+  error: unknown,
+  address: string,
+  method: string,
+  timeoutMs: number,
+  callToken?: string,
+): PachdError {
+  const scrubber = new Redactor();
+  if (callToken !== undefined) scrubber.add(callToken);
   if (!isServiceError(error)) {
-    const detail = secretValues.scrub(error instanceof Error ? error.message : String(error));
+    const detail = scrubber.scrub(error instanceof Error ? error.message : String(error));
     return new PachdError('other', `pachd at ${address} (${method}): ${detail}`, address, method, undefined, detail);
   }
   // grpc-js appends an empty "Resolution note:" to connection failures.
-  const detail = secretValues.scrub((error.details || error.message).replace(/\s*Resolution note:\s*$/, ''));
+  const detail = scrubber.scrub((error.details || error.message).replace(/\s*Resolution note:\s*$/, ''));
   const make = (failure: PachdFailure, message: string) =>
     new PachdError(failure, message, address, method, error.code, detail);
 

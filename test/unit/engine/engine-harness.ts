@@ -8,6 +8,8 @@ import { StaticSystemView } from '../../../plugin/sdk/system-view';
 import { PachdTestClient } from '../../pachd/pachd-test-client';
 import { startPachdStandin, type PachdStandin, type PachdStandinOptions } from '../../pachd/standin';
 import { makeRequest, memoryLogger } from '../sdk-helpers';
+import type { Logger } from '../../../plugin/goplugin/logger';
+import { AfterResponse } from '../../../plugin/sdk/after-response';
 
 export const HOUR = 3600n * 1_000_000_000n;
 export const DAY = 24n * HOUR;
@@ -21,14 +23,17 @@ export class EngineHarness {
   /** Every response and error text this harness saw, to check for leaked secrets. */
   readonly transcript: string[] = [];
   private readonly client: PachdTestClient;
+  private readonly logger: Logger;
 
   private constructor(readonly pachd: PachdStandin) {
-    const { logger, lines } = memoryLogger();
+    const { logger, lines, redactor } = memoryLogger();
+    this.logger = logger;
     this.logLines = lines;
     this.backend = createPachydermBackend({
       storage: this.storage,
       system: this.system,
       logger,
+      redactor,
       config: {},
       backendUuid: 'test-mount',
     });
@@ -51,12 +56,18 @@ export class EngineHarness {
     data: Record<string, unknown> = {},
     extra: { secret?: Secret; entityId?: string; cancelled?: () => boolean } = {},
   ): Promise<Response | undefined> {
+    // As the plugin server does: the request's after-response work runs once the answer is out,
+    // told whether the host still wanted it.
+    const after = new AfterResponse();
+    const request = makeRequest(operation, path, { storage: this.storage, data, afterResponse: after, ...extra });
     try {
-      const response = await this.backend.handleRequest(makeRequest(operation, path, { storage: this.storage, data, ...extra }));
+      const response = await this.backend.handleRequest(request);
       this.transcript.push(JSON.stringify(response ?? null, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value)));
+      await after.settle(!request.cancelled(), this.logger);
       return response;
     } catch (error) {
       this.transcript.push((error as Error).message);
+      await after.settle(false, this.logger);
       throw error;
     }
   }
