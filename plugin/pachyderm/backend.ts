@@ -32,6 +32,7 @@ export function createPachydermBackend(config: BackendConfig): Backend {
     system: config.system,
     logger: config.logger,
     redactor: config.redactor,
+    learnedObservations: new Map(),
   };
   return new Backend(
     {

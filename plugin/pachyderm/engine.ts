@@ -1,7 +1,7 @@
 import type { Logger } from '../goplugin/logger';
 import type { Redactor } from '../goplugin/redactor';
 import type { SystemView } from '../sdk/system-view';
-import type { ConfigStore } from './config';
+import type { ConfigStore, ObservedPachd } from './config';
 import type { PachdAccess } from './pachd-access';
 
 /** The state one mount's paths share: its configuration, its way to pachd, its host and logger. */
@@ -11,4 +11,6 @@ export interface Engine {
   system: SystemView;
   logger: Logger;
   redactor: Redactor;
+  /** What pachd said about configurations stored unverified, by address, generation and admin token. */
+  learnedObservations: Map<string, ObservedPachd>;
 }

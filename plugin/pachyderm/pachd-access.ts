@@ -1,24 +1,38 @@
 import { unaryMethod } from '../goplugin/grpc-call';
 import { badRequest } from '../sdk/errors';
 import type { EngineConfig } from './config';
-import { DEFAULT_REQUEST_TIMEOUT_SECONDS } from './config';
+import { DEFAULT_MAX_WRITES_IN_FLIGHT, DEFAULT_REQUEST_TIMEOUT_SECONDS } from './config';
 import { AddressError, parsePachdAddress, type PachdAddress } from './pachd/address';
 import { PachdAuthV1 } from './pachd/auth-v1';
 import { PachdAuthV2 } from './pachd/auth-v2';
 import type { PachdAuthority, PachdGeneration } from './pachd/authority';
+import { callGateFor } from './pachd/call-gate';
 import { PachdChannelPool, PachdConnection } from './pachd/connection';
 import { PachdError } from './pachd/errors';
 import { pachdDefinitions, type WireVersion } from './pachd/protos';
+import { PachdRelease } from './pachd/release';
 
 /**
  * How a mount reaches pachd: one pooled channel per address and TLS setting, the generation
- * found from the version APIs (or forced by configuration), and the matching auth API.
+ * found from the version APIs (or forced by configuration), and the matching auth API. Token
+ * writes go through the process-wide gate of their pachd address.
  */
 export interface PachdVersionInfo {
   generation: PachdGeneration;
   /** `major.minor.micro` with `additional` appended, as pachctl prints it. */
   version: string;
 }
+
+/** Where a token lives: the pachd that issued it, as a lease or a journal entry records it. */
+export interface TokenHome {
+  pachd_address: string;
+  generation: PachdGeneration;
+}
+
+type ConnectionSettings = Pick<
+  EngineConfig,
+  'pachd_address' | 'pachd_tls_ca' | 'request_timeout_seconds' | 'pachd_max_in_flight'
+>;
 
 const getVersionV2 = unaryMethod<object, WireVersion>(pachdDefinitions.service('versionpb_v2.API'), 'GetVersion');
 const getVersionV1 = unaryMethod<object, WireVersion>(pachdDefinitions.service('versionpb.API'), 'GetVersion');
@@ -27,12 +41,19 @@ export class PachdAccess {
   private readonly pool = new PachdChannelPool();
   private readonly versions = new Map<string, PachdVersionInfo>();
 
-  /** A connection to `addressText` (default: the configured address) with the config's TLS and deadline. */
-  connection(config: Pick<EngineConfig, 'pachd_address' | 'pachd_tls_ca' | 'request_timeout_seconds'>, addressText?: string): PachdConnection {
-    const address = parseAddress(addressText ?? config.pachd_address);
+  /**
+   * A connection to `address` (default: the configured address) with the configuration's TLS,
+   * call timeout and bound on token writes, spending at most until `deadline` (ms since the epoch).
+   */
+  connection(config: ConnectionSettings, options: { address?: string; deadline?: number | undefined } = {}): PachdConnection {
+    const address = parseAddress(options.address ?? config.pachd_address);
     const tlsCa = address.tls && config.pachd_tls_ca !== '' ? config.pachd_tls_ca : undefined;
     const timeoutSeconds = config.request_timeout_seconds > 0 ? config.request_timeout_seconds : DEFAULT_REQUEST_TIMEOUT_SECONDS;
-    return new PachdConnection(address, this.pool, tlsCa, timeoutSeconds * 1000);
+    return new PachdConnection(address, this.pool, tlsCa, timeoutSeconds * 1000, {
+      deadline: options.deadline,
+      maxWritesInFlight: config.pachd_max_in_flight ?? DEFAULT_MAX_WRITES_IN_FLIGHT,
+      gate: callGateFor(address.canonical),
+    });
   }
 
   /** pachd's version and generation; asks 2.x's API first and falls back to 1.x's. */
@@ -56,26 +77,60 @@ export class PachdAccess {
   async generation(config: EngineConfig, connection: PachdConnection): Promise<PachdGeneration> {
     if (config.generation === '1') return 1;
     if (config.generation === '2') return 2;
-    if (config.observed !== undefined && connection.address.canonical === parseAddress(config.pachd_address).canonical) {
-      return config.observed.generation;
-    }
+    if (config.observed !== undefined && isConfiguredAddress(config, connection.address)) return config.observed.generation;
     return (await this.version(connection)).generation;
   }
 
-  authority(connection: PachdConnection, generation: PachdGeneration): PachdAuthority {
-    return generation === 1 ? new PachdAuthV1(connection) : new PachdAuthV2(connection);
+  /**
+   * The auth API of `generation` at the connection's pachd. Behaviour that changed between
+   * releases follows the release pachd reports; when it cannot be asked, only what every
+   * release of the generation does is assumed.
+   */
+  async authority(connection: PachdConnection, generation: PachdGeneration, knownVersion?: string): Promise<PachdAuthority> {
+    let version = knownVersion;
+    if (version === undefined) {
+      version = await this.version(connection).then(
+        (info) => info.version,
+        () => undefined,
+      );
+    }
+    const release = version === undefined ? undefined : PachdRelease.parse(version);
+    return generation === 1 ? new PachdAuthV1(connection, release) : new PachdAuthV2(connection, release);
   }
 
-  /** The configured pachd's auth API. */
-  async configuredAuthority(config: EngineConfig): Promise<PachdAuthority> {
-    const connection = this.connection(config);
-    return this.authority(connection, await this.generation(config, connection));
+  /** The configured pachd's auth API, for a request that must finish by `deadline`. */
+  async configuredAuthority(config: EngineConfig, deadline?: number): Promise<PachdAuthority> {
+    const connection = this.connection(config, { deadline });
+    const generation = await this.generation(config, connection);
+    return this.authority(connection, generation, config.observed?.pachd_version);
+  }
+
+  /**
+   * The auth API of the pachd a token lives at, with the configuration's TLS settings and
+   * bounds (defaults when the engine is no longer configured).
+   */
+  async authorityAt(config: EngineConfig | undefined, home: TokenHome, deadline?: number): Promise<PachdAuthority> {
+    const settings: ConnectionSettings = config ?? {
+      pachd_address: home.pachd_address,
+      pachd_tls_ca: '',
+      request_timeout_seconds: DEFAULT_REQUEST_TIMEOUT_SECONDS,
+      pachd_max_in_flight: DEFAULT_MAX_WRITES_IN_FLIGHT,
+    };
+    const connection = this.connection(settings, { address: home.pachd_address, deadline });
+    const known = config !== undefined && isConfiguredAddress(config, connection.address) ? config.observed?.pachd_version : undefined;
+    return this.authority(connection, home.generation, known);
   }
 
   close(): void {
     this.pool.closeAll();
     this.versions.clear();
   }
+}
+
+/** Whether `address` is the pachd the configuration names (the only one the admin token may go to). */
+export function isConfiguredAddress(config: Pick<EngineConfig, 'pachd_address'>, address: PachdAddress | string): boolean {
+  const canonical = typeof address === 'string' ? parseAddress(address).canonical : address.canonical;
+  return canonical === parseAddress(config.pachd_address).canonical;
 }
 
 export function parseAddress(text: string): PachdAddress {

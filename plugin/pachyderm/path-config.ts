@@ -1,21 +1,33 @@
-import { nanosToSeconds } from '../sdk/duration';
+import { formatDuration, nanosToSeconds, secondsToNanos } from '../sdk/duration';
 import { badRequest, codedError } from '../sdk/errors';
 import type { FieldData } from '../sdk/fields';
 import type { PathDefinition } from '../sdk/framework';
 import type { Request, Response } from '../sdk/logical';
 import {
+  DEFAULT_MAX_WRITES_IN_FLIGHT,
   DEFAULT_REQUEST_TIMEOUT_SECONDS,
+  MAX_REQUEST_TIMEOUT_SECONDS,
+  MAX_WRITES_IN_FLIGHT_LIMIT,
   type EngineConfig,
   type GenerationSetting,
   type ObservedPachd,
 } from './config';
 import type { Engine } from './engine';
-import { parseAddress } from './pachd-access';
+import { issuanceOf } from './issuance-mode';
+import { defaultTtls, ENGINE_DEFAULT_MAX_TTL, ENGINE_DEFAULT_TTL } from './lease-ttl';
+import { isConfiguredAddress, parseAddress } from './pachd-access';
+import { isSendableToken } from './pachd/connection';
 import { PachdError } from './pachd/errors';
 import { tokenFingerprint } from './pachd/token';
+import { observePachd } from './pachd-observation';
 
 const GENERATIONS: readonly GenerationSetting[] = ['auto', '1', '2'];
 const EXPIRY_WARNING_MS = 7 * 24 * 3600 * 1000;
+/** pachd's tokens are 32 hex characters; a root token set in pachd's configuration may be longer, never this long. */
+export const MAX_TOKEN_LENGTH = 1024;
+const MAX_ADDRESS_LENGTH = 1024;
+/** A CA bundle; large enough for a whole system bundle, small enough for every storage backend's entry limit. */
+const MAX_TLS_CA_LENGTH = 256 * 1024;
 
 export function configPath(engine: Engine): PathDefinition {
   return {
@@ -25,32 +37,54 @@ export function configPath(engine: Engine): PathDefinition {
 Writes are checked against pachd before anything is stored: the address must answer, the
 admin token must be valid and allowed to issue tokens (1.x: a cluster admin; 2.x: clusterAdmin
 for user tokens, robotUser for robot tokens), and auth must be active. Set verify_connection=false
-to store without asking pachd. Updates may name only the fields that change.
+to store without asking pachd. Updates may name only the fields that change. Writes never
+overlap each other or a rotation of the admin token.
 
 Reads never return admin_token; they show its fingerprint (the first 16 hex digits of the
-SHA-256 pachd stores for it), whose token it is, when it expires, and pachd's version.`,
+SHA-256 pachd stores for it), whose token it is, when it expires, pachd's version, how tokens are
+issued (issuance_mode: "restore" when the engine picks and journals every token value before
+pachd sees it, "pachd-generated" when pachd picks it), and the ttl and max_ttl that apply when
+no role sets them.`,
     fields: {
       pachd_address: {
         type: 'string',
         description:
           'pachd address: host:port, grpc://host:port, grpcs://host:port (TLS), http(s)://host:port or ' +
           'unix:///path (2.x). The port defaults to 30650.',
+        maxLength: MAX_ADDRESS_LENGTH,
       },
       admin_token: {
         type: 'string',
         description: 'A pachd token allowed to issue tokens. Write-only: never returned.',
         sensitive: true,
+        maxLength: MAX_TOKEN_LENGTH,
       },
-      ttl: { type: 'duration', description: "Default lease TTL of issued tokens; 0 uses the mount's default lease TTL." },
-      max_ttl: { type: 'duration', description: "Default max TTL of issued tokens; 0 uses the mount's max lease TTL." },
+      ttl: {
+        type: 'duration',
+        description: `Default lease TTL of issued tokens; 0 uses ${formatDuration(ENGINE_DEFAULT_TTL)} (or the mount's default lease TTL if lower).`,
+      },
+      max_ttl: {
+        type: 'duration',
+        description:
+          `Default max TTL of issued tokens, and so the longest a 2.x token lives at pachd; 0 uses ` +
+          `${formatDuration(ENGINE_DEFAULT_MAX_TTL)} (or the mount's max lease TTL if lower).`,
+      },
       pachd_tls_ca: {
         type: 'string',
         description: 'PEM CA certificates to trust for a TLS (grpcs://, https://) pachd_address; the system roots when empty.',
+        maxLength: MAX_TLS_CA_LENGTH,
       },
       request_timeout: {
         type: 'duration',
-        description: 'Deadline of each call to pachd.',
+        description: `Deadline of each call to pachd, at most ${MAX_REQUEST_TIMEOUT_SECONDS}s.`,
         default: DEFAULT_REQUEST_TIMEOUT_SECONDS,
+      },
+      pachd_max_in_flight: {
+        type: 'int',
+        description:
+          'Most token writes (issue, revoke, rotate) this Vault node sends to this pachd at once, across all mounts; ' +
+          'the rest wait their turn within their request\'s deadline. 0 removes the bound.',
+        default: DEFAULT_MAX_WRITES_IN_FLIGHT,
       },
       generation: {
         type: 'string',
@@ -72,8 +106,9 @@ SHA-256 pachd stores for it), whose token it is, when it expires, and pachd's ve
       delete: {
         summary: 'Delete the configuration.',
         handler: async (request) => {
-          await engine.configs.delete(request.storage);
+          await engine.configs.update(request.storage, async (_current, writer) => writer.delete());
           engine.pachd.close();
+          engine.learnedObservations.clear();
           return undefined;
         },
       },
@@ -83,17 +118,34 @@ SHA-256 pachd stores for it), whose token it is, when it expires, and pachd's ve
 
 async function readConfig(engine: Engine, request: Request): Promise<Response | undefined> {
   const config = await engine.configs.load(request.storage);
-  return config === undefined ? undefined : { data: describeConfig(config) };
+  if (config === undefined) return undefined;
+  const mountDefaultTtl = await engine.system.defaultLeaseTtl();
+  const mountMaxTtl = await engine.system.maxLeaseTtl();
+  return { data: describeConfig(config, defaultTtls(mountDefaultTtl, mountMaxTtl)) };
 }
 
-export function describeConfig(config: EngineConfig): Record<string, unknown> {
+export function describeConfig(
+  config: EngineConfig,
+  defaults: { ttl: bigint; maxTtl: bigint },
+): Record<string, unknown> {
   const observed = config.observed;
+  const issuance = observed === undefined ? undefined : issuanceOf(observed);
+  const maxTtl = config.max_ttl_seconds > 0 ? config.max_ttl_seconds : nanosToSeconds(defaults.maxTtl);
+  const ttl = Math.min(config.ttl_seconds > 0 ? config.ttl_seconds : nanosToSeconds(defaults.ttl), maxTtl);
   return {
     pachd_address: config.pachd_address,
     pachd_tls_ca: config.pachd_tls_ca,
     ttl: config.ttl_seconds,
     max_ttl: config.max_ttl_seconds,
+    effective_ttl: ttl,
+    effective_max_ttl: maxTtl,
+    effective_max_ttl_note:
+      (config.max_ttl_seconds > 0 ? 'max_ttl' : `the engine's default (${formatDuration(ENGINE_DEFAULT_MAX_TTL)}, or the mount's max lease TTL if lower)`) +
+      ` applies to roles and logins that set none: on pachd 2.x it is how long their tokens live at pachd, so a lease ` +
+      `lost outside the engine's control (lease revoke -force, a restored snapshot) leaves its token alive at most ` +
+      `${formatDuration(secondsToNanos(maxTtl))}`,
     request_timeout: config.request_timeout_seconds,
+    pachd_max_in_flight: config.pachd_max_in_flight ?? DEFAULT_MAX_WRITES_IN_FLIGHT,
     generation: config.generation,
     admin_token_fingerprint: tokenFingerprint(config.admin_token),
     admin_subject: observed?.admin_subject ?? null,
@@ -102,12 +154,41 @@ export function describeConfig(config: EngineConfig): Record<string, unknown> {
     pachd_version: observed?.pachd_version ?? null,
     can_issue_user_tokens: observed?.can_mint_users ?? null,
     can_issue_robot_tokens: observed?.can_mint_robots ?? null,
+    issuance_mode: issuance?.mode ?? null,
+    issuance_mode_reason: issuance?.reason ?? 'not verified yet: decided from pachd at the first issuance',
     verified_at: observed?.verified_at ?? null,
   };
 }
 
 async function writeConfig(engine: Engine, request: Request, fields: FieldData): Promise<Response | undefined> {
-  const existing = await engine.configs.load(request.storage);
+  // A candidate admin token is checked before it goes anywhere, and scrubbed from whatever pachd
+  // answers to the calls it makes; it is registered with the redactor once it is stored.
+  return engine.configs.update(request.storage, async (existing, writer) => {
+    const next = nextConfig(fields, existing);
+    const warnings: string[] = [];
+    if (fields.bool('verify_connection')) {
+      next.observed = await verify(engine, next, existing, request, warnings);
+    } else {
+      const unchanged =
+        existing !== undefined &&
+        existing.pachd_address === next.pachd_address &&
+        existing.admin_token === next.admin_token &&
+        existing.generation === next.generation;
+      if (unchanged && existing.observed !== undefined) next.observed = existing.observed;
+      else warnings.push('stored without checking pachd (verify_connection=false)');
+    }
+    await writer.save(next);
+    engine.logger.info('configuration written', {
+      pachd_address: next.pachd_address,
+      admin_subject: next.observed?.admin_subject,
+      admin_token_fingerprint: tokenFingerprint(next.admin_token),
+    });
+    return warnings.length > 0 ? { warnings } : undefined;
+  });
+}
+
+/** The stored configuration with the given fields applied, checked for everything pachd need not be asked about. */
+function nextConfig(fields: FieldData, existing: EngineConfig | undefined): EngineConfig {
   const pick = <T>(name: string, read: () => T, fallback: T): T => (fields.has(name) ? read() : fallback);
   const next: EngineConfig = {
     version: 1,
@@ -121,11 +202,22 @@ async function writeConfig(engine: Engine, request: Request, fields: FieldData):
       () => nanosToSeconds(fields.duration('request_timeout')),
       existing?.request_timeout_seconds ?? DEFAULT_REQUEST_TIMEOUT_SECONDS,
     ),
+    pachd_max_in_flight: pick(
+      'pachd_max_in_flight',
+      () => fields.int('pachd_max_in_flight'),
+      existing?.pachd_max_in_flight ?? DEFAULT_MAX_WRITES_IN_FLIGHT,
+    ),
     generation: pick('generation', () => fields.string('generation') as GenerationSetting, existing?.generation ?? 'auto'),
   };
 
   if (next.pachd_address === '') throw badRequest('missing required field "pachd_address"');
   if (next.admin_token === '') throw badRequest('missing required field "admin_token"');
+  if (!isSendableToken(next.admin_token)) {
+    throw badRequest(
+      'admin_token holds characters no pachd token has (whitespace, control or non-ASCII characters, often from a ' +
+        'copy-paste); nothing was stored',
+    );
+  }
   const address = parseAddress(next.pachd_address);
   next.pachd_address = address.canonical;
   if (next.pachd_tls_ca !== '' && !address.tls) {
@@ -137,63 +229,51 @@ async function writeConfig(engine: Engine, request: Request, fields: FieldData):
   if (next.max_ttl_seconds > 0 && next.ttl_seconds > next.max_ttl_seconds) {
     throw badRequest(`ttl ${next.ttl_seconds}s is above max_ttl ${next.max_ttl_seconds}s`);
   }
-  if (next.request_timeout_seconds < 1) throw badRequest('request_timeout must be at least one second');
-
-  const warnings: string[] = [];
-  if (fields.bool('verify_connection')) {
-    next.observed = await verify(engine, next, warnings);
-  } else {
-    const unchanged =
-      existing !== undefined &&
-      existing.pachd_address === next.pachd_address &&
-      existing.admin_token === next.admin_token &&
-      existing.generation === next.generation;
-    if (unchanged && existing.observed !== undefined) next.observed = existing.observed;
-    else warnings.push('stored without checking pachd (verify_connection=false)');
+  if (next.request_timeout_seconds < 1 || next.request_timeout_seconds > MAX_REQUEST_TIMEOUT_SECONDS) {
+    throw badRequest(`request_timeout must be between 1s and ${MAX_REQUEST_TIMEOUT_SECONDS}s`);
   }
-  await engine.configs.save(request.storage, next);
-  engine.logger.info('configuration written', {
-    pachd_address: next.pachd_address,
-    admin_subject: next.observed?.admin_subject,
-    admin_token_fingerprint: tokenFingerprint(next.admin_token),
-  });
-  return warnings.length > 0 ? { warnings } : undefined;
+  const inFlight = next.pachd_max_in_flight ?? DEFAULT_MAX_WRITES_IN_FLIGHT;
+  if (inFlight < 0 || inFlight > MAX_WRITES_IN_FLIGHT_LIMIT) {
+    throw badRequest(`pachd_max_in_flight must be between 0 (no bound) and ${MAX_WRITES_IN_FLIGHT_LIMIT}`);
+  }
+  return next;
 }
 
 /** Asks pachd what this configuration would get; nothing is stored when it fails. */
-async function verify(engine: Engine, config: EngineConfig, warnings: string[]): Promise<ObservedPachd> {
-  const connection = engine.pachd.connection(config);
+async function verify(
+  engine: Engine,
+  config: EngineConfig,
+  existing: EngineConfig | undefined,
+  request: Request,
+  warnings: string[],
+): Promise<ObservedPachd> {
+  let observation;
   try {
-    const version = await engine.pachd.version(connection, true);
-    const generation = config.generation === 'auto' ? version.generation : Number(config.generation) === 1 ? 1 : 2;
-    if (generation !== version.generation) {
-      warnings.push(`generation is forced to ${generation}, but pachd ${version.version} speaks generation ${version.generation}`);
-    }
-    const admin = await engine.pachd.authority(connection, generation).verifyAdmin(config.admin_token);
-    if (admin.shortfall !== undefined) {
-      throw badRequest(`admin_token cannot issue tokens: ${admin.shortfall}`);
-    }
-    if (!admin.canMint.users) warnings.push(`${admin.subject} can issue robot tokens only (no CLUSTER_AUTH_RESTORE_TOKEN)`);
-    if (admin.expiresAt !== null && admin.expiresAt.getTime() - Date.now() < EXPIRY_WARNING_MS) {
-      warnings.push(
-        `the admin token expires at ${admin.expiresAt.toISOString()}; rotate it with <mount>/config/rotate-root or write a new one`,
-      );
-    }
-    return {
-      generation,
-      pachd_version: version.version,
-      admin_subject: admin.subject,
-      admin_expires_at: admin.expiresAt?.toISOString() ?? null,
-      can_mint_users: admin.canMint.users,
-      can_mint_robots: admin.canMint.robots,
-      verified_at: new Date().toISOString(),
-    };
+    observation = await observePachd(engine, config, request.deadline);
   } catch (error) {
-    throw configError(error, connection.address.canonical);
+    // The address is new to this engine: one that does not answer is a bad value, not an outage.
+    const newAddress = existing === undefined || !isConfiguredAddress(existing, config.pachd_address);
+    throw configError(error, config.pachd_address, newAddress);
   }
+  const { admin, observed, spokenGeneration } = observation;
+  if (observed.generation !== spokenGeneration) {
+    throw badRequest(
+      `generation is forced to ${observed.generation}, but pachd ${observed.pachd_version} speaks generation ` +
+        `${spokenGeneration}; nothing was stored`,
+    );
+  }
+  if (admin.shortfall !== undefined) throw badRequest(`admin_token cannot issue tokens: ${admin.shortfall}`);
+  const issuance = issuanceOf(observed);
+  if (issuance.mode === 'pachd-generated') warnings.push(issuance.reason);
+  if (admin.expiresAt !== null && admin.expiresAt.getTime() - Date.now() < EXPIRY_WARNING_MS) {
+    warnings.push(
+      `the admin token expires at ${admin.expiresAt.toISOString()}; rotate it with <mount>/config/rotate-root or write a new one`,
+    );
+  }
+  return observed;
 }
 
-function configError(error: unknown, address: string): unknown {
+function configError(error: unknown, address: string, newAddress: boolean): unknown {
   if (!(error instanceof PachdError)) return error;
   switch (error.failure) {
     case 'unauthenticated':
@@ -202,9 +282,17 @@ function configError(error: unknown, address: string): unknown {
       );
     case 'permission-denied':
       return badRequest(`admin_token is not a pachd admin: ${error.message}`);
+    case 'invalid-input':
+      return badRequest(`cannot verify the configuration: ${error.message}`);
     case 'not-activated':
       return codedError(502, `${error.message}; activate auth (pachctl auth activate) before configuring this engine`);
     case 'unreachable':
+      if (newAddress) {
+        return badRequest(
+          `cannot verify the configuration: ${error.message}; check pachd_address (and grpcs:// for a TLS pachd), ` +
+            'or store it unchecked with verify_connection=false',
+        );
+      }
       return codedError(502, `cannot verify the configuration: ${error.message}`);
     default:
       return codedError(502, `cannot verify the configuration: ${error.message}`);

@@ -2,7 +2,7 @@ import { badRequest } from '../sdk/errors';
 import type { PathDefinition } from '../sdk/framework';
 import { secondsToNanos } from '../sdk/duration';
 import type { Engine } from './engine';
-import { loadRole, ROLE_NAME_PATTERN } from './role';
+import { loadRole, MAX_ROLE_NAME_LENGTH, ROLE_NAME_PATTERN } from './role';
 import { SubjectTemplate } from './subject-template';
 import { issueToken } from './token-issuer';
 
@@ -16,7 +16,7 @@ Reading creds/<role> issues a new token for the role's subject (or, for a role w
 subject_template, for the caller's own identity) behind a Vault lease. Renew the lease to keep
 the token; revoke it, or let it expire, and the token is revoked at pachd.`,
     fields: {
-      name: { type: 'string', description: 'Name of the role.' },
+      name: { type: 'string', description: 'Name of the role.', maxLength: MAX_ROLE_NAME_LENGTH },
       ttl: { type: 'duration', description: "Lease TTL, at most the role's max_ttl; defaults to the role's ttl." },
     },
     operations: {

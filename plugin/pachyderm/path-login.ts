@@ -1,6 +1,7 @@
 import { badRequest } from '../sdk/errors';
 import type { PathDefinition } from '../sdk/framework';
 import type { Engine } from './engine';
+import { MAX_SUBJECT_LENGTH } from './subjects';
 import { issueToken } from './token-issuer';
 
 /**
@@ -17,8 +18,16 @@ Issues a token for the subject given as username (or in the path) behind a lease
 that allows this path lets its holder act as anyone at pachd: limit it with paths such as
 login/robot:ci, or use roles and creds/ instead.`,
     fields: {
-      subject: { type: 'string', description: 'The subject, given in the path: login/user:alice@example.com.' },
-      username: { type: 'string', description: 'The subject, e.g. user:alice@example.com, robot:ci or (1.x) github:alice.' },
+      subject: {
+        type: 'string',
+        description: 'The subject, given in the path: login/user:alice@example.com.',
+        maxLength: MAX_SUBJECT_LENGTH,
+      },
+      username: {
+        type: 'string',
+        description: 'The subject, e.g. user:alice@example.com, robot:ci or (1.x) github:alice.',
+        maxLength: MAX_SUBJECT_LENGTH,
+      },
       ttl: { type: 'duration', description: 'Lease TTL; defaults to the configured ttl or the mount default.' },
       max_ttl: { type: 'duration', description: 'Max TTL (the 2.x token lifetime); defaults to the configured max_ttl or the mount max.' },
     },

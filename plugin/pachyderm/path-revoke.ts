@@ -1,7 +1,12 @@
+import { timingSafeEqual } from 'node:crypto';
+import { badRequest } from '../sdk/errors';
 import type { PathDefinition } from '../sdk/framework';
 import type { Engine } from './engine';
-import { tokenFingerprint } from './pachd/token';
-import { revokeAtPachd } from './secret-token';
+import type { RevokeOutcome } from './pachd/authority';
+import { isSendableToken } from './pachd/connection';
+import { hashPachdToken, tokenFingerprint } from './pachd/token';
+import { MAX_TOKEN_LENGTH } from './path-config';
+import { revokeAtHome } from './token-revocation';
 import { vaultErrorFromPachd } from './upstream-errors';
 
 /** Revokes a pachd token by value: `vault write pachyderm/revoke user_token=...`. */
@@ -12,9 +17,15 @@ export function revokePath(engine: Engine): PathDefinition {
     helpDescription: `
 Revokes the token at the configured pachd with the admin token. A token pachd no longer knows
 counts as revoked. Its Vault lease, if any, stays until it expires or is revoked; revoking it
-then is harmless.`,
+then is harmless. The engine's own admin token is refused: rotate it with config/rotate-root.`,
     fields: {
-      user_token: { type: 'string', description: 'The pachd token to revoke.', required: true, sensitive: true },
+      user_token: {
+        type: 'string',
+        description: 'The pachd token to revoke.',
+        required: true,
+        sensitive: true,
+        maxLength: MAX_TOKEN_LENGTH,
+      },
     },
     operations: {
       update: {
@@ -22,16 +33,33 @@ then is harmless.`,
         handler: async (request, fields) => {
           const config = await engine.configs.require(request.storage);
           const token = fields.string('user_token').trim();
+          if (token === '') throw badRequest('user_token is empty: give the pachd token to revoke');
+          if (!isSendableToken(token)) {
+            throw badRequest('user_token holds characters no pachd token has (whitespace, control or non-ASCII characters)');
+          }
+          if (sameToken(token, config.admin_token)) {
+            throw badRequest(
+              "this is the engine's own admin token, which every issuance needs; replace it with config/rotate-root " +
+                'or by writing a new one to config',
+            );
+          }
+          let outcome: RevokeOutcome;
           try {
-            const authority = await engine.pachd.configuredAuthority(config);
-            await revokeAtPachd(authority, config, token);
+            const authority = await engine.pachd.configuredAuthority(config, request.deadline);
+            const home = { pachd_address: authority.connection.address.canonical, generation: authority.generation };
+            outcome = await revokeAtHome(engine, config, home, token, request.deadline);
           } catch (error) {
             throw vaultErrorFromPachd(error, 'cannot revoke the token');
           }
-          engine.logger.debug('revoked pachd token by value', { fingerprint: tokenFingerprint(token) });
+          engine.logger.debug('revoked pachd token by value', { fingerprint: tokenFingerprint(token), outcome });
           return undefined;
         },
       },
     },
   };
+}
+
+/** Compares by pachd's hash, in constant time, so timing tells nothing about the admin token. */
+function sameToken(a: string, b: string): boolean {
+  return timingSafeEqual(Buffer.from(hashPachdToken(a), 'hex'), Buffer.from(hashPachdToken(b), 'hex'));
 }

@@ -4,9 +4,9 @@ import type { FieldData } from '../sdk/fields';
 import { listResponse, type PathDefinition } from '../sdk/framework';
 import type { Request, Response } from '../sdk/logical';
 import type { Engine } from './engine';
-import { loadRole, ROLE_NAME_PATTERN, ROLE_PREFIX, saveRole, type Role } from './role';
+import { loadRole, MAX_ROLE_NAME_LENGTH, ROLE_NAME_PATTERN, ROLE_PREFIX, saveRole, type Role } from './role';
 import { SubjectTemplate } from './subject-template';
-import { checkSubject, checkSubjectForm } from './subjects';
+import { checkSubject, checkSubjectForm, MAX_SUBJECT_LENGTH } from './subjects';
 
 /**
  * Roles name who a token is for, so callers need permission on creds/<role> rather than the
@@ -33,11 +33,12 @@ user:{{identity.entity.metadata.email}}. Placeholders: identity.entity.id, ident
 identity.entity.metadata.KEY, identity.entity.aliases.MOUNT_ACCESSOR.name and
 identity.entity.aliases.MOUNT_ACCESSOR.metadata.KEY. The template must begin with a literal prefix.`,
       fields: {
-        name: { type: 'string', description: 'Name of the role.' },
-        subject: { type: 'string', description: 'Fixed pachd subject of every token of this role.' },
+        name: { type: 'string', description: 'Name of the role.', maxLength: MAX_ROLE_NAME_LENGTH },
+        subject: { type: 'string', description: 'Fixed pachd subject of every token of this role.', maxLength: MAX_SUBJECT_LENGTH },
         subject_template: {
           type: 'string',
           description: "Subject built from the caller's identity, e.g. user:{{identity.entity.metadata.email}}.",
+          maxLength: MAX_SUBJECT_LENGTH,
         },
         ttl: { type: 'duration', description: 'Lease TTL of tokens from this role; 0 uses the configured default.' },
         max_ttl: { type: 'duration', description: 'Max TTL of tokens from this role; 0 uses the configured default.' },

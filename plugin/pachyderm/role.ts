@@ -13,6 +13,8 @@ export interface Role {
 export const ROLE_PREFIX = 'roles/';
 /** Vault's usual role-name shape: word characters, dots and dashes, not at the ends. */
 export const ROLE_NAME_PATTERN = '\\w(?:[\\w.-]*\\w)?';
+/** Role names become storage keys, which some storage backends bound. */
+export const MAX_ROLE_NAME_LENGTH = 128;
 
 export function loadRole(storage: Storage, name: string): Promise<Role | undefined> {
   return getJson<Role>(storage, ROLE_PREFIX + name);

@@ -2,12 +2,13 @@ import { formatDuration, NANOS_PER_SECOND, secondsToNanos } from '../sdk/duratio
 import { badRequest, unrecoverable } from '../sdk/errors';
 import type { RenewResult, SecretDefinition } from '../sdk/framework';
 import type { Request, Secret } from '../sdk/logical';
-import type { EngineConfig } from './config';
 import type { Engine } from './engine';
-import { ceilSeconds, V1_EXPIRY_SKEW_SECONDS } from './lease-ttl';
-import { PACHD_V1_MAX_TTL_SECONDS, type PachdAuthority, type PachdGeneration } from './pachd/authority';
+import { pachdLifetime, V1_EXPIRY_SKEW_SECONDS } from './lease-ttl';
+import { isConfiguredAddress } from './pachd-access';
+import { PACHD_V1_MAX_TTL_SECONDS, type PachdGeneration, type RevokeOutcome } from './pachd/authority';
 import { PachdError } from './pachd/errors';
 import { tokenFingerprint } from './pachd/token';
+import { revokeAtHome, tokenIsGone } from './token-revocation';
 import { vaultErrorFromPachd } from './upstream-errors';
 
 /**
@@ -71,18 +72,26 @@ async function renewToken(engine: Engine, request: Request, secret: Secret): Pro
   }
 
   const config = await engine.configs.load(request.storage);
-  const authority = authorityFor(engine, config, lease);
+  const authority = await engine.pachd.authorityAt(config, lease, request.deadline).catch((error: unknown) => {
+    throw vaultErrorFromPachd(error, 'cannot renew');
+  });
 
   if (lease.generation === 1) {
     if (config === undefined) {
       throw badRequest('cannot renew: the engine is no longer configured, so it has no admin token to extend the token with');
+    }
+    if (!isConfiguredAddress(config, lease.pachd_address)) {
+      throw badRequest(
+        `cannot renew: this lease's token lives at pachd ${lease.pachd_address}, and the engine is now configured ` +
+          'for another pachd; its admin token goes nowhere else, so the token cannot be extended. Request a new one',
+      );
     }
     const cap = secondsToNanos(PACHD_V1_MAX_TTL_SECONDS - V1_EXPIRY_SKEW_SECONDS);
     if (ttl > cap) {
       ttl = cap;
       warnings.push('pachd 1.x extends a token by at most 30 days; renewed for that long');
     }
-    const lifetime = Math.min(ceilSeconds(ttl) + V1_EXPIRY_SKEW_SECONDS, PACHD_V1_MAX_TTL_SECONDS);
+    const lifetime = pachdLifetime(1, ttl, ttl);
     try {
       const extended = await authority.extend(config.admin_token, lease.token, lifetime);
       const expiresAt = extended ? new Date(Date.now() + lifetime * 1000).toISOString() : lease.token_expires_at;
@@ -105,7 +114,7 @@ async function renewToken(engine: Engine, request: Request, secret: Secret): Pro
   try {
     await authority.identify(lease.token);
   } catch (error) {
-    if (error instanceof PachdError && (error.failure === 'unauthenticated' || error.failure === 'token-not-found')) {
+    if (tokenIsGone(error)) {
       throw badRequest(`cannot renew: the token for ${lease.subject} was revoked at pachd; request a new one`);
     }
     warnings.push(`could not check the token at pachd (${(error as Error).message}); renewed the lease anyway`);
@@ -120,45 +129,17 @@ async function revokeToken(engine: Engine, request: Request, secret: Secret): Pr
     return;
   }
   const config = await engine.configs.load(request.storage);
-  const authority = authorityFor(engine, config, lease);
+  let outcome: RevokeOutcome;
   try {
-    await revokeAtPachd(authority, config, lease.token);
+    outcome = await revokeAtHome(engine, config, lease, lease.token, request.deadline);
   } catch (error) {
     // Vault retries failed revocations with backoff; the error says why this one failed.
     throw vaultErrorFromPachd(error, `cannot revoke the token for ${lease.subject}`);
   }
-  engine.logger.debug('revoked pachd token', { subject: lease.subject, fingerprint: tokenFingerprint(lease.token) });
-}
-
-/**
- * Revokes with the admin token; if that token itself is no longer accepted, with the token
- * being revoked (every pachd user may revoke their own token).
- */
-export async function revokeAtPachd(
-  authority: PachdAuthority,
-  config: EngineConfig | undefined,
-  token: string,
-): Promise<void> {
-  if (config === undefined) return authority.revokeAsItself(token);
-  try {
-    await authority.revoke(config.admin_token, token);
-  } catch (error) {
-    if (error instanceof PachdError && error.failure === 'unauthenticated') return authority.revokeAsItself(token);
-    throw error;
-  }
-}
-
-/** The auth API of the pachd that issued a lease's token, with today's TLS settings. */
-export function authorityFor(
-  engine: Engine,
-  config: EngineConfig | undefined,
-  lease: Pick<TokenLeaseData, 'pachd_address' | 'generation'>,
-): PachdAuthority {
-  const connection = engine.pachd.connection(
-    config ?? { pachd_address: lease.pachd_address, pachd_tls_ca: '', request_timeout_seconds: 0 },
-    lease.pachd_address,
-  );
-  return engine.pachd.authority(connection, lease.generation);
+  engine.logger.debug(outcome === 'absent' ? 'pachd no longer had the token of a revoked lease' : 'revoked pachd token', {
+    subject: lease.subject,
+    fingerprint: tokenFingerprint(lease.token),
+  });
 }
 
 function leaseData(secret: Secret, doing: 'renew' | 'revoke'): TokenLeaseData {

@@ -83,7 +83,8 @@ function literal(text: string): Segment {
 
 function placeholder(expression: string, source: string): Segment {
   const parts = expression.split('.');
-  if (parts[0] === 'identity' && parts[1] === 'entity') {
+  // Accessors and keys are names: an empty or spaced one could never match an alias or a key.
+  if (parts.every((part) => /^[A-Za-z0-9_-]+$/.test(part)) && parts[0] === 'identity' && parts[1] === 'entity') {
     const [, , field, ...rest] = parts;
     if (field === 'id' && rest.length === 0) return { kind: 'entity-id' };
     if (field === 'name' && rest.length === 0) return { kind: 'entity-name' };
@@ -111,12 +112,19 @@ function fill(segment: Segment, entity: Entity): string | undefined {
     case 'entity-name':
       return entity.name;
     case 'entity-metadata':
-      return entity.metadata[segment.key];
+      return ownValue(entity.metadata, segment.key);
     case 'alias-name':
       return entity.aliases.find((alias) => alias.mountAccessor === segment.mountAccessor)?.name;
-    case 'alias-metadata':
-      return entity.aliases.find((alias) => alias.mountAccessor === segment.mountAccessor)?.metadata[segment.key];
+    case 'alias-metadata': {
+      const alias = entity.aliases.find((candidate) => candidate.mountAccessor === segment.mountAccessor);
+      return alias === undefined ? undefined : ownValue(alias.metadata, segment.key);
+    }
   }
+}
+
+/** A metadata value, never one an object inherits (a key named "constructor", say). */
+function ownValue(metadata: Readonly<Record<string, string>>, key: string): string | undefined {
+  return Object.hasOwn(metadata, key) ? metadata[key] : undefined;
 }
 
 function describe(segment: Segment): string {

@@ -19,11 +19,23 @@ const RESERVED_PREFIXES: Readonly<Record<string, string>> = {
 const V2_PREFIXES = ['user', 'robot'];
 
 const SUBJECT_SHAPE = /^([A-Za-z0-9_./-]+):(.+)$/;
+/** Longer than any subject pachd holds (an e-mail address is at most 254 characters). */
+export const MAX_SUBJECT_LENGTH = 512;
+
+/** Why a prefix can never hold a token, if it is one of pachd's own; 1.x groups read `group/<idp>`. */
+function reservedPrefix(prefix: string): string | undefined {
+  const name = prefix.toLowerCase();
+  if (name.startsWith('group/')) return RESERVED_PREFIXES.group;
+  return Object.hasOwn(RESERVED_PREFIXES, name) ? RESERVED_PREFIXES[name] : undefined;
+}
 
 /** Checks the form every generation shares; returns the trimmed subject. */
 export function checkSubjectForm(input: string): string {
   const subject = input.trim();
   if (subject === '') throw badRequest('a subject is required, e.g. user:alice@example.com or robot:ci');
+  if (subject.length > MAX_SUBJECT_LENGTH) {
+    throw badRequest(`a subject has at most ${MAX_SUBJECT_LENGTH} characters; this one has ${subject.length}`);
+  }
   if (/[\s\u0000-\u001f\u007f]/.test(subject)) {
     throw badRequest(`subject ${JSON.stringify(subject)} contains whitespace or control characters`);
   }
@@ -34,7 +46,7 @@ export function checkSubjectForm(input: string): string {
     );
   }
   const prefix = match[1] ?? '';
-  const reserved = RESERVED_PREFIXES[prefix.toLowerCase()];
+  const reserved = reservedPrefix(prefix);
   if (reserved !== undefined) throw badRequest(`${reserved} (got ${JSON.stringify(subject)})`);
   if (prefix === 'robot' && (match[2] ?? '').includes(':')) {
     throw badRequest(`robot names cannot contain colons: ${JSON.stringify(subject)}`);

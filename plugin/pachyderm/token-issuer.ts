@@ -1,25 +1,32 @@
 import { nanosToSeconds, type Nanoseconds } from '../sdk/duration';
-import { internalError } from '../sdk/errors';
+import { badRequest, codedError, internalError } from '../sdk/errors';
 import { leaseResponse } from '../sdk/framework';
 import type { Request, Response } from '../sdk/logical';
-import { deleteWal, putWal, updateWal } from '../sdk/wal';
+import type { Storage } from '../sdk/storage';
+import { deleteWal, putWal, updateWal, type WalEntry } from '../sdk/wal';
+import type { EngineConfig } from './config';
 import type { Engine } from './engine';
+import { issuanceOf, type Issuance } from './issuance-mode';
 import { resolveLeaseTtls } from './lease-ttl';
 import type { MintedToken, PachdAuthority } from './pachd/authority';
 import { PachdError } from './pachd/errors';
-import { tokenFingerprint } from './pachd/token';
+import { generatePachdToken, tokenFingerprint } from './pachd/token';
+import { observedFor } from './pachd-observation';
 import { TOKEN_SECRET_TYPE, type TokenLeaseData } from './secret-token';
 import { checkSubject } from './subjects';
+import { revokeAtHome } from './token-revocation';
 import { vaultErrorFromPachd } from './upstream-errors';
 import { PENDING_TOKEN_WAL, type PendingTokenWal } from './wal-rollback';
 
 /**
- * Mints a pachd token and puts it behind a Vault lease, leaving nothing alive that Vault does
- * not know about: a WAL entry is written before pachd is asked and deleted only once the
- * token is on its way to Vault inside a lease. If the request dies in between (plugin killed,
- * Vault gave up on the request), the entry outlives it and the rollback tick revokes the token.
+ * Mints a pachd token and puts it behind a Vault lease, leaving nothing alive that neither Vault
+ * nor the journal knows about. A WAL entry is written before pachd is asked (holding the token's
+ * value whenever the engine picks it, see issuance-mode.ts) and released only once the answer
+ * carrying the token has gone to the host; had the host given up by then, the token is revoked
+ * instead. If the process dies anywhere in between, the entry outlives it and the rollback tick
+ * revokes the token.
  *
- * Once Vault holds the response, a failure to register the lease makes Vault itself call this
+ * Once Vault holds the answer, a failure to register the lease makes Vault itself call this
  * engine's revoke, so the token is covered from then on too.
  */
 export interface IssueOptions {
@@ -33,12 +40,23 @@ export interface IssueOptions {
   roleMaxTtl?: Nanoseconds | undefined;
 }
 
+/** Attempts to release a WAL entry after the answer went out, before leaving it to the rollback. */
+const RELEASE_ATTEMPTS = 3;
+
 export async function issueToken(engine: Engine, request: Request, options: IssueOptions): Promise<Response> {
   const config = await engine.configs.require(request.storage);
-  const authority = await engine.pachd.configuredAuthority(config).catch((error: unknown) => {
-    throw vaultErrorFromPachd(error, 'cannot reach pachd to issue a token');
+  const reach = (error: unknown) => vaultErrorFromPachd(error, 'cannot reach pachd to issue a token');
+  const authority = await engine.pachd.configuredAuthority(config, request.deadline).catch((error: unknown) => {
+    throw reach(error);
   });
+  const observed = await observedFor(engine, config, request.deadline).catch((error: unknown) => {
+    throw reach(error);
+  });
+  const issuance = issuanceOf(observed);
   const subject = checkSubject(options.subject, authority.generation);
+  if (!issuance.users && !subject.startsWith('robot:')) {
+    throw badRequest(`cannot issue a token for ${subject}: this engine's admin token issues robot tokens only (${issuance.reason})`);
+  }
   const ttls = resolveLeaseTtls({
     generation: authority.generation,
     requestedTtl: options.requestedTtl,
@@ -51,47 +69,43 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
     mountMaxTtl: await engine.system.maxLeaseTtl(),
   });
 
-  const preparedToken = authority.prepareToken(subject);
-  const pending: PendingTokenWal = {
+  const journal = new IssuanceJournal(engine, request.storage, config, {
     subject,
     generation: authority.generation,
     pachd_address: authority.connection.address.canonical,
     expires_at: new Date(Date.now() + ttls.pachdLifetimeSeconds * 1000).toISOString(),
-    ...(preparedToken === undefined ? {} : { token: preparedToken }),
-  };
-  const wal = await putWal(request.storage, PENDING_TOKEN_WAL, pending);
+    ...(issuance.mode === 'restore' ? { token: generatePachdToken() } : {}),
+  });
+  await journal.open();
+  if (request.cancelled()) {
+    await journal.close();
+    throw internalError('the request was cancelled before a token was issued');
+  }
 
   let minted: MintedToken;
   try {
-    minted = await authority.mint({
-      adminToken: config.admin_token,
-      subject,
-      lifetimeSeconds: ttls.pachdLifetimeSeconds,
-      preparedToken,
-    });
+    minted = await mint(engine, request, config, authority, issuance, journal.entry, ttls.pachdLifetimeSeconds);
   } catch (error) {
-    // A refusal leaves nothing at pachd. An unanswered call may have minted: when the token
-    // value is ours the WAL entry stays for the rollback tick; when pachd chose it, there is
-    // nothing the entry could revoke, and pachd expires the token at its lifetime.
-    if (!(error instanceof PachdError) || error.failure !== 'unreachable' || preparedToken === undefined) {
-      await deleteWal(request.storage, wal.id).catch(() => undefined);
-    }
+    // A refusal leaves nothing at pachd. A call that may have gone through keeps its entry: the
+    // rollback revokes the token by value, or (pachd-generated) says when it expires.
+    if (!(error instanceof PachdError) || !error.mayHaveApplied) await journal.close().catch(() => undefined);
     throw vaultErrorFromPachd(error, `cannot issue a token for ${subject}`);
   }
 
   try {
-    // Journal pachd's value at once: from here on, only revoking it cleans up.
-    if (preparedToken === undefined) await updateWal(request.storage, wal, { ...pending, token: minted.token });
+    // From here only revoking cleans up: pachd's value is journaled at once.
+    if (journal.entry.token === undefined) await journal.record(minted.token);
     if (request.cancelled()) {
       throw internalError('the request was cancelled before the token reached Vault, so the token is revoked again');
     }
-    await deleteWal(request.storage, wal.id);
   } catch (error) {
-    if (await revokeAbandoned(engine, authority, config.admin_token, minted.token, subject)) {
-      await deleteWal(request.storage, wal.id).catch(() => undefined);
-    }
+    await journal.abandon(minted.token);
     throw error;
   }
+  request.afterResponse(async (delivered) => {
+    if (delivered) await journal.release();
+    else await journal.abandon(minted.token);
+  });
 
   const data: TokenLeaseData = {
     token: minted.token,
@@ -110,6 +124,7 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
     source: options.source,
     fingerprint: tokenFingerprint(minted.token),
     token_expires_at: data.token_expires_at,
+    issuance: issuance.mode,
   });
   return leaseResponse({
     secretType: TOKEN_SECRET_TYPE,
@@ -127,23 +142,124 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
   });
 }
 
-/** Revokes a token minted for a request that can no longer receive it; true when done. */
-async function revokeAbandoned(
+/**
+ * Asks pachd for the token: installs the journaled value (restore) or has pachd generate one.
+ * A rotation may retire the admin token this request started with; the call is then tried once
+ * more with the new one.
+ */
+async function mint(
   engine: Engine,
+  request: Request,
+  config: EngineConfig,
   authority: PachdAuthority,
-  adminToken: string,
-  token: string,
-  subject: string,
-): Promise<boolean> {
+  issuance: Issuance,
+  pending: PendingTokenWal,
+  lifetimeSeconds: number,
+): Promise<MintedToken> {
+  const attempt = async (adminToken: string): Promise<MintedToken> => {
+    if (pending.token === undefined) return authority.generate(adminToken, pending.subject, lifetimeSeconds);
+    const expiresAt = new Date(pending.expires_at);
+    await authority.restore(adminToken, { value: pending.token, subject: pending.subject, expiresAt });
+    return { token: pending.token, subject: pending.subject, expiresAt: await checkedExpiry(engine, config, authority, pending) };
+  };
   try {
-    await authority.revoke(adminToken, token);
-    return true;
+    return await attempt(config.admin_token);
   } catch (error) {
-    engine.logger.error('could not revoke a token whose issuance failed; the rollback tick retries', {
-      subject,
-      fingerprint: tokenFingerprint(token),
-      error: (error as Error).message,
+    if (!(error instanceof PachdError) || error.failure !== 'unauthenticated') throw error;
+    const current = await engine.configs.load(request.storage);
+    if (current === undefined || current.admin_token === config.admin_token) throw error;
+    engine.logger.debug('the admin token was rotated during an issuance; trying again with the new one', {
+      issuance: issuance.mode,
     });
-    return false;
+    return attempt(current.admin_token);
+  }
+}
+
+/**
+ * pachd's own word on a restored token's expiry. pachd stores whole seconds left, and none at
+ * all under one second: a clock far ahead of this host's could turn an expiring token into one
+ * that never expires. Such a token is revoked at once, and the issuance fails.
+ */
+async function checkedExpiry(
+  engine: Engine,
+  config: EngineConfig,
+  authority: PachdAuthority,
+  pending: PendingTokenWal,
+): Promise<Date> {
+  const value = pending.token ?? '';
+  const identity = await authority.identify(value);
+  if (identity.expiresAt !== null) return identity.expiresAt;
+  await revokeAtHome(engine, config, pending, value);
+  throw codedError(
+    502,
+    `pachd at ${pending.pachd_address} stored the token for ${pending.subject} without an expiry (its clock ` +
+      'runs ahead of this host\'s by about the token\'s lifetime); the token was revoked again',
+  );
+}
+
+/** The WAL entry that covers one issuance from before pachd is asked until Vault holds the lease. */
+class IssuanceJournal {
+  private wal: WalEntry<PendingTokenWal> | undefined;
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly storage: Storage,
+    private readonly config: EngineConfig,
+    public entry: PendingTokenWal,
+  ) {}
+
+  async open(): Promise<void> {
+    this.wal = await putWal(this.storage, PENDING_TOKEN_WAL, this.entry);
+  }
+
+  /** Journals the value pachd generated. */
+  async record(token: string): Promise<void> {
+    this.entry = { ...this.entry, token };
+    this.wal = await updateWal(this.storage, this.required(), this.entry);
+  }
+
+  /** The issuance ended with nothing at pachd to cover. */
+  async close(): Promise<void> {
+    await deleteWal(this.storage, this.required().id);
+  }
+
+  /** The host holds the lease now: the journal is done, unless the storage refuses to let go. */
+  async release(): Promise<void> {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await this.close();
+        return;
+      } catch (error) {
+        if (attempt >= RELEASE_ATTEMPTS) {
+          // Left in place, the entry makes the rollback revoke a token Vault holds a lease for:
+          // the safe way to fail.
+          this.engine.logger.error('could not release the journal of an issued token; the rollback tick will revoke the token', {
+            subject: this.entry.subject,
+            error: (error as Error).message,
+          });
+          return;
+        }
+      }
+    }
+  }
+
+  /** Nobody will receive the token: revoke it now, or leave the entry for the rollback tick. */
+  async abandon(token: string): Promise<void> {
+    try {
+      await revokeAtHome(this.engine, this.config, this.entry, token);
+    } catch (error) {
+      this.engine.logger.error('could not revoke a token whose issuance failed; the rollback tick retries', {
+        subject: this.entry.subject,
+        fingerprint: tokenFingerprint(token),
+        error: (error as Error).message,
+      });
+      return;
+    }
+    await this.close().catch(() => undefined);
+  }
+
+  private required(): WalEntry<PendingTokenWal> {
+    if (this.wal === undefined) throw new Error('the issuance journal was not opened');
+    return this.wal;
   }
 }

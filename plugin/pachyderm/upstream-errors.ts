@@ -17,6 +17,9 @@ export function vaultErrorFromPachd(error: unknown, doing: string): unknown {
       );
     case 'permission-denied':
       return codedError(502, `${doing}: ${error.message}; the configured admin token lacks this permission`);
+    case 'busy':
+      // Nothing reached pachd; the caller may simply try again.
+      return codedError(503, `${doing}: ${error.message}`);
     default:
       return codedError(502, `${doing}: ${error.message}`);
   }

@@ -1,10 +1,10 @@
 import type { Request } from '../sdk/logical';
 import type { WalEntry } from '../sdk/wal';
+import { ADMIN_ROTATION_WAL, finishInterruptedRotation, type AdminRotationWal } from './admin-rotation';
 import type { Engine } from './engine';
 import type { PachdGeneration } from './pachd/authority';
 import { tokenFingerprint } from './pachd/token';
-import { rollBackAdminRotation, ADMIN_ROTATION_WAL, type AdminRotationWal } from './path-config-rotate-root';
-import { authorityFor, revokeAtPachd } from './secret-token';
+import { revokeAtHome } from './token-revocation';
 
 /**
  * What the rollback tick does with WAL entries that outlived their request (older than
@@ -13,7 +13,7 @@ import { authorityFor, revokeAtPachd } from './secret-token';
 export const PENDING_TOKEN_WAL = 'pachd-token';
 export const WAL_ROLLBACK_MIN_AGE_MS = 3 * 60 * 1000;
 
-/** An issuance in progress: the token's value once known (before the mint when we choose it). */
+/** An issuance in progress: the token's value once known (before pachd sees it when the engine picks it). */
 export interface PendingTokenWal {
   subject: string;
   generation: PachdGeneration;
@@ -27,28 +27,48 @@ export function walRollback(engine: Engine): (request: Request, entry: WalEntry)
   return async (request, entry) => {
     switch (entry.kind) {
       case PENDING_TOKEN_WAL:
-        return revokePending(engine, request, entry.data as unknown as PendingTokenWal);
+        return revokePending(engine, request, entry as WalEntry<unknown> as WalEntry<PendingTokenWal>);
       case ADMIN_ROTATION_WAL:
-        return rollBackAdminRotation(engine, request, entry.data as unknown as AdminRotationWal);
+        return finishInterruptedRotation(engine, request, entry as WalEntry<unknown> as WalEntry<AdminRotationWal>);
       default:
-        engine.logger.warn('dropping WAL entry of unknown kind', { kind: entry.kind, id: entry.id });
+        engine.logger.warn('dropping WAL entry of unknown kind', { kind: entry.kind, wal_id: entry.id });
     }
   };
 }
 
-async function revokePending(engine: Engine, request: Request, pending: PendingTokenWal): Promise<void> {
-  if (Date.parse(pending.expires_at) < Date.now()) return;
+async function revokePending(engine: Engine, request: Request, entry: WalEntry<PendingTokenWal>): Promise<void> {
+  const pending = entry.data;
+  const log = { subject: pending.subject, wal_id: entry.id };
+  if (Date.parse(pending.expires_at) < Date.now()) {
+    engine.logger.debug('an interrupted issuance is past its token\'s pachd expiry; nothing to revoke', log);
+    return;
+  }
   if (pending.token === undefined) {
     engine.logger.warn(
-      'an issuance was interrupted before pachd answered; if pachd minted a token, it expires on its own',
-      { subject: pending.subject, expires_at: pending.expires_at },
+      'an issuance was interrupted before pachd answered, and pachd picks token values here: if it issued one, ' +
+        'nobody holds it and it lives until its pachd expiry',
+      { ...log, expires_at: pending.expires_at },
     );
     return;
   }
   const config = await engine.configs.load(request.storage);
-  await revokeAtPachd(authorityFor(engine, config, pending), config, pending.token);
-  engine.logger.warn('revoked a token whose issuance was interrupted', {
-    subject: pending.subject,
-    fingerprint: tokenFingerprint(pending.token),
-  });
+  const outcome = await revokeAtHome(engine, config, pending, pending.token, request.deadline);
+  const fingerprint = tokenFingerprint(pending.token);
+  switch (outcome) {
+    case 'revoked':
+      engine.logger.warn('revoked a token whose issuance was interrupted', { ...log, fingerprint });
+      break;
+    case 'absent':
+      engine.logger.info('an interrupted issuance never created its token at pachd; nothing was left to revoke', {
+        ...log,
+        fingerprint,
+      });
+      break;
+    case 'unknown':
+      engine.logger.warn('revoked the token of an interrupted issuance, if pachd had created it (this pachd does not say)', {
+        ...log,
+        fingerprint,
+      });
+      break;
+  }
 }

@@ -465,12 +465,12 @@ func TestEngineConfig(t *testing.T) {
 			}
 		}
 
-		// unreachable
+		// unreachable: an address that does not answer is a bad value (400), not an outage
 		port := closedPort(t)
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		r := e.write("config", map[string]interface{}{"pachd_address": "grpc://" + addr, "admin_token": e.pachd.RootToken})
-		expectStatus(t, "config with an unreachable pachd", r, 502)
-		expectErrorContains(t, "config with an unreachable pachd", r, addr)
+		expectStatus(t, "config with an unreachable pachd", r, 400)
+		expectErrorContains(t, "config with an unreachable pachd", r, addr, "verify_connection=false")
 		expectNothingStored("after the unreachable config")
 
 		// not an admin
@@ -509,7 +509,7 @@ func TestEngineConfig(t *testing.T) {
 
 		// a failed rewrite leaves the stored configuration alone
 		r = e.write("config", map[string]interface{}{"pachd_address": "grpc://" + addr})
-		expectStatus(t, "rewrite config with an unreachable pachd", r, 502)
+		expectStatus(t, "rewrite config with an unreachable pachd", r, 400)
 		r = e.read("config")
 		if expectStatus(t, "read config after the failed rewrite", r, 200) && r.Data()["pachd_address"] != e.pachd.PachdAddress {
 			t.Errorf("a refused config write changed pachd_address to %#v", r.Data()["pachd_address"])
@@ -752,72 +752,83 @@ func TestEngineMintWhilePachdDown(t *testing.T) {
 }
 
 // TestEngineMintAnswerLost: pachd mints but its answer never arrives (the
-// call outlives request_timeout). What the engine promises: a token whose
-// value it chose (2.x users) is revoked by the rollback; a token whose value
-// pachd chose cannot be, and expires at pachd at the lifetime asked for.
+// call outlives request_timeout). With an admin token that may restore, the
+// engine picks every token value and journals it before pachd sees it, so
+// the rollback revokes whatever pachd created, robots included. Where pachd
+// picks the value (an admin that may only generate robot tokens), the
+// documented limit holds: the orphan expires at pachd at the lifetime asked.
 func TestEngineMintAnswerLost(t *testing.T) {
 	forEachGeneration(t, func(t *testing.T, e *engineEnv) {
 		e.configure(map[string]interface{}{"request_timeout": "1s"})
 		held := e.login("robot:held", "30m", "")
-
-		type attempt struct {
-			subject, method string
-			revocable       bool // the engine knows the value
-		}
-		attempts := []attempt{{"robot:ci", "GetAuthToken", false}, {e.gen.userSubject, "GetAuthToken", false}}
-		if e.gen.generation == 2 {
-			attempts = []attempt{{"robot:ci", "GetRobotToken", false}, {e.gen.userSubject, "RestoreAuthToken", true}}
-		}
-		for _, a := range attempts {
-			before := e.tokens()
-			if err := e.pachd.SetLatency(e.ctx, a.method, 2500*time.Millisecond); err != nil {
-				t.Fatalf("latency: %v", err)
-			}
-			r := e.write("login", map[string]interface{}{"username": a.subject, "ttl": "10m", "max_ttl": "20m"})
-			expectStatus(t, "login "+a.subject+" with pachd answering too late", r, 502)
-			expectErrorContains(t, "login "+a.subject+" with pachd answering too late", r, e.pachd.Address)
-			time.Sleep(2 * time.Second) // the delayed handler runs
-			if err := e.pachd.SetLatency(e.ctx, a.method, 0); err != nil {
-				t.Fatalf("latency: %v", err)
-			}
-			var orphans []standin.Token
-			for h, tk := range e.tokens() {
-				if _, ok := before[h]; !ok {
-					orphans = append(orphans, tk)
-				}
-			}
-			if len(orphans) != 1 || orphans[0].Subject != a.subject {
-				t.Fatalf("%s: expected pachd to have minted one token for the lost answer, found %+v", a.subject, orphans)
-			}
-			if rr := e.rollback(true); rr.Err != nil {
-				t.Errorf("rollback: %v", rr.Err)
-			}
-			after := e.tokens()
-			_, alive := after[orphans[0].Hash]
-			switch {
-			case a.revocable && alive:
-				t.Errorf("%s: the rollback left the token of the failed issuance alive at pachd", a.subject)
-			case !a.revocable && alive:
-				// The documented limit: bounded by the lifetime asked for.
-				limit := int64(20 * 60)
-				if e.gen.generation == 1 {
-					limit = 10*60 + 5
-				}
-				if orphans[0].TTLSeconds > limit || orphans[0].TTLSeconds <= 0 {
-					t.Errorf("%s: unrevocable orphan lives %ds at pachd, want at most %ds", a.subject, orphans[0].TTLSeconds, limit)
-				}
-				t.Logf("%s: as documented, the orphan of the lost answer stays until it expires at pachd (%ds)", a.subject, orphans[0].TTLSeconds)
-				// remove it by hand so the next attempt starts clean
-				if err := e.pachd.Call(e.ctx, "DELETE", "/tokens/"+orphans[0].Hash, nil, nil); err != nil {
-					t.Fatalf("DELETE /tokens: %v", err)
-				}
-			}
-			if wal := e.walEntries(); len(wal) != 0 {
-				t.Errorf("%s: WAL entries left after an immediate rollback: %v", a.subject, wal)
-			}
+		for _, subject := range []string{"robot:ci", e.gen.userSubject} {
+			e.loseMintAnswer(subject, "RestoreAuthToken", true)
 		}
 		e.expectOnlyTokens("after the lost answers", held.token)
 	})
+}
+
+func TestEngineMintAnswerLostWherePachdPicksTheValue(t *testing.T) {
+	g := pachdGenerations[1]
+	t.Run(g.name, func(t *testing.T) {
+		e := newEngineEnv(t, g)
+		admin, err := e.pachd.CreateToken(e.ctx, "robot:vault", 0, []string{"robotUser"})
+		if err != nil {
+			t.Fatalf("POST /tokens: %v", err)
+		}
+		e.addSecret(admin.Token, "the robotUser admin token")
+		e.configure(map[string]interface{}{"admin_token": admin.Token, "request_timeout": "1s"})
+		if mode := e.read("config").Data()["issuance_mode"]; mode != "pachd-generated" {
+			t.Fatalf("issuance_mode = %v, want pachd-generated for a robotUser admin", mode)
+		}
+		e.loseMintAnswer("robot:ci", "GetRobotToken", false)
+	})
+}
+
+// loseMintAnswer makes pachd answer method too late for one login of subject
+// and checks what the rollback then does with what pachd minted.
+func (e *engineEnv) loseMintAnswer(subject, method string, revocable bool) {
+	t := e.t
+	before := e.tokens()
+	if err := e.pachd.SetLatency(e.ctx, method, 2500*time.Millisecond); err != nil {
+		t.Fatalf("latency: %v", err)
+	}
+	r := e.write("login", map[string]interface{}{"username": subject, "ttl": "10m", "max_ttl": "20m"})
+	expectStatus(t, "login "+subject+" with pachd answering too late", r, 502)
+	expectErrorContains(t, "login "+subject+" with pachd answering too late", r, e.pachd.Address)
+	time.Sleep(2 * time.Second) // the delayed handler runs
+	if err := e.pachd.SetLatency(e.ctx, method, 0); err != nil {
+		t.Fatalf("latency: %v", err)
+	}
+	var orphans []standin.Token
+	for h, tk := range e.tokens() {
+		if _, ok := before[h]; !ok {
+			orphans = append(orphans, tk)
+		}
+	}
+	if len(orphans) != 1 || orphans[0].Subject != subject {
+		t.Fatalf("%s: expected pachd to have minted one token for the lost answer, found %+v", subject, orphans)
+	}
+	if rr := e.rollback(true); rr.Err != nil {
+		t.Errorf("rollback: %v", rr.Err)
+	}
+	_, alive := e.tokens()[orphans[0].Hash]
+	switch {
+	case revocable && alive:
+		t.Errorf("%s: the rollback left the token of the failed issuance alive at pachd", subject)
+	case !revocable && alive:
+		// The documented limit: bounded by the lifetime asked for (max_ttl plus pachd's rounding).
+		if limit := int64(20*60 + 1); orphans[0].TTLSeconds > limit || orphans[0].TTLSeconds <= 0 {
+			t.Errorf("%s: unrevocable orphan lives %ds at pachd, want at most %ds", subject, orphans[0].TTLSeconds, limit)
+		}
+		t.Logf("%s: as documented, the orphan of the lost answer stays until it expires at pachd (%ds)", subject, orphans[0].TTLSeconds)
+		if err := e.pachd.Call(e.ctx, "DELETE", "/tokens/"+orphans[0].Hash, nil, nil); err != nil {
+			t.Fatalf("DELETE /tokens: %v", err)
+		}
+	}
+	if wal := e.walEntries(); len(wal) != 0 {
+		t.Errorf("%s: WAL entries left after an immediate rollback: %v", subject, wal)
+	}
 }
 
 func TestEngineRevokeWhilePachdDown(t *testing.T) {
@@ -856,16 +867,22 @@ func TestEngineRotateRoot(t *testing.T) {
 		before := e.login("robot:before", "30m", "")
 
 		r := e.write("config/rotate-root", nil)
-		if e.gen.generation == 1 {
-			// 1.x cannot mint for pach:root (documented in the path's help).
-			expectStatus(t, "rotate-root with 1.x pach:root", r, 400)
-			e.expectWorks("the admin token after the refused rotation", old, "pach:root")
-			if rr := e.read("config"); rr.Data()["admin_token_fingerprint"] != fingerprint(old) {
-				t.Errorf("a refused rotation changed the stored admin token")
-			}
+		if !expectOK(t, "rotate-root", r) {
 			return
 		}
-		if !expectOK(t, "rotate-root", r) {
+		if e.gen.generation == 1 {
+			// 1.13.4 restores a root token of the engine's choosing (GetAuthToken refuses pach:).
+			if d := r.Data(); d["admin_subject"] != "pach:root" || d["rotation_method"] != "restore" || d["admin_token_fingerprint"] == fingerprint(old) {
+				t.Errorf("rotate-root on 1.x answered %v, want a new pach:root token installed by restore", d)
+			}
+			e.expectRejected("the old root token after rotate-root", old, codes.Unauthenticated)
+			if rr := e.read("config"); rr.Data()["admin_token_fingerprint"] != r.Data()["admin_token_fingerprint"] {
+				t.Errorf("config after rotation: fingerprint %#v, want %v", rr.Data()["admin_token_fingerprint"], r.Data()["admin_token_fingerprint"])
+			}
+			after := e.login("robot:after", "30m", "")
+			e.expectWorks("login after rotate-root", after.token, "robot:after")
+			expectOK(t, "revoke a lease issued before the rotation", e.revoke(before))
+			e.expectRejected("the pre-rotation lease's token after revoke", before.token, codes.Unauthenticated)
 			return
 		}
 		info, err := e.pachd.Info(e.ctx)

@@ -38,7 +38,7 @@ export function parsePachdAddress(input: string): PachdAddress {
     return { canonical: `unix://${socketPath}`, target: `unix://${socketPath}`, tls: false, host: '' };
   }
 
-  const known = SCHEMES[scheme];
+  const known = Object.hasOwn(SCHEMES, scheme) ? SCHEMES[scheme] : undefined;
   if (known === undefined) throw new AddressError(`unrecognized scheme in pachd address: ${scheme}`);
 
   const afterAuthority = withScheme.slice(withScheme.indexOf('://') + 3);

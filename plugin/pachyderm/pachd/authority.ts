@@ -2,8 +2,9 @@ import type { PachdConnection } from './connection';
 
 /**
  * What the engine needs from pachd's auth service, whatever its generation: who a token
- * belongs to, whether the admin token may mint, minting, extending (1.x only) and revoking.
- * `auth-v1.ts` and `auth-v2.ts` implement it on the two APIs.
+ * belongs to, what the admin token may do, installing a token whose value the engine chose,
+ * having pachd generate one, extending (1.x only) and revoking. `auth-v1.ts` and `auth-v2.ts`
+ * implement it on the two APIs.
  */
 export type PachdGeneration = 1 | 2;
 
@@ -14,19 +15,20 @@ export interface TokenIdentity {
 }
 
 export interface AdminIdentity extends TokenIdentity {
-  /** What this token may mint; empty means it cannot serve as the engine's admin token. */
-  canMint: { users: boolean; robots: boolean };
-  /** Why it cannot, in pachd's terms, when it cannot. */
+  /** May install tokens of the engine's choosing with RestoreAuthToken (2.x: CLUSTER_AUTH_RESTORE_TOKEN; 1.x: an admin). */
+  canRestore: boolean;
+  /** May have pachd generate tokens: 2.x robots with CLUSTER_AUTH_GET_ROBOT_TOKEN; 1.x anyone, as an admin. */
+  canGenerate: { users: boolean; robots: boolean };
+  /** Why it cannot serve as the engine's admin token at all, in pachd's terms. */
   shortfall: string | undefined;
 }
 
-export interface MintRequest {
-  adminToken: string;
+/** A token whose value the engine chose, to install with RestoreAuthToken. */
+export interface PreparedToken {
+  value: string;
   subject: string;
-  /** Lifetime at pachd, whole seconds, at least 1. */
-  lifetimeSeconds: number;
-  /** The token to install, for generations that take one from the caller (see `prepareToken`). */
-  preparedToken: string | undefined;
+  /** null: never expires (only ever for an admin token replacing one that never expired). */
+  expiresAt: Date | null;
 }
 
 export interface MintedToken {
@@ -35,38 +37,33 @@ export interface MintedToken {
   expiresAt: Date | null;
 }
 
+/** What a revocation found: `unknown` when this pachd does not say whether the token existed. */
+export type RevokeOutcome = 'revoked' | 'absent' | 'unknown';
+
 export interface PachdAuthority {
   readonly generation: PachdGeneration;
   readonly connection: PachdConnection;
 
   identify(token: string): Promise<TokenIdentity>;
   verifyAdmin(adminToken: string): Promise<AdminIdentity>;
+  /** Installs a token the engine chose and journaled (RestoreAuthToken). */
+  restore(adminToken: string, token: PreparedToken): Promise<void>;
   /**
-   * The token value to mint for `subject` when the caller chooses it (2.x users: installed
-   * with RestoreAuthToken), so it can be journaled before pachd knows it; undefined when pachd
-   * generates the value.
+   * Has pachd generate a token (2.x GetRobotToken, 1.x GetAuthToken): the value exists only in
+   * pachd's answer. `lifetimeSeconds` null asks for a token that never expires.
    */
-  prepareToken(subject: string): string | undefined;
-  mint(request: MintRequest): Promise<MintedToken>;
+  generate(adminToken: string, subject: string, lifetimeSeconds: number | null): Promise<MintedToken>;
   /**
    * Sets a token's remaining lifetime (1.x). Resolves false when pachd keeps a longer lifetime
    * (pachd cannot shorten a token).
    */
   extend(adminToken: string, token: string, lifetimeSeconds: number): Promise<boolean>;
-  /** Revokes a token; a token pachd no longer knows counts as revoked. */
-  revoke(adminToken: string, token: string): Promise<void>;
-  /** Revokes a token using its own authority (any pachd user may revoke their own token). */
-  revokeAsItself(token: string): Promise<void>;
-  /**
-   * A fresh admin token for the same subject as `adminToken`. When the new value is chosen
-   * here rather than by pachd, `journal` receives it before pachd does.
-   */
-  rotateAdmin(
-    adminToken: string,
-    identity: TokenIdentity,
-    lifetimeSeconds: number | null,
-    journal: (preparedToken: string) => Promise<void>,
-  ): Promise<MintedToken>;
+  /** Revokes a token as `callerToken`; a token pachd no longer knows counts as revoked. */
+  revoke(callerToken: string, token: string): Promise<RevokeOutcome>;
+  /** Revokes a token with its own authority (every pachd user may revoke their own token). */
+  revokeAsItself(token: string): Promise<RevokeOutcome>;
+  /** 2.x: makes `rootToken` the only token of pach:root (RotateRootToken). */
+  rotateRoot(adminToken: string, rootToken: string): Promise<void>;
 }
 
 /** The longest lifetime 1.x pachd gives or extends a token to: 30 days. */

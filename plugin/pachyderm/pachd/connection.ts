@@ -1,7 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
-import { isServiceError, type UnaryMethod } from '../../goplugin/grpc-call';
+import type { UnaryMethod } from '../../goplugin/grpc-call';
 import type { PachdAddress } from './address';
-import { classifyPachdError } from './errors';
+import type { PachdCallGate } from './call-gate';
+import { classifyPachdError, neverSent, PachdError } from './errors';
 
 /** The metadata key pachd reads the caller's token from (no `Bearer` prefix). */
 export const AUTH_TOKEN_KEY = 'authn-token';
@@ -56,6 +57,27 @@ function poolKey(address: PachdAddress, tlsCa: string | undefined): string {
   return `${address.target}\u0000${address.tls ? 'tls' : 'plain'}\u0000${tlsCa ?? ''}`;
 }
 
+/**
+ * What one request may spend on pachd: its deadline (the host's, when it sent one) and its
+ * place in the process-wide bound on token writes to this pachd.
+ */
+export interface CallBudget {
+  /** ms since the epoch; no call and no wait outlasts it. */
+  deadline: number | undefined;
+  /** Token writes this process may have in flight at this pachd; 0: no bound. */
+  maxWritesInFlight: number;
+  gate: PachdCallGate;
+}
+
+/** Reads run at once; token writes (issue, revoke, rotate) queue for the gate first. */
+export type CallKind = 'read' | 'write';
+
+/**
+ * How long a request may wait for its turn at the gate when its host set no deadline: long
+ * enough to ride out a burst, short enough that a caller hears back.
+ */
+const UNBOUNDED_REQUEST_WAIT_FACTOR = 3;
+
 /** Calls pachd at one address with a deadline, as a given token, and explains failures. */
 export class PachdConnection {
   constructor(
@@ -63,36 +85,62 @@ export class PachdConnection {
     private readonly pool: PachdChannelPool,
     private readonly tlsCa: string | undefined,
     readonly timeoutMs: number,
+    private readonly budget: CallBudget,
   ) {}
 
   async call<Request, Response>(
     method: UnaryMethod<Request, Response>,
     request: Request,
     token?: string,
+    kind: CallKind = 'read',
   ): Promise<Response> {
-    const metadata = new grpc.Metadata();
-    if (token !== undefined) metadata.set(AUTH_TOKEN_KEY, token);
-    const deadline = Date.now() + this.timeoutMs;
+    const name = methodName(method.path);
+    if (token !== undefined && !isSendableToken(token)) {
+      // grpc-js would refuse it with an error that quotes the whole value.
+      throw new PachdError(
+        'invalid-input',
+        'the token holds characters gRPC metadata cannot carry (whitespace, control or non-ASCII characters); ' +
+          'it was not sent to pachd',
+        this.address.canonical,
+        name,
+        undefined,
+        'token not sendable',
+        false,
+      );
+    }
+    try {
+      const metadata = new grpc.Metadata();
+      if (token !== undefined) metadata.set(AUTH_TOKEN_KEY, token);
+      if (kind === 'read') return await this.send(method, request, metadata);
+      const waitUntil = this.budget.deadline ?? Date.now() + this.timeoutMs * UNBOUNDED_REQUEST_WAIT_FACTOR;
+      return await this.budget.gate.run(this.budget.maxWritesInFlight, waitUntil, () => this.send(method, request, metadata));
+    } catch (error) {
+      throw classifyPachdError(error, this.address.canonical, name, this.timeoutMs, token);
+    }
+  }
+
+  private async send<Request, Response>(
+    method: UnaryMethod<Request, Response>,
+    request: Request,
+    metadata: grpc.Metadata,
+  ): Promise<Response> {
+    const deadline = Math.min(Date.now() + this.timeoutMs, this.budget.deadline ?? Infinity);
     const channel = this.pool.channel(this.address, this.tlsCa);
     try {
-      try {
-        return await method.callOnChannel(channel, request, { metadata, deadline });
-      } catch (error) {
-        // The call never left this process (no connection), so trying it once more on a fresh
-        // channel is safe: it succeeds if pachd is back, and fails as fast if it is not.
-        if (!neverSent(error)) throw error;
-        const fresh = this.pool.replace(this.address, this.tlsCa, channel);
-        return await method.callOnChannel(fresh, request, { metadata, deadline });
-      }
+      return await method.callOnChannel(channel, request, { metadata, deadline });
     } catch (error) {
-      throw classifyPachdError(error, this.address.canonical, methodName(method.path), this.timeoutMs);
+      // The call never left this process (no connection), so trying it once more on a fresh
+      // channel is safe: it succeeds if pachd is back, and fails as fast if it is not.
+      if (!neverSent(error)) throw error;
+      const fresh = this.pool.replace(this.address, this.tlsCa, channel);
+      return await method.callOnChannel(fresh, request, { metadata, deadline });
     }
   }
 }
 
-/** grpc-js's words for a call that failed before a connection existed to send it on. */
-function neverSent(error: unknown): boolean {
-  return isServiceError(error) && error.code === grpc.status.UNAVAILABLE && error.details.startsWith('No connection established');
+/** What grpc-js accepts as an ASCII metadata value, less spaces, which no pachd token holds. */
+export function isSendableToken(token: string): boolean {
+  return /^[\x21-\x7e]+$/.test(token);
 }
 
 function methodName(path: string): string {

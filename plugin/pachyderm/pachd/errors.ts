@@ -1,17 +1,21 @@
 import * as grpc from '@grpc/grpc-js';
 import { isServiceError } from '../../goplugin/grpc-call';
 import { Redactor } from '../../goplugin/redactor';
+import { GateTimeout } from './call-gate';
 
 /**
  * pachd's failures sorted by what a Vault operator or caller can do about them, with messages
- * that name the pachd address and the cause. Codes and texts per pachd-auth-api.md §1.6, §4.2.
+ * that name the pachd address and the cause. Codes and texts per pachd-auth-api.md §1.6, §4.2
+ * and what a real pachd 2.11.6 answered.
  */
 export type PachdFailure =
   /** Could not reach pachd, or it did not answer in time: retry later, check the address. */
   | 'unreachable'
+  /** Too many token writes already in flight to this pachd; nothing was sent. */
+  | 'busy'
   /** Auth is off (or half on) in this cluster. */
   | 'not-activated'
-  /** The token used for the call is unknown, revoked or expired. */
+  /** The token used for the call is unknown, revoked or past its expiry. */
   | 'unauthenticated'
   /** The caller lacks a permission (not an admin). */
   | 'permission-denied'
@@ -32,6 +36,12 @@ export class PachdError extends Error {
     readonly code: grpc.status | undefined,
     /** pachd's own words, without our framing. */
     readonly detail: string,
+    /**
+     * False only when pachd certainly did not carry the call out: it refused it, or it never left
+     * this process. A write that failed any other way (deadline, dropped stream, an internal
+     * error) may have been applied, and whatever it created must stay journaled.
+     */
+    readonly mayHaveApplied: boolean,
   ) {
     super(message);
     this.name = 'PachdError';
@@ -49,9 +59,14 @@ const INVALID_INPUT = [
   'validate request',
 ];
 
+/** grpc-js's words for a call that failed before a connection existed to send it on. */
+export function neverSent(error: unknown): boolean {
+  return isServiceError(error) && error.code === grpc.status.UNAVAILABLE && error.details.startsWith('No connection established');
+}
+
 /**
  * `callToken` is the token the call carried: scrubbed from pachd's and grpc-js's words whether
- * or not anything registered it, since some failures (metadata grpc-js refuses) quote it whole.
+ * or not anything registered it, since some failures quote it whole.
  */
 export function classifyPachdError(
   error: unknown,
@@ -62,25 +77,29 @@ export function classifyPachdError(
 ): PachdError {
   const scrubber = new Redactor();
   if (callToken !== undefined) scrubber.add(callToken);
+  if (error instanceof PachdError) return error;
+  if (error instanceof GateTimeout) {
+    return new PachdError('busy', error.message, address, method, undefined, error.message, false);
+  }
   if (!isServiceError(error)) {
     const detail = scrubber.scrub(error instanceof Error ? error.message : String(error));
-    return new PachdError('other', `pachd at ${address} (${method}): ${detail}`, address, method, undefined, detail);
+    return new PachdError('other', `pachd at ${address} (${method}): ${detail}`, address, method, undefined, detail, true);
   }
   // grpc-js appends an empty "Resolution note:" to connection failures.
   const detail = scrubber.scrub((error.details || error.message).replace(/\s*Resolution note:\s*$/, ''));
-  const make = (failure: PachdFailure, message: string) =>
-    new PachdError(failure, message, address, method, error.code, detail);
+  const make = (failure: PachdFailure, message: string, mayHaveApplied = false) =>
+    new PachdError(failure, message, address, method, error.code, detail, mayHaveApplied);
 
   switch (error.code) {
     case grpc.status.UNAVAILABLE:
       if (detail.includes('partially activated')) {
         return make('not-activated', `Pachyderm auth is only partially activated on pachd at ${address}: ${detail}`);
       }
-      return make('unreachable', `pachd at ${address} is unreachable: ${detail}`);
+      return make('unreachable', `pachd at ${address} is unreachable: ${detail}`, !neverSent(error));
     case grpc.status.DEADLINE_EXCEEDED:
-      return make('unreachable', `pachd at ${address} did not answer ${method} within ${timeoutMs / 1000}s`);
+      return make('unreachable', `pachd at ${address} did not answer ${method} in time (${timeoutMs / 1000}s at most)`, true);
     case grpc.status.CANCELLED:
-      return make('unreachable', `call to pachd at ${address} (${method}) was cancelled: ${detail}`);
+      return make('unreachable', `call to pachd at ${address} (${method}) was cancelled: ${detail}`, true);
     case grpc.status.UNIMPLEMENTED:
       if (detail.includes('not activated')) {
         return make('not-activated', `Pachyderm auth is not activated on pachd at ${address} (${detail})`);
@@ -91,9 +110,8 @@ export function classifyPachdError(
     case grpc.status.PERMISSION_DENIED:
       return make('permission-denied', `pachd at ${address} refused ${method}: ${detail}`);
     case grpc.status.INTERNAL:
-      if (detail.includes('already revoked') || detail.includes('expiration is in the past')) {
-        return make('token-not-found', `pachd at ${address}: ${detail}`);
-      }
+      if (detail.includes('already revoked')) return make('token-not-found', `pachd at ${address}: ${detail}`);
+      if (detail.includes('expiration is in the past')) return pastExpiry(make, address, method);
       break;
     case grpc.status.INVALID_ARGUMENT:
       return make('invalid-input', `pachd at ${address} refused ${method}: ${detail}`);
@@ -111,5 +129,26 @@ export function classifyPachdError(
   if (INVALID_INPUT.some((marker) => detail.includes(marker))) {
     return make('invalid-input', `pachd at ${address} refused ${method}: ${detail}`);
   }
-  return make('other', `pachd at ${address} failed ${method}: ${detail}`);
+  return make('other', `pachd at ${address} failed ${method}: ${detail}`, true);
+}
+
+/**
+ * "token expiration is in the past". 2.x says it for every call made with a token whose expiry
+ * passed but whose row its cleanup has not removed yet (checked on a real pachd 2.11.6): the
+ * caller's credential is dead, as with Unauthenticated. RestoreAuthToken also says it for an
+ * expiry already past, which the engine never sends unless pachd's clock runs ahead of ours;
+ * on 1.x only restore can say it.
+ */
+function pastExpiry(
+  make: (failure: PachdFailure, message: string) => PachdError,
+  address: string,
+  method: string,
+): PachdError {
+  if (method === 'auth.API/RestoreAuthToken') {
+    return make('invalid-input', `pachd at ${address} refused ${method}: the expiry is in the past by pachd's clock`);
+  }
+  return make(
+    'unauthenticated',
+    `pachd at ${address} rejected the token: it is past its expiry (or, for ${method}, pachd's clock runs ahead of this host's)`,
+  );
 }

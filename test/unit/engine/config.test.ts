@@ -40,13 +40,22 @@ describe.each([1, 2] as const)('config against pachd %i.x', (generation) => {
     expect((await harness.request('read', 'config'))?.data).toMatchObject({ ttl: 2700, pachd_address: harness.pachd.pachdAddress });
   });
 
-  it('refuses an unreachable pachd with a 502 naming the address, and stores nothing', async () => {
+  it('refuses a new address that does not answer with a 400 naming it, and stores nothing', async () => {
     const error = await harness.failure('create', 'config', { pachd_address: 'grpc://127.0.0.1:9', admin_token: harness.pachd.rootToken });
-    expect(error.type).toBe(ErrorType.Coded);
-    expect(error.code).toBe(502);
+    expect(error.type).toBe(ErrorType.InvalidRequest);
     expect(error.message).toContain('grpc://127.0.0.1:9');
-    expect(error.message).toMatch(/unreachable/);
+    expect(error.message).toMatch(/unreachable.*verify_connection=false/);
     expect(await harness.request('read', 'config')).toBeUndefined();
+  });
+
+  it('answers 502 when the configured pachd is down during an update, and keeps the stored configuration', async () => {
+    await harness.configure({ ttl: '30m' });
+    await harness.pachd.control.makeUnavailable();
+    const error = await harness.failure('update', 'config', { ttl: '45m' });
+    expect(error.code).toBe(502);
+    expect(error.message).toMatch(/unreachable/);
+    await harness.pachd.control.makeAvailable();
+    expect((await harness.request('read', 'config'))?.data).toMatchObject({ ttl: 1800 });
   });
 
   it('refuses a token that is not an admin with a 400, and stores nothing', async () => {

@@ -54,14 +54,25 @@ export class EngineHarness {
     operation: Operation,
     path: string,
     data: Record<string, unknown> = {},
-    extra: { secret?: Secret; entityId?: string; cancelled?: () => boolean } = {},
+    extra: {
+      secret?: Secret;
+      entityId?: string;
+      cancelled?: () => boolean;
+      /** The host gives up just as the answer is ready: it never receives it. */
+      cancelledOnceAnswered?: boolean;
+      deadline?: number;
+    } = {},
   ): Promise<Response | undefined> {
     // As the plugin server does: the request's after-response work runs once the answer is out,
     // told whether the host still wanted it.
     const after = new AfterResponse();
-    const request = makeRequest(operation, path, { storage: this.storage, data, afterResponse: after, ...extra });
+    let answered = false;
+    const { cancelledOnceAnswered, ...options } = extra;
+    const cancelled = options.cancelled ?? (() => cancelledOnceAnswered === true && answered);
+    const request = makeRequest(operation, path, { storage: this.storage, data, afterResponse: after, ...options, cancelled });
     try {
       const response = await this.backend.handleRequest(request);
+      answered = true;
       this.transcript.push(JSON.stringify(response ?? null, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value)));
       await after.settle(!request.cancelled(), this.logger);
       return response;

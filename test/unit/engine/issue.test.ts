@@ -20,7 +20,8 @@ describe.each([1, 2] as const)('issuing tokens against pachd %i.x', (generation)
     const token = response?.data?.user_token as string;
     expect(token).toMatch(/^[0-9a-f]{32}$/);
     expect(response?.data).toMatchObject({ pachd_address: harness.pachd.pachdAddress, subject: user });
-    expect(response?.secret).toMatchObject({ ttl: 30n * 60n * 1_000_000_000n, maxTtl: 10n * DAY, renewable: true });
+    // Nothing sets max_ttl: the engine's one-day default, not the mount's ten days.
+    expect(response?.secret).toMatchObject({ ttl: 30n * 60n * 1_000_000_000n, maxTtl: DAY, renewable: true });
     expect(response?.secret?.internalData).toMatchObject({
       [SECRET_TYPE_KEY]: 'pachyderm_token',
       token,
@@ -28,7 +29,7 @@ describe.each([1, 2] as const)('issuing tokens against pachd %i.x', (generation)
       generation,
       pachd_address: harness.pachd.pachdAddress,
       ttl_seconds: 1800,
-      max_ttl_seconds: 864000,
+      max_ttl_seconds: 86400,
       role: '',
       source: 'login',
     });
@@ -37,7 +38,7 @@ describe.each([1, 2] as const)('issuing tokens against pachd %i.x', (generation)
     // 1.x: the token lives as long as the lease (plus a few seconds); 2.x: it is cut at max_ttl.
     if (generation === 1) expect(atPachd.ttlSeconds).toBeGreaterThanOrEqual(1800);
     if (generation === 1) expect(atPachd.ttlSeconds).toBeLessThanOrEqual(1806);
-    if (generation === 2) expect(Math.abs(atPachd.ttlSeconds - 864000)).toBeLessThanOrEqual(2);
+    if (generation === 2) expect(Math.abs(atPachd.ttlSeconds - 86400)).toBeLessThanOrEqual(2);
   });
 
   it('takes the subject from the path too, and refuses two different ones', async () => {
@@ -86,12 +87,6 @@ describe.each([1, 2] as const)('issuing tokens against pachd %i.x', (generation)
     for (const subject of bad) {
       const error = await harness.failure('update', 'login', { username: subject });
       expect(error.type).toBe(ErrorType.InvalidRequest);
-    }
-    if (generation === 1) {
-      // 1.x judges IdP prefixes itself; its refusal comes back as a 400 too.
-      const error = await harness.failure('update', 'login', { username: 'nosuchidp:alice' });
-      expect(error.type).toBe(ErrorType.InvalidRequest);
-      expect(error.message).toContain('unrecognized prefix');
     }
     expect(harness.liveTokensExcept([harness.pachd.rootToken])).toEqual([]);
   });
@@ -152,5 +147,29 @@ describe.each([1, 2] as const)('issuing tokens against pachd %i.x', (generation)
     await harness.request('update', 'login', { username: user });
     await harness.failure('update', 'login', { username: 'pach:root' });
     expect([...harness.transcript, ...harness.logLines].join('\n')).not.toContain(harness.pachd.rootToken);
+  });
+});
+
+describe('issuing tokens against a pachd 1.x without RestoreAuthToken (1.11.2)', () => {
+  let harness: EngineHarness;
+
+  beforeEach(async () => {
+    harness = await EngineHarness.start({ generation: 1, pachdVersion: '1.11.2' });
+    await harness.configure();
+  });
+
+  afterEach(async () => {
+    await harness.stop();
+  });
+
+  it('says pachd picks the token values, and passes on pachd\'s judgement of identity-provider prefixes as a 400', async () => {
+    const config = (await harness.request('read', 'config'))?.data;
+    expect(config).toMatchObject({ issuance_mode: 'pachd-generated' });
+    expect(config?.issuance_mode_reason).toMatch(/predates RestoreAuthToken/);
+    const error = await harness.failure('update', 'login', { username: 'nosuchidp:alice' });
+    expect(error.type).toBe(ErrorType.InvalidRequest);
+    expect(error.message).toContain('unrecognized prefix');
+    const issued = await harness.request('update', 'login', { username: 'okta:alice@example.com' });
+    expect(await harness.whoAmI(issued?.data?.user_token as string)).toBe('okta:alice@example.com');
   });
 });

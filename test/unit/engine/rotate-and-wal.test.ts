@@ -1,5 +1,5 @@
 import { ErrorType } from '../../../plugin/sdk/errors';
-import { ADMIN_ROTATION_WAL, type AdminRotationWal } from '../../../plugin/pachyderm/path-config-rotate-root';
+import { ADMIN_ROTATION_WAL, type AdminRotationWal } from '../../../plugin/pachyderm/admin-rotation';
 import { PENDING_TOKEN_WAL, type PendingTokenWal } from '../../../plugin/pachyderm/wal-rollback';
 import { listWal, putWal } from '../../../plugin/sdk/wal';
 import { generatePachdToken, hashPachdToken } from '../../../plugin/pachyderm/pachd/token';
@@ -30,13 +30,24 @@ describe('rotate-root', () => {
     expect(JSON.stringify([...harness.transcript, ...harness.logLines])).not.toContain(admin.token);
   });
 
-  it('1.x: explains why pach:root cannot be rotated', async () => {
-    harness = await EngineHarness.start({ generation: 1 });
+  it('1.x before 1.11.9: explains why pach:root cannot be rotated', async () => {
+    harness = await EngineHarness.start({ generation: 1, pachdVersion: '1.11.2' });
     await harness.configure();
     const error = await harness.failure('update', 'config/rotate-root');
     expect(error.type).toBe(ErrorType.InvalidRequest);
-    expect(error.message).toMatch(/cannot mint tokens for pach:root/);
+    expect(error.message).toMatch(/cannot issue tokens for pach:root/);
     expect(await harness.whoAmI(harness.pachd.rootToken)).toBe('pach:root');
+  });
+
+  it('1.x from 1.11.9: rotates pach:root too, installing a value journaled first', async () => {
+    harness = await EngineHarness.start({ generation: 1 });
+    const oldRoot = harness.pachd.rootToken;
+    await harness.configure();
+    const response = await harness.request('update', 'config/rotate-root');
+    expect(response?.data).toMatchObject({ admin_subject: 'pach:root', rotation_method: 'restore', admin_token_expires_at: null });
+    expect(await harness.whoAmI(oldRoot)).toBeUndefined();
+    const issued = await harness.request('update', 'login', { username: 'robot:ci' });
+    expect(await harness.whoAmI(issued?.data?.user_token as string)).toBe('robot:ci');
   });
 
   it('2.x: rotates the root token with RotateRootToken; the old one stops working', async () => {
@@ -52,12 +63,12 @@ describe('rotate-root', () => {
     expect(await harness.whoAmI(issued?.data?.user_token as string)).toBe('user:alice@example.com');
   });
 
-  it('2.x: rotates a robot admin with GetRobotToken and revokes the old token', async () => {
+  it('2.x: rotates a clusterAdmin robot with RestoreAuthToken and revokes the old token', async () => {
     harness = await EngineHarness.start({ generation: 2 });
     const admin = harness.pachd.control.createToken({ subject: 'robot:vault', roles: ['clusterAdmin'], ttlSeconds: 3600 });
     await harness.configure({ admin_token: admin.token });
     const response = await harness.request('update', 'config/rotate-root', { ttl: '2h' });
-    expect(response?.data?.admin_subject).toBe('robot:vault');
+    expect(response?.data).toMatchObject({ admin_subject: 'robot:vault', rotation_method: 'restore' });
     expect(Date.parse(response?.data?.admin_token_expires_at as string) - Date.now()).toBeGreaterThan(7000_000);
     expect(await harness.whoAmI(admin.token)).toBeUndefined();
   });
@@ -152,3 +163,89 @@ describe('WAL rollback', () => {
     expect(await harness.whoAmI(admin.token)).toBe('robot:vault');
   });
 });
+
+describe('rotations that did not finish', () => {
+  let harness: EngineHarness;
+
+  beforeEach(async () => {
+    harness = await EngineHarness.start({ generation: 2 });
+  });
+
+  afterEach(async () => {
+    await harness.stop();
+  });
+
+  const oldEnough = () => Date.now() - 10 * 60_000;
+
+  it('finishes one stuck revoking the old token after its new token was revoked meanwhile, and stops', async () => {
+    const oldAdmin = harness.pachd.control.createToken({ subject: 'robot:vault', roles: ['clusterAdmin'] });
+    const newAdmin = harness.pachd.control.createToken({ subject: 'robot:vault' });
+    await harness.configure({ admin_token: newAdmin.token });
+    harness.pachd.control.deleteToken(newAdmin.hash);
+    await putWal(harness.storage, ADMIN_ROTATION_WAL, {
+      stage: 'revoking-old',
+      subject: 'robot:vault',
+      generation: 2,
+      pachd_address: harness.pachd.pachdAddress,
+      old_token: oldAdmin.token,
+      new_token: newAdmin.token,
+    } satisfies AdminRotationWal, oldEnough());
+    await harness.request('rollback', '');
+    expect(await harness.whoAmI(oldAdmin.token)).toBeUndefined();
+    expect(await listWal(harness.storage)).toEqual([]);
+  });
+
+  it('revokes the working new token of a rotation whose configuration was deleted', async () => {
+    const oldAdmin = harness.pachd.control.createToken({ subject: 'robot:vault', roles: ['clusterAdmin'] });
+    await harness.configure({ admin_token: oldAdmin.token });
+    const newAdmin = harness.pachd.control.createToken({ subject: 'robot:vault' });
+    for (const stage of ['minting', 'revoking-old'] as const) {
+      await putWal(harness.storage, ADMIN_ROTATION_WAL, {
+        stage,
+        subject: 'robot:vault',
+        generation: 2,
+        pachd_address: harness.pachd.pachdAddress,
+        old_token: oldAdmin.token,
+        new_token: newAdmin.token,
+      } satisfies AdminRotationWal, oldEnough());
+    }
+    await harness.request('delete', 'config');
+    await harness.request('rollback', '');
+    expect(await harness.whoAmI(newAdmin.token)).toBeUndefined();
+    // The old token was the operator's; only the rotation that had got to revoking it revokes it.
+    expect(await harness.whoAmI(oldAdmin.token)).toBeUndefined();
+    expect(await listWal(harness.storage)).toEqual([]);
+  });
+
+  it('leaves the operator\'s token alone when a rotation that never stored its new token finds no configuration', async () => {
+    const oldAdmin = harness.pachd.control.createToken({ subject: 'robot:vault', roles: ['clusterAdmin'] });
+    await harness.configure({ admin_token: oldAdmin.token });
+    const newAdmin = harness.pachd.control.createToken({ subject: 'robot:vault' });
+    await putWal(harness.storage, ADMIN_ROTATION_WAL, {
+      stage: 'minting',
+      subject: 'robot:vault',
+      generation: 2,
+      pachd_address: harness.pachd.pachdAddress,
+      old_token: oldAdmin.token,
+      new_token: newAdmin.token,
+    } satisfies AdminRotationWal, oldEnough());
+    await harness.request('delete', 'config');
+    await harness.request('rollback', '');
+    expect(await harness.whoAmI(newAdmin.token)).toBeUndefined();
+    expect(await harness.whoAmI(oldAdmin.token)).toBe('robot:vault');
+  });
+
+  it('never sends pachd "no expiry" for ttl=0: an expiring robot admin is replaced by one expiring in 30 days', async () => {
+    const admin = harness.pachd.control.createToken({ subject: 'robot:vault', roles: ['robotUser'], ttlSeconds: 3600 });
+    await harness.configure({ admin_token: admin.token });
+    const response = await harness.request('update', 'config/rotate-root', { ttl: 0 });
+    expect(response?.data?.rotation_method).toBe('pachd-generated');
+    const expiresAt = Date.parse(response?.data?.admin_token_expires_at as string);
+    expect(expiresAt - Date.now()).toBeGreaterThan(29 * 24 * 3600_000);
+    const atPachd = harness.pachd.control.listTokens().filter((view) => view.subject === 'robot:vault' && !view.expired);
+    expect(atPachd).toHaveLength(1);
+    expect(atPachd[0]?.expiresAt).not.toBeNull();
+    expect(Math.abs(Date.parse(atPachd[0]?.expiresAt ?? '') - expiresAt)).toBeLessThan(2000);
+  });
+});
+

@@ -1,3 +1,4 @@
+import { ErrorType } from '../../../plugin/sdk/errors';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -80,7 +81,9 @@ describe('TLS to pachd', () => {
       admin_token: harness.pachd.rootToken,
       pachd_tls_ca: '',
     });
-    expect(error.code).toBe(502);
+    // A new address that does not answer is a bad value: a 400 that suggests grpcs://.
+    expect(error.type).toBe(ErrorType.InvalidRequest);
+    expect(error.message).toContain('grpcs://');
   });
 });
 

@@ -1,0 +1,312 @@
+import type { Nanoseconds } from '../sdk/duration';
+import { badRequest, codedError } from '../sdk/errors';
+import type { Request, Response } from '../sdk/logical';
+import { deleteWal, putWal, updateWal, type WalEntry } from '../sdk/wal';
+import { notConfigured, type EngineConfig, type ConfigWriter } from './config';
+import type { Engine } from './engine';
+import { ceilSeconds, MIN_PACHD_LIFETIME_SECONDS } from './lease-ttl';
+import {
+  PACHD_V1_MAX_TTL_SECONDS,
+  type AdminIdentity,
+  type MintedToken,
+  type PachdAuthority,
+  type PachdGeneration,
+  type RevokeOutcome,
+} from './pachd/authority';
+import { PachdError } from './pachd/errors';
+import { generatePachdToken, tokenFingerprint } from './pachd/token';
+import { tokenIsGone } from './token-revocation';
+import { vaultErrorFromPachd } from './upstream-errors';
+
+/**
+ * Replacing the admin token with a fresh one for the same subject, then revoking the old one,
+ * journaled so that a crash at any step is finished or undone by the rollback tick. It runs as
+ * one of the configuration's writers (config.ts), so two rotations, or a rotation and a config
+ * write, never interleave.
+ *
+ * How the new token comes to be, best first: 2.x `pach:root` with RotateRootToken, and any
+ * subject with RestoreAuthToken where the admin token may restore; in both the engine picks the
+ * value and journals it before pachd sees it. Otherwise pachd generates it (GetRobotToken,
+ * GetAuthToken) and it is journaled as soon as pachd answers.
+ */
+export const ADMIN_ROTATION_WAL = 'admin-rotation';
+
+export interface AdminRotationWal {
+  stage: 'minting' | 'revoking-old';
+  subject: string;
+  generation: PachdGeneration;
+  pachd_address: string;
+  old_token: string;
+  new_token?: string;
+}
+
+type RotationMethod = 'rotate-root' | 'restore' | 'pachd-generated';
+
+/** Lifetime of a new admin token when the old one expires and no ttl is given: pachd 1.x's longest. */
+const DEFAULT_EXPIRING_LIFETIME_SECONDS = PACHD_V1_MAX_TTL_SECONDS;
+
+export async function rotateAdminToken(engine: Engine, request: Request, requestedTtl: Nanoseconds | undefined): Promise<Response> {
+  return engine.configs.update(request.storage, async (config, writer) => {
+    if (config === undefined) throw notConfigured();
+    const failed = (error: unknown) => vaultErrorFromPachd(error, 'cannot rotate the admin token');
+    const authority = await engine.pachd.configuredAuthority(config, request.deadline).catch((error: unknown) => {
+      throw failed(error);
+    });
+    const identity = await authority.verifyAdmin(config.admin_token).catch((error: unknown) => {
+      throw failed(error);
+    });
+    const lifetime = newLifetime(requestedTtl, identity, authority.generation);
+    const method = rotationMethod(authority.generation, identity);
+
+    const journal: AdminRotationWal = {
+      stage: 'minting',
+      subject: identity.subject,
+      generation: authority.generation,
+      pachd_address: authority.connection.address.canonical,
+      old_token: config.admin_token,
+      ...(method === 'pachd-generated' ? {} : { new_token: generatePachdToken() }),
+    };
+    if (journal.new_token !== undefined) engine.configs.protect(journal.new_token);
+    let wal = await putWal(request.storage, ADMIN_ROTATION_WAL, journal);
+
+    let minted: MintedToken;
+    try {
+      minted = await mintAdmin(authority, method, journal, lifetime);
+    } catch (error) {
+      if (!(error instanceof PachdError) || !error.mayHaveApplied) await deleteWal(request.storage, wal.id).catch(() => undefined);
+      throw failed(error);
+    }
+    engine.configs.protect(minted.token);
+    if (journal.new_token === undefined) {
+      journal.new_token = minted.token;
+      wal = await updateWal(request.storage, wal, journal).catch(async (error: unknown) => {
+        await authority.revoke(config.admin_token, minted.token).catch(() => undefined);
+        throw error;
+      });
+    }
+
+    const expiresAt = await confirmNewToken(authority, journal, minted, lifetime).catch((error: unknown) => {
+      throw failed(error);
+    });
+    await writer.save(rotatedConfig(config, minted, expiresAt));
+    journal.stage = 'revoking-old';
+    const warnings: string[] = [];
+    try {
+      wal = await updateWal(request.storage, wal, journal);
+      await retireOldToken(authority, journal);
+      await deleteWal(request.storage, wal.id);
+    } catch (error) {
+      warnings.push(
+        `the new admin token is stored, but revoking the old one failed (${(error as Error).message}); ` +
+          'the rollback tick keeps trying',
+      );
+    }
+    engine.logger.info('admin token rotated', {
+      admin_subject: minted.subject,
+      method,
+      old_fingerprint: tokenFingerprint(config.admin_token),
+      new_fingerprint: tokenFingerprint(minted.token),
+    });
+    return {
+      data: {
+        admin_subject: minted.subject,
+        admin_token_fingerprint: tokenFingerprint(minted.token),
+        admin_token_expires_at: expiresAt?.toISOString() ?? null,
+        rotation_method: method,
+      },
+      ...(warnings.length > 0 ? { warnings } : {}),
+    };
+  });
+}
+
+/**
+ * The new token's lifetime: what was asked, else as the old one (never expiring stays never
+ * expiring, which is the only way the engine ever asks pachd for a token without an expiry).
+ */
+function newLifetime(requestedTtl: Nanoseconds | undefined, identity: AdminIdentity, generation: PachdGeneration): number | null {
+  let lifetime: number | null;
+  if (requestedTtl !== undefined && requestedTtl > 0n) lifetime = Math.max(ceilSeconds(requestedTtl), MIN_PACHD_LIFETIME_SECONDS);
+  else lifetime = identity.expiresAt === null ? null : DEFAULT_EXPIRING_LIFETIME_SECONDS;
+  if (lifetime !== null && generation === 1 && lifetime > PACHD_V1_MAX_TTL_SECONDS) {
+    throw badRequest('pachd 1.x issues tokens for at most 30 days');
+  }
+  return lifetime;
+}
+
+function rotationMethod(generation: PachdGeneration, identity: AdminIdentity): RotationMethod {
+  if (generation === 2 && identity.subject === 'pach:root') return 'rotate-root';
+  if (identity.canRestore) return 'restore';
+  if (generation === 2 && identity.subject.startsWith('robot:') && identity.canGenerate.robots) return 'pachd-generated';
+  if (generation === 1 && !identity.subject.startsWith('pach:')) return 'pachd-generated';
+  if (generation === 1) {
+    throw badRequest(
+      `pachd 1.x before 1.11.9 cannot issue tokens for ${identity.subject}; to rotate the admin credential, give a ` +
+        'dedicated subject (for example robot:vault) the cluster role SUPER and configure its token instead',
+    );
+  }
+  throw badRequest(
+    `cannot rotate the admin token of ${identity.subject}: that needs CLUSTER_AUTH_RESTORE_TOKEN (clusterAdmin), or a ` +
+      'robot subject with CLUSTER_AUTH_GET_ROBOT_TOKEN',
+  );
+}
+
+async function mintAdmin(
+  authority: PachdAuthority,
+  method: RotationMethod,
+  journal: AdminRotationWal,
+  lifetime: number | null,
+): Promise<MintedToken> {
+  const value = journal.new_token ?? '';
+  switch (method) {
+    case 'rotate-root':
+      await authority.rotateRoot(journal.old_token, value);
+      return { token: value, subject: journal.subject, expiresAt: null };
+    case 'restore': {
+      const expiresAt = lifetime === null ? null : new Date(Date.now() + lifetime * 1000);
+      await authority.restore(journal.old_token, { value, subject: journal.subject, expiresAt });
+      return { token: value, subject: journal.subject, expiresAt };
+    }
+    case 'pachd-generated':
+      return authority.generate(journal.old_token, journal.subject, lifetime);
+  }
+}
+
+/**
+ * The new token works as the same subject, with an expiry when one was asked for (pachd stores
+ * none for less than a second left, which a clock far ahead of ours could cause): pachd's own
+ * word, before it replaces the one that works now. Anything else undoes the new token.
+ */
+async function confirmNewToken(
+  authority: PachdAuthority,
+  journal: AdminRotationWal,
+  minted: MintedToken,
+  lifetime: number | null,
+): Promise<Date | null> {
+  const identity = await authority.identify(minted.token);
+  if (identity.subject === journal.subject && (lifetime === null || identity.expiresAt !== null)) return identity.expiresAt;
+  await authority.revoke(journal.old_token, minted.token);
+  throw codedError(
+    502,
+    `pachd answered the rotation with a token for ${identity.subject}, expiring ${identity.expiresAt?.toISOString() ?? 'never'}; ` +
+      `expected ${journal.subject}${lifetime === null ? '' : ` expiring in ${lifetime}s`}; the new token was revoked again`,
+  );
+}
+
+function rotatedConfig(config: EngineConfig, minted: MintedToken, expiresAt: Date | null): EngineConfig {
+  return {
+    ...config,
+    admin_token: minted.token,
+    ...(config.observed === undefined
+      ? {}
+      : {
+          observed: {
+            ...config.observed,
+            admin_subject: minted.subject,
+            admin_expires_at: expiresAt?.toISOString() ?? null,
+            verified_at: new Date().toISOString(),
+          },
+        }),
+  };
+}
+
+/**
+ * Makes sure the old token no longer works: RotateRootToken already removed it; otherwise it is
+ * revoked, as the new token, or as itself if the new one has stopped working meanwhile.
+ */
+async function retireOldToken(authority: PachdAuthority, journal: AdminRotationWal): Promise<RevokeOutcome> {
+  if (journal.generation === 2 && journal.subject === 'pach:root') return 'absent';
+  const caller = journal.new_token;
+  if (caller !== undefined) {
+    try {
+      return await authority.revoke(caller, journal.old_token);
+    } catch (error) {
+      if (!tokenIsGone(error)) throw error;
+    }
+  }
+  return authority.revokeAsItself(journal.old_token);
+}
+
+/** Whether a token authenticates at pachd; throws when pachd cannot tell (unreachable). */
+async function works(authority: PachdAuthority, token: string): Promise<boolean> {
+  try {
+    await authority.identify(token);
+    return true;
+  } catch (error) {
+    if (tokenIsGone(error)) return false;
+    throw error;
+  }
+}
+
+/**
+ * Finishes or undoes a rotation the process did not live to complete, as a writer of the
+ * configuration. Whatever the journal says, the token the configuration holds is never revoked,
+ * and no admin token the configuration does not hold is left working.
+ */
+export async function finishInterruptedRotation(
+  engine: Engine,
+  request: Request,
+  entry: WalEntry<AdminRotationWal>,
+): Promise<void> {
+  const journal = entry.data;
+  await engine.configs.update(request.storage, async (config, writer) => {
+    const authority = await engine.pachd.authorityAt(config, journal, request.deadline);
+    const log = { subject: journal.subject, wal_id: entry.id };
+    if (journal.new_token === undefined) {
+      engine.logger.warn(
+        'an admin token rotation was interrupted before pachd answered; if pachd generated a token, nobody holds it ' +
+          'and it lives until its pachd expiry',
+        log,
+      );
+      return;
+    }
+    const configured = config?.admin_token;
+    if (configured === journal.new_token) {
+      const outcome = await retireOldToken(authority, journal);
+      engine.logger.warn(`finished an interrupted admin token rotation: the old token is ${outcome === 'absent' ? 'gone' : 'revoked'}`, log);
+      return;
+    }
+    const newWorks = await works(authority, journal.new_token);
+    if (config !== undefined && configured === journal.old_token && journal.stage === 'minting') {
+      await rollForwardOrBack(engine, authority, journal, config, writer, newWorks);
+      return;
+    }
+    // The configuration holds neither token of this rotation any more (deleted, or rewritten
+    // by an operator): the new token is nobody's, and the old one was on its way out.
+    if (newWorks) {
+      await authority.revokeAsItself(journal.new_token);
+      engine.logger.warn(
+        'revoked the new admin token of an interrupted rotation: the configuration no longer holds it' +
+          (journal.subject === 'pach:root' ? ' (pach:root then has no token left at pachd; rotate it there)' : ''),
+        log,
+      );
+    }
+    if (journal.stage === 'revoking-old' && configured !== journal.old_token) {
+      await authority.revokeAsItself(journal.old_token);
+    }
+  });
+}
+
+async function rollForwardOrBack(
+  engine: Engine,
+  authority: PachdAuthority,
+  journal: AdminRotationWal,
+  config: EngineConfig,
+  writer: ConfigWriter,
+  newWorks: boolean,
+): Promise<void> {
+  const log = { subject: journal.subject };
+  const newToken = journal.new_token ?? '';
+  if (!newWorks) {
+    engine.logger.warn('an admin token rotation was interrupted before pachd installed the new token; nothing to undo', log);
+    return;
+  }
+  if (await works(authority, journal.old_token)) {
+    await authority.revoke(journal.old_token, newToken);
+    engine.logger.warn('undid an interrupted admin token rotation: revoked its new token, the old one stays', log);
+    return;
+  }
+  // pachd already retired the old token (RotateRootToken does so at once): keep the new one.
+  const identity = await authority.identify(newToken);
+  await writer.save(rotatedConfig(config, { token: newToken, subject: identity.subject, expiresAt: identity.expiresAt }, identity.expiresAt));
+  engine.logger.warn('completed an interrupted admin token rotation: stored the new token', log);
+}
