@@ -20,6 +20,7 @@ import {
 import { PachdStatusError, plainGoError } from './pachd-status';
 import type { PachdVersion } from './pachd-version';
 import type { StandinClock } from './standin-clock';
+import type { TokenHistory, TokenOrigin } from './token-history';
 import {
   type StoredToken,
   TokenSource,
@@ -93,6 +94,8 @@ export interface AuthV1Options {
   clock: StandinClock;
   /** ID-provider names accepted as subject prefixes (`okta:alice@example.com`). */
   idps: readonly string[];
+  /** Where every token insert is recorded. */
+  history: TokenHistory;
   rootToken?: string;
 }
 
@@ -108,7 +111,7 @@ export class AuthV1Emulation implements PachdAuthEmulation {
   private readonly clock: StandinClock;
   private readonly idps: ReadonlySet<string>;
   private readonly errors: PachdAuthErrors;
-  private readonly tokens = new TokenStore();
+  private readonly tokens: TokenStore;
   private readonly clusterRoles = new Map<string, Set<ClusterRoleName>>();
   private active = false;
   /** Set when state was wiped, so the next activation bootstraps a new root. */
@@ -122,7 +125,8 @@ export class AuthV1Emulation implements PachdAuthEmulation {
     this.clock = options.clock;
     this.idps = new Set(options.idps);
     this.errors = new PachdAuthErrors(1, options.version);
-    this.bootstrap('pach:root', options.rootToken ?? newPachToken());
+    this.tokens = new TokenStore(options.history);
+    this.bootstrap('pach:root', options.rootToken ?? newPachToken(), 'bootstrap');
   }
 
   get rootToken(): string {
@@ -201,7 +205,7 @@ export class AuthV1Emulation implements PachdAuthEmulation {
       );
     }
     const token = rootTokenHonoured ? request.root_token : newPachToken();
-    this.bootstrap(subject, token);
+    this.bootstrap(subject, token, 'Activate');
     return { pach_token: token };
   }
 
@@ -317,12 +321,15 @@ export class AuthV1Emulation implements PachdAuthEmulation {
     }
     const ttl = this.grantedTtl(requestedTtl, isAdmin, caller);
     const token = newPachToken();
-    this.insertToken({
-      hash: hashPachToken(token),
-      subject,
-      expiresAtMs: this.leaseExpiry(ttl),
-      source: TokenSource.GET_TOKEN,
-    });
+    this.insertToken(
+      {
+        hash: hashPachToken(token),
+        subject,
+        expiresAtMs: this.leaseExpiry(ttl),
+        source: TokenSource.GET_TOKEN,
+      },
+      'GetAuthToken',
+    );
     return version.isAtLeast(1, 7, 1) ? { token, subject } : { token };
   }
 
@@ -409,12 +416,15 @@ export class AuthV1Emulation implements PachdAuthEmulation {
         'error restoring auth token: cannot overwrite existing token with same hash',
       );
     }
-    this.insertToken({
-      hash: restored.hashed_token,
-      subject: restored.token_info?.subject ?? '',
-      source: restored.token_info?.source ?? TokenSource.INVALID,
-      expiresAtMs: this.leaseExpiry(ttl),
-    });
+    this.insertToken(
+      {
+        hash: restored.hashed_token,
+        subject: restored.token_info?.subject ?? '',
+        source: restored.token_info?.source ?? TokenSource.INVALID,
+        expiresAtMs: this.leaseExpiry(ttl),
+      },
+      'RestoreAuthToken',
+    );
     return {};
   }
 
@@ -498,8 +508,8 @@ export class AuthV1Emulation implements PachdAuthEmulation {
    * tokens would grow the table forever. Sweeping whenever it doubles keeps inserts O(1)
    * amortized.
    */
-  private insertToken(token: StoredToken): void {
-    this.tokens.insert(token);
+  private insertToken(token: StoredToken, origin: TokenOrigin): void {
+    this.tokens.insert(token, origin);
     if (this.tokens.size >= this.sweepAtSize) {
       this.tokens.deleteExpired(this.clock.nowMs(), true);
       this.sweepAtSize = Math.max(MIN_SWEEP_SIZE, this.tokens.size * 2);
@@ -529,16 +539,14 @@ export class AuthV1Emulation implements PachdAuthEmulation {
     return this.clock.nowMs() + Math.max(ttlSeconds, ETCD_MIN_LEASE_SECONDS) * 1000;
   }
 
-  private bootstrap(subject: string, token: string): void {
+  private bootstrap(subject: string, token: string, origin: TokenOrigin): void {
     this.tokens.clear();
     this.clusterRoles.clear();
     this.clusterRoles.set(subject, new Set(['SUPER']));
-    this.tokens.insert({
-      hash: hashPachToken(token),
-      subject,
-      expiresAtMs: null,
-      source: TokenSource.AUTHENTICATE,
-    });
+    this.tokens.insert(
+      { hash: hashPachToken(token), subject, expiresAtMs: null, source: TokenSource.AUTHENTICATE },
+      origin,
+    );
     this.currentRootToken = token;
     this.active = true;
     this.wiped = false;
@@ -572,7 +580,10 @@ export class AuthV1Emulation implements PachdAuthEmulation {
     const ttl = spec.ttlSeconds ?? 0;
     const expiresAtMs = ttl > 0 ? this.clock.nowMs() + ttl * 1000 : null;
     if (this.liveToken(hash) !== undefined) throw new Error('a token with the same hash already exists');
-    this.tokens.insert({ hash, subject: spec.subject, expiresAtMs, source: TokenSource.GET_TOKEN });
+    this.tokens.insert(
+      { hash, subject: spec.subject, expiresAtMs, source: TokenSource.GET_TOKEN },
+      'control',
+    );
     if (spec.roles !== undefined) this.setClusterRoles(spec.subject, spec.roles);
     return {
       token,
@@ -609,7 +620,7 @@ export class AuthV1Emulation implements PachdAuthEmulation {
   }
 
   activate(): string {
-    if (this.wiped) this.bootstrap('pach:root', newPachToken());
+    if (this.wiped) this.bootstrap('pach:root', newPachToken(), 'bootstrap');
     this.active = true;
     return this.currentRootToken;
   }

@@ -20,6 +20,7 @@ import {
 import { PachdStatusError, plainGoError } from './pachd-status';
 import type { PachdVersion } from './pachd-version';
 import type { StandinClock } from './standin-clock';
+import type { TokenHistory, TokenOrigin } from './token-history';
 import { type StoredToken, TokenSource, TokenStore, hashPachToken, newPachToken } from './token-store';
 
 const ROOT_USER = 'pach:root';
@@ -109,6 +110,8 @@ export interface AuthV2Options {
   permissionNames: ReadonlyMap<number, string>;
   /** auth_v2.ResourceType number → name, for error texts. */
   resourceTypeNames: ReadonlyMap<number, string>;
+  /** Where every token insert is recorded. */
+  history: TokenHistory;
   rootToken?: string;
 }
 
@@ -128,7 +131,7 @@ export class AuthV2Emulation implements PachdAuthEmulation {
   private readonly permissionNames: ReadonlyMap<number, string>;
   private readonly resourceTypeNames: ReadonlyMap<number, string>;
   private readonly roles: ReadonlyMap<string, RoleDefinition>;
-  private readonly tokens = new TokenStore();
+  private readonly tokens: TokenStore;
   private readonly clusterBinding = new Map<string, Set<string>>();
   private active = false;
   private wiped = false;
@@ -141,6 +144,7 @@ export class AuthV2Emulation implements PachdAuthEmulation {
     this.errors = new PachdAuthErrors(2, options.version);
     this.permissionNames = options.permissionNames;
     this.resourceTypeNames = options.resourceTypeNames;
+    this.tokens = new TokenStore(options.history);
     const everyPermission = [...options.permissionNames.keys()].filter((number) => number !== 0);
     this.roles = new Map<string, RoleDefinition>([
       ['clusterAdmin', role(everyPermission, [RESOURCE_CLUSTER, RESOURCE_PROJECT, RESOURCE_REPO])],
@@ -148,7 +152,7 @@ export class AuthV2Emulation implements PachdAuthEmulation {
       ['projectCreator', role([PERMISSION.PROJECT_CREATE], [RESOURCE_CLUSTER])],
     ]);
     this.nextCleanupAtMs = this.clock.nowMs() + CLEANUP_INTERVAL_MS;
-    this.bootstrap(options.rootToken ?? newPachToken());
+    this.bootstrap(options.rootToken ?? newPachToken(), 'bootstrap');
   }
 
   get rootToken(): string {
@@ -261,7 +265,7 @@ export class AuthV2Emulation implements PachdAuthEmulation {
   private activateRpc(request: ActivateRequest): { pach_token: string } {
     if (this.active) throw this.errors.alreadyActivated();
     const token = request.root_token === '' ? newPachToken() : request.root_token;
-    this.bootstrap(token);
+    this.bootstrap(token, 'Activate');
     return { pach_token: token };
   }
 
@@ -295,12 +299,15 @@ export class AuthV2Emulation implements PachdAuthEmulation {
     if (name.includes(':')) throw plainGoError("robot names cannot contain colons (':')");
     const ttl = int64ToNumber(request.ttl);
     const token = newPachToken();
-    this.tokens.insert({
-      hash: hashPachToken(token),
-      subject: `robot:${name}`,
-      expiresAtMs: ttl > 0 ? this.clock.nowMs() + ttl * 1000 : null,
-      source: TokenSource.INVALID,
-    });
+    this.tokens.insert(
+      {
+        hash: hashPachToken(token),
+        subject: `robot:${name}`,
+        expiresAtMs: ttl > 0 ? this.clock.nowMs() + ttl * 1000 : null,
+        source: TokenSource.INVALID,
+      },
+      'GetRobotToken',
+    );
     return { token };
   }
 
@@ -326,12 +333,15 @@ export class AuthV2Emulation implements PachdAuthEmulation {
       ttl = Math.trunc((msFromTimestamp(restored.expiration) - this.clock.nowMs()) / 1000);
       if (ttl < 0) throw this.errors.expiredToken();
     }
-    const inserted = this.tokens.insert({
-      hash: restored.hashed_token,
-      subject: restored.subject,
-      expiresAtMs: ttl > 0 ? this.clock.nowMs() + ttl * 1000 : null,
-      source: TokenSource.INVALID,
-    });
+    const inserted = this.tokens.insert(
+      {
+        hash: restored.hashed_token,
+        subject: restored.subject,
+        expiresAtMs: ttl > 0 ? this.clock.nowMs() + ttl * 1000 : null,
+        source: TokenSource.INVALID,
+      },
+      'RestoreAuthToken',
+    );
     if (!inserted) {
       throw plainGoError(
         'error restoring auth token: cannot overwrite existing token with same hash',
@@ -344,12 +354,10 @@ export class AuthV2Emulation implements PachdAuthEmulation {
     this.requireClusterPermission(call, PERMISSION.CLUSTER_AUTH_ROTATE_ROOT_TOKEN);
     this.tokens.deleteSubject(ROOT_USER);
     const token = request.root_token === '' ? newPachToken() : request.root_token;
-    const inserted = this.tokens.insert({
-      hash: hashPachToken(token),
-      subject: ROOT_USER,
-      expiresAtMs: null,
-      source: TokenSource.INVALID,
-    });
+    const inserted = this.tokens.insert(
+      { hash: hashPachToken(token), subject: ROOT_USER, expiresAtMs: null, source: TokenSource.INVALID },
+      'RotateRootToken',
+    );
     if (!inserted) throw plainGoError('cannot overwrite existing token with same hash');
     this.currentRootToken = token;
     return { root_token: token };
@@ -485,7 +493,7 @@ export class AuthV2Emulation implements PachdAuthEmulation {
   }
 
   /** Activate's effect: the cluster binding of the emulated release and a root token. */
-  private bootstrap(rootToken: string): void {
+  private bootstrap(rootToken: string, origin: TokenOrigin): void {
     this.tokens.clear();
     this.clusterBinding.clear();
     this.clusterBinding.set(ROOT_USER, new Set(['clusterAdmin']));
@@ -493,12 +501,10 @@ export class AuthV2Emulation implements PachdAuthEmulation {
       this.clusterBinding.set(INTERNAL_AUTH_USER, new Set(['clusterAdmin']));
       this.clusterBinding.set(ALL_CLUSTER_USERS, new Set(['projectCreator']));
     }
-    this.tokens.insert({
-      hash: hashPachToken(rootToken),
-      subject: ROOT_USER,
-      expiresAtMs: null,
-      source: TokenSource.INVALID,
-    });
+    this.tokens.insert(
+      { hash: hashPachToken(rootToken), subject: ROOT_USER, expiresAtMs: null, source: TokenSource.INVALID },
+      origin,
+    );
     this.currentRootToken = rootToken;
     this.active = true;
     this.wiped = false;
@@ -526,12 +532,10 @@ export class AuthV2Emulation implements PachdAuthEmulation {
     const hash = hashPachToken(token);
     const ttl = spec.ttlSeconds ?? 0;
     const expiresAtMs = ttl > 0 ? this.clock.nowMs() + ttl * 1000 : null;
-    const inserted = this.tokens.insert({
-      hash,
-      subject: spec.subject,
-      expiresAtMs,
-      source: TokenSource.INVALID,
-    });
+    const inserted = this.tokens.insert(
+      { hash, subject: spec.subject, expiresAtMs, source: TokenSource.INVALID },
+      'control',
+    );
     if (!inserted) throw new Error('a token with the same hash already exists');
     if (spec.roles !== undefined) this.setClusterRoles(spec.subject, spec.roles);
     return {
@@ -568,7 +572,7 @@ export class AuthV2Emulation implements PachdAuthEmulation {
   }
 
   activate(): string {
-    if (this.wiped) this.bootstrap(newPachToken());
+    if (this.wiped) this.bootstrap(newPachToken(), 'bootstrap');
     this.active = true;
     return this.currentRootToken;
   }

@@ -147,6 +147,7 @@ export class ControlHttpServer {
         },
       ],
       ['POST /tokens/purge-expired', () => ({ deleted: control.purgeExpiredTokens() })],
+      ['GET /tokens/history', () => ({ tokens: control.tokenHistory() })],
       ['GET /clock', () => control.clock()],
       [
         'POST /clock/advance',

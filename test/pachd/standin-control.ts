@@ -5,6 +5,7 @@ import type { ErrorFault, FaultInjector, FaultSnapshot } from './fault-injector'
 import type { PachdGrpcServer } from './pachd-grpc-server';
 import type { PachdGeneration } from './pachd-version';
 import type { StandinClock } from './standin-clock';
+import type { HistoryToken, TokenHistory } from './token-history';
 
 export interface StandinInfo {
   address: string;
@@ -38,6 +39,7 @@ export class StandinControl {
   private readonly emulation: PachdAuthEmulation;
   private readonly clockSource: StandinClock;
   private readonly faultInjector: FaultInjector;
+  private readonly history: TokenHistory;
   private readonly grpcServer: PachdGrpcServer;
   private readonly logger: Logger;
   private readonly describe: () => Omit<StandinInfo, 'rootToken' | 'authActivated' | 'serving'>;
@@ -46,6 +48,7 @@ export class StandinControl {
     emulation: PachdAuthEmulation;
     clock: StandinClock;
     faults: FaultInjector;
+    history: TokenHistory;
     grpcServer: PachdGrpcServer;
     logger: Logger;
     describe: () => Omit<StandinInfo, 'rootToken' | 'authActivated' | 'serving'>;
@@ -53,6 +56,7 @@ export class StandinControl {
     this.emulation = parts.emulation;
     this.clockSource = parts.clock;
     this.faultInjector = parts.faults;
+    this.history = parts.history;
     this.grpcServer = parts.grpcServer;
     this.logger = parts.logger;
     this.describe = parts.describe;
@@ -77,6 +81,11 @@ export class StandinControl {
 
   deleteToken(hash: string): boolean {
     return this.emulation.deleteToken(hash);
+  }
+
+  /** Every token inserted since the stand-in started, revoked and wiped ones included. */
+  tokenHistory(): HistoryToken[] {
+    return this.history.all();
   }
 
   /** Deletes tokens already past their expiry (2.x rows the 24-hour cleanup has not reached). */

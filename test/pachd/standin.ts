@@ -23,6 +23,7 @@ import {
 } from './pachd-version';
 import { StandinClock } from './standin-clock';
 import { StandinControl } from './standin-control';
+import { TokenHistory } from './token-history';
 
 export interface PachdStandinTls {
   /** PEM certificate chain the pachd port presents. */
@@ -80,15 +81,17 @@ function createEmulation(
   generation: PachdGeneration,
   version: PachdVersion,
   clock: StandinClock,
+  history: TokenHistory,
   options: PachdStandinOptions,
 ): PachdAuthEmulation {
   const rootToken = options.rootToken === undefined ? {} : { rootToken: options.rootToken };
   if (generation === 1) {
-    return new AuthV1Emulation({ version, clock, idps: options.idps ?? ['okta'], ...rootToken });
+    return new AuthV1Emulation({ version, clock, history, idps: options.idps ?? ['okta'], ...rootToken });
   }
   return new AuthV2Emulation({
     version,
     clock,
+    history,
     permissionNames: authV2EnumNames('Permission'),
     resourceTypeNames: authV2EnumNames('ResourceType'),
     ...rootToken,
@@ -103,7 +106,8 @@ export async function startPachdStandin(options: PachdStandinOptions = {}): Prom
   const logger = options.logger ?? pino({ level: 'silent' });
   const clock = new StandinClock();
   const faults = new FaultInjector();
-  const emulation = createEmulation(generation, version, clock, options);
+  const history = new TokenHistory(clock);
+  const emulation = createEmulation(generation, version, clock, history, options);
   const credentials =
     options.tls === undefined
       ? grpc.ServerCredentials.createInsecure()
@@ -134,6 +138,7 @@ export async function startPachdStandin(options: PachdStandinOptions = {}): Prom
     emulation,
     clock,
     faults,
+    history,
     grpcServer,
     logger,
     describe: () => ({ address, pachdAddress, generation, pachdVersion: version.toString(), tls }),

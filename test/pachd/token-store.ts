@@ -1,5 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 
+import type { TokenHistory, TokenOrigin } from './token-history';
+
 /** 1.x TokenInfo.TokenSource numbers; 2.x rows carry no source. */
 export enum TokenSource {
   INVALID = 0,
@@ -27,11 +29,14 @@ export function hashPachToken(token: string): string {
 
 /**
  * Tokens by hash, with a subject index so revoke-all-for-user and root rotation do not scan.
- * Knows nothing about expiry rules; the generation-specific services apply those.
+ * Knows nothing about expiry rules; the generation-specific services apply those. Every insert
+ * is recorded in the history, which is why insert wants to know what the token came from.
  */
 export class TokenStore {
   private readonly byHash = new Map<string, StoredToken>();
   private readonly hashesBySubject = new Map<string, Set<string>>();
+
+  constructor(private readonly history: TokenHistory) {}
 
   get size(): number {
     return this.byHash.size;
@@ -45,10 +50,11 @@ export class TokenStore {
     return this.byHash.has(hash);
   }
 
-  /** Returns false, changing nothing, when the hash is already present. */
-  insert(token: StoredToken): boolean {
+  /** Returns false, changing nothing (the history included), when the hash is already present. */
+  insert(token: StoredToken, origin: TokenOrigin): boolean {
     if (this.byHash.has(token.hash)) return false;
     this.byHash.set(token.hash, token);
+    this.history.record(token.hash, token.subject, origin);
     let hashes = this.hashesBySubject.get(token.subject);
     if (hashes === undefined) {
       hashes = new Set();
