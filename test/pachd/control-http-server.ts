@@ -3,8 +3,9 @@ import type { AddressInfo } from 'node:net';
 
 import type { Logger } from 'pino';
 
+import type { ContentionSettings } from './contention-model';
 import type { CreateTokenSpec } from './pachd-emulation';
-import type { StandinControl } from './standin-control';
+import type { ContentionRequest, StandinControl } from './standin-control';
 
 /** A request the control server rejects with 400 and this text. */
 class BadControlRequest extends Error {}
@@ -12,6 +13,10 @@ class BadControlRequest extends Error {}
 type JsonBody = Record<string, unknown>;
 
 const MAX_BODY_BYTES = 1 << 20;
+
+const CONTENTION_FIELDS: ReadonlyArray<keyof ContentionSettings> = [
+  'baseMs', 'doublingEvery', 'stallFrom', 'stallStep', 'stallMax', 'stallMaxMs', 'seed',
+];
 
 function optionalString(body: JsonBody, key: string): string | undefined {
   const value = body[key];
@@ -206,7 +211,22 @@ export class ControlHttpServer {
         },
       ],
       ['POST /faults/available', () => control.makeAvailable()],
+      [
+        'POST /faults/contention',
+        (body) => {
+          const enabled = optionalBoolean(body, 'enabled');
+          if (enabled === undefined) throw new BadControlRequest('enabled is required');
+          const request: ContentionRequest = { enabled };
+          for (const key of CONTENTION_FIELDS) {
+            const value = optionalNumber(body, key);
+            if (value !== undefined) request[key] = value;
+          }
+          return control.setContention(request);
+        },
+      ],
       ['POST /faults/reset', () => control.resetFaults()],
+      ['GET /stats', () => control.stats()],
+      ['POST /stats/reset', () => control.resetStats()],
     ]);
   }
 

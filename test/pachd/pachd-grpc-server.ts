@@ -7,6 +7,8 @@ import type { FaultInjector } from './fault-injector';
 import { type ListenAddress, bindTarget } from './listen-address';
 import type { PachdUnaryHandler } from './pachd-methods';
 import { PachdStatusError, splitMethodPath } from './pachd-status';
+import type { StandinStats } from './standin-stats';
+import type { ContendedWrite, WriteContention } from './write-contention';
 
 /** One unary RPC path with its handler and (de)serializers. */
 export interface RegisteredUnaryMethod {
@@ -14,12 +16,16 @@ export interface RegisteredUnaryMethod {
   readonly handler: PachdUnaryHandler;
   readonly serialize: (value: unknown) => Buffer;
   readonly deserialize: (bytes: Buffer) => unknown;
+  /** Writes token rows: counted as a write, and subject to the contention model. */
+  readonly tokenWrite: boolean;
 }
 
 export interface PachdGrpcServerOptions {
   methods: readonly RegisteredUnaryMethod[];
   credentials: grpc.ServerCredentials;
   faults: FaultInjector;
+  contention: WriteContention;
+  stats: StandinStats;
   logger: Logger;
   /** Log every call (path, code, duration); off by default because benchmarks go through here. */
   verbose: boolean;
@@ -98,12 +104,22 @@ export class PachdGrpcServer {
   }
 
   private wrap(method: RegisteredUnaryMethod): grpc.handleUnaryCall<unknown, unknown> {
-    const { path, handler } = method;
+    const { path, handler, tokenWrite } = method;
     const rpcName = splitMethodPath(path).method;
-    const { faults, logger, verbose } = this.options;
+    const { faults, contention, stats, logger, verbose } = this.options;
     return (call, callback) => {
       const startedAt = verbose ? performance.now() : 0;
-      const finish = (error: unknown, response?: unknown): void => {
+      stats.callArrived();
+      if (tokenWrite) stats.writeArrived();
+      let writeEnded = false;
+      // Before answering, so a client that reads the stats after its reply sees this write ended.
+      const endWrite = (): void => {
+        if (!tokenWrite || writeEnded) return;
+        writeEnded = true;
+        stats.writeEnded();
+      };
+      const answer = (error: unknown, response?: unknown): void => {
+        endWrite();
         if (error === null) callback(null, response);
         else callback(toServiceError(error));
         if (verbose) {
@@ -114,23 +130,53 @@ export class PachdGrpcServer {
           );
         }
       };
-      const run = (injected: PachdStatusError | undefined): void => {
-        if (injected !== undefined) {
-          finish(injected);
-          return;
-        }
+      const runHandler = (): void => {
+        let response: unknown;
         try {
-          finish(null, handler(call.request, { path, metadata: call.metadata }));
+          response = handler(call.request, { path, metadata: call.metadata });
         } catch (error) {
           if (!(error instanceof PachdStatusError)) logger.error({ err: error, path }, 'handler failed');
-          finish(error);
+          answer(error);
+          return;
         }
+        if (tokenWrite) stats.writeApplied();
+        answer(null, response);
+      };
+      const run = (injected: PachdStatusError | undefined): void => {
+        if (injected !== undefined) answer(injected);
+        else if (tokenWrite && contention.enabled) contention.admit(contendedWrite(call, runHandler, answer, endWrite));
+        else runHandler();
       };
       const plan = faults.plan(path, rpcName);
       if (plan.delayMs > 0) setTimeout(run, plan.delayMs, plan.error);
       else run(plan.error);
     };
   }
+}
+
+/**
+ * The write as the contention model sees it. grpc-js marks the server call cancelled, and emits
+ * "cancelled", when the client cancels, its deadline passes (grpc-js runs the deadline timer on
+ * the server side too) or the connection drops.
+ */
+function contendedWrite(
+  call: grpc.ServerUnaryCall<unknown, unknown>,
+  runHandler: () => void,
+  answer: (error: unknown) => void,
+  endWrite: () => void,
+): ContendedWrite {
+  return {
+    clientGone: () => call.cancelled,
+    whenClientGone: (listener) => {
+      call.once('cancelled', listener);
+      return () => {
+        call.off('cancelled', listener);
+      };
+    },
+    apply: runHandler,
+    reject: (error) => answer(error),
+    drop: endWrite,
+  };
 }
 
 function removeStaleSocket(socketPath: string): void {

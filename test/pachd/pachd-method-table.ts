@@ -2,7 +2,14 @@ import * as grpc from '@grpc/grpc-js';
 
 import { serviceDefinition } from '../../plugin/goplugin/proto-loading';
 import type { PachdAuthEmulation } from './pachd-emulation';
-import { AUTH_V1_RPCS, AUTH_V2_RPCS, type PachdUnaryHandler, typedHandler } from './pachd-methods';
+import {
+  AUTH_V1_RPCS,
+  AUTH_V1_TOKEN_WRITES,
+  AUTH_V2_RPCS,
+  AUTH_V2_TOKEN_WRITES,
+  type PachdUnaryHandler,
+  typedHandler,
+} from './pachd-methods';
 import type { RegisteredUnaryMethod } from './pachd-grpc-server';
 import {
   AUTH_V1_SERVICE,
@@ -34,6 +41,7 @@ function rawStub(path: string, error: PachdStatusError): RegisteredUnaryMethod {
     handler: failing(error),
     serialize: (value) => (Buffer.isBuffer(value) ? value : Buffer.alloc(0)),
     deserialize: passBytes,
+    tokenWrite: false,
   };
 }
 
@@ -69,6 +77,7 @@ export function buildMethodTable(
   const otherAuthService = firstGeneration ? AUTH_V2_SERVICE : AUTH_V1_SERVICE;
   const otherVersionService = firstGeneration ? VERSION_V2_SERVICE : VERSION_V1_SERVICE;
   const realRpcs: readonly string[] = firstGeneration ? AUTH_V1_RPCS : AUTH_V2_RPCS;
+  const tokenWrites = firstGeneration ? AUTH_V1_TOKEN_WRITES : AUTH_V2_TOKEN_WRITES;
   const otherRealRpcs: readonly string[] = firstGeneration ? AUTH_V2_RPCS : AUTH_V1_RPCS;
   const wording = unknownMethodWording(version);
 
@@ -84,8 +93,11 @@ export function buildMethodTable(
   const authDefinition = serviceDefinition(definitions, authService);
   for (const [name, definition] of Object.entries(authDefinition)) {
     let handler = handlers.get(name);
+    // Only a handler that can write counts as a write: not a method the release lacks.
+    let tokenWrite = handler !== undefined && tokenWrites.has(name);
     if (emulation.isAbsentInRelease(name)) {
       handler = failing(unknownMethodError(authService, name, wording));
+      tokenWrite = false;
     }
     handler ??= failing(notImplemented(definition.path));
     add({
@@ -93,6 +105,7 @@ export function buildMethodTable(
       handler,
       serialize: definition.responseSerialize,
       deserialize: definition.requestDeserialize,
+      tokenWrite,
     });
   }
   for (const name of realRpcs) {
@@ -110,6 +123,7 @@ export function buildMethodTable(
       handler: typedHandler(() => versionResponse(version)),
       serialize: definition.responseSerialize,
       deserialize: definition.requestDeserialize,
+      tokenWrite: false,
     });
   }
 

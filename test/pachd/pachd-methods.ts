@@ -22,6 +22,19 @@ export const AUTH_V2_RPCS = [
   'DeleteExpiredAuthTokens', 'RotateRootToken',
 ] as const;
 
+/**
+ * The RPCs that write token rows: what pachd serializes on its database (2.x) or etcd (1.x), and
+ * so what the contention model slows down and the write counters count. Everything else reads.
+ */
+export const AUTH_V1_TOKEN_WRITES: ReadonlySet<string> = new Set([
+  'GetAuthToken', 'ExtendAuthToken', 'RevokeAuthToken', 'RestoreAuthToken',
+]);
+
+export const AUTH_V2_TOKEN_WRITES: ReadonlySet<string> = new Set([
+  'GetRobotToken', 'RestoreAuthToken', 'RevokeAuthToken', 'RevokeAuthTokensForUser',
+  'RotateRootToken',
+]);
+
 /** What a handler learns about its call besides the request message. */
 export interface PachdCall {
   readonly path: string;

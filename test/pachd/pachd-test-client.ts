@@ -16,6 +16,8 @@ export interface CallOptions {
   deadlineMs?: number;
   /** Wait for the channel to connect instead of failing fast while the server is down. */
   waitForReady?: boolean;
+  /** Cancels the call when aborted (the client going away without waiting for a deadline). */
+  signal?: AbortSignal;
 }
 
 export class PachdTestClient {
@@ -40,7 +42,7 @@ export class PachdTestClient {
     const definition = this.constructorFor(service).service[method];
     if (definition === undefined) throw new Error(`${service} declares no method ${method}`);
     return new Promise<Response>((resolve, reject) => {
-      client.makeUnaryRequest(
+      const call = client.makeUnaryRequest(
         definition.path,
         definition.requestSerialize,
         (bytes: Buffer) => definition.responseDeserialize(bytes) as Response,
@@ -53,6 +55,7 @@ export class PachdTestClient {
           else resolve(response);
         },
       );
+      cancelOnAbort(call, options.signal);
     });
   }
 
@@ -77,7 +80,7 @@ export class PachdTestClient {
     this.rawClient ??= new grpc.Client(this.address, this.credentials, this.channelOptions);
     const client = this.rawClient;
     return new Promise((resolve, reject) => {
-      client.makeUnaryRequest(
+      const call = client.makeUnaryRequest(
         path,
         (value: Buffer) => value,
         (bytes: Buffer) => bytes,
@@ -89,6 +92,7 @@ export class PachdTestClient {
           else resolve(response ?? Buffer.alloc(0));
         },
       );
+      cancelOnAbort(call, options.signal);
     });
   }
 
@@ -138,6 +142,12 @@ export class PachdTestClient {
     }
     return client;
   }
+}
+
+function cancelOnAbort(call: grpc.ClientUnaryCall, signal: AbortSignal | undefined): void {
+  if (signal === undefined) return;
+  if (signal.aborted) call.cancel();
+  else signal.addEventListener('abort', () => call.cancel(), { once: true });
 }
 
 /** sha256 hex, computed independently of the stand-in's own helper. */

@@ -117,8 +117,10 @@ describe('HTTP control server', () => {
     expect((await request(control, 'GET', '/faults')).json['latencyMs']).toEqual({ '*': 50 });
     const down = await request(control, 'POST', '/faults/unavailable');
     expect(down.json['unavailable']).toBe(true);
+    const contended = await request(control, 'POST', '/faults/contention', { enabled: true });
+    expect(contended.json['contention']).not.toBeNull();
     const reset = await request(control, 'POST', '/faults/reset');
-    expect(reset.json).toEqual({ latencyMs: {}, errors: [], unavailable: false });
+    expect(reset.json).toEqual({ latencyMs: {}, errors: [], unavailable: false, contention: null });
   });
 
   it('rejects unknown routes and malformed bodies', async () => {

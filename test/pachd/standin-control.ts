@@ -1,11 +1,14 @@
 import type { Logger } from 'pino';
 
+import { type ContentionSettings, contentionSettings } from './contention-model';
 import type { CreateTokenSpec, CreatedToken, PachdAuthEmulation, TokenView } from './pachd-emulation';
 import type { ErrorFault, FaultInjector, FaultSnapshot } from './fault-injector';
 import type { PachdGrpcServer } from './pachd-grpc-server';
 import type { PachdGeneration } from './pachd-version';
 import type { StandinClock } from './standin-clock';
+import type { StandinStats, StatsSnapshot } from './standin-stats';
 import type { HistoryToken, TokenHistory } from './token-history';
+import type { WriteContention } from './write-contention';
 
 export interface StandinInfo {
   address: string;
@@ -27,6 +30,13 @@ export interface ClockView {
 
 export interface FaultView extends FaultSnapshot {
   unavailable: boolean;
+  /** The token-write contention settings in force; null when it is off. */
+  contention: ContentionSettings | null;
+}
+
+/** Turns contention on (fields left out take the calibrated defaults) or off. */
+export interface ContentionRequest extends Partial<ContentionSettings> {
+  enabled: boolean;
 }
 
 /**
@@ -39,6 +49,8 @@ export class StandinControl {
   private readonly emulation: PachdAuthEmulation;
   private readonly clockSource: StandinClock;
   private readonly faultInjector: FaultInjector;
+  private readonly contention: WriteContention;
+  private readonly counters: StandinStats;
   private readonly history: TokenHistory;
   private readonly grpcServer: PachdGrpcServer;
   private readonly logger: Logger;
@@ -48,6 +60,8 @@ export class StandinControl {
     emulation: PachdAuthEmulation;
     clock: StandinClock;
     faults: FaultInjector;
+    contention: WriteContention;
+    stats: StandinStats;
     history: TokenHistory;
     grpcServer: PachdGrpcServer;
     logger: Logger;
@@ -56,6 +70,8 @@ export class StandinControl {
     this.emulation = parts.emulation;
     this.clockSource = parts.clock;
     this.faultInjector = parts.faults;
+    this.contention = parts.contention;
+    this.counters = parts.stats;
     this.history = parts.history;
     this.grpcServer = parts.grpcServer;
     this.logger = parts.logger;
@@ -123,7 +139,11 @@ export class StandinControl {
   }
 
   faults(): FaultView {
-    return { ...this.faultInjector.snapshot(), unavailable: !this.grpcServer.serving };
+    return {
+      ...this.faultInjector.snapshot(),
+      unavailable: !this.grpcServer.serving,
+      contention: this.contention.current(),
+    };
   }
 
   /** Delays matching calls; `method` is "*", an RPC name or a full path; 0 ms removes it. */
@@ -139,6 +159,16 @@ export class StandinControl {
 
   clearErrors(method?: string): FaultView {
     this.faultInjector.clearErrors(method);
+    return this.faults();
+  }
+
+  /**
+   * Token writes slow down and stall with the number in flight, as on a loaded pachd 2.11.6
+   * (contention-model.ts). Enabling again restarts the random sequence from the seed.
+   */
+  setContention(request: ContentionRequest): FaultView {
+    const { enabled, ...overrides } = request;
+    this.contention.configure(enabled ? contentionSettings(overrides) : null);
     return this.faults();
   }
 
@@ -166,10 +196,21 @@ export class StandinControl {
     return this.faults();
   }
 
-  /** Clears latency and error injection and brings the port back if it was down. */
+  /** Clears latency and error injection, turns contention off, brings the port back if down. */
   async resetFaults(): Promise<FaultView> {
     this.faultInjector.reset();
+    this.contention.configure(null);
     return this.makeAvailable();
+  }
+
+  /** What reached the pachd port: calls, and token writes with the most ever in flight at once. */
+  stats(): StatsSnapshot {
+    return this.counters.snapshot();
+  }
+
+  resetStats(): StatsSnapshot {
+    this.counters.reset();
+    return this.counters.snapshot();
   }
 
   /** Stops a pending automatic come-back; used when the stand-in shuts down. */

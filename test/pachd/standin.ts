@@ -3,6 +3,7 @@ import pino, { type Logger } from 'pino';
 
 import { AuthV1Emulation } from './auth-v1-emulation';
 import { AuthV2Emulation } from './auth-v2-emulation';
+import { type ContentionSettings, contentionSettings } from './contention-model';
 import { ControlHttpServer } from './control-http-server';
 import { FaultInjector } from './fault-injector';
 import {
@@ -23,7 +24,9 @@ import {
 } from './pachd-version';
 import { StandinClock } from './standin-clock';
 import { StandinControl } from './standin-control';
+import { StandinStats } from './standin-stats';
 import { TokenHistory } from './token-history';
+import { WriteContention } from './write-contention';
 
 export interface PachdStandinTls {
   /** PEM certificate chain the pachd port presents. */
@@ -49,6 +52,11 @@ export interface PachdStandinOptions {
   logger?: Logger;
   /** Log every pachd call (debug level). */
   verbose?: boolean;
+  /**
+   * Start with token-write contention on: true for the calibrated defaults, or settings that
+   * override some of them. Off by default; the control API can switch it later.
+   */
+  contention?: boolean | Partial<ContentionSettings>;
 }
 
 export interface PachdStandin {
@@ -106,6 +114,11 @@ export async function startPachdStandin(options: PachdStandinOptions = {}): Prom
   const logger = options.logger ?? pino({ level: 'silent' });
   const clock = new StandinClock();
   const faults = new FaultInjector();
+  const stats = new StandinStats();
+  const contention = new WriteContention(stats);
+  if (options.contention !== undefined && options.contention !== false) {
+    contention.configure(contentionSettings(options.contention === true ? {} : options.contention));
+  }
   const history = new TokenHistory(clock);
   const emulation = createEmulation(generation, version, clock, history, options);
   const credentials =
@@ -125,6 +138,8 @@ export async function startPachdStandin(options: PachdStandinOptions = {}): Prom
     methods: buildMethodTable(pachdProtoDefinitions(), emulation, version),
     credentials,
     faults,
+    contention,
+    stats,
     logger,
     verbose: options.verbose ?? false,
   });
@@ -138,6 +153,8 @@ export async function startPachdStandin(options: PachdStandinOptions = {}): Prom
     emulation,
     clock,
     faults,
+    contention,
+    stats,
     history,
     grpcServer,
     logger,
@@ -183,6 +200,7 @@ export async function startPachdStandin(options: PachdStandinOptions = {}): Prom
       stopped = true;
       control.cancelComeBack();
       await grpcServer.stop();
+      contention.stop();
       await controlServer?.close();
     },
   };
