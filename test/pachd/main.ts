@@ -16,6 +16,8 @@ const USAGE = `usage: pachd-standin [options]
   --idp NAME              1.x ID-provider prefix accepted in subjects (repeatable; default okta)
   --root-token TOKEN      plaintext of the bootstrap root token (default: random)
   --control-listen H:P    HTTP control server address (default 127.0.0.1:0)
+  --contention            token writes slow down and stall with concurrency, as on a loaded
+                          pachd 2.11.6 (calibrated defaults; POST /faults/contention tunes it)
   --verbose               log every pachd call to stderr
 The first stdout line is JSON: address, pachd_address, generation, pachd_version, root_token,
 control (the control server's URL) and tls.`;
@@ -39,6 +41,7 @@ function optionsFromArguments(argv: string[]): PachdStandinOptions & { verbose: 
         idp: { type: 'string', multiple: true },
         'root-token': { type: 'string' },
         'control-listen': { type: 'string' },
+        contention: { type: 'boolean' },
         verbose: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -62,6 +65,7 @@ function optionsFromArguments(argv: string[]): PachdStandinOptions & { verbose: 
   if (values.idp !== undefined && values.idp.length > 0) options.idps = values.idp;
   if (values['root-token'] !== undefined) options.rootToken = values['root-token'];
   if (values['control-listen'] !== undefined) options.controlListen = values['control-listen'];
+  if (values.contention === true) options.contention = true;
   const certFile = values['tls-cert'];
   const keyFile = values['tls-key'];
   if ((certFile === undefined) !== (keyFile === undefined)) {

@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 
 import * as grpc from '@grpc/grpc-js';
 
+import { DEFAULT_CONTENTION_SETTINGS } from './contention-model';
 import { PachdTestClient, sha256Hex } from './pachd-test-client';
 import { type PachdStandin, startPachdStandin } from './standin';
 
@@ -183,6 +184,17 @@ describe('scripts/pachd-standin', () => {
     });
     expect(exitCode).toBe(0);
     expect(lines).toEqual([]);
+  }, 60000);
+
+  it('starts with contention on under --contention', async () => {
+    const child = launch(['--contention']);
+    const first = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: child.stdout }).once('line', resolve);
+      child.once('exit', (code) => reject(new Error(`exited with ${code}`)));
+    });
+    const control = String((JSON.parse(first) as Record<string, unknown>)['control']);
+    const faults = await request(control, 'GET', '/faults');
+    expect(faults.json['contention']).toEqual(DEFAULT_CONTENTION_SETTINGS);
   }, 60000);
 
   it('refuses bad arguments with usage on stderr', async () => {
