@@ -33,7 +33,8 @@ export class TokenHistory {
   constructor(private readonly clock: StandinClock) {}
 
   record(hash: string, subject: string, origin: TokenOrigin): void {
-    this.entries.push({ hash, subject, createdAtMs: this.clock.nowMs(), origin });
+    // Whole milliseconds: Go clients decode it as an int64.
+    this.entries.push({ hash, subject, createdAtMs: Math.floor(this.clock.nowMs()), origin });
   }
 
   all(): HistoryToken[] {
