@@ -347,9 +347,129 @@ func (s *Standin) SetLatency(ctx context.Context, method string, d time.Duration
 	return s.Call(ctx, http.MethodPost, "/faults/latency", map[string]interface{}{"method": method, "ms": d.Milliseconds()}, nil)
 }
 
-// ResetFaults clears every fault.
+// ResetFaults clears every fault (contention included).
 func (s *Standin) ResetFaults(ctx context.Context) error {
 	return s.Call(ctx, http.MethodPost, "/faults/reset", map[string]interface{}{}, nil)
+}
+
+// InjectError makes the next count calls of method ("*", an RPC name or a full
+// path) fail with gRPC status code and message; count 0 fails them until
+// ClearErrors, and an empty message takes the stand-in's default text.
+func (s *Standin) InjectError(ctx context.Context, method string, code int, message string, count int) error {
+	body := map[string]interface{}{"code": code}
+	if method != "" {
+		body["method"] = method
+	}
+	if message != "" {
+		body["message"] = message
+	}
+	if count > 0 {
+		body["count"] = count
+	}
+	return s.Call(ctx, http.MethodPost, "/faults/error", body, nil)
+}
+
+// ClearErrors removes every injected error.
+func (s *Standin) ClearErrors(ctx context.Context) error {
+	return s.Call(ctx, http.MethodPost, "/faults/error/clear", map[string]interface{}{}, nil)
+}
+
+// ContentionOptions configure token-write contention (test/pachd/README.md).
+// Zero-valued fields other than Enabled are left out, so the stand-in's
+// calibrated defaults apply; to rule stalls out, set StallFrom high rather
+// than StallStep to 0.
+type ContentionOptions struct {
+	Enabled       bool
+	BaseMs        float64
+	DoublingEvery float64
+	StallFrom     float64
+	StallStep     float64
+	StallMax      float64
+	StallMaxMs    float64
+	Seed          int64
+}
+
+// SetContention turns token-write contention on or off.
+func (s *Standin) SetContention(ctx context.Context, o ContentionOptions) error {
+	body := map[string]interface{}{"enabled": o.Enabled}
+	optional := []struct {
+		key   string
+		value float64
+	}{
+		{"baseMs", o.BaseMs},
+		{"doublingEvery", o.DoublingEvery},
+		{"stallFrom", o.StallFrom},
+		{"stallStep", o.StallStep},
+		{"stallMax", o.StallMax},
+		{"stallMaxMs", o.StallMaxMs},
+	}
+	for _, field := range optional {
+		if field.value != 0 {
+			body[field.key] = field.value
+		}
+	}
+	if o.Seed != 0 {
+		body["seed"] = o.Seed
+	}
+	return s.Call(ctx, http.MethodPost, "/faults/contention", body, nil)
+}
+
+// WriteStats counts token writes that reached pachd (GetAuthToken,
+// ExtendAuthToken, RevokeAuthToken, RestoreAuthToken in 1.x; GetRobotToken,
+// RestoreAuthToken, RevokeAuthToken, RevokeAuthTokensForUser, RotateRootToken
+// in 2.x), with or without contention.
+type WriteStats struct {
+	Total     int64 `json:"total"`
+	Applied   int64 `json:"applied"`
+	Stalled   int64 `json:"stalled"`
+	Abandoned int64 `json:"abandoned"`
+	// InFlight counts writes arrived and not finished yet.
+	InFlight int64 `json:"inFlight"`
+	// MaxInFlight is the most writes in flight at once since start or ResetStats.
+	MaxInFlight int64 `json:"maxInFlight"`
+}
+
+// CallStats counts every call that reached pachd.
+type CallStats struct {
+	Total int64 `json:"total"`
+}
+
+// Stats is GET /stats.
+type Stats struct {
+	Writes WriteStats `json:"writes"`
+	Calls  CallStats  `json:"calls"`
+}
+
+// Stats reads the stand-in's counters.
+func (s *Standin) Stats(ctx context.Context) (*Stats, error) {
+	var out Stats
+	err := s.Call(ctx, http.MethodGet, "/stats", nil, &out)
+	return &out, err
+}
+
+// ResetStats zeroes the counters; MaxInFlight restarts from the writes still
+// in flight.
+func (s *Standin) ResetStats(ctx context.Context) error {
+	return s.Call(ctx, http.MethodPost, "/stats/reset", map[string]interface{}{}, nil)
+}
+
+// HistoryToken is one token ever inserted, revoked or not (never the
+// plaintext). Origin is GetAuthToken, GetRobotToken, RestoreAuthToken,
+// RotateRootToken, Activate, bootstrap or control.
+type HistoryToken struct {
+	Hash        string `json:"hash"`
+	Subject     string `json:"subject"`
+	CreatedAtMs int64  `json:"createdAtMs"`
+	Origin      string `json:"origin"`
+}
+
+// TokenHistory lists every token inserted since the stand-in started.
+func (s *Standin) TokenHistory(ctx context.Context) ([]HistoryToken, error) {
+	var out struct {
+		Tokens []HistoryToken `json:"tokens"`
+	}
+	err := s.Call(ctx, http.MethodGet, "/tokens/history", nil, &out)
+	return out.Tokens, err
 }
 
 // ---- pachd's auth API over gRPC
