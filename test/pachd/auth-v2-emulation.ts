@@ -333,6 +333,14 @@ export class AuthV2Emulation implements PachdAuthEmulation {
       ttl = Math.trunc((msFromTimestamp(restored.expiration) - this.clock.nowMs()) / 1000);
       if (ttl < 0) throw this.errors.expiredToken();
     }
+    if (restored.subject === '' && this.version.isAtLeast(2, 11, 0)) {
+      // Observed on 2.11.6 (code Unknown, text not recorded). 2.11.0 began recording every
+      // token's subject in auth.principals, the likeliest place an empty one is refused; earlier
+      // releases validate nothing (pachd-auth-api.md 2.4).
+      throw plainGoError(
+        'error restoring auth token: the database refused an empty subject (the stand-in does not reproduce pachd\'s exact text)',
+      );
+    }
     const inserted = this.tokens.insert(
       {
         hash: restored.hashed_token,

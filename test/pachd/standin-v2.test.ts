@@ -178,6 +178,16 @@ describe('2.x RestoreAuthToken and ExtractAuthTokens', () => {
     ]);
   });
 
+  it('takes an empty subject before 2.11.0, which began recording principals', async () => {
+    const { client, root, whoAmI } = await harness({ pachdVersion: '2.10.4' });
+    const plaintext = '0123456789abcdef0123456789abcdef';
+    await client.call(AUTH, 'RestoreAuthToken', { token: { subject: '', hashed_token: sha256Hex(plaintext) } }, { token: root });
+    expect((await whoAmI(plaintext)).username).toBe('');
+    const newer = await harness({ pachdVersion: '2.11.0' });
+    const refused = await newer.client.failure(AUTH, 'RestoreAuthToken', { token: { subject: '', hashed_token: sha256Hex(plaintext) } }, { token: newer.root });
+    expect(refused.code).toBe(grpc.status.UNKNOWN);
+  });
+
   it('needs CLUSTER_AUTH_RESTORE_TOKEN, which robotUser lacks', async () => {
     const { standin, client } = await harness();
     const vault = standin.control.createToken({ subject: 'robot:vault', roles: ['robotUser'] });
