@@ -143,9 +143,13 @@ export class PachdGrpcServer {
         answer(null, response);
       };
       const run = (injected: PachdStatusError | undefined): void => {
-        if (injected !== undefined) answer(injected);
-        else if (tokenWrite && contention.enabled) contention.admit(contendedWrite(call, runHandler, answer, endWrite));
-        else runHandler();
+        if (injected !== undefined) {
+          answer(injected);
+        } else if (tokenWrite && contention.enabled) {
+          contention.admit(contendedWrite(call, runHandler, answer, endWrite));
+        } else {
+          runHandler();
+        }
       };
       const plan = faults.plan(path, rpcName);
       if (plan.delayMs > 0) setTimeout(run, plan.delayMs, plan.error);
