@@ -7,7 +7,9 @@ import type { FaultInjector } from './fault-injector';
 import { type ListenAddress, bindTarget } from './listen-address';
 import type { PachdUnaryHandler } from './pachd-methods';
 import { PachdStatusError, splitMethodPath } from './pachd-status';
+import { callerTokenFrom } from './caller-token';
 import type { StandinStats } from './standin-stats';
+import { hashPachToken } from './token-store';
 import type { ContendedWrite, WriteContention } from './write-contention';
 
 /** One unary RPC path with its handler and (de)serializers. */
@@ -109,7 +111,8 @@ export class PachdGrpcServer {
     const { faults, contention, stats, logger, verbose } = this.options;
     return (call, callback) => {
       const startedAt = verbose ? performance.now() : 0;
-      stats.callArrived();
+      const caller = callerTokenFrom(call.metadata);
+      stats.callArrived(caller.kind === 'present' ? hashPachToken(caller.token) : undefined);
       if (tokenWrite) stats.writeArrived();
       let writeEnded = false;
       // Before answering, so a client that reads the stats after its reply sees this write ended.

@@ -84,7 +84,11 @@ describe('stats', () => {
 
     expect(standin.control.stats()).toEqual({
       writes: { total: 7, applied: 5, stalled: 0, abandoned: 0, inFlight: 0, maxInFlight: 1 },
-      calls: { total: 11 },
+      calls: {
+        total: 11,
+        // GetVersion carries no token; each other call is counted under its caller's hash.
+        byCaller: { [sha256Hex(root)]: 8, [sha256Hex(alice.token)]: 1, [sha256Hex(rotated.root_token)]: 1 },
+      },
     });
   });
 
@@ -98,7 +102,7 @@ describe('stats', () => {
     await client.call('auth.API', 'WhoAmI', {}, { token: root });
     expect(standin.control.stats()).toEqual({
       writes: { total: 4, applied: 4, stalled: 0, abandoned: 0, inFlight: 0, maxInFlight: 1 },
-      calls: { total: 5 },
+      calls: { total: 5, byCaller: { [sha256Hex(root)]: 5 } },
     });
 
     const older = await start({ generation: 1, pachdVersion: '1.11.0' });
@@ -126,7 +130,7 @@ describe('stats', () => {
     const reset = await fetch(`${base}/stats/reset`, { method: 'POST' });
     expect(await reset.json()).toEqual({
       writes: { total: 0, applied: 0, stalled: 0, abandoned: 0, inFlight: 0, maxInFlight: 0 },
-      calls: { total: 0 },
+      calls: { total: 0, byCaller: {} },
     });
     expect(standin.control.stats().calls.total).toBe(0);
   });

@@ -15,7 +15,11 @@ export interface WriteCounters {
 
 export interface StatsSnapshot {
   writes: WriteCounters;
-  calls: { total: number };
+  /**
+   * `byCaller`: calls per SHA-256 of the token they carried (pachd's own hash), so a test can
+   * prove a token never reached a pachd it must not reach.
+   */
+  calls: { total: number; byCaller: Record<string, number> };
 }
 
 /**
@@ -24,6 +28,7 @@ export interface StatsSnapshot {
  */
 export class StandinStats {
   private callsTotal = 0;
+  private readonly callsByCaller = new Map<string, number>();
   private writesTotal = 0;
   private applied = 0;
   private stalled = 0;
@@ -35,8 +40,10 @@ export class StandinStats {
     return this.inFlight;
   }
 
-  callArrived(): void {
+  /** `callerHash`: pachd's hash of the token the call carried, if it carried one. */
+  callArrived(callerHash?: string): void {
     this.callsTotal += 1;
+    if (callerHash !== undefined) this.callsByCaller.set(callerHash, (this.callsByCaller.get(callerHash) ?? 0) + 1);
   }
 
   writeArrived(): void {
@@ -72,7 +79,7 @@ export class StandinStats {
         inFlight: this.inFlight,
         maxInFlight: this.maxInFlight,
       },
-      calls: { total: this.callsTotal },
+      calls: { total: this.callsTotal, byCaller: Object.fromEntries(this.callsByCaller) },
     };
   }
 
@@ -82,6 +89,7 @@ export class StandinStats {
    */
   reset(): void {
     this.callsTotal = 0;
+    this.callsByCaller.clear();
     this.writesTotal = 0;
     this.applied = 0;
     this.stalled = 0;

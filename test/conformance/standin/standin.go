@@ -432,6 +432,8 @@ type WriteStats struct {
 // CallStats counts every call that reached pachd.
 type CallStats struct {
 	Total int64 `json:"total"`
+	// ByCaller counts calls per SHA-256 (hex) of the token they carried.
+	ByCaller map[string]int64 `json:"byCaller"`
 }
 
 // Stats is GET /stats.

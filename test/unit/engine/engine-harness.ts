@@ -25,7 +25,10 @@ export class EngineHarness {
   private readonly client: PachdTestClient;
   private readonly logger: Logger;
 
-  private constructor(readonly pachd: PachdStandin) {
+  private constructor(
+    readonly pachd: PachdStandin,
+    private readonly ownsPachd = true,
+  ) {
     const { logger, lines, redactor } = memoryLogger();
     this.logger = logger;
     this.logLines = lines;
@@ -44,10 +47,15 @@ export class EngineHarness {
     return new EngineHarness(await startPachdStandin({ controlListen: null, ...options }));
   }
 
+  /** Another mount in the same process, against the same stand-in (which its first harness stops). */
+  static beside(other: EngineHarness): EngineHarness {
+    return new EngineHarness(other.pachd, false);
+  }
+
   async stop(): Promise<void> {
     this.client.close();
     await this.backend.cleanup();
-    await this.pachd.stop();
+    if (this.ownsPachd) await this.pachd.stop();
   }
 
   async request(

@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { ErrorType } from '../../../plugin/sdk/errors';
+import { startPachdStandin, type PachdStandin } from '../../pachd/standin';
 import { EngineHarness, leaseOf } from './engine-harness';
 
 describe('revocation when the admin token has expired (pachd 2.x)', () => {
@@ -56,5 +58,48 @@ describe.each([1, 2] as const)('the revoke path, pachd %i.x', (generation) => {
       expect(error.type).toBe(ErrorType.InvalidRequest);
     }
     expect((await harness.failure('update', 'revoke', {})).message).toMatch(/missing required field "user_token"/);
+  });
+});
+
+describe.each([1, 2] as const)('leases issued at a pachd the configuration has moved away from, %i.x', (generation) => {
+  let old: EngineHarness;
+  let moved: PachdStandin;
+
+  beforeEach(async () => {
+    old = await EngineHarness.start({ generation });
+    moved = await startPachdStandin({ generation, controlListen: null });
+    await old.configure();
+  });
+
+  afterEach(async () => {
+    await old.stop();
+    await moved.stop();
+  });
+
+  it('revokes them with their own token: the new admin token never goes to the old address', async () => {
+    const issued = await old.request('update', 'login', { username: 'robot:ci' });
+    const token = issued?.data?.user_token as string;
+    await old.request('update', 'config', { pachd_address: moved.pachdAddress, admin_token: moved.rootToken });
+    old.pachd.control.resetStats();
+
+    expect(await old.request('revoke', 'login', {}, { secret: leaseOf(issued) })).toBeUndefined();
+    expect(old.liveToken(token)).toBeUndefined();
+    const callers = old.pachd.control.stats().calls.byCaller;
+    expect(callers[createHash('sha256').update(moved.rootToken).digest('hex')]).toBeUndefined();
+    expect(callers[createHash('sha256').update(token).digest('hex')]).toBeGreaterThan(0);
+  });
+
+  it('renews them where no admin token is needed (2.x), and says why not where it is (1.x)', async () => {
+    const issued = await old.request('update', 'login', { username: 'robot:ci', ttl: '10m', max_ttl: '1h' });
+    await old.request('update', 'config', { pachd_address: moved.pachdAddress, admin_token: moved.rootToken });
+    old.pachd.control.resetStats();
+    if (generation === 2) {
+      expect((await old.request('renew', 'login', {}, { secret: leaseOf(issued) }))?.secret?.ttl).toBeGreaterThan(0n);
+    } else {
+      const error = await old.failure('renew', 'login', {}, { secret: leaseOf(issued) });
+      expect(error.type).toBe(ErrorType.InvalidRequest);
+      expect(error.message).toMatch(/configured for another pachd/);
+    }
+    expect(old.pachd.control.stats().calls.byCaller[createHash('sha256').update(moved.rootToken).digest('hex')]).toBeUndefined();
   });
 });
