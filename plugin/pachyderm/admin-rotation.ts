@@ -32,6 +32,11 @@ import { vaultErrorFromPachd } from './upstream-errors';
 export const ADMIN_ROTATION_WAL = 'admin-rotation';
 
 export interface AdminRotationWal {
+  /**
+   * `minting`: the new token may not exist at pachd yet, and the configuration holds the old
+   * one. `revoking-old`: the new token exists; the configuration is switched to it (or about to
+   * be) and the old token is to be revoked.
+   */
   stage: 'minting' | 'revoking-old';
   subject: string;
   generation: PachdGeneration;
@@ -55,8 +60,12 @@ export async function rotateAdminToken(engine: Engine, request: Request, request
     const identity = await authority.verifyAdmin(config.admin_token).catch((error: unknown) => {
       throw failed(error);
     });
-    const lifetime = newLifetime(requestedTtl, identity, authority.generation);
     const method = rotationMethod(authority.generation, identity);
+    const warnings: string[] = [];
+    if (method === 'rotate-root' && requestedTtl !== undefined && requestedTtl > 0n) {
+      warnings.push('ttl is ignored: pachd 2.x root tokens never expire (RotateRootToken takes no lifetime)');
+    }
+    const lifetime = method === 'rotate-root' ? null : newLifetime(requestedTtl, identity, authority.generation);
 
     const journal: AdminRotationWal = {
       stage: 'minting',
@@ -85,14 +94,22 @@ export async function rotateAdminToken(engine: Engine, request: Request, request
       });
     }
 
-    const expiresAt = await confirmNewToken(authority, journal, minted, lifetime).catch((error: unknown) => {
-      throw failed(error);
-    });
-    await writer.save(rotatedConfig(config, minted, expiresAt));
+    let expiresAt: Date | null;
+    if (method === 'rotate-root') {
+      // pachd swapped the root token in one transaction: the old one is gone, so the new one is
+      // stored whatever else happens. Revoking it would leave pach:root without a token.
+      expiresAt = null;
+    } else {
+      expiresAt = await confirmNewToken(authority, journal, minted, lifetime).catch((error: unknown) => {
+        throw failed(error);
+      });
+    }
+    // The journal says the old token is on its way out before the configuration lets it go: a
+    // crash in between must not leave the old token working once the configuration has moved on.
     journal.stage = 'revoking-old';
-    const warnings: string[] = [];
+    wal = await updateWal(request.storage, wal, journal);
+    await writer.save(rotatedConfig(config, minted, expiresAt));
     try {
-      wal = await updateWal(request.storage, wal, journal);
       await retireOldToken(authority, journal);
       await deleteWal(request.storage, wal.id);
     } catch (error) {
@@ -266,7 +283,8 @@ export async function finishInterruptedRotation(
       return;
     }
     const newWorks = await works(authority, journal.new_token);
-    if (config !== undefined && configured === journal.old_token && journal.stage === 'minting') {
+    if (config !== undefined && configured === journal.old_token) {
+      // The configuration never let the old token go: keep it if it still works, else switch.
       await rollForwardOrBack(engine, authority, journal, config, writer, newWorks);
       return;
     }

@@ -1,3 +1,4 @@
+import { badRequest } from '../sdk/errors';
 import type { EngineConfig, ObservedPachd } from './config';
 import type { Engine } from './engine';
 import type { AdminIdentity, PachdGeneration } from './pachd/authority';
@@ -11,19 +12,22 @@ import { tokenFingerprint } from './pachd/token';
 export interface Observation {
   observed: ObservedPachd;
   admin: AdminIdentity;
-  /** What pachd's version API says, whatever the configuration forces. */
-  spokenGeneration: PachdGeneration;
 }
 
 export async function observePachd(engine: Engine, config: EngineConfig, deadline?: number): Promise<Observation> {
   const connection = engine.pachd.connection(config, { deadline });
   const version = await engine.pachd.version(connection, true);
   const generation: PachdGeneration = config.generation === 'auto' ? version.generation : config.generation === '1' ? 1 : 2;
+  if (generation !== version.generation) {
+    // Asking the other generation's auth API would only fail, less clearly.
+    throw badRequest(
+      `generation is forced to ${generation}, but pachd ${version.version} speaks generation ${version.generation}`,
+    );
+  }
   const authority = await engine.pachd.authority(connection, generation, version.version);
   const admin = await authority.verifyAdmin(config.admin_token);
   return {
     admin,
-    spokenGeneration: version.generation,
     observed: {
       generation,
       pachd_version: version.version,

@@ -1,5 +1,5 @@
 import { formatDuration, nanosToSeconds, secondsToNanos } from '../sdk/duration';
-import { badRequest, codedError } from '../sdk/errors';
+import { badRequest, codedError, VaultError } from '../sdk/errors';
 import type { FieldData } from '../sdk/fields';
 import type { PathDefinition } from '../sdk/framework';
 import type { Request, Response } from '../sdk/logical';
@@ -252,16 +252,11 @@ async function verify(
     observation = await observePachd(engine, config, request.deadline);
   } catch (error) {
     // The address is new to this engine: one that does not answer is a bad value, not an outage.
+    if (error instanceof VaultError) throw error;
     const newAddress = existing === undefined || !isConfiguredAddress(existing, config.pachd_address);
     throw configError(error, config.pachd_address, newAddress);
   }
-  const { admin, observed, spokenGeneration } = observation;
-  if (observed.generation !== spokenGeneration) {
-    throw badRequest(
-      `generation is forced to ${observed.generation}, but pachd ${observed.pachd_version} speaks generation ` +
-        `${spokenGeneration}; nothing was stored`,
-    );
-  }
+  const { admin, observed } = observation;
   if (admin.shortfall !== undefined) throw badRequest(`admin_token cannot issue tokens: ${admin.shortfall}`);
   const issuance = issuanceOf(observed);
   if (issuance.mode === 'pachd-generated') warnings.push(issuance.reason);
@@ -286,15 +281,15 @@ function configError(error: unknown, address: string, newAddress: boolean): unkn
       return badRequest(`cannot verify the configuration: ${error.message}`);
     case 'not-activated':
       return codedError(502, `${error.message}; activate auth (pachctl auth activate) before configuring this engine`);
-    case 'unreachable':
+    default:
+      // An address new to this engine that does not answer as pachd does is a bad value; the
+      // configured pachd failing is an outage.
       if (newAddress) {
         return badRequest(
-          `cannot verify the configuration: ${error.message}; check pachd_address (and grpcs:// for a TLS pachd), ` +
+          `cannot verify the configuration: ${error.message}; check pachd_address (grpcs:// for a TLS pachd), ` +
             'or store it unchecked with verify_connection=false',
         );
       }
-      return codedError(502, `cannot verify the configuration: ${error.message}`);
-    default:
       return codedError(502, `cannot verify the configuration: ${error.message}`);
   }
 }

@@ -36,8 +36,12 @@ export function checkSubjectForm(input: string): string {
   if (subject.length > MAX_SUBJECT_LENGTH) {
     throw badRequest(`a subject has at most ${MAX_SUBJECT_LENGTH} characters; this one has ${subject.length}`);
   }
-  if (/[\s\u0000-\u001f\u007f]/.test(subject)) {
-    throw badRequest(`subject ${JSON.stringify(subject)} contains whitespace or control characters`);
+  // Controls (C0 and C1), format characters (zero-width, bidirectional overrides) and every kind
+  // of space: a subject holding one looks like another subject, or like nothing, to a person.
+  if (/[\p{Cc}\p{Cf}\p{Z}\s]/u.test(subject)) {
+    throw badRequest(
+      `subject ${JSON.stringify(subject)} contains whitespace, control or invisible characters (zero-width, bidirectional)`,
+    );
   }
   const match = SUBJECT_SHAPE.exec(subject);
   if (match === null) {

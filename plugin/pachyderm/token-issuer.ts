@@ -95,12 +95,13 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
   try {
     // From here only revoking cleans up: pachd's value is journaled at once.
     if (journal.entry.token === undefined) await journal.record(minted.token);
+    else minted = { ...minted, expiresAt: await checkedExpiry(authority, journal.entry) };
     if (request.cancelled()) {
       throw internalError('the request was cancelled before the token reached Vault, so the token is revoked again');
     }
   } catch (error) {
     await journal.abandon(minted.token);
-    throw error;
+    throw vaultErrorFromPachd(error, `cannot issue a token for ${subject}`);
   }
   request.afterResponse(async (delivered) => {
     if (delivered) await journal.release();
@@ -160,7 +161,7 @@ async function mint(
     if (pending.token === undefined) return authority.generate(adminToken, pending.subject, lifetimeSeconds);
     const expiresAt = new Date(pending.expires_at);
     await authority.restore(adminToken, { value: pending.token, subject: pending.subject, expiresAt });
-    return { token: pending.token, subject: pending.subject, expiresAt: await checkedExpiry(engine, config, authority, pending) };
+    return { token: pending.token, subject: pending.subject, expiresAt };
   };
   try {
     return await attempt(config.admin_token);
@@ -178,22 +179,15 @@ async function mint(
 /**
  * pachd's own word on a restored token's expiry. pachd stores whole seconds left, and none at
  * all under one second: a clock far ahead of this host's could turn an expiring token into one
- * that never expires. Such a token is revoked at once, and the issuance fails.
+ * that never expires. Such a token is refused (and, as any token of a failed issuance, revoked).
  */
-async function checkedExpiry(
-  engine: Engine,
-  config: EngineConfig,
-  authority: PachdAuthority,
-  pending: PendingTokenWal,
-): Promise<Date> {
-  const value = pending.token ?? '';
-  const identity = await authority.identify(value);
+async function checkedExpiry(authority: PachdAuthority, pending: PendingTokenWal): Promise<Date> {
+  const identity = await authority.identify(pending.token ?? '');
   if (identity.expiresAt !== null) return identity.expiresAt;
-  await revokeAtHome(engine, config, pending, value);
   throw codedError(
     502,
     `pachd at ${pending.pachd_address} stored the token for ${pending.subject} without an expiry (its clock ` +
-      'runs ahead of this host\'s by about the token\'s lifetime); the token was revoked again',
+      'runs ahead of this host\'s by about the token\'s lifetime); the token is revoked again',
   );
 }
 

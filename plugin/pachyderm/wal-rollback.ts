@@ -7,11 +7,13 @@ import { tokenFingerprint } from './pachd/token';
 import { revokeAtHome } from './token-revocation';
 
 /**
- * What the rollback tick does with WAL entries that outlived their request (older than
- * `WAL_ROLLBACK_MIN_AGE_MS`, longer than any request may take).
+ * What the rollback tick does with WAL entries that outlived their request. An entry is left
+ * alone until `WAL_ROLLBACK_MIN_AGE_MS` old: longer than any call to pachd may last (at most
+ * MAX_REQUEST_TIMEOUT_SECONDS), so a call of the interrupted request cannot land at pachd after
+ * the rollback has looked for its token. It is Vault's own default.
  */
 export const PENDING_TOKEN_WAL = 'pachd-token';
-export const WAL_ROLLBACK_MIN_AGE_MS = 3 * 60 * 1000;
+export const WAL_ROLLBACK_MIN_AGE_MS = 10 * 60 * 1000;
 
 /** An issuance in progress: the token's value once known (before pachd sees it when the engine picks it). */
 export interface PendingTokenWal {

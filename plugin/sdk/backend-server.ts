@@ -36,6 +36,15 @@ export interface BackendServerOptions {
   redactor: Redactor;
 }
 
+/**
+ * How long after handing an answer to grpc-js its after-response work waits. grpc-js says
+ * nothing when the answer's trailers reach the socket, and a host that has the message but not
+ * the trailers counts the call as failed: work that releases what covers the answer (a WAL entry)
+ * must not run before then. The wait errs towards keeping the entry: if the process dies during
+ * it, the entry outlives the answer and the rollback undoes what a delivered answer carried.
+ */
+const DELIVERY_GRACE_MS = 500;
+
 /** Backend type logical: a secrets engine. */
 const TYPE_LOGICAL = 1;
 const MULTIPLEX_ID_KEY = 'multiplex_id';
@@ -185,7 +194,10 @@ export class BackendServer {
     this.handleRequest(call, after).then(
       (reply) => {
         callback(null, reply);
-        if (after.pending > 0) void after.settle(!call.cancelled && reply.err === null, this.options.logger);
+        if (after.pending === 0) return;
+        // A host that gave up after the message went out cancels the stream before its trailers:
+        // grpc-js knows by the end of the grace.
+        setTimeout(() => void after.settle(!call.cancelled && reply.err === null, this.options.logger), DELIVERY_GRACE_MS);
       },
       (error: unknown) => {
         const detail = this.options.redactor.scrub(describe(error));

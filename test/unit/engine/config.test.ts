@@ -134,4 +134,16 @@ describe.each([1, 2] as const)('config against pachd %i.x', (generation) => {
     const everything = [...harness.transcript, ...harness.logLines].join('\n');
     expect(everything).not.toContain(harness.pachd.rootToken);
   });
+
+  it('refuses to force the generation pachd does not speak, before asking the wrong API', async () => {
+    const error = await harness.failure('create', 'config', {
+      pachd_address: harness.pachd.pachdAddress,
+      admin_token: harness.pachd.rootToken,
+      generation: generation === 1 ? '2' : '1',
+    });
+    expect(error.type).toBe(ErrorType.InvalidRequest);
+    expect(error.message).toMatch(new RegExp(`forced to ${generation === 1 ? 2 : 1}, but pachd .* speaks generation ${generation}`));
+    expect(await harness.request('read', 'config')).toBeUndefined();
+  });
 });
+

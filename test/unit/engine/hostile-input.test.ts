@@ -74,6 +74,10 @@ describe.each([1, 2] as const)('hostile input, pachd %i.x', (generation) => {
     for (const template of ['user:{{identity.entity.aliases..name}}', 'user:{{identity.entity.metadata.}}', 'user:{{identity.entity.aliases. .name}}']) {
       await refused('update', 'roles/bad', { subject_template: template });
     }
+    for (const subject of ['robot:ci\u0085', 'robot:ci\u0090x', 'robot:ci\u200b', 'robot:\u202eic', 'robot:ci\u2066', 'robot:c\u00a0i']) {
+      expect((await refused('update', 'login', { username: subject })).message).toMatch(/invisible/);
+      await refused('update', 'roles/c1', { subject });
+    }
     for (const subject of ['group/okta:admins', 'GROUP/okta:admins', 'group:admins']) {
       expect((await refused('update', 'login', { username: subject })).message).toMatch(/groups/);
     }

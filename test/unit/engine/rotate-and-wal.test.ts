@@ -63,6 +63,17 @@ describe('rotate-root', () => {
     expect(await harness.whoAmI(issued?.data?.user_token as string)).toBe('user:alice@example.com');
   });
 
+  it('2.x: ignores a ttl for pach:root (its tokens never expire) and never revokes the new root token', async () => {
+    harness = await EngineHarness.start({ generation: 2 });
+    await harness.configure();
+    const response = await harness.request('update', 'config/rotate-root', { ttl: '720h' });
+    expect(response?.warnings?.join(' ')).toMatch(/ttl is ignored/);
+    expect(response?.data).toMatchObject({ admin_subject: 'pach:root', rotation_method: 'rotate-root', admin_token_expires_at: null });
+    expect(await harness.whoAmI(harness.pachd.rootToken)).toBe('pach:root');
+    const issued = await harness.request('update', 'login', { username: 'robot:ci' });
+    expect(await harness.whoAmI(issued?.data?.user_token as string)).toBe('robot:ci');
+  });
+
   it('2.x: rotates a clusterAdmin robot with RestoreAuthToken and revokes the old token', async () => {
     harness = await EngineHarness.start({ generation: 2 });
     const admin = harness.pachd.control.createToken({ subject: 'robot:vault', roles: ['clusterAdmin'], ttlSeconds: 3600 });
@@ -94,7 +105,7 @@ describe('WAL rollback', () => {
       expires_at: new Date(Date.now() + 3600_000).toISOString(),
       token,
     };
-    await putWal(harness.storage, PENDING_TOKEN_WAL, pending, Date.now() - 10 * 60_000);
+    await putWal(harness.storage, PENDING_TOKEN_WAL, pending, Date.now() - 11 * 60_000);
     await putWal(harness.storage, PENDING_TOKEN_WAL, { ...pending, token: generatePachdToken() }, Date.now());
 
     await harness.request('rollback', '');
@@ -113,7 +124,7 @@ describe('WAL rollback', () => {
       pachd_address: harness.pachd.pachdAddress,
       expires_at: new Date(Date.now() + 3600_000).toISOString(),
       token: issued.token,
-    } satisfies PendingTokenWal, Date.now() - 10 * 60_000);
+    } satisfies PendingTokenWal, Date.now() - 11 * 60_000);
     await harness.pachd.control.makeUnavailable();
     await harness.request('rollback', '');
     expect(await listWal(harness.storage)).toHaveLength(1);
@@ -139,7 +150,7 @@ describe('WAL rollback', () => {
       old_token: oldRoot,
       new_token: newRoot,
     };
-    await putWal(harness.storage, ADMIN_ROTATION_WAL, journal, Date.now() - 10 * 60_000);
+    await putWal(harness.storage, ADMIN_ROTATION_WAL, journal, Date.now() - 11 * 60_000);
     await harness.request('rollback', '');
     expect((await harness.request('read', 'config'))?.data?.admin_token_fingerprint).toBe(`sha256:${hashPachdToken(newRoot).slice(0, 16)}`);
     expect(await listWal(harness.storage)).toEqual([]);
@@ -157,7 +168,7 @@ describe('WAL rollback', () => {
       pachd_address: harness.pachd.pachdAddress,
       old_token: admin.token,
       new_token: minted.token,
-    } satisfies AdminRotationWal, Date.now() - 10 * 60_000);
+    } satisfies AdminRotationWal, Date.now() - 11 * 60_000);
     await harness.request('rollback', '');
     expect(await harness.whoAmI(minted.token)).toBeUndefined();
     expect(await harness.whoAmI(admin.token)).toBe('robot:vault');
@@ -175,7 +186,7 @@ describe('rotations that did not finish', () => {
     await harness.stop();
   });
 
-  const oldEnough = () => Date.now() - 10 * 60_000;
+  const oldEnough = () => Date.now() - 11 * 60_000;
 
   it('finishes one stuck revoking the old token after its new token was revoked meanwhile, and stops', async () => {
     const oldAdmin = harness.pachd.control.createToken({ subject: 'robot:vault', roles: ['clusterAdmin'] });
@@ -193,6 +204,44 @@ describe('rotations that did not finish', () => {
     await harness.request('rollback', '');
     expect(await harness.whoAmI(oldAdmin.token)).toBeUndefined();
     expect(await listWal(harness.storage)).toEqual([]);
+  });
+
+  it('revokes the old token of a rotation the configuration has since moved past (a later rotation)', async () => {
+    const first = harness.pachd.control.createToken({ subject: 'robot:vault', roles: ['clusterAdmin'] });
+    const second = harness.pachd.control.createToken({ subject: 'robot:vault' });
+    const third = harness.pachd.control.createToken({ subject: 'robot:vault' });
+    // first → second stored, then a crash before first was revoked; a later rotation second → third.
+    await harness.configure({ admin_token: third.token });
+    harness.pachd.control.deleteToken(second.hash);
+    await putWal(harness.storage, ADMIN_ROTATION_WAL, {
+      stage: 'revoking-old',
+      subject: 'robot:vault',
+      generation: 2,
+      pachd_address: harness.pachd.pachdAddress,
+      old_token: first.token,
+      new_token: second.token,
+    } satisfies AdminRotationWal, oldEnough());
+    await harness.request('rollback', '');
+    expect(await harness.whoAmI(first.token)).toBeUndefined();
+    expect(await harness.whoAmI(third.token)).toBe('robot:vault');
+    expect(await listWal(harness.storage)).toEqual([]);
+  });
+
+  it('keeps the old token and revokes the new one when the crash came before the configuration switched', async () => {
+    const oldAdmin = harness.pachd.control.createToken({ subject: 'robot:vault', roles: ['clusterAdmin'] });
+    await harness.configure({ admin_token: oldAdmin.token });
+    const newAdmin = harness.pachd.control.createToken({ subject: 'robot:vault' });
+    await putWal(harness.storage, ADMIN_ROTATION_WAL, {
+      stage: 'revoking-old',
+      subject: 'robot:vault',
+      generation: 2,
+      pachd_address: harness.pachd.pachdAddress,
+      old_token: oldAdmin.token,
+      new_token: newAdmin.token,
+    } satisfies AdminRotationWal, oldEnough());
+    await harness.request('rollback', '');
+    expect(await harness.whoAmI(oldAdmin.token)).toBe('robot:vault');
+    expect(await harness.whoAmI(newAdmin.token)).toBeUndefined();
   });
 
   it('revokes the working new token of a rotation whose configuration was deleted', async () => {

@@ -1,0 +1,554 @@
+package conformance
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/rand"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"pachyderm-vault-plugin/test/conformance/harness"
+	"pachyderm-vault-plugin/test/conformance/standin"
+)
+
+// TestEngineChaos drives build/pachyderm through Vault's plugin client from
+// many concurrent clients in seeded random interleavings of login, creds,
+// renew, revoke, rotate-root, config writes and rollback ticks, while the
+// pachd stand-in injects latency, errors, outages and write contention and
+// the plugin process is killed (SIGKILL) and relaunched on the same storage
+// at random moments. After each round it quiesces, runs the rollback as
+// Vault's rollback manager would once the WAL grace period passed, and checks
+// invariants that must hold whatever the storm was:
+//
+//   - every token alive at pachd is the configured admin token, pachd's own
+//     root token, or covered by a lease the host holds or a WAL entry;
+//   - exactly one token of the admin subject is alive, the configured one;
+//   - no response, error or log line holds an admin token (any one ever
+//     issued), and no log line holds an issued token.
+//
+// Each client's sequence of operations, the fault schedule and the kill
+// schedule follow from the seed (printed; CHAOS_SEED reruns it); how they
+// interleave depends on timing. CHAOS_ROUNDS and CHAOS_CLIENTS scale it.
+func TestEngineChaos(t *testing.T) {
+	seed := envInt64("CHAOS_SEED", time.Now().UnixNano())
+	rounds := int(envInt64("CHAOS_ROUNDS", 2))
+	clients := int(envInt64("CHAOS_CLIENTS", 8))
+	t.Logf("chaos seed %d (rerun with CHAOS_SEED=%d), %d rounds of %d clients per pachd generation", seed, seed, rounds, clients)
+	for gi, g := range pachdGenerations {
+		g := g
+		genSeed := seed + int64(gi)*1_000_003
+		t.Run(g.name, func(t *testing.T) {
+			c := newChaos(t, g, genSeed, clients)
+			for round := 1; round <= rounds; round++ {
+				c.round(round, genSeed+int64(round)*7919)
+				if t.Failed() {
+					t.Logf("stopping after round %d: an invariant failed (seed %d)", round, seed)
+					return
+				}
+			}
+		})
+	}
+}
+
+func envInt64(name string, fallback int64) int64 {
+	if v := os.Getenv(name); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err == nil {
+			return n
+		}
+	}
+	return fallback
+}
+
+const (
+	chaosAdminSubject = "robot:vault-admin"
+	chaosOpsPerClient = 40
+)
+
+type chaos struct {
+	t       *testing.T
+	e       *engineEnv
+	tg      target
+	ctx     context.Context
+	clients int
+
+	mountMu sync.RWMutex
+	mount   *harness.Mount
+
+	leaseMu sync.Mutex
+	leases  map[int64]*lease
+	nextID  int64
+
+	counts   sync.Map // "op status" -> *int64
+	kills    atomic.Int64
+	launches atomic.Int64
+	faults   atomic.Int64
+}
+
+func newChaos(t *testing.T, g pachdGeneration, seed int64, clients int) *chaos {
+	e := newEngineEnv(t, g)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	t.Cleanup(cancel)
+	c := &chaos{t: t, e: e, tg: targetByName(t, targetPachyderm), ctx: ctx, clients: clients, mount: e.m, leases: map[int64]*lease{}}
+	t.Cleanup(func() { c.current().Cleanup(context.Background()) })
+
+	roles := []string{"clusterAdmin"}
+	if g.generation == 1 {
+		roles = []string{"SUPER"}
+	}
+	admin, err := e.pachd.CreateToken(ctx, chaosAdminSubject, 7*24*3600, roles)
+	if err != nil {
+		t.Fatalf("POST /tokens: %v", err)
+	}
+	e.addSecret(admin.Token, "the chaos admin token")
+	e.configure(map[string]interface{}{
+		"admin_token": admin.Token, "ttl": "5m", "max_ttl": "1h", "request_timeout": "1s", "pachd_max_in_flight": 2,
+	})
+	if mode := e.read("config").Data()["issuance_mode"]; mode != "restore" {
+		t.Fatalf("issuance_mode = %v: the chaos invariants assume the engine picks every token value", mode)
+	}
+	for name, subject := range map[string]string{"ci": "robot:ci", "svc": "robot:svc", "alice": g.userSubject} {
+		if r := e.write("roles/"+name, map[string]interface{}{"subject": subject}); !expectOK(t, "role "+name, r) {
+			t.FailNow()
+		}
+	}
+	return c
+}
+
+func (c *chaos) current() *harness.Mount {
+	c.mountMu.RLock()
+	defer c.mountMu.RUnlock()
+	return c.mount
+}
+
+// do sends one request to whatever process serves the mount now, with a
+// request deadline as Vault's HTTP layer sets one, and records it for the
+// leak check.
+func (c *chaos) do(op logical.Operation, path string, data map[string]interface{}, prepare func(*logical.Request)) *harness.Result {
+	m := c.current()
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	defer cancel()
+	req := m.NewRequest(op, path, data)
+	if prepare != nil {
+		prepare(req)
+	}
+	r := m.Do(ctx, req)
+	c.e.mu.Lock()
+	c.e.results = append(c.e.results, r)
+	c.e.mu.Unlock()
+	return r
+}
+
+func (c *chaos) count(op string, r *harness.Result) {
+	key := fmt.Sprintf("%-12s %dxx", op, r.Status/100)
+	if r.Status == 0 {
+		key = fmt.Sprintf("%-12s err", op)
+	}
+	v, _ := c.counts.LoadOrStore(key, new(int64))
+	atomic.AddInt64(v.(*int64), 1)
+}
+
+func (c *chaos) hold(l *lease) {
+	c.leaseMu.Lock()
+	defer c.leaseMu.Unlock()
+	c.nextID++
+	c.leases[c.nextID] = l
+}
+
+func (c *chaos) pick(rng *rand.Rand) (int64, *lease) {
+	c.leaseMu.Lock()
+	defer c.leaseMu.Unlock()
+	if len(c.leases) == 0 {
+		return 0, nil
+	}
+	ids := make([]int64, 0, len(c.leases))
+	for id := range c.leases {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	id := ids[rng.Intn(len(ids))]
+	return id, c.leases[id]
+}
+
+// round runs the clients, the fault injector and the killer together, then
+// quiesces and checks the invariants.
+func (c *chaos) round(n int, seed int64) {
+	stop := make(chan struct{})
+	var background sync.WaitGroup
+	background.Add(2)
+	go func() { defer background.Done(); c.injectFaults(rand.New(rand.NewSource(seed+1)), stop) }()
+	go func() { defer background.Done(); c.killAtRandom(rand.New(rand.NewSource(seed+2)), stop) }()
+
+	var clients sync.WaitGroup
+	for i := 0; i < c.clients; i++ {
+		clients.Add(1)
+		go func(rng *rand.Rand) {
+			defer clients.Done()
+			for op := 0; op < chaosOpsPerClient; op++ {
+				c.operate(rng)
+			}
+		}(rand.New(rand.NewSource(seed + 100 + int64(i))))
+	}
+	clients.Wait()
+	close(stop)
+	background.Wait()
+	c.quiesce()
+	c.report(n)
+	c.checkInvariants(n)
+}
+
+func (c *chaos) operate(rng *rand.Rand) {
+	subjects := []string{"robot:ci", "robot:batch", c.e.gen.userSubject}
+	switch roll := rng.Intn(100); {
+	case roll < 25:
+		subject := subjects[rng.Intn(len(subjects))]
+		c.issue("login", logical.UpdateOperation, "login", map[string]interface{}{"username": subject})
+	case roll < 45:
+		role := []string{"ci", "svc", "alice"}[rng.Intn(3)]
+		c.issue("creds", logical.ReadOperation, "creds/"+role, nil)
+	case roll < 58:
+		if id, l := c.pick(rng); l != nil {
+			r := c.do(logical.RenewOperation, l.path, l.data, func(req *logical.Request) {
+				s := l.secret
+				s.IssueTime = l.issueTime
+				s.Increment = time.Duration(1+rng.Intn(10)) * time.Minute
+				req.Secret = &s
+			})
+			c.count("renew", r)
+			if r.Err == nil && r.Resp != nil && r.Resp.Secret != nil {
+				c.leaseMu.Lock()
+				if held, ok := c.leases[id]; ok {
+					held.secret = *r.Resp.Secret
+				}
+				c.leaseMu.Unlock()
+			}
+		}
+	case roll < 72:
+		if id, l := c.pick(rng); l != nil {
+			r := c.do(logical.RevokeOperation, l.path, l.data, func(req *logical.Request) {
+				s := l.secret
+				s.IssueTime = l.issueTime
+				req.Secret = &s
+			})
+			c.count("revoke", r)
+			if r.Err == nil {
+				// Only a revocation that succeeded ends the lease; Vault retries the others.
+				c.leaseMu.Lock()
+				delete(c.leases, id)
+				c.leaseMu.Unlock()
+			}
+		}
+	case roll < 77:
+		if _, l := c.pick(rng); l != nil {
+			c.count("revoke-path", c.do(logical.UpdateOperation, "revoke", map[string]interface{}{"user_token": l.token}, nil))
+		}
+	case roll < 83:
+		c.count("rotate-root", c.do(logical.UpdateOperation, "config/rotate-root", nil, nil))
+	case roll < 91:
+		settings := []map[string]interface{}{
+			{"ttl": "10m"}, {"ttl": "5m"}, {"max_ttl": "2h"}, {"request_timeout": "2s"},
+			{"pachd_max_in_flight": 1 + rng.Intn(3)}, {"request_timeout": "1s", "max_ttl": "1h"},
+		}
+		c.count("config", c.do(logical.UpdateOperation, "config", settings[rng.Intn(len(settings))], nil))
+	case roll < 95:
+		c.count("rollback", c.do(logical.RollbackOperation, "", nil, nil))
+	default:
+		c.count("read", c.do(logical.ReadOperation, []string{"config", "version", "roles/ci"}[rng.Intn(3)], nil, nil))
+	}
+}
+
+func (c *chaos) issue(op string, operation logical.Operation, path string, data map[string]interface{}) {
+	r := c.do(operation, path, data, nil)
+	c.count(op, r)
+	if r.Err != nil || r.Resp == nil || r.Resp.Secret == nil {
+		return
+	}
+	token, _ := r.Data()["user_token"].(string)
+	c.e.mu.Lock()
+	c.e.issued = append(c.e.issued, token)
+	c.e.mu.Unlock()
+	// What the expiration manager registers: the lease outlives the plugin process.
+	c.hold(&lease{path: path, data: r.Resp.Data, secret: *r.Resp.Secret, issueTime: time.Now(), token: token})
+}
+
+// injectFaults changes one fault every so often: latency (some past the
+// plugin's request_timeout, so pachd applies calls whose answers are lost),
+// errors, short outages, and token-write contention.
+func (c *chaos) injectFaults(rng *rand.Rand, stop <-chan struct{}) {
+	methods := []string{"RestoreAuthToken", "RevokeAuthToken", "WhoAmI", "GetVersion", "RotateRootToken", "ExtendAuthToken", "GetPermissions"}
+	codes := []int{14, 13, 2, 4}
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(time.Duration(80+rng.Intn(250)) * time.Millisecond):
+		}
+		var err error
+		switch rng.Intn(6) {
+		case 0, 1:
+			err = c.e.pachd.SetLatency(c.ctx, methods[rng.Intn(len(methods))], time.Duration(rng.Intn(1500))*time.Millisecond)
+		case 2:
+			err = c.e.pachd.InjectError(c.ctx, methods[rng.Intn(len(methods))], codes[rng.Intn(len(codes))], "chaos: injected failure", 1+rng.Intn(3))
+		case 3:
+			if err = c.e.pachd.Unavailable(c.ctx); err == nil {
+				time.Sleep(time.Duration(100+rng.Intn(400)) * time.Millisecond)
+				err = c.e.pachd.Available(c.ctx)
+			}
+		case 4:
+			err = c.e.pachd.SetContention(c.ctx, standin.ContentionOptions{Enabled: rng.Intn(2) == 0, Seed: rng.Int63n(1 << 30), StallMaxMs: 3000})
+		default:
+			err = c.e.pachd.ResetFaults(c.ctx)
+		}
+		if err != nil {
+			c.t.Errorf("fault injection: %v", err)
+			return
+		}
+		c.faults.Add(1)
+	}
+}
+
+// killAtRandom SIGKILLs the plugin process now and then, wherever its
+// requests are, and relaunches it on the same storage, as Vault does when
+// it finds a plugin dead.
+func (c *chaos) killAtRandom(rng *rand.Rand, stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(time.Duration(100+rng.Intn(500)) * time.Millisecond):
+		}
+		c.killAndRelaunch()
+	}
+}
+
+func (c *chaos) killAndRelaunch() {
+	c.mountMu.Lock()
+	defer c.mountMu.Unlock()
+	old := c.mount
+	if pid := old.PID(); pid > 0 {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		harness.WaitProcessExit(pid, 5*time.Second)
+		c.kills.Add(1)
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+	old.Cleanup(ctx)
+	cancel()
+	m, err := c.e.cat.MountWith(c.ctx, c.tg.path, c.tg.mountConfig, harness.MountOptions{
+		Name: c.tg.name, Path: strings.TrimSuffix(old.Path, "/"), Storage: old.Storage, System: old.System,
+	})
+	if err != nil {
+		c.t.Errorf("relaunching the plugin after a kill: %v", err)
+		return
+	}
+	c.mount = m
+	c.launches.Add(1)
+}
+
+// quiesce ends the storm: faults off, pachd healthy, a live process, and the
+// rollback manager's pass once the grace period is over.
+func (c *chaos) quiesce() {
+	t := c.t
+	if err := c.e.pachd.ResetFaults(c.ctx); err != nil {
+		t.Fatalf("reset faults: %v", err)
+	}
+	if err := c.e.pachd.Available(c.ctx); err != nil {
+		t.Fatalf("available: %v", err)
+	}
+	if err := c.e.pachd.SetContention(c.ctx, standin.ContentionOptions{Enabled: false}); err != nil {
+		t.Fatalf("contention off: %v", err)
+	}
+	if !harness.ProcessAlive(c.current().PID()) {
+		c.killAndRelaunch()
+	}
+	// The rollback's grace period, compressed: it is longer than any call to pachd may last,
+	// so by the time it acts no call of an interrupted request can still land at pachd (the
+	// stand-in applies a delayed write after its client gave up, as a slow pachd may). Here:
+	// until pachd has no token write in flight, and a request's after-response work is done.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		stats, err := c.e.pachd.Stats(c.ctx)
+		if err != nil {
+			t.Fatalf("GET /stats: %v", err)
+		}
+		if stats.Writes.InFlight == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	for i := 0; i < 2; i++ {
+		r := c.do(logical.RollbackOperation, "", map[string]interface{}{"immediate": true}, nil)
+		if r.Err != nil {
+			t.Errorf("rollback after the round: %v", r.Err)
+		}
+	}
+}
+
+func (c *chaos) report(round int) {
+	var lines []string
+	c.counts.Range(func(k, v interface{}) bool {
+		lines = append(lines, fmt.Sprintf("  %s %5d", k, atomic.LoadInt64(v.(*int64))))
+		return true
+	})
+	sort.Strings(lines)
+	c.leaseMu.Lock()
+	held := len(c.leases)
+	c.leaseMu.Unlock()
+	c.t.Logf("round %d: operations so far (kind, status class, count):\n%s\n  kills %d, launches %d, fault changes %d, leases held %d",
+		round, strings.Join(lines, "\n"), c.kills.Load(), c.launches.Load(), c.faults.Load(), held)
+}
+
+var hexToken = regexp.MustCompile(`\b[0-9a-f]{32}\b`)
+
+func (c *chaos) checkInvariants(round int) {
+	t := c.t
+	m := c.current()
+	live, err := c.e.pachd.Tokens(c.ctx)
+	if err != nil {
+		t.Fatalf("GET /tokens: %v", err)
+	}
+	info, err := c.e.pachd.Info(c.ctx)
+	if err != nil {
+		t.Fatalf("GET /info: %v", err)
+	}
+	configured, _ := c.do(logical.ReadOperation, "config", nil, nil).Data()["admin_token_fingerprint"].(string)
+
+	covered := map[string]string{hashToken(info.RootToken): "pachd's root token"}
+	c.leaseMu.Lock()
+	for _, l := range c.leases {
+		covered[hashToken(l.token)] = "a lease the host holds"
+	}
+	c.leaseMu.Unlock()
+	walKeys, err := m.Storage.List(c.ctx, "wal/")
+	if err != nil {
+		t.Fatalf("listing wal/: %v", err)
+	}
+	for _, key := range walKeys {
+		entry, err := m.Storage.Get(c.ctx, "wal/"+key)
+		if err != nil || entry == nil {
+			continue
+		}
+		var wal struct {
+			Kind string `json:"kind"`
+			Data struct {
+				Token    string `json:"token"`
+				NewToken string `json:"new_token"`
+			} `json:"data"`
+		}
+		if json.Unmarshal(entry.Value, &wal) == nil {
+			for _, tk := range []string{wal.Data.Token, wal.Data.NewToken} {
+				if tk != "" {
+					covered[hashToken(tk)] = "a WAL entry (" + wal.Kind + ")"
+				}
+			}
+		}
+	}
+
+	var uncovered, admins []string
+	byReason := map[string]int{}
+	for _, tk := range live {
+		if tk.Expired {
+			continue
+		}
+		if tk.Subject == chaosAdminSubject {
+			admins = append(admins, "sha256:"+tk.Hash[:16])
+			if "sha256:"+tk.Hash[:16] != configured {
+				c.explain(tk.Hash)
+			}
+			continue
+		}
+		if reason, ok := covered[tk.Hash]; ok {
+			byReason[reason]++
+			continue
+		}
+		uncovered = append(uncovered, fmt.Sprintf("%s… %s ttl %ds", tk.Hash[:12], tk.Subject, tk.TTLSeconds))
+		c.explain(tk.Hash)
+	}
+	t.Logf("round %d invariants: %d live tokens at pachd: %d admin, covered %v, %d uncovered; %d WAL entries left",
+		round, len(live), len(admins), byReason, len(uncovered), len(walKeys))
+	if len(uncovered) > 0 {
+		sort.Strings(uncovered)
+		t.Errorf("round %d: tokens alive at pachd that no lease, WAL entry or configuration covers: %v", round, uncovered)
+	}
+	if len(admins) != 1 || admins[0] != configured {
+		t.Errorf("round %d: admin-subject tokens alive at pachd %v, want exactly the configured one %s", round, admins, configured)
+	}
+	if len(walKeys) > 0 {
+		t.Errorf("round %d: WAL entries left after the rollback with pachd healthy: %v", round, walKeys)
+	}
+	c.checkSecrets(round)
+}
+
+// explain logs what the host log says about a token (by its fingerprint), to
+// find out how it escaped.
+func (c *chaos) explain(hash string) {
+	needle := hash[:16]
+	var lines []string
+	for _, line := range strings.Split(c.e.cat.Log.String(), "\n") {
+		if strings.Contains(line, needle) {
+			lines = append(lines, fmt.Sprintf("%.400s", line))
+		}
+	}
+	c.t.Logf("what the host log says about sha256:%s:\n%s", needle, strings.Join(lines, "\n"))
+}
+
+// checkSecrets looks for every token pachd ever issued to the admin subject
+// in every response, error and log line, and for any issued token in the
+// log: the values themselves are unknown to the test, their hashes are not.
+func (c *chaos) checkSecrets(round int) {
+	t := c.t
+	history, err := c.e.pachd.TokenHistory(c.ctx)
+	if err != nil {
+		t.Fatalf("GET /tokens/history: %v", err)
+	}
+	admin := map[string]bool{}
+	everIssued := map[string]bool{}
+	for _, h := range history {
+		everIssued[h.Hash] = true
+		if h.Subject == chaosAdminSubject || h.Subject == "pach:root" {
+			admin[h.Hash] = true
+		}
+	}
+	found := func(text string, set map[string]bool) []string {
+		var hits []string
+		for _, candidate := range hexToken.FindAllString(text, -1) {
+			sum := sha256.Sum256([]byte(candidate))
+			if set[hex.EncodeToString(sum[:])] {
+				hits = append(hits, fingerprint(candidate))
+			}
+		}
+		return hits
+	}
+	c.e.mu.Lock()
+	results := append([]*harness.Result(nil), c.e.results...)
+	c.e.mu.Unlock()
+	leaks := 0
+	for i, r := range results {
+		text := errorText(r) + harness.DescribeResponse(r.Resp)
+		if hits := found(text, admin); len(hits) > 0 {
+			leaks++
+			t.Errorf("round %d: request #%d (%s %q) shows admin token(s) %v", round, i+1, r.Req.Operation, r.Req.Path, hits)
+		}
+	}
+	for _, line := range strings.Split(c.e.cat.Log.String(), "\n") {
+		if hits := found(line, everIssued); len(hits) > 0 {
+			leaks++
+			t.Errorf("round %d: a log line shows token(s) %v: %.300s", round, hits, line)
+		}
+	}
+	t.Logf("round %d secrets: %d admin tokens ever issued, %d tokens in all; %d responses and %d log bytes searched; %d leaks",
+		round, len(admin), len(everIssued), len(results), c.e.cat.Log.Len(), leaks)
+}
