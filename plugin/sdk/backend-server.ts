@@ -193,11 +193,12 @@ export class BackendServer {
     const after = new AfterResponse();
     this.handleRequest(call, after).then(
       (reply) => {
+        // Read before answering: grpc-js marks every call cancelled once its stream has closed,
+        // however it closed, so only now does the flag mean the host gave up.
+        const delivered = !call.cancelled && reply.err === null;
         callback(null, reply);
         if (after.pending === 0) return;
-        // A host that gave up after the message went out cancels the stream before its trailers:
-        // grpc-js knows by the end of the grace.
-        setTimeout(() => void after.settle(!call.cancelled && reply.err === null, this.options.logger), DELIVERY_GRACE_MS);
+        setTimeout(() => void after.settle(delivered, this.options.logger), DELIVERY_GRACE_MS);
       },
       (error: unknown) => {
         const detail = this.options.redactor.scrub(describe(error));

@@ -92,6 +92,12 @@ type chaos struct {
 	leases  map[int64]*lease
 	nextID  int64
 
+	// Tokens a revocation was attempted on, and when the process was killed:
+	// what may excuse a token under a held lease being dead.
+	excusedMu sync.Mutex
+	excused   map[string]bool
+	killTimes []time.Time
+
 	counts   sync.Map // "op status" -> *int64
 	kills    atomic.Int64
 	launches atomic.Int64
@@ -102,7 +108,7 @@ func newChaos(t *testing.T, g pachdGeneration, seed int64, clients int) *chaos {
 	e := newEngineEnv(t, g)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	t.Cleanup(cancel)
-	c := &chaos{t: t, e: e, tg: targetByName(t, targetPachyderm), ctx: ctx, clients: clients, mount: e.m, leases: map[int64]*lease{}}
+	c := &chaos{t: t, e: e, tg: targetByName(t, targetPachyderm), ctx: ctx, clients: clients, mount: e.m, leases: map[int64]*lease{}, excused: map[string]bool{}}
 	t.Cleanup(func() { c.current().Cleanup(context.Background()) })
 
 	roles := []string{"clusterAdmin"}
@@ -238,6 +244,7 @@ func (c *chaos) operate(rng *rand.Rand) {
 		}
 	case roll < 72:
 		if id, l := c.pick(rng); l != nil {
+			c.excuse(l.token)
 			r := c.do(logical.RevokeOperation, l.path, l.data, func(req *logical.Request) {
 				s := l.secret
 				s.IssueTime = l.issueTime
@@ -253,6 +260,7 @@ func (c *chaos) operate(rng *rand.Rand) {
 		}
 	case roll < 77:
 		if _, l := c.pick(rng); l != nil {
+			c.excuse(l.token)
 			c.count("revoke-path", c.do(logical.UpdateOperation, "revoke", map[string]interface{}{"user_token": l.token}, nil))
 		}
 	case roll < 83:
@@ -324,14 +332,40 @@ func (c *chaos) injectFaults(rng *rand.Rand, stop <-chan struct{}) {
 // requests are, and relaunches it on the same storage, as Vault does when
 // it finds a plugin dead.
 func (c *chaos) killAtRandom(rng *rand.Rand, stop <-chan struct{}) {
+	// The first kill comes early, so every round has one; then calm stretches, long enough that
+	// most leases are far from any kill and a token that dies under a held lease with no kill
+	// near it stands out.
+	wait := time.Duration(150+rng.Intn(450)) * time.Millisecond
 	for {
 		select {
 		case <-stop:
 			return
-		case <-time.After(time.Duration(100+rng.Intn(500)) * time.Millisecond):
+		case <-time.After(wait):
 		}
 		c.killAndRelaunch()
+		wait = time.Duration(700+rng.Intn(1500)) * time.Millisecond
 	}
+}
+
+func (c *chaos) excuse(token string) {
+	c.excusedMu.Lock()
+	defer c.excusedMu.Unlock()
+	c.excused[token] = true
+}
+
+// killedSoonAfter: whether the process was killed within the grace the engine
+// keeps an issuance journaled after its answer (plus slack), so that the
+// rollback may have revoked a token the host holds a lease for.
+func (c *chaos) killedSoonAfter(issued time.Time) bool {
+	c.excusedMu.Lock()
+	defer c.excusedMu.Unlock()
+	for _, at := range c.killTimes {
+		// The answer arrived at `issued`; the engine releases the journal half a second later.
+		if at.After(issued.Add(-250*time.Millisecond)) && at.Before(issued.Add(time.Second)) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *chaos) killAndRelaunch() {
@@ -339,6 +373,9 @@ func (c *chaos) killAndRelaunch() {
 	defer c.mountMu.Unlock()
 	old := c.mount
 	if pid := old.PID(); pid > 0 {
+		c.excusedMu.Lock()
+		c.killTimes = append(c.killTimes, time.Now())
+		c.excusedMu.Unlock()
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 		harness.WaitProcessExit(pid, 5*time.Second)
 		c.kills.Add(1)
@@ -489,7 +526,48 @@ func (c *chaos) checkInvariants(round int) {
 	if len(walKeys) > 0 {
 		t.Errorf("round %d: WAL entries left after the rollback with pachd healthy: %v", round, walKeys)
 	}
+	c.checkLeasedTokensAlive(round, live)
 	c.checkSecrets(round)
+}
+
+// checkLeasedTokensAlive: a token under a lease the host holds is alive at
+// pachd unless something explains its death: a revocation was attempted on
+// it, or the process was killed while its issuance was still journaled.
+func (c *chaos) checkLeasedTokensAlive(round int, live []standin.Token) {
+	alive := map[string]bool{}
+	for _, tk := range live {
+		if !tk.Expired {
+			alive[tk.Hash] = true
+		}
+	}
+	c.leaseMu.Lock()
+	held := make([]*lease, 0, len(c.leases))
+	for _, l := range c.leases {
+		held = append(held, l)
+	}
+	c.leaseMu.Unlock()
+	dead, excusedDead, byRevocation := 0, 0, 0
+	for _, l := range held {
+		if alive[hashToken(l.token)] {
+			continue
+		}
+		c.excusedMu.Lock()
+		revoked := c.excused[l.token]
+		c.excusedMu.Unlock()
+		if revoked || c.killedSoonAfter(l.issueTime) {
+			excusedDead++
+			if revoked {
+				byRevocation++
+			}
+			continue
+		}
+		dead++
+		c.t.Errorf("round %d: the token of a held lease (%s, %s) is dead at pachd with no revocation and no crash to explain it",
+			round, l.data["subject"], fingerprint(l.token))
+		c.explain(hashToken(l.token))
+	}
+	c.t.Logf("round %d leases: %d held, %d with their token alive, %d dead after a revocation attempt, %d after a crash, %d dead unexplained",
+		round, len(held), len(held)-dead-excusedDead, byRevocation, excusedDead-byRevocation, dead)
 }
 
 // explain logs what the host log says about a token (by its fingerprint), to

@@ -525,6 +525,24 @@ func TestEngineConfig(t *testing.T) {
 
 // ---- 2. + 3. login, creds, and the token at pachd
 
+// TestEngineTokenOutlivesItsAnswer: the journal entry that covers an issuance
+// is released a little after the answer went out (so a crash in between
+// cannot lose a token the host never got); the token itself stays, and the
+// entry goes.
+func TestEngineTokenOutlivesItsAnswer(t *testing.T) {
+	forEachGeneration(t, func(t *testing.T, e *engineEnv) {
+		e.configure(nil)
+		issued := []*lease{e.login("robot:ci", "30m", ""), e.login(e.gen.userSubject, "30m", "")}
+		time.Sleep(1500 * time.Millisecond)
+		for _, l := range issued {
+			e.expectWorks("an issued token, well after its answer", l.token, l.data["subject"].(string))
+		}
+		if wal := e.walEntries(); len(wal) != 0 {
+			t.Errorf("WAL entries left well after the answers: %v", wal)
+		}
+	})
+}
+
 func TestEngineLoginAndCreds(t *testing.T) {
 	forEachGeneration(t, func(t *testing.T, e *engineEnv) {
 		e.configure(nil)

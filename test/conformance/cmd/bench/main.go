@@ -28,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -136,6 +137,10 @@ func main() {
 		issueWarmup   = flag.Int("issuance-warmup", -1, "unmeasured issuances per side before measuring (default: -warmup)")
 		issueTTL      = flag.Duration("issuance-ttl", 10*time.Minute, "ttl of the issued tokens")
 		issueSubject  = flag.String("issuance-subject", "robot:bench", "subject of the issued tokens")
+		contention    = flag.Bool("contention", true, "run the issuance-under-contention section (1, 16, 64 callers, with and without the bound)")
+		contWindow    = flag.Duration("contention-window", 5*time.Second, "how long each contention cell keeps its callers busy")
+		contCallers   = flag.String("contention-callers", "1,16,64", "callers in flight per contention cell, comma-separated (the first is the reference)")
+		contBound     = flag.Int("contention-bound", 2, "pachd_max_in_flight for the bounded cells (the engine's default)")
 	)
 	flag.Parse()
 
@@ -153,8 +158,16 @@ func main() {
 	if icfg.warmup < 0 {
 		icfg.warmup = cfg.warmup
 	}
-	if !*kvSection && !*issuance && !*execSection {
-		fatalf("every section is switched off (-kv=false -issuance=false -executables=false)")
+	if !*kvSection && !*issuance && !*execSection && !*contention {
+		fatalf("every section is switched off (-kv=false -issuance=false -executables=false -contention=false)")
+	}
+	ccfg := contentionConfig{window: *contWindow, bound: *contBound, plugin: *pachydermPath, standin: *standinPath}
+	for _, part := range strings.Split(*contCallers, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(part))
+		if err != nil || n < 1 {
+			fatalf("-contention-callers: %q is not a positive number", part)
+		}
+		ccfg.callers = append(ccfg.callers, n)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
@@ -189,6 +202,17 @@ func main() {
 		}
 		printIssuance(icfg, res)
 		report["issuance"] = res
+	}
+	if *contention {
+		if len(report) > 0 {
+			fmt.Println()
+		}
+		res, err := runContention(ctx, ccfg)
+		if err != nil {
+			fatalf("contention: %v", err)
+		}
+		printContention(res)
+		report["contention"] = res
 	}
 	if *jsonOut != "" {
 		b, _ := json.MarshalIndent(report, "", "  ")
