@@ -360,13 +360,16 @@ export class AuthV2Emulation implements PachdAuthEmulation {
 
   private rotateRootToken(request: RotateRootTokenRequest, call: PachdCall): { root_token: string } {
     this.requireClusterPermission(call, PERMISSION.CLUSTER_AUTH_ROTATE_ROOT_TOKEN);
-    this.tokens.deleteSubject(ROOT_USER);
     const token = request.root_token === '' ? newPachToken() : request.root_token;
-    const inserted = this.tokens.insert(
-      { hash: hashPachToken(token), subject: ROOT_USER, expiresAtMs: null, source: TokenSource.INVALID },
-      'RotateRootToken',
-    );
-    if (!inserted) throw plainGoError('cannot overwrite existing token with same hash');
+    const hash = hashPachToken(token);
+    // pachd deletes root's tokens and inserts the new one in one transaction: a value whose hash
+    // another subject's token already has fails the insert, and the deletion rolls back with it.
+    const existing = this.tokens.get(hash);
+    if (existing !== undefined && existing.subject !== ROOT_USER) {
+      throw plainGoError('cannot overwrite existing token with same hash');
+    }
+    this.tokens.deleteSubject(ROOT_USER);
+    this.tokens.insert({ hash, subject: ROOT_USER, expiresAtMs: null, source: TokenSource.INVALID }, 'RotateRootToken');
     this.currentRootToken = token;
     return { root_token: token };
   }

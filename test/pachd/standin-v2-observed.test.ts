@@ -246,4 +246,12 @@ describe('pachd 2.11.6 as observed: Activate and RotateRootToken', () => {
     const denied = await client.failure(AUTH, 'RotateRootToken', {}, { token: ci });
     expect(denied.code).toBe(grpc.status.PERMISSION_DENIED);
   });
+
+  it('keeps the root token when the new value collides with another subject\'s token (one transaction)', async () => {
+    const { client, root, robotToken, whoAmI } = await observedRelease();
+    const ci = await robotToken('ci');
+    const failure = await client.failure(AUTH, 'RotateRootToken', { root_token: ci }, { token: root });
+    expect(failure.details).toMatch(/cannot overwrite existing token with same hash/);
+    expect((await whoAmI(root)).username).toBe('pach:root');
+  });
 });
