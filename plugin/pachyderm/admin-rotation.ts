@@ -4,7 +4,7 @@ import type { Request, Response } from '../sdk/logical';
 import { deleteWal, putWal, updateWal, type WalEntry } from '../sdk/wal';
 import { notConfigured, type EngineConfig, type ConfigWriter } from './config';
 import type { Engine } from './engine';
-import { ceilSeconds, MIN_PACHD_LIFETIME_SECONDS } from './lease-ttl';
+import { ceilSeconds } from './lease-ttl';
 import {
   PACHD_V1_MAX_TTL_SECONDS,
   type AdminIdentity,
@@ -49,9 +49,11 @@ type RotationMethod = 'rotate-root' | 'restore' | 'pachd-generated';
 
 /** Lifetime of a new admin token when the old one expires and no ttl is given: pachd 1.x's longest. */
 const DEFAULT_EXPIRING_LIFETIME_SECONDS = PACHD_V1_MAX_TTL_SECONDS;
+/** Shorter, and the engine would lose its credential soon after rotating it. */
+const MIN_ADMIN_LIFETIME_SECONDS = 600;
 
 export async function rotateAdminToken(engine: Engine, request: Request, requestedTtl: Nanoseconds | undefined): Promise<Response> {
-  return engine.configs.update(request.storage, async (config, writer) => {
+  return engine.configs.update(request, async (config, writer) => {
     if (config === undefined) throw notConfigured();
     const failed = (error: unknown) => vaultErrorFromPachd(error, 'cannot rotate the admin token');
     const authority = await engine.pachd.configuredAuthority(config, request.deadline).catch((error: unknown) => {
@@ -65,7 +67,7 @@ export async function rotateAdminToken(engine: Engine, request: Request, request
     if (method === 'rotate-root' && requestedTtl !== undefined && requestedTtl > 0n) {
       warnings.push('ttl is ignored: pachd 2.x root tokens never expire (RotateRootToken takes no lifetime)');
     }
-    const lifetime = method === 'rotate-root' ? null : newLifetime(requestedTtl, identity, authority.generation);
+    const lifetime = method === 'rotate-root' ? null : newLifetime(requestedTtl, identity, authority.generation, method, warnings);
 
     const journal: AdminRotationWal = {
       stage: 'minting',
@@ -86,37 +88,46 @@ export async function rotateAdminToken(engine: Engine, request: Request, request
       throw failed(error);
     }
     engine.configs.protect(minted.token);
-    if (journal.new_token === undefined) {
-      journal.new_token = minted.token;
-      wal = await updateWal(request.storage, wal, journal).catch(async (error: unknown) => {
-        await authority.revoke(config.admin_token, minted.token).catch(() => undefined);
-        throw error;
-      });
-    }
 
-    let expiresAt: Date | null;
+    let expiresAt: Date | null = null;
     if (method === 'rotate-root') {
-      // pachd swapped the root token in one transaction: the old one is gone, so the new one is
-      // stored whatever else happens. Revoking it would leave pach:root without a token.
-      expiresAt = null;
+      // pachd swapped the root token in one transaction: the old one is already gone, so the new
+      // one is stored before anything else can fail (revoking it would leave pach:root without a
+      // token, and keeping the old one would leave the engine with a dead credential).
+      await writer.save(rotatedConfig(config, minted, null));
+      journal.stage = 'revoking-old';
+      wal = await updateWal(request.storage, wal, journal);
     } else {
+      if (journal.new_token === undefined) {
+        journal.new_token = minted.token;
+        wal = await updateWal(request.storage, wal, journal).catch(async (error: unknown) => {
+          await authority.revoke(config.admin_token, minted.token).catch(() => undefined);
+          throw error;
+        });
+      }
       expiresAt = await confirmNewToken(authority, journal, minted, lifetime).catch((error: unknown) => {
         throw failed(error);
       });
+      // The journal says the old token is on its way out before the configuration lets it go: a
+      // crash in between must not leave the old token working once the configuration has moved on.
+      journal.stage = 'revoking-old';
+      wal = await updateWal(request.storage, wal, journal);
+      await writer.save(rotatedConfig(config, minted, expiresAt));
     }
-    // The journal says the old token is on its way out before the configuration lets it go: a
-    // crash in between must not leave the old token working once the configuration has moved on.
-    journal.stage = 'revoking-old';
-    wal = await updateWal(request.storage, wal, journal);
-    await writer.save(rotatedConfig(config, minted, expiresAt));
+    let retired = false;
     try {
       await retireOldToken(authority, journal);
-      await deleteWal(request.storage, wal.id);
+      retired = true;
     } catch (error) {
       warnings.push(
         `the new admin token is stored, but revoking the old one failed (${(error as Error).message}); ` +
           'the rollback tick keeps trying',
       );
+    }
+    if (retired) {
+      await deleteWal(request.storage, wal.id).catch((error: unknown) => {
+        warnings.push(`the rotation is complete, but its journal entry stays (${(error as Error).message}); the rollback tick removes it`);
+      });
     }
     engine.logger.info('admin token rotated', {
       admin_subject: minted.subject,
@@ -137,13 +148,32 @@ export async function rotateAdminToken(engine: Engine, request: Request, request
 }
 
 /**
- * The new token's lifetime: what was asked, else as the old one (never expiring stays never
- * expiring, which is the only way the engine ever asks pachd for a token without an expiry).
+ * The new token's lifetime: what was asked, else as the old one. Never expiring stays never
+ * expiring only where the engine picks the value (it is journaled before pachd has it): a token
+ * pachd generates could be orphaned by a crash before it is journaled, so it always expires.
  */
-function newLifetime(requestedTtl: Nanoseconds | undefined, identity: AdminIdentity, generation: PachdGeneration): number | null {
+function newLifetime(
+  requestedTtl: Nanoseconds | undefined,
+  identity: AdminIdentity,
+  generation: PachdGeneration,
+  method: RotationMethod,
+  warnings: string[],
+): number | null {
   let lifetime: number | null;
-  if (requestedTtl !== undefined && requestedTtl > 0n) lifetime = Math.max(ceilSeconds(requestedTtl), MIN_PACHD_LIFETIME_SECONDS);
-  else lifetime = identity.expiresAt === null ? null : DEFAULT_EXPIRING_LIFETIME_SECONDS;
+  if (requestedTtl !== undefined && requestedTtl > 0n) {
+    lifetime = ceilSeconds(requestedTtl);
+    if (lifetime < MIN_ADMIN_LIFETIME_SECONDS) {
+      throw badRequest(`an admin token must live at least ${MIN_ADMIN_LIFETIME_SECONDS / 60} minutes; every issuance needs it`);
+    }
+  } else if (identity.expiresAt === null && method === 'pachd-generated') {
+    lifetime = DEFAULT_EXPIRING_LIFETIME_SECONDS;
+    warnings.push(
+      'the new admin token expires in 30 days although the old one never did: pachd picks its value here, and a ' +
+        'credential nobody could name must not outlive a crash forever. Rotate again before then',
+    );
+  } else {
+    lifetime = identity.expiresAt === null ? null : DEFAULT_EXPIRING_LIFETIME_SECONDS;
+  }
   if (lifetime !== null && generation === 1 && lifetime > PACHD_V1_MAX_TTL_SECONDS) {
     throw badRequest('pachd 1.x issues tokens for at most 30 days');
   }
@@ -173,19 +203,16 @@ async function mintAdmin(
   journal: AdminRotationWal,
   lifetime: number | null,
 ): Promise<MintedToken> {
-  const value = journal.new_token ?? '';
-  switch (method) {
-    case 'rotate-root':
-      await authority.rotateRoot(journal.old_token, value);
-      return { token: value, subject: journal.subject, expiresAt: null };
-    case 'restore': {
-      const expiresAt = lifetime === null ? null : new Date(Date.now() + lifetime * 1000);
-      await authority.restore(journal.old_token, { value, subject: journal.subject, expiresAt });
-      return { token: value, subject: journal.subject, expiresAt };
-    }
-    case 'pachd-generated':
-      return authority.generate(journal.old_token, journal.subject, lifetime);
+  if (method === 'pachd-generated') return authority.generate(journal.old_token, journal.subject, lifetime);
+  const value = journal.new_token;
+  if (value === undefined) throw new Error(`a ${method} rotation needs its value journaled first`);
+  if (method === 'rotate-root') {
+    await authority.rotateRoot(journal.old_token, value);
+    return { token: value, subject: journal.subject, expiresAt: null };
   }
+  const expiresAt = lifetime === null ? null : new Date(Date.now() + lifetime * 1000);
+  await authority.restore(journal.old_token, { value, subject: journal.subject, expiresAt });
+  return { token: value, subject: journal.subject, expiresAt };
 }
 
 /**
@@ -265,7 +292,7 @@ export async function finishInterruptedRotation(
   entry: WalEntry<AdminRotationWal>,
 ): Promise<void> {
   const journal = entry.data;
-  await engine.configs.update(request.storage, async (config, writer) => {
+  await engine.configs.update(request, async (config, writer) => {
     const authority = await engine.pachd.authorityAt(config, journal, request.deadline);
     const log = { subject: journal.subject, wal_id: entry.id };
     if (journal.new_token === undefined) {
@@ -285,7 +312,7 @@ export async function finishInterruptedRotation(
     const newWorks = await works(authority, journal.new_token);
     if (config !== undefined && configured === journal.old_token) {
       // The configuration never let the old token go: keep it if it still works, else switch.
-      await rollForwardOrBack(engine, authority, journal, config, writer, newWorks);
+      await rollForwardOrBack(engine, authority, journal, journal.new_token, config, writer, newWorks);
       return;
     }
     // The configuration holds neither token of this rotation any more (deleted, or rewritten
@@ -298,7 +325,7 @@ export async function finishInterruptedRotation(
         log,
       );
     }
-    if (journal.stage === 'revoking-old' && configured !== journal.old_token) {
+    if (journal.stage === 'revoking-old') {
       await authority.revokeAsItself(journal.old_token);
     }
   });
@@ -308,12 +335,12 @@ async function rollForwardOrBack(
   engine: Engine,
   authority: PachdAuthority,
   journal: AdminRotationWal,
+  newToken: string,
   config: EngineConfig,
   writer: ConfigWriter,
   newWorks: boolean,
 ): Promise<void> {
   const log = { subject: journal.subject };
-  const newToken = journal.new_token ?? '';
   if (!newWorks) {
     engine.logger.warn('an admin token rotation was interrupted before pachd installed the new token; nothing to undo', log);
     return;

@@ -31,7 +31,6 @@ export function createPachydermBackend(config: BackendConfig): Backend {
     pachd: new PachdAccess(),
     system: config.system,
     logger: config.logger,
-    redactor: config.redactor,
     learnedObservations: new Map(),
   };
   return new Backend(

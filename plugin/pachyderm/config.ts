@@ -1,5 +1,6 @@
 import type { Redactor } from '../goplugin/redactor';
-import { badRequest } from '../sdk/errors';
+import { badRequest, internalError } from '../sdk/errors';
+import type { Request } from '../sdk/logical';
 import { getJson, putJson, type Storage } from '../sdk/storage';
 import type { PachdGeneration } from './pachd/authority';
 import { SerialRunner } from './serial-runner';
@@ -85,8 +86,16 @@ export class ConfigStore {
    * Runs `change` alone among the configuration's writers, with the configuration read afresh
    * from storage (a cached copy could predate the last writer on another node).
    */
-  update<T>(storage: Storage, change: (current: EngineConfig | undefined, writer: ConfigWriter) => Promise<T>): Promise<T> {
+  update<T>(
+    request: Pick<Request, 'storage' | 'cancelled' | 'deadline'>,
+    change: (current: EngineConfig | undefined, writer: ConfigWriter) => Promise<T>,
+  ): Promise<T> {
+    const storage = request.storage;
     return this.writers.run(async () => {
+      // A writer whose caller gave up while it waited for its turn changes nothing.
+      if (request.cancelled() || (request.deadline !== undefined && Date.now() >= request.deadline)) {
+        throw internalError('the request was cancelled while it waited for another configuration change to finish');
+      }
       const stored = await getJson<EngineConfig>(storage, CONFIG_KEY);
       this.remember(stored ?? null);
       return change(stored, {

@@ -1,5 +1,4 @@
 import type { Logger } from '../goplugin/logger';
-import type { Redactor } from '../goplugin/redactor';
 import type { SystemView } from '../sdk/system-view';
 import type { ConfigStore, ObservedPachd } from './config';
 import type { PachdAccess } from './pachd-access';
@@ -10,7 +9,6 @@ export interface Engine {
   pachd: PachdAccess;
   system: SystemView;
   logger: Logger;
-  redactor: Redactor;
   /** What pachd said about configurations stored unverified, by address, generation and admin token. */
   learnedObservations: Map<string, ObservedPachd>;
 }

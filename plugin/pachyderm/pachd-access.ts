@@ -34,6 +34,9 @@ type ConnectionSettings = Pick<
   'pachd_address' | 'pachd_tls_ca' | 'request_timeout_seconds' | 'pachd_max_in_flight'
 >;
 
+/** Five minutes, half the WAL's rollback grace (wal-rollback.ts). */
+export const MAX_REQUEST_BUDGET_MS = 5 * 60 * 1000;
+
 const getVersionV2 = unaryMethod<object, WireVersion>(pachdDefinitions.service('versionpb_v2.API'), 'GetVersion');
 const getVersionV1 = unaryMethod<object, WireVersion>(pachdDefinitions.service('versionpb.API'), 'GetVersion');
 
@@ -49,8 +52,11 @@ export class PachdAccess {
     const address = parseAddress(options.address ?? config.pachd_address);
     const tlsCa = address.tls && config.pachd_tls_ca !== '' ? config.pachd_tls_ca : undefined;
     const timeoutSeconds = config.request_timeout_seconds > 0 ? config.request_timeout_seconds : DEFAULT_REQUEST_TIMEOUT_SECONDS;
+    // However long the host waits, one request spends at most this long on pachd: the WAL's
+    // rollback grace must outlast any call the request makes.
+    const deadline = Math.min(options.deadline ?? Infinity, Date.now() + MAX_REQUEST_BUDGET_MS);
     return new PachdConnection(address, this.pool, tlsCa, timeoutSeconds * 1000, {
-      deadline: options.deadline,
+      deadline,
       maxWritesInFlight: config.pachd_max_in_flight ?? DEFAULT_MAX_WRITES_IN_FLIGHT,
       gate: callGateFor(address.canonical),
     });

@@ -106,7 +106,7 @@ no role sets them.`,
       delete: {
         summary: 'Delete the configuration.',
         handler: async (request) => {
-          await engine.configs.update(request.storage, async (_current, writer) => writer.delete());
+          await engine.configs.update(request, async (_current, writer) => writer.delete());
           engine.pachd.close();
           engine.learnedObservations.clear();
           return undefined;
@@ -163,7 +163,7 @@ export function describeConfig(
 async function writeConfig(engine: Engine, request: Request, fields: FieldData): Promise<Response | undefined> {
   // A candidate admin token is checked before it goes anywhere, and scrubbed from whatever pachd
   // answers to the calls it makes; it is registered with the redactor once it is stored.
-  return engine.configs.update(request.storage, async (existing, writer) => {
+  return engine.configs.update(request, async (existing, writer) => {
     const next = nextConfig(fields, existing);
     const warnings: string[] = [];
     if (fields.bool('verify_connection')) {

@@ -6,6 +6,7 @@ import type { Request, Response } from '../sdk/logical';
 import type { Engine } from './engine';
 import { loadRole, MAX_ROLE_NAME_LENGTH, ROLE_NAME_PATTERN, ROLE_PREFIX, saveRole, type Role } from './role';
 import { SubjectTemplate } from './subject-template';
+import { PachdRelease } from './pachd/release';
 import { checkSubject, checkSubjectForm, MAX_SUBJECT_LENGTH } from './subjects';
 
 /**
@@ -103,8 +104,8 @@ async function writeRole(engine: Engine, request: Request, fields: FieldData): P
 
   if (role.subject !== '') {
     role.subject = checkSubjectForm(role.subject);
-    const generation = (await engine.configs.load(request.storage))?.observed?.generation;
-    if (generation !== undefined) checkSubject(role.subject, generation);
+    const observed = (await engine.configs.load(request.storage))?.observed;
+    if (observed !== undefined) checkSubject(role.subject, observed.generation, PachdRelease.parse(observed.pachd_version));
   } else {
     SubjectTemplate.parse(role.subject_template);
   }

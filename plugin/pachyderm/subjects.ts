@@ -1,5 +1,6 @@
 import { badRequest } from '../sdk/errors';
 import type { PachdGeneration } from './pachd/authority';
+import type { PachdRelease } from './pachd/release';
 
 /**
  * Which pachd subjects this engine issues tokens for. A subject is `<prefix>:<name>`:
@@ -58,14 +59,26 @@ export function checkSubjectForm(input: string): string {
   return subject;
 }
 
-/** Checks a subject against what the pachd generation can issue. */
-export function checkSubject(input: string, generation: PachdGeneration): string {
+/**
+ * Checks a subject against what the pachd generation can issue. pachd 2.x keeps token subjects in
+ * a varchar(128) column (varchar(64) before 2.5.4's migration): a longer one fails inside its
+ * database.
+ */
+export function checkSubject(input: string, generation: PachdGeneration, release?: PachdRelease): string {
   const subject = checkSubjectForm(input);
   const prefix = subject.slice(0, subject.indexOf(':'));
   if (generation === 2 && !V2_PREFIXES.includes(prefix)) {
     throw badRequest(
       `pachd 2.x issues tokens only to user: and robot: subjects, not ${JSON.stringify(subject)}`,
     );
+  }
+  if (generation === 2) {
+    const limit = release === undefined || release.isAtLeast(2, 5, 4) ? 128 : 64;
+    if (subject.length > limit) {
+      throw badRequest(
+        `pachd ${limit === 64 ? 'before 2.5.4' : '2.x'} holds subjects of at most ${limit} characters; this one has ${subject.length}`,
+      );
+    }
   }
   return subject;
 }

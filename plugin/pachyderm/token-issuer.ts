@@ -10,10 +10,11 @@ import { issuanceOf, type Issuance } from './issuance-mode';
 import { resolveLeaseTtls } from './lease-ttl';
 import type { MintedToken, PachdAuthority } from './pachd/authority';
 import { PachdError } from './pachd/errors';
+import { PachdRelease } from './pachd/release';
 import { generatePachdToken, tokenFingerprint } from './pachd/token';
 import { observedFor } from './pachd-observation';
 import { TOKEN_SECRET_TYPE, type TokenLeaseData } from './secret-token';
-import { checkSubject } from './subjects';
+import { checkSubject, checkSubjectForm } from './subjects';
 import { revokeAtHome } from './token-revocation';
 import { vaultErrorFromPachd } from './upstream-errors';
 import { PENDING_TOKEN_WAL, type PendingTokenWal } from './wal-rollback';
@@ -42,9 +43,12 @@ export interface IssueOptions {
 
 /** Attempts to release a WAL entry after the answer went out, before leaving it to the rollback. */
 const RELEASE_ATTEMPTS = 3;
+const RELEASE_RETRY_MS = 200;
 
 export async function issueToken(engine: Engine, request: Request, options: IssueOptions): Promise<Response> {
   const config = await engine.configs.require(request.storage);
+  // What needs no pachd is checked before asking pachd anything: bad input is a 400 even when pachd is down.
+  checkSubjectForm(options.subject);
   const reach = (error: unknown) => vaultErrorFromPachd(error, 'cannot reach pachd to issue a token');
   const authority = await engine.pachd.configuredAuthority(config, request.deadline).catch((error: unknown) => {
     throw reach(error);
@@ -53,7 +57,7 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
     throw reach(error);
   });
   const issuance = issuanceOf(observed);
-  const subject = checkSubject(options.subject, authority.generation);
+  const subject = checkSubject(options.subject, authority.generation, PachdRelease.parse(observed.pachd_version));
   if (!issuance.users && !subject.startsWith('robot:')) {
     throw badRequest(`cannot issue a token for ${subject}: this engine's admin token issues robot tokens only (${issuance.reason})`);
   }
@@ -95,7 +99,7 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
   try {
     // From here only revoking cleans up: pachd's value is journaled at once.
     if (journal.entry.token === undefined) await journal.record(minted.token);
-    else minted = { ...minted, expiresAt: await checkedExpiry(authority, journal.entry) };
+    else minted = { ...minted, expiresAt: await checkedExpiry(authority, journal.entry, minted.token) };
     if (request.cancelled()) {
       throw internalError('the request was cancelled before the token reached Vault, so the token is revoked again');
     }
@@ -168,7 +172,13 @@ async function mint(
   } catch (error) {
     if (!(error instanceof PachdError) || error.failure !== 'unauthenticated') throw error;
     const current = await engine.configs.load(request.storage);
-    if (current === undefined || current.admin_token === config.admin_token) throw error;
+    // Only a new token for the same pachd: the admin token goes to no other address.
+    const samePachd =
+      current !== undefined &&
+      current.pachd_address === config.pachd_address &&
+      current.pachd_tls_ca === config.pachd_tls_ca &&
+      current.generation === config.generation;
+    if (current === undefined || !samePachd || current.admin_token === config.admin_token) throw error;
     engine.logger.debug('the admin token was rotated during an issuance; trying again with the new one', {
       issuance: issuance.mode,
     });
@@ -181,8 +191,8 @@ async function mint(
  * all under one second: a clock far ahead of this host's could turn an expiring token into one
  * that never expires. Such a token is refused (and, as any token of a failed issuance, revoked).
  */
-async function checkedExpiry(authority: PachdAuthority, pending: PendingTokenWal): Promise<Date> {
-  const identity = await authority.identify(pending.token ?? '');
+async function checkedExpiry(authority: PachdAuthority, pending: PendingTokenWal, token: string): Promise<Date> {
+  const identity = await authority.identify(token);
   if (identity.expiresAt !== null) return identity.expiresAt;
   throw codedError(
     502,
@@ -224,15 +234,17 @@ class IssuanceJournal {
         await this.close();
         return;
       } catch (error) {
-        if (attempt >= RELEASE_ATTEMPTS) {
-          // Left in place, the entry makes the rollback revoke a token Vault holds a lease for:
-          // the safe way to fail.
-          this.engine.logger.error('could not release the journal of an issued token; the rollback tick will revoke the token', {
-            subject: this.entry.subject,
-            error: (error as Error).message,
-          });
-          return;
+        if (attempt < RELEASE_ATTEMPTS) {
+          await new Promise((resolve) => setTimeout(resolve, RELEASE_RETRY_MS * attempt));
+          continue;
         }
+        // Left in place, the entry makes the rollback revoke a token Vault holds a lease for:
+        // the safe way to fail.
+        this.engine.logger.error('could not release the journal of an issued token; the rollback tick will revoke the token', {
+          subject: this.entry.subject,
+          error: (error as Error).message,
+        });
+        return;
       }
     }
   }

@@ -8,9 +8,9 @@ import { revokeAtHome } from './token-revocation';
 
 /**
  * What the rollback tick does with WAL entries that outlived their request. An entry is left
- * alone until `WAL_ROLLBACK_MIN_AGE_MS` old: longer than any call to pachd may last (at most
- * MAX_REQUEST_TIMEOUT_SECONDS), so a call of the interrupted request cannot land at pachd after
- * the rollback has looked for its token. It is Vault's own default.
+ * alone until `WAL_ROLLBACK_MIN_AGE_MS` old: twice as long as any request spends on pachd
+ * (MAX_REQUEST_BUDGET_MS), so a call of the interrupted request cannot land at pachd after the
+ * rollback has looked for its token. It is Vault's own default.
  */
 export const PENDING_TOKEN_WAL = 'pachd-token';
 export const WAL_ROLLBACK_MIN_AGE_MS = 10 * 60 * 1000;
@@ -38,10 +38,13 @@ export function walRollback(engine: Engine): (request: Request, entry: WalEntry)
   };
 }
 
+/** A token this far past its expiry by this host's clock is gone at pachd whatever pachd's clock says. */
+const EXPIRED_MARGIN_MS = 60_000;
+
 async function revokePending(engine: Engine, request: Request, entry: WalEntry<PendingTokenWal>): Promise<void> {
   const pending = entry.data;
   const log = { subject: pending.subject, wal_id: entry.id };
-  if (Date.parse(pending.expires_at) < Date.now()) {
+  if (Date.parse(pending.expires_at) + EXPIRED_MARGIN_MS < Date.now()) {
     engine.logger.debug('an interrupted issuance is past its token\'s pachd expiry; nothing to revoke', log);
     return;
   }

@@ -299,6 +299,7 @@ export class AuthV2Emulation implements PachdAuthEmulation {
     if (name.includes(':')) throw plainGoError("robot names cannot contain colons (':')");
     const ttl = int64ToNumber(request.ttl);
     const token = newPachToken();
+    this.checkSubjectColumn(`robot:${name}`, 'error getting robot token');
     this.tokens.insert(
       {
         hash: hashPachToken(token),
@@ -341,6 +342,7 @@ export class AuthV2Emulation implements PachdAuthEmulation {
         'error restoring auth token: the database refused an empty subject (the stand-in does not reproduce pachd\'s exact text)',
       );
     }
+    this.checkSubjectColumn(restored.subject, 'error restoring auth token');
     const inserted = this.tokens.insert(
       {
         hash: restored.hashed_token,
@@ -375,6 +377,17 @@ export class AuthV2Emulation implements PachdAuthEmulation {
   }
 
   // ---- rules ----
+
+  /**
+   * auth.auth_tokens.subject is varchar(64), varchar(128) from 2.5.4's migration: PostgreSQL
+   * refuses a longer subject and the insert's transaction rolls back.
+   */
+  private checkSubjectColumn(subject: string, doing: string): void {
+    const limit = this.version.isAtLeast(2, 5, 4) ? 128 : 64;
+    if (subject.length > limit) {
+      throw plainGoError(`${doing}: ERROR: value too long for type character varying(${limit}) (SQLSTATE 22001)`);
+    }
+  }
 
   /**
    * getAuthenticatedUser: auth must be on, exactly one token, a row for its hash, and that row

@@ -126,6 +126,19 @@ describe('2.x GetRobotToken', () => {
     ]);
   });
 
+  it('refuses subjects longer than its token table holds: 128 characters, 64 before 2.5.4', async () => {
+    for (const [pachdVersion, limit] of [['2.12.0', 128], ['2.4.0', 64]] as const) {
+      const { client, root, robotToken, whoAmI } = await harness({ pachdVersion });
+      const fits = 'r'.repeat(limit - 'robot:'.length);
+      expect((await whoAmI(await robotToken(fits, 60))).username).toBe(`robot:${fits}`);
+      const long = await client.failure(AUTH, 'GetRobotToken', { robot: `${fits}x`, ttl: 60 }, { token: root });
+      expect([long.code, long.details]).toEqual([
+        grpc.status.UNKNOWN,
+        `error getting robot token: ERROR: value too long for type character varying(${limit}) (SQLSTATE 22001)`,
+      ]);
+    }
+  });
+
   it('reports permission failures as Unknown before 2.7.0', async () => {
     const { standin, client } = await harness({ pachdVersion: '2.6.3' });
     const alice = standin.control.createToken({ subject: 'user:alice@example.com' });

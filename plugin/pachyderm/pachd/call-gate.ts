@@ -30,17 +30,18 @@ export class PachdCallGate {
    * epoch).
    */
   async run<T>(limit: number, deadline: number, call: () => Promise<T>): Promise<T> {
-    if (this.waiting.length > 0 || !this.hasRoom(limit)) {
-      await this.turn(limit, deadline);
-    } else {
-      if (!this.inTime(deadline)) throw this.timeout(limit);
-      this.inFlight += 1;
-    }
+    // With room now, the call goes at once: it carries its own deadline.
+    if (this.waiting.length > 0 || !this.hasRoom(limit)) await this.turn(limit, deadline);
+    else this.inFlight += 1;
     const started = Date.now();
     try {
-      return await call();
+      const result = await call();
+      // Only answered calls teach how long a write takes: one that ran into its deadline
+      // would make every later waiter give up.
+      const took = Date.now() - started;
+      this.typicalMs = this.typicalMs === 0 ? took : 0.8 * this.typicalMs + 0.2 * took;
+      return result;
     } finally {
-      this.typicalMs = this.typicalMs === 0 ? Date.now() - started : 0.8 * this.typicalMs + 0.2 * (Date.now() - started);
       this.inFlight -= 1;
       this.admit();
     }

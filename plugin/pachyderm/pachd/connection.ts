@@ -63,7 +63,7 @@ function poolKey(address: PachdAddress, tlsCa: string | undefined): string {
  */
 export interface CallBudget {
   /** ms since the epoch; no call and no wait outlasts it. */
-  deadline: number | undefined;
+  deadline: number;
   /** Token writes this process may have in flight at this pachd; 0: no bound. */
   maxWritesInFlight: number;
   gate: PachdCallGate;
@@ -71,12 +71,6 @@ export interface CallBudget {
 
 /** Reads run at once; token writes (issue, revoke, rotate) queue for the gate first. */
 export type CallKind = 'read' | 'write';
-
-/**
- * How long a request may wait for its turn at the gate when its host set no deadline: long
- * enough to ride out a burst, short enough that a caller hears back.
- */
-const UNBOUNDED_REQUEST_WAIT_FACTOR = 3;
 
 /** Calls pachd at one address with a deadline, as a given token, and explains failures. */
 export class PachdConnection {
@@ -112,8 +106,8 @@ export class PachdConnection {
       const metadata = new grpc.Metadata();
       if (token !== undefined) metadata.set(AUTH_TOKEN_KEY, token);
       if (kind === 'read') return await this.send(method, request, metadata);
-      const waitUntil = this.budget.deadline ?? Date.now() + this.timeoutMs * UNBOUNDED_REQUEST_WAIT_FACTOR;
-      return await this.budget.gate.run(this.budget.maxWritesInFlight, waitUntil, () => this.send(method, request, metadata));
+      const { gate, maxWritesInFlight, deadline } = this.budget;
+      return await gate.run(maxWritesInFlight, deadline, () => this.send(method, request, metadata));
     } catch (error) {
       throw classifyPachdError(error, this.address.canonical, name, this.timeoutMs, token);
     }
@@ -124,7 +118,7 @@ export class PachdConnection {
     request: Request,
     metadata: grpc.Metadata,
   ): Promise<Response> {
-    const deadline = Math.min(Date.now() + this.timeoutMs, this.budget.deadline ?? Infinity);
+    const deadline = Math.min(Date.now() + this.timeoutMs, this.budget.deadline);
     const channel = this.pool.channel(this.address, this.tlsCa);
     try {
       return await method.callOnChannel(channel, request, { metadata, deadline });

@@ -49,6 +49,8 @@ export class PachdError extends Error {
 }
 
 const INVALID_INPUT = [
+  // PostgreSQL's words for a subject past its column (2.x); the transaction rolled back.
+  'value too long for type character varying',
   'unrecognized prefix',
   'has no prefix',
   'Subject is invalid',

@@ -596,6 +596,30 @@ func GetAuthTokenRequest(subject string, ttlSeconds int64) []byte {
 
 // GetAuthToken calls 1.x GetAuthToken on conn as adminToken and returns the
 // new token (response field 1).
+// RestoreAuthTokenV1Request encodes a 1.x RestoreAuthTokenRequest: a
+// HashedAuthToken (hashed_token = 1, token_info = 2 {subject = 1, source = 2},
+// expiration = 3 Timestamp) installing the token whose hash is given.
+func RestoreAuthTokenV1Request(hashedToken, subject string, expires time.Time) []byte {
+	var info []byte
+	info = protowire.AppendTag(info, 1, protowire.BytesType)
+	info = protowire.AppendString(info, subject)
+	info = protowire.AppendTag(info, 2, protowire.VarintType)
+	info = protowire.AppendVarint(info, 2) // GET_TOKEN
+	var ts []byte
+	ts = protowire.AppendTag(ts, 1, protowire.VarintType)
+	ts = protowire.AppendVarint(ts, uint64(expires.Unix()))
+	var hashed []byte
+	hashed = protowire.AppendTag(hashed, 1, protowire.BytesType)
+	hashed = protowire.AppendString(hashed, hashedToken)
+	hashed = protowire.AppendTag(hashed, 2, protowire.BytesType)
+	hashed = protowire.AppendBytes(hashed, info)
+	hashed = protowire.AppendTag(hashed, 3, protowire.BytesType)
+	hashed = protowire.AppendBytes(hashed, ts)
+	var b []byte
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	return protowire.AppendBytes(b, hashed)
+}
+
 func GetAuthToken(ctx context.Context, conn *grpc.ClientConn, adminToken string, request []byte) (string, error) {
 	b, err := Invoke(ctx, conn, "/auth.API/GetAuthToken", adminToken, request)
 	if err != nil {

@@ -79,3 +79,23 @@ describe.each([
     if (admin !== 'pach:root') expect(liveAdminTokens().map((view) => `sha256:${view.hash.slice(0, 16)}`)).toEqual([config?.admin_token_fingerprint]);
   });
 });
+
+describe('a config write whose caller gave up while it waited', () => {
+  it('changes nothing when its turn comes', async () => {
+    const harness = await EngineHarness.start({ generation: 2 });
+    try {
+      await harness.configure({ ttl: '10m' });
+      harness.pachd.control.setLatency('WhoAmI', 150);
+      let gaveUp = false;
+      const slow = harness.request('update', 'config', { ttl: '20m' });
+      const abandoned = harness.request('update', 'config', { ttl: '30m' }, { cancelled: () => gaveUp });
+      gaveUp = true;
+      await slow;
+      await expect(abandoned).rejects.toThrow(/cancelled while it waited/);
+      harness.pachd.control.setLatency('WhoAmI', 0);
+      expect((await harness.request('read', 'config'))?.data?.ttl).toBe(1200);
+    } finally {
+      await harness.stop();
+    }
+  });
+});

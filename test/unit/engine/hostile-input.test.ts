@@ -89,6 +89,14 @@ describe.each([1, 2] as const)('hostile input, pachd %i.x', (generation) => {
     }
   });
 
+  it('refuses on 2.x a subject longer than pachd\'s token table holds, before asking pachd', async () => {
+    if (generation === 1) return;
+    const subject = `user:${'a'.repeat(124)}`;
+    expect((await refused('update', 'login', { username: subject })).message).toMatch(/at most 128 characters/);
+    expect((await refused('update', 'roles/long', { subject })).message).toMatch(/at most 128 characters/);
+    expect((await harness.request('update', 'login', { username: subject.slice(0, 128) }))?.data?.subject).toHaveLength(128);
+  });
+
   it('bounds the length of every string it stores or sends', async () => {
     const huge = 'a'.repeat(1 << 20);
     await refused('update', 'login', { username: `robot:${huge}` });

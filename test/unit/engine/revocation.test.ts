@@ -103,3 +103,24 @@ describe.each([1, 2] as const)('leases issued at a pachd the configuration has m
     expect(old.pachd.control.stats().calls.byCaller[createHash('sha256').update(moved.rootToken).digest('hex')]).toBeUndefined();
   });
 });
+
+describe('an issuance whose admin token was refused while the configuration moved to another pachd', () => {
+  it('does not try the new admin token at the old pachd', async () => {
+    const old = await EngineHarness.start({ generation: 2 });
+    const moved = await startPachdStandin({ generation: 2, controlListen: null });
+    try {
+      await old.configure();
+      old.pachd.control.setLatency('RestoreAuthToken', 150);
+      old.pachd.control.injectError({ method: 'RestoreAuthToken', code: 16, message: 'provided auth token is corrupted or has expired', count: 1 });
+      old.pachd.control.resetStats();
+      const issuing = old.failure('update', 'login', { username: 'robot:ci' });
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      await old.request('update', 'config', { pachd_address: moved.pachdAddress, admin_token: moved.rootToken });
+      expect((await issuing).code).toBe(502);
+      expect(old.pachd.control.stats().calls.byCaller[createHash('sha256').update(moved.rootToken).digest('hex')]).toBeUndefined();
+    } finally {
+      await old.stop();
+      await moved.stop();
+    }
+  });
+});

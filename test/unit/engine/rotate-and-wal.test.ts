@@ -298,3 +298,50 @@ describe('rotations that did not finish', () => {
   });
 });
 
+
+describe('rotations, as a bad day would have them', () => {
+  let harness: EngineHarness;
+
+  afterEach(async () => {
+    await harness.stop();
+  });
+
+  it('2.x pach:root: stores the new root token before anything else can fail', async () => {
+    harness = await EngineHarness.start({ generation: 2 });
+    await harness.configure();
+    const put = harness.storage.put.bind(harness.storage);
+    let walWrites = 0;
+    harness.storage.put = async (entry) => {
+      // The journal's first write goes through; the next one (after RotateRootToken) fails.
+      if (entry.key.startsWith('wal/') && ++walWrites === 2) throw new Error('storage is read-only');
+      return put(entry);
+    };
+    await expect(harness.request('update', 'config/rotate-root')).rejects.toThrow('storage is read-only');
+    harness.storage.put = put;
+    expect(await harness.whoAmI(harness.pachd.rootToken)).toBe('pach:root');
+    const config = (await harness.request('read', 'config'))?.data;
+    expect(config?.admin_token_fingerprint).toBe(`sha256:${hashPachdToken(harness.pachd.rootToken).slice(0, 16)}`);
+    const issued = await harness.request('update', 'login', { username: 'robot:ci' });
+    expect(await harness.whoAmI(issued?.data?.user_token as string)).toBe('robot:ci');
+  });
+
+  it('gives a generated admin token an expiry even when the old one had none, and says so', async () => {
+    harness = await EngineHarness.start({ generation: 2 });
+    const admin = harness.pachd.control.createToken({ subject: 'robot:vault', roles: ['robotUser'] });
+    await harness.configure({ admin_token: admin.token });
+    const response = await harness.request('update', 'config/rotate-root');
+    expect(response?.data?.rotation_method).toBe('pachd-generated');
+    expect(response?.warnings?.join(' ')).toMatch(/expires in 30 days although the old one never did/);
+    const live = harness.pachd.control.listTokens().filter((view) => view.subject === 'robot:vault' && !view.expired);
+    expect(live).toHaveLength(1);
+    expect(live[0]?.expiresAt).not.toBeNull();
+  });
+
+  it('refuses an admin token lifetime under ten minutes', async () => {
+    harness = await EngineHarness.start({ generation: 2 });
+    const admin = harness.pachd.control.createToken({ subject: 'robot:vault', roles: ['clusterAdmin'], ttlSeconds: 3600 });
+    await harness.configure({ admin_token: admin.token });
+    expect((await harness.failure('update', 'config/rotate-root', { ttl: '1s' })).message).toMatch(/at least 10 minutes/);
+    expect(await harness.whoAmI(admin.token)).toBe('robot:vault');
+  });
+});

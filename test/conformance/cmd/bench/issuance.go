@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,9 +20,9 @@ import (
 )
 
 // The issuance section: pachd tokens issued through build/pachyderm (Vault's
-// request path: existence check, login handler, WAL put/delete, GetAuthToken
-// at pachd, lease response) against GetAuthToken called directly from Go,
-// both on one generation-1 stand-in.
+// request path: existence check, login handler, WAL put, RestoreAuthToken and
+// WhoAmI at pachd, lease response, WAL release) against the same two pachd
+// calls made directly from Go, both on one generation-1 stand-in.
 
 type issuanceConfig struct {
 	requests, warmup, concurrency int
@@ -87,25 +90,33 @@ func runIssuance(ctx context.Context, c issuanceConfig) (*issuanceResults, error
 		Requests: c.requests, Warmup: c.warmup, Concurrency: c.concurrency,
 	}
 
-	// Tokens pile up in the stand-in's table (10 minutes each). Between the
-	// sides the stand-in's clock jumps past their expiry and the table is
-	// listed, which drops expired rows (1.x), so each side starts with the
-	// root token alone. The leases are not revoked: Vault would revoke them
-	// at expiry, long after a measurement.
+	// Tokens pile up in the stand-in's table. Between the sides every token
+	// but the root token is deleted through the control API, so each side
+	// starts with the root token alone. (Moving the stand-in's clock past their
+	// expiry instead would put pachd's clock ahead of the plugin's, and a
+	// token the plugin installs with an expiry would then be in pachd's past.)
+	// The leases are not revoked: Vault would revoke them at expiry, long
+	// after a measurement.
 	clearTable := func() (int, error) {
 		before, err := pachd.Tokens(ctx)
 		if err != nil {
 			return 0, err
 		}
-		if _, err := pachd.AdvanceClock(ctx, c.ttl+time.Minute); err != nil {
-			return 0, err
+		root := hashHex(pachd.RootToken)
+		for _, tk := range before {
+			if tk.Hash == root {
+				continue
+			}
+			if err := pachd.Call(ctx, "DELETE", "/tokens/"+tk.Hash, nil, nil); err != nil {
+				return 0, err
+			}
 		}
 		after, err := pachd.Tokens(ctx)
 		if err != nil {
 			return 0, err
 		}
 		if len(after) != 1 {
-			return 0, fmt.Errorf("the stand-in still holds %d tokens after its clock passed their expiry", len(after))
+			return 0, fmt.Errorf("the stand-in still holds %d tokens after deleting them", len(after))
 		}
 		return len(before), nil
 	}
@@ -132,15 +143,19 @@ func runIssuance(ctx context.Context, c issuanceConfig) (*issuanceResults, error
 		return nil, err
 	}
 	defer conn.Close()
-	directReq := standin.GetAuthTokenRequest(c.subject, ttlSeconds)
+	// What the plugin asks pachd for each token: install a value it picked
+	// (RestoreAuthToken), then pachd's word on its expiry (WhoAmI as the token).
 	direct := func() (time.Duration, error) {
+		token := randomHexToken()
+		req := standin.RestoreAuthTokenV1Request(hashHex(token), c.subject, time.Now().Add(c.ttl+5*time.Second))
 		start := time.Now()
-		_, err := standin.GetAuthToken(ctx, conn, pachd.RootToken, directReq)
-		d := time.Since(start)
-		if err != nil {
-			return d, fmt.Errorf("GetAuthToken: %w", err)
+		if _, err := standin.Invoke(ctx, conn, "/auth.API/RestoreAuthToken", pachd.RootToken, req); err != nil {
+			return time.Since(start), fmt.Errorf("RestoreAuthToken: %w", err)
 		}
-		return d, nil
+		if _, err := standin.Invoke(ctx, conn, "/auth.API/WhoAmI", token, nil); err != nil {
+			return time.Since(start), fmt.Errorf("WhoAmI: %w", err)
+		}
+		return time.Since(start), nil
 	}
 
 	sides := []struct {
@@ -149,7 +164,7 @@ func runIssuance(ctx context.Context, c issuanceConfig) (*issuanceResults, error
 		out          **issuanceSide
 	}{
 		{"plugin", fmt.Sprintf("update login username=%s ttl=%s", c.subject, shortDuration(c.ttl)), viaPlugin, &res.Plugin},
-		{"direct", fmt.Sprintf("/auth.API/GetAuthToken subject=%s ttl=%d", c.subject, ttlSeconds), direct, &res.Direct},
+		{"direct", fmt.Sprintf("/auth.API/RestoreAuthToken subject=%s ttl=%d, then /auth.API/WhoAmI", c.subject, ttlSeconds), direct, &res.Direct},
 	}
 	for _, s := range sides {
 		fmt.Fprintf(os.Stderr, "bench: issuance: %s: %d warm-up, %d measured, %d in flight\n", s.label, c.warmup, c.requests, c.concurrency)
@@ -200,6 +215,17 @@ func printIssuance(c issuanceConfig, r *issuanceResults) {
 	row("p99 (µs)", us(r.Plugin.P99), us(r.Direct.P99), "%.0f")
 	fmt.Printf("\n(stand-in token table at the end of each side: plugin %d, direct %d rows; cleared before the next side)\n",
 		r.Plugin.TableSize, r.Direct.TableSize)
+}
+
+func randomHexToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func hashHex(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
 }
 
 // shortDuration writes 10m rather than 10m0s.
