@@ -147,7 +147,8 @@ function pastExpiry(
   method: string,
 ): PachdError {
   if (method === 'auth.API/RestoreAuthToken') {
-    return make('invalid-input', `pachd at ${address} refused ${method}: the expiry is in the past by pachd's clock`);
+    // Not the caller's doing: the two clocks disagree by more than the token's lifetime.
+    return make('other', `pachd at ${address} refused ${method}: the expiry is in the past by pachd's clock, which runs ahead of this host's`);
   }
   return make(
     'unauthenticated',
