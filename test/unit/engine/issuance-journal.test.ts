@@ -63,7 +63,8 @@ describe.each([
     expect(await listWal(harness.storage)).toEqual([]);
     const logs = harness.logLines.join('');
     expect(logs).not.toContain('revoked a token whose issuance was interrupted');
-    if (generation === 2) expect(logs).toContain('never created its token at pachd');
+    // 2.x reports the rows a revocation deleted, 1.x from 1.13.3 refuses an unknown token: both say it was never there.
+    expect(logs).toContain('never created its token at pachd');
   });
 
   it('drops the entry at once when pachd refused the call', async () => {
