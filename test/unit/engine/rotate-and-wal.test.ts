@@ -186,21 +186,28 @@ describe('rotations that did not finish', () => {
     await harness.stop();
   });
 
-  const oldEnough = () => Date.now() - 11 * 60_000;
+  /** What a robot:vault rotation left in the WAL when the process died, old enough to roll back. */
+  const journalRotation = (stage: AdminRotationWal['stage'], oldToken: string, newToken: string) =>
+    putWal(
+      harness.storage,
+      ADMIN_ROTATION_WAL,
+      {
+        stage,
+        subject: 'robot:vault',
+        generation: 2,
+        pachd_address: harness.pachd.pachdAddress,
+        old_token: oldToken,
+        new_token: newToken,
+      } satisfies AdminRotationWal,
+      Date.now() - 11 * 60_000,
+    );
 
   it('finishes one stuck revoking the old token after its new token was revoked meanwhile, and stops', async () => {
     const oldAdmin = harness.pachd.control.createToken({ subject: 'robot:vault', roles: ['clusterAdmin'] });
     const newAdmin = harness.pachd.control.createToken({ subject: 'robot:vault' });
     await harness.configure({ admin_token: newAdmin.token });
     harness.pachd.control.deleteToken(newAdmin.hash);
-    await putWal(harness.storage, ADMIN_ROTATION_WAL, {
-      stage: 'revoking-old',
-      subject: 'robot:vault',
-      generation: 2,
-      pachd_address: harness.pachd.pachdAddress,
-      old_token: oldAdmin.token,
-      new_token: newAdmin.token,
-    } satisfies AdminRotationWal, oldEnough());
+    await journalRotation('revoking-old', oldAdmin.token, newAdmin.token);
     await harness.request('rollback', '');
     expect(await harness.whoAmI(oldAdmin.token)).toBeUndefined();
     expect(await listWal(harness.storage)).toEqual([]);
@@ -213,14 +220,7 @@ describe('rotations that did not finish', () => {
     // first → second stored, then a crash before first was revoked; a later rotation second → third.
     await harness.configure({ admin_token: third.token });
     harness.pachd.control.deleteToken(second.hash);
-    await putWal(harness.storage, ADMIN_ROTATION_WAL, {
-      stage: 'revoking-old',
-      subject: 'robot:vault',
-      generation: 2,
-      pachd_address: harness.pachd.pachdAddress,
-      old_token: first.token,
-      new_token: second.token,
-    } satisfies AdminRotationWal, oldEnough());
+    await journalRotation('revoking-old', first.token, second.token);
     await harness.request('rollback', '');
     expect(await harness.whoAmI(first.token)).toBeUndefined();
     expect(await harness.whoAmI(third.token)).toBe('robot:vault');
@@ -231,14 +231,7 @@ describe('rotations that did not finish', () => {
     const oldAdmin = harness.pachd.control.createToken({ subject: 'robot:vault', roles: ['clusterAdmin'] });
     await harness.configure({ admin_token: oldAdmin.token });
     const newAdmin = harness.pachd.control.createToken({ subject: 'robot:vault' });
-    await putWal(harness.storage, ADMIN_ROTATION_WAL, {
-      stage: 'revoking-old',
-      subject: 'robot:vault',
-      generation: 2,
-      pachd_address: harness.pachd.pachdAddress,
-      old_token: oldAdmin.token,
-      new_token: newAdmin.token,
-    } satisfies AdminRotationWal, oldEnough());
+    await journalRotation('revoking-old', oldAdmin.token, newAdmin.token);
     await harness.request('rollback', '');
     expect(await harness.whoAmI(oldAdmin.token)).toBe('robot:vault');
     expect(await harness.whoAmI(newAdmin.token)).toBeUndefined();
@@ -249,14 +242,7 @@ describe('rotations that did not finish', () => {
     await harness.configure({ admin_token: oldAdmin.token });
     const newAdmin = harness.pachd.control.createToken({ subject: 'robot:vault' });
     for (const stage of ['minting', 'revoking-old'] as const) {
-      await putWal(harness.storage, ADMIN_ROTATION_WAL, {
-        stage,
-        subject: 'robot:vault',
-        generation: 2,
-        pachd_address: harness.pachd.pachdAddress,
-        old_token: oldAdmin.token,
-        new_token: newAdmin.token,
-      } satisfies AdminRotationWal, oldEnough());
+      await journalRotation(stage, oldAdmin.token, newAdmin.token);
     }
     await harness.request('delete', 'config');
     await harness.request('rollback', '');
@@ -270,14 +256,7 @@ describe('rotations that did not finish', () => {
     const oldAdmin = harness.pachd.control.createToken({ subject: 'robot:vault', roles: ['clusterAdmin'] });
     await harness.configure({ admin_token: oldAdmin.token });
     const newAdmin = harness.pachd.control.createToken({ subject: 'robot:vault' });
-    await putWal(harness.storage, ADMIN_ROTATION_WAL, {
-      stage: 'minting',
-      subject: 'robot:vault',
-      generation: 2,
-      pachd_address: harness.pachd.pachdAddress,
-      old_token: oldAdmin.token,
-      new_token: newAdmin.token,
-    } satisfies AdminRotationWal, oldEnough());
+    await journalRotation('minting', oldAdmin.token, newAdmin.token);
     await harness.request('delete', 'config');
     await harness.request('rollback', '');
     expect(await harness.whoAmI(newAdmin.token)).toBeUndefined();
