@@ -13,9 +13,8 @@ import {
   type PachdGeneration,
   type RevokeOutcome,
 } from './pachd/authority';
-import { PachdError } from './pachd/errors';
+import { PachdError, tokenIsGone } from './pachd/errors';
 import { generatePachdToken, tokenFingerprint } from './pachd/token';
-import { tokenIsGone } from './token-revocation';
 import { vaultErrorFromPachd } from './upstream-errors';
 
 /**

@@ -6,9 +6,9 @@ import type { Engine } from './engine';
 import { pachdLifetime, V1_EXPIRY_SKEW_SECONDS } from './lease-ttl';
 import { isConfiguredAddress } from './pachd-access';
 import { PACHD_V1_MAX_TTL_SECONDS, type PachdGeneration, type RevokeOutcome } from './pachd/authority';
-import { PachdError } from './pachd/errors';
+import { PachdError, tokenIsGone } from './pachd/errors';
 import { tokenFingerprint } from './pachd/token';
-import { revokeAtHome, tokenIsGone } from './token-revocation';
+import { revokeAtHome } from './token-revocation';
 import { vaultErrorFromPachd } from './upstream-errors';
 
 /**

@@ -30,8 +30,3 @@ export async function revokeAtHome(
     throw error;
   }
 }
-
-/** Whether a failure says the token acted on (or the caller's own) is gone at pachd. */
-export function tokenIsGone(error: unknown): boolean {
-  return error instanceof PachdError && (error.failure === 'unauthenticated' || error.failure === 'token-not-found');
-}

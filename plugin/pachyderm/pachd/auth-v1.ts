@@ -10,7 +10,7 @@ import type {
   TokenIdentity,
 } from './authority';
 import type { PachdConnection } from './connection';
-import { PachdError } from './errors';
+import { PachdError, tokenIsGone } from './errors';
 import { pachdDefinitions } from './protos';
 import { type PachdRelease, v1CanRestore, v1ReportsUnknownRevocations } from './release';
 import { hashPachdToken } from './token';
@@ -132,9 +132,7 @@ export class PachdAuthV1 implements PachdAuthority {
       return 'revoked';
     } catch (error) {
       // The token cannot authenticate: it is expired, revoked or unknown, which is the goal.
-      if (error instanceof PachdError && (error.failure === 'unauthenticated' || error.failure === 'token-not-found')) {
-        return 'absent';
-      }
+      if (tokenIsGone(error)) return 'absent';
       throw error;
     }
   }

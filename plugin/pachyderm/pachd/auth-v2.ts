@@ -10,7 +10,7 @@ import type {
   TokenIdentity,
 } from './authority';
 import type { PachdConnection } from './connection';
-import { PachdError } from './errors';
+import { PachdError, tokenIsGone } from './errors';
 import { pachdDefinitions } from './protos';
 import type { PachdRelease } from './release';
 import { hashPachdToken } from './token';
@@ -142,9 +142,7 @@ export class PachdAuthV2 implements PachdAuthority {
       return (await this.revoke(token, token)) === 'absent' ? 'absent' : 'revoked';
     } catch (error) {
       // The token cannot authenticate: unknown, revoked, or past its expiry, which is the goal.
-      if (error instanceof PachdError && (error.failure === 'unauthenticated' || error.failure === 'token-not-found')) {
-        return 'absent';
-      }
+      if (tokenIsGone(error)) return 'absent';
       throw error;
     }
   }

@@ -61,6 +61,14 @@ const INVALID_INPUT = [
   'validate request',
 ];
 
+/**
+ * Whether a failure says the token a call was made with, or acted on, is gone at pachd: unknown,
+ * revoked, past its expiry, or already revoked.
+ */
+export function tokenIsGone(error: unknown): boolean {
+  return error instanceof PachdError && (error.failure === 'unauthenticated' || error.failure === 'token-not-found');
+}
+
 /** grpc-js's words for a call that failed before a connection existed to send it on. */
 export function neverSent(error: unknown): boolean {
   return isServiceError(error) && error.code === grpc.status.UNAVAILABLE && error.details.startsWith('No connection established');
