@@ -68,3 +68,41 @@ export interface PachdAuthority {
 
 /** The longest lifetime 1.x pachd gives or extends a token to: 30 days. */
 export const PACHD_V1_MAX_TTL_SECONDS = 2_592_000;
+
+/**
+ * Where a role binding lives. `name` is pachd's: "" for the cluster, the project's name, and for
+ * a repo `project/repo` on pachd 2.5 and later (projects arrived then) or the bare repo name on
+ * 1.x and 2.0-2.4.
+ */
+export type BindingResourceType = 'cluster' | 'project' | 'repo';
+
+export interface BindingResource {
+  type: BindingResourceType;
+  name: string;
+}
+
+/**
+ * Role bindings and per-subject revocation, for dynamic robots. Role names are pachd 2.x's
+ * (repoReader, projectViewer, ...); the 1.x implementation maps the repo roles onto its scopes
+ * (READER, WRITER, OWNER) and refuses what its model cannot say.
+ */
+export interface PachdRoleBindings {
+  /**
+   * Sets the roles `principal` holds directly on `resource`, replacing what it held there; an
+   * empty list removes the binding. A missing resource is a PachdError with failure 'resource-not-found'.
+   */
+  setRoles(adminToken: string, resource: BindingResource, principal: string, roles: readonly string[]): Promise<void>;
+  /**
+   * The roles `principal` holds directly on `resource` (not inherited ones), [] for none.
+   * A missing resource is a PachdError with failure 'resource-not-found'.
+   */
+  rolesOf(callerToken: string, resource: BindingResource, principal: string): Promise<string[]>;
+  /** Whether `callerToken` may change bindings on `resource` (2.x: *_MODIFY_BINDINGS; 1.x: admin or repo OWNER). */
+  canModifyBindings(callerToken: string, resource: BindingResource): Promise<boolean>;
+  /**
+   * Revokes every token of `subject` (2.x RevokeAuthTokensForUser, which pachd refuses for pach:
+   * users). Resolves the number revoked, 'unknown' before 2.5 (pachd does not say), or
+   * 'unsupported' on 1.x, which has no such call.
+   */
+  revokeTokensOf(adminToken: string, subject: string): Promise<number | 'unknown' | 'unsupported'>;
+}

@@ -23,6 +23,8 @@ export type PachdFailure =
   | 'invalid-input'
   /** The token acted on is unknown or already gone. */
   | 'token-not-found'
+  /** The repo or project a role binding names does not exist. */
+  | 'resource-not-found'
   /** The service does not exist on this pachd: the other generation. */
   | 'unimplemented'
   | 'other';
