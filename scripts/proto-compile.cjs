@@ -1,6 +1,6 @@
 // Turns a .proto file into protobufjs JSON at build time (esbuild plugin) and under jest
 // (test/jest-proto-transform.js), so the plugin never parses .proto text when it starts.
-// Type references stay as written; plugin/goplugin/proto-loading.ts resolves them once all
+// Type references stay as written; plugin/grpc/proto-loading.ts resolves them once all
 // files a process needs are combined.
 const protobuf = require('protobufjs');
 

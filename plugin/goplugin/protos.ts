@@ -1,6 +1,6 @@
 import goPluginProto from '../../proto/goplugin/go-plugin.proto';
 import healthProto from '../../proto/goplugin/health.proto';
-import { loadProtoFiles } from './proto-loading';
+import { loadProtoFiles } from '../grpc/proto-loading';
 
 export const goPluginDefinitions = loadProtoFiles([
   goPluginProto,

@@ -11,7 +11,7 @@ import {
   type LaunchEnvironment,
 } from './launch-environment';
 import type { Logger } from './logger';
-import { serviceDefinition } from './proto-loading';
+import { serviceDefinition } from '../grpc/proto-loading';
 import { goPluginDefinitions } from './protos';
 import {
   controllerImplementation,

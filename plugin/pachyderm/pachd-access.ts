@@ -1,4 +1,4 @@
-import { unaryMethod } from '../goplugin/grpc-call';
+import { unaryMethod } from '../grpc/grpc-call';
 import { badRequest } from '../sdk/errors';
 import type { EngineConfig } from './config';
 import { DEFAULT_MAX_WRITES_IN_FLIGHT, DEFAULT_REQUEST_TIMEOUT_SECONDS } from './config';

@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Broker } from '../goplugin/broker';
 import type { Logger } from '../goplugin/logger';
 import type { Redactor } from '../goplugin/redactor';
-import { serviceDefinition } from '../goplugin/proto-loading';
+import { serviceDefinition } from '../grpc/proto-loading';
 import { AfterResponse } from './after-response';
 import { ErrorType, VaultError } from './errors';
 import type { Backend, BackendConfig } from './framework';

@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
-import { unaryMethod } from '../goplugin/grpc-call';
-import { serviceDefinition } from '../goplugin/proto-loading';
+import { unaryMethod } from '../grpc/grpc-call';
+import { serviceDefinition } from '../grpc/proto-loading';
 import type { Nanoseconds } from './duration';
 import { vaultDefinitions } from './protos';
 import type { WireAlias, WireEntity, WireGroup, WireStorageEntry, WireWalIndex } from './protos';

@@ -1,7 +1,8 @@
 import backendProto from '../../proto/vault/backend.proto';
 import logicalProto from '../../proto/vault/logical.proto';
 import multiplexingProto from '../../proto/vault/multiplexing.proto';
-import { loadProtoFiles } from '../goplugin/proto-loading';
+import { loadProtoFiles, type WireInt64 } from '../grpc/proto-loading';
+import type { WireTimestamp } from '../grpc/timestamp';
 
 /**
  * Vault's plugin messages as they look decoded (field names as in the .proto, int64 as decimal
@@ -12,14 +13,6 @@ export const vaultDefinitions = loadProtoFiles([
   backendProto,
   multiplexingProto,
 ]);
-
-/** int64 on the wire: a decimal string when decoded; a string, number or bigint when encoded. */
-export type WireInt64 = string;
-
-export interface WireTimestamp {
-  seconds: WireInt64 | number;
-  nanos: number;
-}
 
 export interface WireHeader {
   header: string[];

@@ -1,3 +1,4 @@
+import { dateFromWire, dateToWire } from '../grpc/timestamp';
 import type { AfterResponseTask } from './after-response';
 import { ErrorType, VaultError } from './errors';
 import { OPERATIONS, type Operation, type Request, type Response, type Secret } from './logical';
@@ -8,7 +9,6 @@ import type {
   WireRequest,
   WireResponse,
   WireSecret,
-  WireTimestamp,
 } from './protos';
 import type { Storage } from './storage';
 
@@ -103,16 +103,6 @@ export function errorToWire(error: unknown): { err: WireProtoError; response: Wi
   }
   const message = error instanceof Error ? error.message : String(error);
   return { err: { err_type: ErrorType.Internal, err_msg: message, err_code: 0 }, response: undefined };
-}
-
-export function dateToWire(date: Date): WireTimestamp {
-  const millis = date.getTime();
-  const seconds = Math.floor(millis / 1000);
-  return { seconds: String(seconds), nanos: (millis - seconds * 1000) * 1_000_000 };
-}
-
-export function dateFromWire(timestamp: WireTimestamp): Date {
-  return new Date(Number(timestamp.seconds) * 1000 + Math.floor(timestamp.nanos / 1_000_000));
 }
 
 function parseJsonObject(text: string, what: string): Record<string, unknown> {

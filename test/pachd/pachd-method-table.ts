@@ -1,6 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 
-import { serviceDefinition } from '../../plugin/goplugin/proto-loading';
+import { serviceDefinition } from '../../plugin/grpc/proto-loading';
 import type { PachdAuthEmulation } from './pachd-emulation';
 import {
   AUTH_V1_RPCS,

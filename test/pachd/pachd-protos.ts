@@ -2,7 +2,7 @@ import authV1Proto from '../../proto/pachyderm/auth-v1.proto';
 import authV2Proto from '../../proto/pachyderm/auth-v2.proto';
 import versionV1Proto from '../../proto/pachyderm/version-v1.proto';
 import versionV2Proto from '../../proto/pachyderm/version-v2.proto';
-import { loadProtoFiles } from '../../plugin/goplugin/proto-loading';
+import { loadProtoFiles } from '../../plugin/grpc/proto-loading';
 
 export const AUTH_V1_SERVICE = 'auth.API';
 export const AUTH_V2_SERVICE = 'auth_v2.API';

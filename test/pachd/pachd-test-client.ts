@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 
 import * as grpc from '@grpc/grpc-js';
 
-import { clientConstructor } from '../../plugin/goplugin/proto-loading';
+import { clientConstructor } from '../../plugin/grpc/proto-loading';
 import { AUTH_TOKEN_METADATA_KEY } from './caller-token';
 import { pachdProtoDefinitions } from './pachd-protos';
 

@@ -1,9 +1,10 @@
-import { serviceDefinition } from '../../plugin/goplugin/proto-loading';
+import { serviceDefinition } from '../../plugin/grpc/proto-loading';
+import { dateFromWire, dateToWire } from '../../plugin/grpc/timestamp';
 import { badRequest, codedError, ErrorType, permissionDenied } from '../../plugin/sdk/errors';
 import { leaseResponse } from '../../plugin/sdk/framework';
 import { vaultDefinitions, type WireHandleRequestArgs, type WireHandleRequestReply } from '../../plugin/sdk/protos';
 import { InMemoryStorage } from '../../plugin/sdk/storage';
-import { dateFromWire, dateToWire, errorToWire, requestFromWire, responseToWire } from '../../plugin/sdk/translation';
+import { errorToWire, requestFromWire, responseToWire } from '../../plugin/sdk/translation';
 
 const handleRequest = serviceDefinition(vaultDefinitions, 'pb.Backend').HandleRequest!;
 const TWO_HUNDRED_DAYS = 200n * 86_400n * 1_000_000_000n;

@@ -1,6 +1,6 @@
-import { unaryMethod } from '../../goplugin/grpc-call';
-import type { WireTimestamp } from '../../sdk/protos';
-import { dateToWire } from '../../sdk/translation';
+import { unaryMethod } from '../../grpc/grpc-call';
+import type { WireTimestamp } from '../../grpc/timestamp';
+import { dateToWire } from '../../grpc/timestamp';
 import type {
   AdminIdentity,
   MintedToken,

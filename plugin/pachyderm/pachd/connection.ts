@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import type { UnaryMethod } from '../../goplugin/grpc-call';
+import type { UnaryMethod } from '../../grpc/grpc-call';
 import type { PachdAddress } from './address';
 import type { PachdCallGate } from './call-gate';
 import { classifyPachdError, neverSent, PachdError } from './errors';

@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { isServiceError } from '../../goplugin/grpc-call';
+import { isServiceError } from '../../grpc/grpc-call';
 import { Redactor } from '../../goplugin/redactor';
 import { GateTimeout } from './call-gate';
 

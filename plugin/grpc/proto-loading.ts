@@ -31,6 +31,9 @@ const MESSAGE_SHAPE: protobuf.IConversionOptions = {
   oneofs: true,
 };
 
+/** int64 on the wire: a decimal string when decoded (MESSAGE_SHAPE); a string, number or bigint when encoded. */
+export type WireInt64 = string;
+
 /** Services and message types of a set of compiled .proto files, resolved together. */
 export class ProtoDefinitions {
   private readonly services = new Map<string, grpc.ServiceDefinition>();
