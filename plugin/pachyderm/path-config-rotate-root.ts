@@ -1,4 +1,4 @@
-import type { PathDefinition } from '../sdk/framework';
+import type { PathDefinition } from '../sdk/path';
 import { rotateAdminToken } from './admin-rotation';
 import type { Engine } from './engine';
 

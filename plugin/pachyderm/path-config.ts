@@ -1,7 +1,7 @@
 import { formatDuration, nanosToSeconds, secondsToNanos } from '../sdk/duration';
 import { badRequest, codedError, VaultError } from '../sdk/errors';
 import type { FieldData } from '../sdk/fields';
-import type { PathDefinition } from '../sdk/framework';
+import type { PathDefinition } from '../sdk/path';
 import type { Request, Response } from '../sdk/logical';
 import {
   DEFAULT_MAX_WRITES_IN_FLIGHT,

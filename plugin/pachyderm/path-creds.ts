@@ -1,5 +1,5 @@
 import { badRequest } from '../sdk/errors';
-import type { PathDefinition } from '../sdk/framework';
+import type { PathDefinition } from '../sdk/path';
 import { secondsToNanos } from '../sdk/duration';
 import type { Engine } from './engine';
 import { loadRole, MAX_ROLE_NAME_LENGTH, ROLE_NAME_PATTERN } from './role';

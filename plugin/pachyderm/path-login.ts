@@ -1,5 +1,5 @@
 import { badRequest } from '../sdk/errors';
-import type { PathDefinition } from '../sdk/framework';
+import type { PathDefinition } from '../sdk/path';
 import type { Engine } from './engine';
 import { MAX_SUBJECT_LENGTH } from './subjects';
 import { issueToken } from './token-issuer';

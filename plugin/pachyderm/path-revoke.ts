@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import { badRequest } from '../sdk/errors';
-import type { PathDefinition } from '../sdk/framework';
+import type { PathDefinition } from '../sdk/path';
 import type { Engine } from './engine';
 import type { RevokeOutcome } from './pachd/authority';
 import { isSendableToken } from './pachd/connection';

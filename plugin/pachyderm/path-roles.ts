@@ -1,7 +1,8 @@
 import { nanosToSeconds } from '../sdk/duration';
 import { badRequest } from '../sdk/errors';
 import type { FieldData } from '../sdk/fields';
-import { listResponse, type PathDefinition } from '../sdk/framework';
+import { listResponse } from '../sdk/framework';
+import type { PathDefinition } from '../sdk/path';
 import type { Request, Response } from '../sdk/logical';
 import type { Engine } from './engine';
 import { loadRole, MAX_ROLE_NAME_LENGTH, ROLE_NAME_PATTERN, ROLE_PREFIX, saveRole, type Role } from './role';

@@ -1,4 +1,4 @@
-import type { PathDefinition } from '../sdk/framework';
+import type { PathDefinition } from '../sdk/path';
 import { PLUGIN_VERSION } from '../version';
 import type { Engine } from './engine';
 import { vaultErrorFromPachd } from './upstream-errors';

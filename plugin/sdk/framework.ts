@@ -5,6 +5,7 @@ import type { Logger } from '../goplugin/logger';
 import type { Redactor } from '../goplugin/redactor';
 import type { Request, Response, Secret } from './logical';
 import { openApiDocument } from './openapi';
+import type { PathDefinition, PathOperation } from './path';
 import type { Storage } from './storage';
 import { walWritable, type SystemView } from './system-view';
 import { deleteWal, getWal, listWal, type WalEntry } from './wal';
@@ -14,38 +15,6 @@ import { deleteWal, getWal, listWal, type WalEntry } from './wal';
  * with renew and revoke, a periodic hook and WAL rollback. `Backend` routes requests to them and
  * answers `help` (with an OpenAPI document) from the same description.
  */
-
-/** The operations a path can declare handlers for. */
-export type PathOperation = 'create' | 'read' | 'update' | 'patch' | 'delete' | 'list';
-
-export type Handler = (request: Request, fields: FieldData) => Promise<Response | undefined>;
-
-export interface OperationDefinition {
-  handler: Handler;
-  summary?: string;
-  description?: string;
-}
-
-export interface PathDefinition {
-  /**
-   * A regular expression in JavaScript syntax matched against the whole request path (anchors
-   * are added). Named groups (`(?<name>...)`) become fields, which must be declared.
-   */
-  pattern: string;
-  fields?: FieldSchemas;
-  operations: Partial<Record<PathOperation, Handler | OperationDefinition>>;
-  /**
-   * Decides whether a write is a create or an update: Vault asks before every write and checks
-   * the caller's `create` or `update` capability accordingly. A path with one must handle create.
-   * It sees only the path's captures: the body is checked by the write that follows, which can
-   * answer a bad field with a 400 where a failing existence check could only give a 500.
-   */
-  existenceCheck?: (request: Request, fields: FieldData) => Promise<boolean>;
-  helpSynopsis: string;
-  helpDescription?: string;
-  /** Words for OpenAPI operation ids: `<prefix>-<verb>-<suffix>`. */
-  operationSuffix?: string;
-}
 
 export interface RenewResult {
   ttl: Nanoseconds;

@@ -1,5 +1,5 @@
 import type { FieldSchema } from './fields';
-import type { BackendDefinition, PathDefinition, PathOperation, SpecialPaths } from './framework';
+import type { PathDefinition, PathOperation } from './path';
 
 /**
  * The OpenAPI 3 document a mount answers `help` with. Vault merges every mount's document into
@@ -11,10 +11,23 @@ type JsonObject = Record<string, unknown>;
 
 const OPENAPI_VERSION = '3.0.2';
 
+/** What the document says about the backend as a whole (a BackendDefinition has it). */
+export interface OpenApiBackend {
+  help: string;
+  operationPrefix: string;
+  version: string;
+}
+
+/** The special paths the document marks (`x-vault-sudo`, `x-vault-unauthenticated`). */
+export interface OpenApiSpecialPaths {
+  root: readonly string[];
+  unauthenticated: readonly string[];
+}
+
 export function openApiDocument(
-  backend: BackendDefinition,
+  backend: OpenApiBackend,
   paths: readonly PathDefinition[],
-  specialPaths: SpecialPaths,
+  specialPaths: OpenApiSpecialPaths,
 ): JsonObject {
   const documentPaths: Record<string, JsonObject> = {};
   const schemas: Record<string, JsonObject> = {};
@@ -38,10 +51,10 @@ export function openApiDocument(
 }
 
 function pathItem(
-  backend: BackendDefinition,
+  backend: OpenApiBackend,
   path: PathDefinition,
   template: string,
-  specialPaths: SpecialPaths,
+  specialPaths: OpenApiSpecialPaths,
   schemas: Record<string, JsonObject>,
 ): JsonObject | undefined {
   const fields = path.fields ?? {};

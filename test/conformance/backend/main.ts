@@ -8,15 +8,10 @@ import { createHash, randomUUID } from 'node:crypto';
 import { formatDuration, nanosToSeconds, secondsToNanos } from '../../../plugin/sdk/duration';
 import { badRequest, codedError, internalError, permissionDenied } from '../../../plugin/sdk/errors';
 import type { FieldData } from '../../../plugin/sdk/fields';
-import {
-  Backend,
-  leaseResponse,
-  listResponse,
-  type BackendConfig,
-  type PathDefinition,
-} from '../../../plugin/sdk/framework';
+import { Backend, leaseResponse, listResponse, type BackendConfig } from '../../../plugin/sdk/framework';
 import type { LogLevel } from '../../../plugin/goplugin/logger';
 import type { Request } from '../../../plugin/sdk/logical';
+import type { PathDefinition } from '../../../plugin/sdk/path';
 import { serveBackend } from '../../../plugin/sdk/serve';
 import { getJson, putJson } from '../../../plugin/sdk/storage';
 import { PLUGIN_VERSION } from '../../../plugin/version';
