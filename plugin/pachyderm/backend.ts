@@ -1,5 +1,5 @@
 import { Backend, type BackendConfig } from '../sdk/framework';
-import { PLUGIN_VERSION } from '../version';
+import { PLUGIN_VERSION } from './version';
 import { ConfigStore, CONFIG_KEY } from './config';
 import type { Engine } from './engine';
 import { PachdAccess } from './pachd-access';

@@ -1,5 +1,5 @@
 import type { PathDefinition } from '../sdk/path';
-import { PLUGIN_VERSION } from '../version';
+import { PLUGIN_VERSION } from './version';
 import type { Engine } from './engine';
 import { vaultErrorFromPachd } from './upstream-errors';
 

@@ -14,7 +14,7 @@ import type { Request } from '../../../plugin/sdk/logical';
 import type { PathDefinition } from '../../../plugin/sdk/path';
 import { serveBackend } from '../../../plugin/sdk/serve';
 import { getJson, putJson } from '../../../plugin/sdk/storage';
-import { PLUGIN_VERSION } from '../../../plugin/version';
+import { PLUGIN_VERSION } from '../../../plugin/pachyderm/version';
 
 const SECRET_TYPE = 'test_secret';
 const HOUR = secondsToNanos(3600);

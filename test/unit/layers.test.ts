@@ -1,0 +1,92 @@
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import ts from 'typescript';
+
+/**
+ * The layering of plugin/, read from the import graph: a layer may import only the layers below
+ * it, and no module may reach itself through its imports. Type-only imports count: they tie the
+ * layers together as much as value imports do, even though the compiler erases them.
+ */
+
+const ROOT = path.resolve(__dirname, '../../plugin');
+
+/** Lowest first; files directly in plugin/ are the entry point, above everything. */
+const LAYERS = ['grpc', 'goplugin', 'sdk', 'pachyderm'] as const;
+const ENTRY_POINT_RANK = LAYERS.length;
+
+function sourceFiles(directory: string): string[] {
+  return readdirSync(directory).flatMap((name) => {
+    const full = path.join(directory, name);
+    if (statSync(full).isDirectory()) return sourceFiles(full);
+    return name.endsWith('.ts') && !name.endsWith('.d.ts') ? [full] : [];
+  });
+}
+
+/** Imports of a file that resolve to other files under plugin/ (packages and .proto files are not part of the graph). */
+function localImports(file: string): string[] {
+  const { importedFiles } = ts.preProcessFile(readFileSync(file, 'utf8'), true, true);
+  const targets: string[] = [];
+  for (const { fileName } of importedFiles) {
+    if (!fileName.startsWith('.')) continue;
+    const base = path.resolve(path.dirname(file), fileName);
+    const resolved = [`${base}.ts`, path.join(base, 'index.ts')].find((candidate) => existsSync(candidate));
+    if (resolved !== undefined && resolved.startsWith(`${ROOT}${path.sep}`)) targets.push(resolved);
+  }
+  return targets;
+}
+
+function relative(file: string): string {
+  return path.relative(ROOT, file).split(path.sep).join('/');
+}
+
+function rankOf(file: string): number {
+  const parts = relative(file).split('/');
+  if (parts.length === 1) return ENTRY_POINT_RANK;
+  const rank = (LAYERS as readonly string[]).indexOf(parts[0] ?? '');
+  if (rank < 0) throw new Error(`${relative(file)} is in no known layer; add its folder to LAYERS`);
+  return rank;
+}
+
+const graph = new Map<string, string[]>(sourceFiles(ROOT).map((file) => [file, localImports(file)]));
+
+/** Cycles as chains of files, at least one for every tangle of modules: empty exactly when the graph has none. */
+function cycles(): string[][] {
+  const found: string[][] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const stack: string[] = [];
+  const visit = (file: string): void => {
+    state.set(file, 'visiting');
+    stack.push(file);
+    for (const target of graph.get(file) ?? []) {
+      const seen = state.get(target);
+      if (seen === 'visiting') found.push([...stack.slice(stack.indexOf(target)), target].map(relative));
+      else if (seen === undefined) visit(target);
+    }
+    stack.pop();
+    state.set(file, 'done');
+  };
+  for (const file of [...graph.keys()].sort()) if (!state.has(file)) visit(file);
+  return found;
+}
+
+describe('plugin/ layers', () => {
+  it('finds the modules it checks', () => {
+    for (const layer of LAYERS) {
+      expect([...graph.keys()].some((file) => relative(file).startsWith(`${layer}/`))).toBe(true);
+    }
+  });
+
+  it('imports only downwards: grpc < goplugin < sdk < pachyderm < the entry point', () => {
+    const upward: string[] = [];
+    for (const [file, targets] of graph) {
+      for (const target of targets) {
+        if (rankOf(target) > rankOf(file)) upward.push(`${relative(file)} imports ${relative(target)}`);
+      }
+    }
+    expect(upward).toEqual([]);
+  });
+
+  it('has no import cycle', () => {
+    expect(cycles().map((cycle) => cycle.join(' -> '))).toEqual([]);
+  });
+});
