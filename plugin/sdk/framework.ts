@@ -5,7 +5,7 @@ import type { Logger } from '../goplugin/logger';
 import type { Redactor } from '../goplugin/redactor';
 import type { Request, Response, Secret } from './logical';
 import { openApiDocument } from './openapi';
-import type { PathDefinition, PathOperation } from './path';
+import type { PathDefinition, RoutedOperation } from './path';
 import type { Storage } from './storage';
 import { walWritable, type SystemView } from './system-view';
 import { deleteWal, getWal, listWal, type WalEntry } from './wal';
@@ -171,7 +171,7 @@ export class Backend {
 
   private async route(request: Request): Promise<Response | undefined> {
     const { path, captures } = this.match(request.path);
-    const operation = request.operation as PathOperation;
+    const operation = request.operation as RoutedOperation;
     const declared = path.definition.operations[operation];
     if (declared === undefined) {
       throw unsupportedOperation(`${request.operation} is not supported on ${JSON.stringify(request.path)}`);

@@ -1,5 +1,5 @@
 import type { FieldSchema } from './fields';
-import type { PathDefinition, PathOperation } from './path';
+import type { PathDefinition, RoutedOperation } from './path';
 
 /**
  * The OpenAPI 3 document a mount answers `help` with. Vault merges every mount's document into
@@ -64,7 +64,7 @@ function pathItem(
   const operations = path.operations;
   const words = operationWords(template, path);
   const operationId = (verb: string) => [backend.operationPrefix, verb, words].filter((w) => w !== '').join('-');
-  const summary = (operation: PathOperation) => {
+  const summary = (operation: RoutedOperation) => {
     const declared = operations[operation];
     return typeof declared === 'object' && declared.summary !== undefined ? declared.summary : path.helpSynopsis;
   };

@@ -1,20 +1,28 @@
 import type { FieldData, FieldSchemas } from './fields';
-import type { Request, Response } from './logical';
+import type { Operation, Request, Response } from './logical';
 
 // A path as a backend declares it, apart from the Backend that routes to it, so that what reads
 // path declarations (routing, help, OpenAPI) depends on them and not on each other; Vault's SDK
 // keeps the same split (framework/path.go).
 
-/** The operations a path can declare handlers for. */
-export type PathOperation = 'create' | 'read' | 'update' | 'patch' | 'delete' | 'list';
+/**
+ * The operations a path's handlers take. Backend answers the others itself (renew and revoke
+ * through a secret type, rollback, help), as Vault's framework does.
+ */
+export type RoutedOperation = Extract<Operation, 'create' | 'read' | 'update' | 'patch' | 'delete' | 'list'>;
 
-export type Handler = (request: Request, fields: FieldData) => Promise<Response | undefined>;
+/** Vault's `framework.OperationFunc`. */
+export type OperationFunc = (request: Request, fields: FieldData) => Promise<Response | undefined>;
 
-export interface OperationDefinition {
-  handler: Handler;
+/** Vault's `framework.PathOperation`: a handler with the words help and OpenAPI show for it. */
+export interface PathOperation {
+  handler: OperationFunc;
   summary?: string;
   description?: string;
 }
+
+/** Vault's `framework.OperationHandler`; a bare function stands for a PathOperation without words. */
+export type OperationHandler = OperationFunc | PathOperation;
 
 export interface PathDefinition {
   /**
@@ -23,7 +31,7 @@ export interface PathDefinition {
    */
   pattern: string;
   fields?: FieldSchemas;
-  operations: Partial<Record<PathOperation, Handler | OperationDefinition>>;
+  operations: Partial<Record<RoutedOperation, OperationHandler>>;
   /**
    * Decides whether a write is a create or an update: Vault asks before every write and checks
    * the caller's `create` or `update` capability accordingly. A path with one must handle create.
