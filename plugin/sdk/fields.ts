@@ -15,8 +15,6 @@ export type FieldType =
   | 'duration'
   /** A JSON array of strings or one comma-separated string. */
   | 'comma-string-list'
-  /** A JSON object of arbitrary values. */
-  | 'map'
   /** A JSON object of strings, or `["k=v", ...]`. */
   | 'kv-pairs';
 
@@ -30,7 +28,6 @@ export interface FieldSchema {
   sensitive?: boolean;
   /** Longest accepted string (or list item), in characters; longer values are a 400. */
   maxLength?: number;
-  deprecated?: boolean;
 }
 
 export type FieldSchemas = Readonly<Record<string, FieldSchema>>;
@@ -103,10 +100,6 @@ export class FieldData {
 
   stringList(name: string): string[] {
     return this.typed(name, 'comma-string-list', (value) => (Array.isArray(value) ? [...value] : undefined)) ?? [];
-  }
-
-  map(name: string): Record<string, unknown> {
-    return this.typed(name, 'map', (value) => (isObject(value) ? { ...value } : undefined)) ?? {};
   }
 
   stringMap(name: string): Record<string, string> {
@@ -209,18 +202,6 @@ function parseField(name: string, schema: FieldSchema, value: unknown): Parsed {
         );
       }
       return problem(name, schema, 'a list of strings or a comma-separated string', value);
-    }
-    case 'map': {
-      if (isObject(value)) return ok(value);
-      if (typeof value === 'string') {
-        try {
-          const parsed: unknown = JSON.parse(value);
-          if (isObject(parsed)) return ok(parsed);
-        } catch {
-          // not JSON: reported below
-        }
-      }
-      return problem(name, schema, 'a JSON object', value);
     }
     case 'kv-pairs': {
       if (isObject(value) && Object.values(value).every((v) => typeof v === 'string')) return ok(value);

@@ -5,7 +5,7 @@ import type { PathDefinition, RoutedOperation } from './path';
  * The OpenAPI 3 document a mount answers `help` with. Vault merges every mount's document into
  * `sys/internal/specs/openapi` (used by the web UI and API tooling) after decoding it into its
  * own structs, so the shape follows Vault's framework: path items with `x-vault-*` extensions,
- * operations keyed get/post/delete/patch, request bodies as component schemas.
+ * operations keyed get/post/delete, request bodies as component schemas.
  */
 type JsonObject = Record<string, unknown>;
 
@@ -62,7 +62,7 @@ function pathItem(
   const bodyFields = Object.entries(fields).filter(([name]) => !parameterNames.includes(name));
   const isListPath = template.endsWith('/') || template === '';
   const operations = path.operations;
-  const words = operationWords(template, path);
+  const words = operationWords(template);
   const operationId = (verb: string) => [backend.operationPrefix, verb, words].filter((w) => w !== '').join('-');
   const summary = (operation: RoutedOperation) => {
     const declared = operations[operation];
@@ -126,10 +126,6 @@ function pathItem(
       item.post = post;
       hasOperation = true;
     }
-    if (operations.patch !== undefined) {
-      item.patch = { summary: summary('patch'), operationId: operationId('patch'), tags: ['secrets'], responses: ok };
-      hasOperation = true;
-    }
     if (operations.delete !== undefined) {
       item.delete = {
         summary: summary('delete'),
@@ -173,9 +169,6 @@ function fieldSchema(field: FieldSchema): JsonObject {
       schema.type = 'array';
       schema.items = { type: 'string' };
       break;
-    case 'map':
-      schema.type = 'object';
-      break;
     case 'kv-pairs':
       schema.type = 'object';
       schema.additionalProperties = { type: 'string' };
@@ -188,13 +181,11 @@ function fieldSchema(field: FieldSchema): JsonObject {
     if (field.type === 'string') schema.maxLength = field.maxLength;
     if (field.type === 'comma-string-list') schema.items = { type: 'string', maxLength: field.maxLength };
   }
-  if (field.deprecated === true) schema.deprecated = true;
   return schema;
 }
 
 /** `config/rotate-root` → `config-rotate-root`; parameters are left out. */
-function operationWords(template: string, path: PathDefinition): string {
-  if (path.operationSuffix !== undefined) return path.operationSuffix;
+function operationWords(template: string): string {
   return template
     .replace(/\{\w+\}/g, '')
     .split(/[/_]+/)

@@ -9,7 +9,7 @@ import type { Operation, Request, Response } from './logical';
  * The operations a path's handlers take. Backend answers the others itself (renew and revoke
  * through a secret type, rollback, help), as Vault's framework does.
  */
-export type RoutedOperation = Extract<Operation, 'create' | 'read' | 'update' | 'patch' | 'delete' | 'list'>;
+export type RoutedOperation = Extract<Operation, 'create' | 'read' | 'update' | 'delete' | 'list'>;
 
 /** Vault's `framework.OperationFunc`. */
 export type OperationFunc = (request: Request, fields: FieldData) => Promise<Response | undefined>;
@@ -41,6 +41,4 @@ export interface PathDefinition {
   existenceCheck?: (request: Request, fields: FieldData) => Promise<boolean>;
   helpSynopsis: string;
   helpDescription?: string;
-  /** Words for OpenAPI operation ids: `<prefix>-<verb>-<suffix>`. */
-  operationSuffix?: string;
 }

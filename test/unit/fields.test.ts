@@ -7,7 +7,6 @@ const schemas: FieldSchemas = {
   enabled: { type: 'bool', description: 'e' },
   ttl: { type: 'duration', description: 't', default: '1h' },
   tags: { type: 'comma-string-list', description: 'g' },
-  meta: { type: 'map', description: 'm' },
   labels: { type: 'kv-pairs', description: 'l' },
   color: { type: 'string', description: 'c', allowedValues: ['red', 'blue'] },
 };
@@ -31,7 +30,6 @@ describe('field data', () => {
       enabled: 'true',
       ttl: '1h30m',
       tags: 'a,b, c,,',
-      meta: '{"k":1}',
       labels: ['x=y', 'z=w'],
       color: 'red',
     });
@@ -40,7 +38,6 @@ describe('field data', () => {
     expect(fields.bool('enabled')).toBe(true);
     expect(fields.duration('ttl')).toBe(5400n * 1_000_000_000n);
     expect(fields.stringList('tags')).toEqual(['a', 'b', 'c']);
-    expect(fields.map('meta')).toEqual({ k: 1 });
     expect(fields.stringMap('labels')).toEqual({ x: 'y', z: 'w' });
     expect(fields.string('color')).toBe('red');
   });
@@ -73,8 +70,8 @@ describe('field data', () => {
   });
 
   it('does not confuse a map value with anything else', () => {
-    const fields = new FieldData(schemas, { name: 'x', meta: { ok: true, problem: 'none' } });
-    expect(fields.map('meta')).toEqual({ ok: true, problem: 'none' });
+    const fields = new FieldData(schemas, { name: 'x', labels: { ok: 'true', problem: 'none' } });
+    expect(fields.stringMap('labels')).toEqual({ ok: 'true', problem: 'none' });
   });
 
   it('treats reading an undeclared or differently typed field as a programming error', () => {
