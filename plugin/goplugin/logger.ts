@@ -29,11 +29,14 @@ export interface LoggerOptions {
   /** hclog module name of the root logger, e.g. the plugin's name. */
   module: string;
   level?: LogLevel;
-  /** Field names whose values are replaced wherever they appear (top level or one level down). */
+  /**
+   * Field names whose values are replaced wherever they appear (top level or one level down),
+   * besides those the redactor names.
+   */
   redactFields?: readonly string[];
   /** Where lines go; stderr unless a test wants them. */
   write?: (line: string) => void;
-  /** Scrubs registered secret values out of every line, whatever field or message holds them. */
+  /** Scrubs registered secret values out of every line, and redacts the fields it names. */
   redactor?: Redactor;
 }
 
@@ -59,17 +62,23 @@ export function createLogger(options: LoggerOptions): Logger {
     },
     destination,
   );
-  return new PinoLogger(root, { '@module': options.module }, new Set(options.redactFields ?? []));
+  const named = new Set(options.redactFields ?? []);
+  // Asked at every line, not copied: a backend names its sensitive fields after the logger exists.
+  const isSecretField: SecretFieldTest =
+    redactor === undefined ? (name) => named.has(name) : (name) => named.has(name) || redactor.isSecretFieldName(name);
+  return new PinoLogger(root, { '@module': options.module }, isSecretField);
 }
+
+type SecretFieldTest = (name: string) => boolean;
 
 /**
  * Replaces the values of secret fields, at the top level and one level down. (pino's own
  * `redact` compiles code for its paths, which cost more at start-up than this whole module.)
  */
-function redact(fields: LogFields, secretFields: ReadonlySet<string>): LogFields {
+function redact(fields: LogFields, isSecretField: SecretFieldTest): LogFields {
   let copy: Record<string, unknown> | undefined;
   for (const [key, value] of Object.entries(fields)) {
-    const replacement = secretFields.has(key) ? REDACTED : redactOneLevel(value, secretFields);
+    const replacement = isSecretField(key) ? REDACTED : redactOneLevel(value, isSecretField);
     if (replacement !== value) {
       copy ??= { ...fields };
       copy[key] = replacement;
@@ -78,11 +87,11 @@ function redact(fields: LogFields, secretFields: ReadonlySet<string>): LogFields
   return copy ?? fields;
 }
 
-function redactOneLevel(value: unknown, secretFields: ReadonlySet<string>): unknown {
+function redactOneLevel(value: unknown, isSecretField: SecretFieldTest): unknown {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
   const entries = Object.entries(value);
-  if (!entries.some(([key]) => secretFields.has(key))) return value;
-  return Object.fromEntries(entries.map(([key, inner]) => [key, secretFields.has(key) ? REDACTED : inner]));
+  if (!entries.some(([key]) => isSecretField(key))) return value;
+  return Object.fromEntries(entries.map(([key, inner]) => [key, isSecretField(key) ? REDACTED : inner]));
 }
 
 class PinoLogger implements Logger {
@@ -93,9 +102,9 @@ class PinoLogger implements Logger {
   constructor(
     private readonly root: pino.Logger,
     private readonly bindings: LogFields & { '@module': string },
-    private readonly secretFields: ReadonlySet<string>,
+    private readonly isSecretField: SecretFieldTest,
   ) {
-    this.sink = root.child(redact(bindings, secretFields));
+    this.sink = root.child(redact(bindings, isSecretField));
   }
 
   trace(message: string, fields?: LogFields): void {
@@ -122,7 +131,7 @@ class PinoLogger implements Logger {
     return new PinoLogger(
       this.root,
       { ...this.bindings, '@module': `${this.bindings['@module']}.${name}` },
-      this.secretFields,
+      this.isSecretField,
     );
   }
 
@@ -130,7 +139,7 @@ class PinoLogger implements Logger {
     return new PinoLogger(
       this.root,
       { ...this.bindings, ...fields, '@module': this.bindings['@module'] },
-      this.secretFields,
+      this.isSecretField,
     );
   }
 
@@ -139,7 +148,7 @@ class PinoLogger implements Logger {
   }
 
   private fields(fields: LogFields | undefined): LogFields {
-    return fields === undefined ? {} : redact(fields, this.secretFields);
+    return fields === undefined ? {} : redact(fields, this.isSecretField);
   }
 }
 

@@ -56,7 +56,10 @@ export interface BackendConfig {
   storage: Storage;
   system: SystemView;
   logger: Logger;
-  /** Register secret values here (a credential the backend holds) to keep them out of every answer and log line. */
+  /**
+   * Register secret values here (a credential the backend holds) to keep them out of every answer
+   * and log line. The backend's sensitive fields are named here when it is made.
+   */
   redactor: Redactor;
   /** Mount options plus `plugin_name`, `plugin_type`, `plugin_version`. */
   config: Readonly<Record<string, string>>;
@@ -107,6 +110,8 @@ export class Backend {
     this.logger = config.logger;
     this.paths = definition.paths.map(compilePath);
     for (const secret of definition.secrets ?? []) this.secrets.set(secret.type, secret);
+    // A field the backend marks sensitive is secret in its log lines too, under the same name.
+    for (const name of sensitiveFieldNames(definition)) config.redactor.addFieldName(name);
   }
 
   specialPaths(): SpecialPaths {
@@ -337,6 +342,11 @@ function compilePath(definition: PathDefinition): CompiledPath {
     throw new Error(`path ${definition.pattern}: an existence check needs a create handler`);
   }
   return { definition, regex, fields };
+}
+
+function sensitiveFieldNames(definition: BackendDefinition): string[] {
+  const schemas = [...definition.paths.map((path) => path.fields ?? {}), ...(definition.secrets ?? []).map((secret) => secret.fields ?? {})];
+  return schemas.flatMap((fields) => Object.entries(fields).filter(([, field]) => field.sensitive === true).map(([name]) => name));
 }
 
 export function captureNames(pattern: string): string[] {

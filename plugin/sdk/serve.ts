@@ -13,19 +13,6 @@ export const VAULT_BACKEND_HANDSHAKE: HandshakeConfig = {
 /** Backend plugins speak protocol 5 (AutoMTLS, multiplexing, reported versions) and nothing older. */
 export const VAULT_PROTOCOL_VERSIONS: readonly number[] = [5];
 
-/** Field names whose values never reach a log line, wherever a backend logs them. */
-export const SECRET_FIELD_NAMES: readonly string[] = [
-  'admin_token',
-  'token',
-  'user_token',
-  'client_token',
-  'root_token',
-  'pach_token',
-  'session_token',
-  'password',
-  'secret',
-];
-
 export interface ServeBackendOptions {
   /** The plugin's name: the log module and the OpenAPI operation prefix. */
   name: string;
@@ -48,7 +35,7 @@ export async function serveBackend(options: ServeBackendOptions): Promise<void> 
   const redactor = options.redactor ?? new Redactor();
   const logger =
     options.logger ??
-    createLogger({ module: options.name, level: levelFromEnvironment('trace'), redactFields: SECRET_FIELD_NAMES, redactor });
+    createLogger({ module: options.name, level: levelFromEnvironment('trace'), redactor });
   let backendServer: BackendServer | undefined;
   await servePlugin({
     handshake: VAULT_BACKEND_HANDSHAKE,

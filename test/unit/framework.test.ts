@@ -282,6 +282,35 @@ describe('framework rollback on a node that cannot write', () => {
   });
 });
 
+describe('framework sensitive fields', () => {
+  it('names the fields its paths and secrets mark sensitive to the redactor, which keeps them out of log lines', () => {
+    const { logger, lines, redactor } = memoryLogger();
+    new Backend(
+      {
+        help: 'h',
+        operationPrefix: 'test',
+        version: 'v1.0.0',
+        paths: [
+          {
+            pattern: 'config',
+            helpSynopsis: 'Configure.',
+            fields: { api_key: { type: 'string', description: 'k', sensitive: true }, region: { type: 'string', description: 'r' } },
+            operations: { update: async () => undefined },
+          },
+        ],
+        secrets: [
+          { type: 's', description: 's', fields: { password: { type: 'string', description: 'p', sensitive: true } }, revoke: async () => undefined },
+        ],
+      },
+      { storage: new InMemoryStorage(), system: new StaticSystemView(), logger, redactor, config: {}, backendUuid: 'uuid' },
+    );
+    expect(['api_key', 'password', 'region'].map((name) => redactor.isSecretFieldName(name))).toEqual([true, true, false]);
+    logger.info('configured', { api_key: 'k-123-456789', password: 'p-123-456789', region: 'eu-west' });
+    expect(lines.join('')).not.toMatch(/k-123-456789|p-123-456789/);
+    expect(lines.join('')).toContain('eu-west');
+  });
+});
+
 describe('framework rollback with a damaged WAL', () => {
   it('skips an unreadable entry, keeps it, and rolls back the others', async () => {
     const { backend, storage, rolledBack, lines } = testBackend();

@@ -1,6 +1,5 @@
 import { createLogger, hclogTimestamp } from '../../plugin/goplugin/logger';
 import { Redactor } from '../../plugin/goplugin/redactor';
-import { SECRET_FIELD_NAMES } from '../../plugin/sdk/serve';
 
 function capture() {
   const lines: string[] = [];
@@ -8,7 +7,7 @@ function capture() {
   const logger = createLogger({
     module: 'pachyderm',
     level: 'trace',
-    redactFields: SECRET_FIELD_NAMES,
+    redactFields: ['admin_token', 'user_token'],
     write: (line) => lines.push(line),
     redactor,
   });
@@ -63,6 +62,18 @@ describe('hclog-shaped logger', () => {
     expect(text).not.toContain('usr-123-456789');
     expect(text).toContain('[REDACTED]');
     expect(text).toContain('robot:ci');
+  });
+
+  it('redacts the fields its redactor names, even those named after the logger was made', () => {
+    const lines: string[] = [];
+    const redactor = new Redactor();
+    const logger = createLogger({ module: 'm', level: 'trace', write: (line) => lines.push(line), redactor });
+    redactor.addFieldName('api_key');
+    logger.named('child').info('configured', { api_key: 'k-123-456789', nested: { api_key: 'k-987-654321' }, region: 'eu' });
+    const text = lines.join('');
+    expect(text).not.toContain('k-123-456789');
+    expect(text).not.toContain('k-987-654321');
+    expect(text).toContain('eu');
   });
 
   it('scrubs registered secret values wherever they appear', () => {
