@@ -33,14 +33,15 @@ const OID = {
   clientAuth: '1.3.6.1.5.5.7.3.2',
 } as const;
 
-export function generatePluginCertificate(now: Date = new Date()): PluginCertificate {
+/** `organization` only labels the certificate for whoever inspects it: the host pins the certificate itself. */
+export function generatePluginCertificate(organization: string, now: Date = new Date()): PluginCertificate {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const notBefore = new Date(now.getTime() - BACKDATE_MS);
   const notAfter = new Date(now.getTime());
   notAfter.setUTCFullYear(notAfter.getUTCFullYear() + VALIDITY_YEARS);
 
   const name = sequence(
-    set(sequence(oid(OID.organization), utf8String('pachyderm-vault-plugin'))),
+    set(sequence(oid(OID.organization), utf8String(organization))),
     set(sequence(oid(OID.commonName), utf8String('localhost'))),
   );
   const signatureAlgorithm = sequence(oid(OID.ecdsaWithSha256));

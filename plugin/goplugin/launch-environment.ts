@@ -43,17 +43,10 @@ export function readLaunchEnvironment(
   env: NodeJS.ProcessEnv,
   handshake: HandshakeConfig,
   supportedVersions: readonly number[],
-  pluginDescription: string,
+  /** What someone who ran the executable by hand reads: how its host is meant to start it. */
+  runByHandMessage: string,
 ): LaunchEnvironment {
-  if (env[handshake.cookieKey] !== handshake.cookieValue) {
-    throw new LaunchError(
-      `This executable is ${pluginDescription}: a plugin that Vault or OpenBao starts itself, ` +
-        'not a program to run by hand. Put it in the server\'s plugin directory, register it ' +
-        'with `vault plugin register -sha256=<sha256> secret <name>` and mount it with ' +
-        '`vault secrets enable <name>`; the server then launches it when needed.',
-      true,
-    );
-  }
+  if (env[handshake.cookieKey] !== handshake.cookieValue) throw new LaunchError(runByHandMessage, true);
 
   const protocolVersion = negotiateVersion(env.PLUGIN_PROTOCOL_VERSIONS, supportedVersions);
 

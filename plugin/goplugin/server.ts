@@ -26,8 +26,10 @@ import {
 export interface PluginServerOptions {
   handshake: HandshakeConfig;
   protocolVersions: readonly number[];
-  /** Says what the executable is, for someone who ran it by hand. */
-  description: string;
+  /** What someone who ran the executable by hand reads: how its host is meant to start it. */
+  runByHandMessage: string;
+  /** Names the plugin in its certificate. */
+  certificateOrganization: string;
   logger: Logger;
   /** Adds the application's own services. */
   registerServices(server: grpc.Server, broker: Broker): void;
@@ -61,7 +63,7 @@ export async function startPluginServer(
   options: PluginServerOptions,
   launch: LaunchEnvironment,
 ): Promise<RunningPluginServer> {
-  const certificate = generatePluginCertificate();
+  const certificate = generatePluginCertificate(options.certificateOrganization);
   const socketPath = chooseSocketPath(launch.socketDirectory);
   const broker = new Broker(
     {
@@ -136,7 +138,7 @@ export async function servePlugin(options: PluginServerOptions): Promise<void> {
       process.env,
       options.handshake,
       options.protocolVersions,
-      options.description,
+      options.runByHandMessage,
     );
   } catch (error) {
     failLaunch(error, logger);

@@ -16,8 +16,10 @@ export const VAULT_PROTOCOL_VERSIONS: readonly number[] = [5];
 export interface ServeBackendOptions {
   /** The plugin's name: the log module and the OpenAPI operation prefix. */
   name: string;
-  /** What the executable is, for someone who runs it by hand. */
-  description: string;
+  /** What someone who runs the executable by hand reads: how to install it in Vault instead. */
+  runByHandMessage: string;
+  /** Names the plugin in the certificate it presents to Vault. */
+  certificateOrganization: string;
   /** `vX.Y.Z`. */
   version: string;
   factory: BackendFactory;
@@ -40,7 +42,8 @@ export async function serveBackend(options: ServeBackendOptions): Promise<void> 
   await servePlugin({
     handshake: VAULT_BACKEND_HANDSHAKE,
     protocolVersions: VAULT_PROTOCOL_VERSIONS,
-    description: options.description,
+    runByHandMessage: options.runByHandMessage,
+    certificateOrganization: options.certificateOrganization,
     logger,
     registerServices: (server, broker) => {
       backendServer = new BackendServer(

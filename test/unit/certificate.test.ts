@@ -3,7 +3,7 @@ import { generatePluginCertificate } from '../../plugin/goplugin/certificate';
 
 describe('plugin certificate', () => {
   const now = new Date('2026-06-01T12:00:00Z');
-  const certificate = generatePluginCertificate(now);
+  const certificate = generatePluginCertificate('test organisation', now);
   const parsed = new X509Certificate(certificate.certificatePem);
 
   it('is a self-signed CA for localhost, as the host pins and checks it', () => {
@@ -13,6 +13,10 @@ describe('plugin certificate', () => {
     expect(parsed.subject).toContain('CN=localhost');
     expect(parsed.verify(parsed.publicKey)).toBe(true);
     expect(parsed.checkIssued(parsed)).toBe(true);
+  });
+
+  it('names the organisation it was given', () => {
+    expect(parsed.subject).toContain('O=test organisation');
   });
 
   it('allows server and client authentication', () => {
@@ -32,6 +36,6 @@ describe('plugin certificate', () => {
   });
 
   it('is different each time', () => {
-    expect(generatePluginCertificate().certificatePem).not.toBe(generatePluginCertificate().certificatePem);
+    expect(generatePluginCertificate('o').certificatePem).not.toBe(generatePluginCertificate('o').certificatePem);
   });
 });

@@ -8,10 +8,12 @@ import {
 import { VAULT_BACKEND_HANDSHAKE } from '../../plugin/sdk/serve';
 
 const COOKIE = { [VAULT_BACKEND_HANDSHAKE.cookieKey]: VAULT_BACKEND_HANDSHAKE.cookieValue };
+const RUN_BY_HAND =
+  'This executable is a test plugin: not a program to run by hand. Register it with `vault plugin register` instead.';
 const CERT = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
 
 function read(env: NodeJS.ProcessEnv) {
-  return readLaunchEnvironment(env, VAULT_BACKEND_HANDSHAKE, [5], 'a test plugin');
+  return readLaunchEnvironment(env, VAULT_BACKEND_HANDSHAKE, [5], RUN_BY_HAND);
 }
 
 describe('launch environment', () => {

@@ -26,8 +26,8 @@ function pemFromHandshake(line: string): string {
 }
 
 describe('go-plugin server over AutoMTLS', () => {
-  const host = generatePluginCertificate();
-  const stranger = generatePluginCertificate();
+  const host = generatePluginCertificate('host');
+  const stranger = generatePluginCertificate('host');
   let directory: string;
   let running: RunningPluginServer;
   let pluginPem: string;
@@ -39,7 +39,8 @@ describe('go-plugin server over AutoMTLS', () => {
       {
         handshake: { cookieKey: 'K', cookieValue: 'V' },
         protocolVersions: [5],
-        description: 'test',
+        runByHandMessage: 'run by hand',
+        certificateOrganization: 'test',
         logger: memoryLogger().logger,
         registerServices: () => undefined,
       },

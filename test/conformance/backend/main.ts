@@ -274,7 +274,10 @@ function createConformanceBackend(config: BackendConfig): Backend {
 
 void serveBackend({
   name: 'conformance-backend',
-  description: 'a test-only backend for the conformance suite of the Pachyderm secrets engine',
+  runByHandMessage:
+    'This executable is a test-only backend for the conformance suite of the Pachyderm secrets engine: ' +
+    'a plugin that Vault or OpenBao starts itself, not a program to run by hand.',
+  certificateOrganization: 'pachyderm-vault-plugin conformance backend',
   version: PLUGIN_VERSION,
   factory: createConformanceBackend,
 });
