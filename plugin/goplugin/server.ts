@@ -151,7 +151,7 @@ export async function servePlugin(options: PluginServerOptions): Promise<void> {
     process.exit(1);
   });
   process.on('unhandledRejection', (reason) => {
-    logger.error('unhandled promise rejection', { error: describe(reason) });
+    logger.error('unhandled promise rejection', { error: toLogText(reason) });
   });
 
   let running: RunningPluginServer;
@@ -175,7 +175,7 @@ export async function servePlugin(options: PluginServerOptions): Promise<void> {
       try {
         await options.beforeExit?.();
       } catch (error) {
-        logger.warn('cleanup before exit failed', { error: describe(error) });
+        logger.warn('cleanup before exit failed', { error: toLogText(error) });
       }
       await running.stop();
     })(),
@@ -191,7 +191,7 @@ function failLaunch(error: unknown, logger: Logger): never {
     process.stderr.write(`${error.message}\n`);
   } else {
     // The host started us: an hclog line shows up in its log at error level.
-    logger.error(`plugin cannot start: ${describe(error)}`);
+    logger.error(`plugin cannot start: ${toLogText(error)}`);
   }
   process.exit(1);
 }
@@ -210,7 +210,7 @@ function keepStdoutForHandshake(logger: Logger): void {
     return true;
   }) as typeof process.stdout.write;
   const toLog = (level: 'debug' | 'info' | 'warn' | 'error') =>
-    (...args: unknown[]) => stray[level](args.map(describe).join(' '));
+    (...args: unknown[]) => stray[level](args.map(toLogText).join(' '));
   console.log = toLog('info');
   console.info = toLog('info');
   console.debug = toLog('debug');
@@ -225,7 +225,7 @@ function writeHandshake(line: string): void {
 function routeLibraryLogs(logger: Logger): void {
   const grpcLogger = logger.named('grpc');
   grpc.setLogger({
-    error: (...args: unknown[]) => grpcLogger.warn(args.map(describe).join(' ')),
+    error: (...args: unknown[]) => grpcLogger.warn(args.map(toLogText).join(' ')),
   });
   grpc.setLogVerbosity(grpc.logVerbosity.ERROR);
 }
@@ -289,7 +289,7 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
-function describe(value: unknown): string {
+function toLogText(value: unknown): string {
   if (value instanceof Error) return value.message;
   if (typeof value === 'string') return value;
   try {

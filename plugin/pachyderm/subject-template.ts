@@ -68,7 +68,7 @@ export class SubjectTemplate {
       if (value === undefined || value === '') {
         throw badRequest(
           `cannot fill subject_template ${JSON.stringify(this.source)} for entity ${entity.name || entity.id}: ` +
-            `${describe(segment)} is missing or empty`,
+            `${describeSegment(segment)} is missing or empty`,
         );
       }
       return value;
@@ -127,7 +127,7 @@ function ownValue(metadata: Readonly<Record<string, string>>, key: string): stri
   return Object.hasOwn(metadata, key) ? metadata[key] : undefined;
 }
 
-function describe(segment: Segment): string {
+function describeSegment(segment: Segment): string {
   switch (segment.kind) {
     case 'literal':
       return 'a literal';

@@ -107,7 +107,7 @@ export class BackendServer {
       run(call).then(
         (reply) => callback(null, reply),
         (error: unknown) => {
-          const detail = this.options.redactor.scrub(describe(error));
+          const detail = this.options.redactor.scrub(errorMessage(error));
           this.options.logger.error('backend call failed', { method: call.getPath(), error: detail });
           callback({ code: grpc.status.INTERNAL, details: detail });
         },
@@ -152,8 +152,8 @@ export class BackendServer {
       return { err: '' };
     } catch (error) {
       channel?.close();
-      this.options.logger.error('setup failed', { error: describe(error) });
-      return { err: describe(error) };
+      this.options.logger.error('setup failed', { error: errorMessage(error) });
+      return { err: errorMessage(error) };
     }
   }
 
@@ -177,7 +177,7 @@ export class BackendServer {
       await instance.backend.initialize(instance.storage.forRequest(new RequestConsistency(call.metadata)));
       return { err: null };
     } catch (error) {
-      this.options.logger.error('initialize failed', { error: describe(error) });
+      this.options.logger.error('initialize failed', { error: errorMessage(error) });
       return { err: errorToWire(error).err };
     }
   }
@@ -201,7 +201,7 @@ export class BackendServer {
         setTimeout(() => void after.settle(delivered, this.options.logger), DELIVERY_GRACE_MS);
       },
       (error: unknown) => {
-        const detail = this.options.redactor.scrub(describe(error));
+        const detail = this.options.redactor.scrub(errorMessage(error));
         this.options.logger.error('backend call failed', { method: call.getPath(), error: detail });
         callback({ code: grpc.status.INTERNAL, details: detail });
         if (after.pending > 0) void after.settle(false, this.options.logger);
@@ -283,7 +283,7 @@ export class BackendServer {
     try {
       await instance.backend.cleanup();
     } catch (error) {
-      this.options.logger.warn('backend cleanup failed', { error: describe(error) });
+      this.options.logger.warn('backend cleanup failed', { error: errorMessage(error) });
     } finally {
       instance.channel.close();
     }
@@ -321,6 +321,6 @@ function deadlineOf(call: grpc.ServerUnaryCall<unknown, unknown>): number | unde
   return Number.isFinite(ms) ? ms : undefined;
 }
 
-function describe(error: unknown): string {
+function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
