@@ -1,8 +1,5 @@
-import * as grpc from '@grpc/grpc-js';
-import type { Logger } from './logger';
-import type { ConnInfo } from './protos';
-
 /**
+ * @file
  * go-plugin's connection broker, plugin side. The host opens `plugin.GRPCBroker/StartStream`
  * right after connecting and keeps it for the life of the process. When the host serves
  * something for us (Vault's storage and system view), it listens on a socket of its own and
@@ -12,6 +9,11 @@ import type { ConnInfo } from './protos';
  * An announcement may arrive before or after the request that needs it (`Setup` names the id),
  * so announcements wait here by id until someone dials them.
  */
+
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from './logger';
+import type { ConnInfo } from './protos';
+
 export interface BrokerTls {
   hostCertificatePem: string;
   certificatePem: string;

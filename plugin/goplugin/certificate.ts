@@ -1,6 +1,5 @@
-import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
-
 /**
+ * @file
  * The one-off certificate a go-plugin server presents under AutoMTLS: its TLS server
  * certificate on the main connection and its client certificate on brokered connections.
  *
@@ -11,6 +10,9 @@ import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
  * module encodes the single fixed shape itself, following go-plugin's own template: ECDSA P-256,
  * CA:TRUE, keyCertSign, server and client auth, valid from 30 s ago.
  */
+
+import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+
 export interface PluginCertificate {
   certificatePem: string;
   privateKeyPem: string;

@@ -1,11 +1,12 @@
-import { randomInt } from 'node:crypto';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-
 /**
+ * @file
  * What a go-plugin host tells its plugin through the environment when it starts it, read and
  * checked before anything is printed. See vault-plugin-protocol.md §1-3.
  */
+
+import { randomInt } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 
 /** The magic cookie a host sets so that a plugin knows it was not started by hand. */
 export interface HandshakeConfig {

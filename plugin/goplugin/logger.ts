@@ -1,13 +1,15 @@
-import pino from 'pino';
-import { REDACTED, type Redactor } from './redactor';
-
 /**
+ * @file
  * Plugin logs go to stderr as one JSON object per line in hclog's shape, which go-plugin parses
  * and re-logs through the host's logger at the same level. The host reads `@level`,
  * `@message` and `@timestamp` with unchecked string assertions (a number there crashes Vault)
  * and accepts only trace/debug/info/warn/error, and timestamps with exactly six fractional
  * digits; everything else about a line is free key/value pairs.
  */
+
+import pino from 'pino';
+import { REDACTED, type Redactor } from './redactor';
+
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
 
 export type LogFields = Readonly<Record<string, unknown>>;

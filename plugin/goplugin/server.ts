@@ -1,3 +1,9 @@
+/**
+ * @file
+ * The server side of HashiCorp's go-plugin protocol over gRPC with AutoMTLS: what a host such
+ * as Vault needs from any plugin process, independent of what the plugin does.
+ */
+
 import * as grpc from '@grpc/grpc-js';
 import { chownSync, chmodSync, readFileSync, rmSync } from 'node:fs';
 import { Broker } from './broker';
@@ -19,10 +25,6 @@ import {
   stdioImplementation,
 } from './standard-services';
 
-/**
- * The server side of HashiCorp's go-plugin protocol over gRPC with AutoMTLS: what a host such
- * as Vault needs from any plugin process, independent of what the plugin does.
- */
 export interface PluginServerOptions {
   handshake: HandshakeConfig;
   protocolVersions: readonly number[];

@@ -1,10 +1,11 @@
-import * as grpc from '@grpc/grpc-js';
-
 /**
+ * @file
  * The services every go-plugin server offers besides the broker and the application's own:
  * health (go-plugin's Ping asks for service "plugin"), the controller through which the host
  * asks for a graceful exit, and the stdio stream.
  */
+
+import * as grpc from '@grpc/grpc-js';
 
 const SERVING = 1;
 // Names a go-plugin host may ask about: the empty name (whole server) and "plugin".

@@ -1,9 +1,11 @@
-import type { WireInt64 } from './proto-loading';
-
 /**
+ * @file
  * `google.protobuf.Timestamp` as decoded, and to and from Date. Vault's lease times and pachd's
  * token expiries travel in this one type, so it lives with the rest of the shared gRPC plumbing.
  */
+
+import type { WireInt64 } from './proto-loading';
+
 export interface WireTimestamp {
   seconds: WireInt64 | number;
   nanos: number;

@@ -11,11 +11,12 @@ import { tokenFingerprint } from './pachd/token';
 import { revokeAtHome } from './token-revocation';
 import { vaultErrorFromPachd } from './upstream-errors';
 
-/**
+/*
  * The lease behind every issued pachd token. Its internal data carries everything renew and
  * revoke need (the token, where it lives, its generation and limits), so both keep working
  * after the role, or even the configuration, changed or went away.
  */
+
 export const TOKEN_SECRET_TYPE = 'pachyderm_token';
 
 export interface TokenLeaseData {

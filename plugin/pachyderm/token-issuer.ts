@@ -19,7 +19,7 @@ import { revokeAtHome } from './token-revocation';
 import { vaultErrorFromPachd } from './upstream-errors';
 import { PENDING_TOKEN_WAL, type PendingTokenWal } from './wal-rollback';
 
-/**
+/*
  * Mints a pachd token and puts it behind a Vault lease, leaving nothing alive that neither Vault
  * nor the journal knows about. A WAL entry is written before pachd is asked (holding the token's
  * value whenever the engine picks it, see issuance-mode.ts) and released only once the answer
@@ -30,6 +30,7 @@ import { PENDING_TOKEN_WAL, type PendingTokenWal } from './wal-rollback';
  * Once Vault holds the answer, a failure to register the lease makes Vault itself call this
  * engine's revoke, so the token is covered from then on too.
  */
+
 export interface IssueOptions {
   subject: string;
   /** Where the subject came from, for the lease and the logs. */

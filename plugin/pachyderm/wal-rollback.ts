@@ -6,12 +6,13 @@ import type { PachdGeneration } from './pachd/authority';
 import { tokenFingerprint } from './pachd/token';
 import { revokeAtHome } from './token-revocation';
 
-/**
+/*
  * What the rollback tick does with WAL entries that outlived their request. An entry is left
  * alone until `WAL_ROLLBACK_MIN_AGE_MS` old: twice as long as any request spends on pachd
  * (MAX_REQUEST_BUDGET_MS), so a call of the interrupted request cannot land at pachd after the
  * rollback has looked for its token. It is Vault's own default.
  */
+
 export const PENDING_TOKEN_WAL = 'pachd-token';
 export const WAL_ROLLBACK_MIN_AGE_MS = 10 * 60 * 1000;
 

@@ -1,3 +1,11 @@
+/**
+ * @file
+ * Vault's `pb.Backend` service in front of framework backends, plus `logical.PluginVersion` and
+ * `PluginMultiplexing`. With multiplexing, one process serves every mount of the plugin: each
+ * mount's calls carry its own `multiplex_id`, and each gets its own backend, broker connection
+ * and storage, created by its `Setup` and dropped by its `Cleanup`.
+ */
+
 import * as grpc from '@grpc/grpc-js';
 import type { Broker } from '../goplugin/broker';
 import type { Logger } from '../goplugin/logger';
@@ -18,12 +26,6 @@ import type {
 import { vaultDefinitions } from './protos';
 import { errorToWire, requestFromWire, responseToWire } from './translation';
 
-/**
- * Vault's `pb.Backend` service in front of framework backends, plus `logical.PluginVersion` and
- * `PluginMultiplexing`. With multiplexing, one process serves every mount of the plugin: each
- * mount's calls carry its own `multiplex_id`, and each gets its own backend, broker connection
- * and storage, created by its `Setup` and dropped by its `Cleanup`.
- */
 export type BackendFactory = (config: BackendConfig) => Backend | Promise<Backend>;
 
 export interface BackendServerOptions {

@@ -1,8 +1,10 @@
 /**
+ * @file
  * Durations. Vault carries lease durations as int64 nanoseconds, which pass 2^53 (the end of
  * exact JavaScript numbers) at about 104 days, so anything that reaches the wire is a bigint
  * of nanoseconds. Operators write them as seconds (`3600`) or Go-style (`1h30m`, `720h`, `30d`).
  */
+
 export type Nanoseconds = bigint;
 
 export const NANOS_PER_SECOND = 1_000_000_000n;

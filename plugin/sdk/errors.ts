@@ -1,4 +1,5 @@
 /**
+ * @file
  * Errors a handler throws to give Vault's caller a specific HTTP status and message.
  *
  * Over the wire an error is `ProtoError{err_type, err_msg, err_code}`. For the "sentinel" types
@@ -7,6 +8,7 @@
  * (`{"error": "..."}`) beside the type: Vault shows the response's text with the type's status.
  * A coded error keeps its own text and status only when no response accompanies it.
  */
+
 export enum ErrorType {
   Unknown = 0,
   User = 1,

@@ -1,12 +1,14 @@
-import { parseDuration, type Nanoseconds } from './duration';
-import { badRequest } from './errors';
-
 /**
+ * @file
  * Declared request fields: each path says which fields it takes, of what type, with what
  * meaning. That declaration drives parsing (a wrong type is a 400 naming the field), `help`
  * and the OpenAPI document. Values arrive as JSON from the HTTP API or as strings from
  * `vault write k=v`, so every type accepts its string spelling too.
  */
+
+import { parseDuration, type Nanoseconds } from './duration';
+import { badRequest } from './errors';
+
 export type FieldType =
   | 'string'
   | 'int'

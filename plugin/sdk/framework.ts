@@ -1,3 +1,10 @@
+/**
+ * @file
+ * A backend described as data: paths with typed fields and per-operation handlers, secret types
+ * with renew and revoke, a periodic hook and WAL rollback. `Backend` routes requests to them and
+ * answers `help` (with an OpenAPI document) from the same description.
+ */
+
 import type { Nanoseconds } from './duration';
 import { internalError, unsupportedOperation, unsupportedPath } from './errors';
 import { FieldData, type FieldSchemas } from './fields';
@@ -9,12 +16,6 @@ import type { PathDefinition, RoutedOperation } from './path';
 import type { Storage } from './storage';
 import { walWritable, type SystemView } from './system-view';
 import { deleteWal, getWal, listWal, type WalEntry } from './wal';
-
-/**
- * A backend described as data: paths with typed fields and per-operation handlers, secret types
- * with renew and revoke, a periodic hook and WAL rollback. `Backend` routes requests to them and
- * answers `help` (with an OpenAPI document) from the same description.
- */
 
 export interface RenewResult {
   ttl: Nanoseconds;

@@ -1,3 +1,9 @@
+/**
+ * @file
+ * Clients for what the host serves over the broker connection: the mount's storage and its
+ * system view. One broker channel per mount carries both.
+ */
+
 import * as grpc from '@grpc/grpc-js';
 import { unaryMethod } from '../grpc/grpc-call';
 import { serviceDefinition } from '../grpc/proto-loading';
@@ -6,11 +12,6 @@ import { vaultDefinitions } from './protos';
 import type { WireAlias, WireEntity, WireGroup, WireStorageEntry, WireWalIndex } from './protos';
 import type { Storage, StorageEntry } from './storage';
 import type { Entity, Group, PluginEnvironment, SystemView } from './system-view';
-
-/**
- * Clients for what the host serves over the broker connection: the mount's storage and its
- * system view. One broker channel per mount carries both.
- */
 
 const storageService = serviceDefinition(vaultDefinitions, 'pb.Storage');
 const systemViewService = serviceDefinition(vaultDefinitions, 'pb.SystemView');

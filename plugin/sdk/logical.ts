@@ -1,11 +1,13 @@
+/**
+ * @file
+ * A request and a response as a backend sees them, decoded from the wire: JSON maps parsed,
+ * durations as bigint nanoseconds, times as Dates.
+ */
+
 import type { AfterResponseTask } from './after-response';
 import type { Nanoseconds } from './duration';
 import type { Storage } from './storage';
 
-/**
- * A request and a response as a backend sees them, decoded from the wire: JSON maps parsed,
- * durations as bigint nanoseconds, times as Dates.
- */
 export type Operation =
   | 'create'
   | 'read'

@@ -1,12 +1,14 @@
-import type { FieldSchema } from './fields';
-import type { PathDefinition, RoutedOperation } from './path';
-
 /**
+ * @file
  * The OpenAPI 3 document a mount answers `help` with. Vault merges every mount's document into
  * `sys/internal/specs/openapi` (used by the web UI and API tooling) after decoding it into its
  * own structs, so the shape follows Vault's framework: path items with `x-vault-*` extensions,
  * operations keyed get/post/delete, request bodies as component schemas.
  */
+
+import type { FieldSchema } from './fields';
+import type { PathDefinition, RoutedOperation } from './path';
+
 type JsonObject = Record<string, unknown>;
 
 const OPENAPI_VERSION = '3.0.2';

@@ -1,9 +1,12 @@
+/**
+ * @file
+ * A path as a backend declares it, apart from the Backend that routes to it, so that what reads
+ * path declarations (routing, help, OpenAPI) depends on them and not on each other; Vault's SDK
+ * keeps the same split (framework/path.go).
+ */
+
 import type { FieldData, FieldSchemas } from './fields';
 import type { Operation, Request, Response } from './logical';
-
-// A path as a backend declares it, apart from the Backend that routes to it, so that what reads
-// path declarations (routing, help, OpenAPI) depends on them and not on each other; Vault's SDK
-// keeps the same split (framework/path.go).
 
 /**
  * The operations a path's handlers take. Backend answers the others itself (renew and revoke

@@ -1,13 +1,15 @@
+/**
+ * @file
+ * Vault's plugin messages as they look decoded (field names as in the .proto, int64 as decimal
+ * strings, unset messages null or absent). Only the fields this SDK reads or writes are typed.
+ */
+
 import backendProto from '../../proto/vault/backend.proto';
 import logicalProto from '../../proto/vault/logical.proto';
 import multiplexingProto from '../../proto/vault/multiplexing.proto';
 import { loadProtoFiles, type WireInt64 } from '../grpc/proto-loading';
 import type { WireTimestamp } from '../grpc/timestamp';
 
-/**
- * Vault's plugin messages as they look decoded (field names as in the .proto, int64 as decimal
- * strings, unset messages null or absent). Only the fields this SDK reads or writes are typed.
- */
 export const vaultDefinitions = loadProtoFiles([
   logicalProto,
   backendProto,

@@ -1,7 +1,9 @@
 /**
+ * @file
  * The mount's view of Vault's storage: keys relative to the mount, values as bytes.
  * `list` returns the immediate children of a prefix; child "directories" end with `/`.
  */
+
 export interface StorageEntry {
   key: string;
   value: Buffer;

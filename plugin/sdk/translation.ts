@@ -1,3 +1,8 @@
+/**
+ * @file
+ * Between Vault's wire messages and the logical request and response a backend handles.
+ */
+
 import { dateFromWire, dateToWire } from '../grpc/timestamp';
 import type { AfterResponseTask } from './after-response';
 import { ErrorType, VaultError } from './errors';
@@ -11,8 +16,6 @@ import type {
   WireSecret,
 } from './protos';
 import type { Storage } from './storage';
-
-/** Between Vault's wire messages and the logical request and response a backend handles. */
 
 /** What the transport knows about a request beyond its message. */
 export interface RequestContext {

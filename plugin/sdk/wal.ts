@@ -1,12 +1,14 @@
-import { randomUUID } from 'node:crypto';
-import { getJson, putJson, type Storage } from './storage';
-
 /**
+ * @file
  * A write-ahead log for side effects outside Vault. Write an entry before touching the outside
  * world, delete it once Vault holds what it needs; an entry that outlives its work means the
  * work was interrupted, and the rollback tick hands it to the backend's rollback function.
  * Entries live under `wal/`, which a backend should list as local (unreplicated) storage.
  */
+
+import { randomUUID } from 'node:crypto';
+import { getJson, putJson, type Storage } from './storage';
+
 export const WAL_PREFIX = 'wal/';
 
 export interface WalEntry<T = Record<string, unknown>> {
