@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { EventEmitter } from 'node:events';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -6,9 +7,9 @@ import { generatePluginCertificate } from '../../plugin/goplugin/certificate';
 import { unaryMethod } from '../../plugin/grpc/grpc-call';
 import { serviceDefinition } from '../../plugin/grpc/proto-loading';
 import { goPluginDefinitions, type ConnInfo } from '../../plugin/goplugin/protos';
+import { createLogger, type Logger } from '../../plugin/goplugin/logger';
 import { startPluginServer, type RunningPluginServer } from '../../plugin/goplugin/server';
 import { healthImplementation } from '../../plugin/goplugin/standard-services';
-import { memoryLogger } from './sdk-helpers';
 
 const healthService = serviceDefinition(goPluginDefinitions, 'grpc.health.v1.Health');
 const HealthClient = grpc.makeGenericClientConstructor(healthService, 'Health');
@@ -25,23 +26,46 @@ function pemFromHandshake(line: string): string {
   return `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`;
 }
 
+/** A logger whose lines a test can wait for: the broker's trace line says an announcement arrived. */
+function observedLogger(): { logger: Logger; logged: (message: string, fields: Record<string, unknown>) => Promise<void> } {
+  const lines = new EventEmitter();
+  const logger = createLogger({ module: 'test', level: 'trace', write: (line) => lines.emit('line', line) });
+  const logged = (message: string, fields: Record<string, unknown>) =>
+    new Promise<void>((resolve) => {
+      const listener = (line: string) => {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        if (entry['@message'] !== message || Object.entries(fields).some(([key, value]) => entry[key] !== value)) return;
+        lines.off('line', listener);
+        resolve();
+      };
+      lines.on('line', listener);
+    });
+  return { logger, logged };
+}
+
 describe('go-plugin server over AutoMTLS', () => {
   const host = generatePluginCertificate('host');
-  const stranger = generatePluginCertificate('host');
+  const stranger = generatePluginCertificate('stranger');
+  // Each test gets a server of its own: one that stops it, or leaves state in its broker, cannot
+  // change what another sees.
   let directory: string;
   let running: RunningPluginServer;
   let pluginPem: string;
-  const clients: grpc.Client[] = [];
+  let logged: ReturnType<typeof observedLogger>['logged'];
+  let clients: grpc.Client[];
 
-  beforeAll(async () => {
+  beforeEach(async () => {
     directory = mkdtempSync(path.join(tmpdir(), 'gp-'));
+    clients = [];
+    const observed = observedLogger();
+    logged = observed.logged;
     running = await startPluginServer(
       {
         handshake: { cookieKey: 'K', cookieValue: 'V' },
         protocolVersions: [5],
         runByHandMessage: 'run by hand',
         certificateOrganization: 'test',
-        logger: memoryLogger().logger,
+        logger: observed.logger,
         registerServices: () => undefined,
       },
       { protocolVersion: 5, hostCertificatePem: host.certificatePem, socketDirectory: directory, socketGroup: undefined, brokerMultiplexRequested: false },
@@ -49,7 +73,7 @@ describe('go-plugin server over AutoMTLS', () => {
     pluginPem = pemFromHandshake(running.handshakeLine);
   });
 
-  afterAll(async () => {
+  afterEach(async () => {
     for (const client of clients) client.close();
     await running.stop();
     rmSync(directory, { recursive: true, force: true });
@@ -112,8 +136,9 @@ describe('go-plugin server over AutoMTLS', () => {
       channel.close();
 
       // An announcement that arrives before anyone dials waits for its dialer.
+      const announced = logged('broker announcement', { service_id: 8 });
       stream.write({ ...announcement, service_id: 8 });
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await announced;
       const early = await running.broker.dial(8, 1000);
       early.close();
     } finally {
@@ -128,11 +153,11 @@ describe('go-plugin server over AutoMTLS', () => {
 
   it('reports the host asking for shutdown, and removes its socket when stopped', async () => {
     let requested = false;
-    void running.stopRequested.then(() => {
+    const stopRequested = running.stopRequested.then(() => {
       requested = true;
     });
     await shutdown.call(client(ControllerClient), {}, { deadline: Date.now() + 5000 });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await stopRequested;
     expect(requested).toBe(true);
     await running.stop();
     expect(existsSync(running.socketPath)).toBe(false);
