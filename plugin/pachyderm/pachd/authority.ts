@@ -40,7 +40,7 @@ export interface MintedToken {
 /** What a revocation found: `unknown` when this pachd does not say whether the token existed. */
 export type RevokeOutcome = 'revoked' | 'absent' | 'unknown';
 
-export interface PachdAuthority {
+export interface PachdAuthority extends PachdRoleBindings {
   readonly generation: PachdGeneration;
   readonly connection: PachdConnection;
 
