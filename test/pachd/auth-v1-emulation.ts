@@ -3,8 +3,11 @@ import * as grpc from '@grpc/grpc-js';
 import { callerTokenFrom } from './caller-token';
 import { PachdAuthErrors } from './pachd-auth-errors';
 import type {
+  CreateProjectSpec,
+  CreateRepoSpec,
   CreateTokenSpec,
   CreatedToken,
+  ResourceBindingView,
   PachdAuthEmulation,
   TokenView,
 } from './pachd-emulation';
@@ -19,6 +22,7 @@ import {
 } from './pachd-methods';
 import { PachdStatusError, plainGoError } from './pachd-status';
 import type { PachdVersion } from './pachd-version';
+import { type AclCallerContext, RepoAclsV1 } from './repo-acls-v1';
 import type { StandinClock } from './standin-clock';
 import type { TokenHistory, TokenOrigin } from './token-history';
 import {
@@ -70,6 +74,18 @@ interface ExtendAuthTokenRequest {
 interface RevokeAuthTokenRequest {
   token: string;
 }
+interface SetScopeRequest {
+  username: string;
+  repo: string;
+  scope: number;
+}
+interface GetScopeRequest {
+  username: string;
+  repos: string[];
+}
+interface GetAclRequest {
+  repo: string;
+}
 interface TokenInfoMessage {
   subject: string;
   source: number;
@@ -113,6 +129,8 @@ export class AuthV1Emulation implements PachdAuthEmulation {
   private readonly errors: PachdAuthErrors;
   private readonly tokens: TokenStore;
   private readonly clusterRoles = new Map<string, Set<ClusterRoleName>>();
+  /** Repo ACLs and which repos exist. */
+  private readonly acls = new RepoAclsV1();
   private active = false;
   /** Set when state was wiped, so the next activation bootstraps a new root. */
   private wiped = false;
@@ -170,6 +188,18 @@ export class AuthV1Emulation implements PachdAuthEmulation {
       [
         'ExtractAuthTokens',
         typedHandler((_request: object, call: PachdCall) => this.extractAuthTokens(call)),
+      ],
+      [
+        'SetScope',
+        typedHandler((request: SetScopeRequest, call: PachdCall) => this.acls.setScope(this.aclCaller(call), request)),
+      ],
+      [
+        'GetScope',
+        typedHandler((request: GetScopeRequest, call: PachdCall) => this.acls.getScope(this.aclCaller(call), request)),
+      ],
+      [
+        'GetACL',
+        typedHandler((request: GetAclRequest, call: PachdCall) => this.acls.getAcl(this.aclCaller(call), request.repo)),
       ],
       [
         'RestoreAuthToken',
@@ -446,6 +476,7 @@ export class AuthV1Emulation implements PachdAuthEmulation {
   }
 
   private canonicalizeSubject(subject: string): string {
+    if (subject === 'allClusterUsers') return subject;
     let colon = subject.indexOf(':');
     let canonical = subject;
     if (colon < 0) {
@@ -475,6 +506,17 @@ export class AuthV1Emulation implements PachdAuthEmulation {
         break;
     }
     throw plainGoError(`subject has unrecognized prefix: ${canonical.slice(0, colon + 1)}`);
+  }
+
+  /** SetScope, GetScope and GetACL check activation before anything else, then the caller. */
+  private aclCaller(call: PachdCall): AclCallerContext {
+    if (!this.active) throw this.errors.notActivated();
+    return {
+      authenticatedSubject: () => this.authenticatedCaller(call).subject,
+      // hasClusterRole(FS): SUPER, which includes every cluster role, or FS itself.
+      isAdminOrFs: (subject) => (this.clusterRoles.get(subject)?.size ?? 0) > 0,
+      canonicalizeSubject: (subject) => this.canonicalizeSubject(subject),
+    };
   }
 
   private authenticatedCaller(call: PachdCall): StoredToken {
@@ -610,11 +652,34 @@ export class AuthV1Emulation implements PachdAuthEmulation {
     else this.clusterRoles.set(principal, new Set(valid));
   }
 
+  createRepo(spec: CreateRepoSpec): ResourceBindingView {
+    return this.acls.createRepo(spec, this.active);
+  }
+
+  deleteRepo(project: string | undefined, name: string): boolean {
+    if (project !== undefined) return false;
+    return this.acls.deleteRepo(name);
+  }
+
+  createProject(_spec: CreateProjectSpec): ResourceBindingView {
+    throw new Error('pachd 1.x has no projects');
+  }
+
+  deleteProject(): boolean {
+    return false;
+  }
+
+  /** The cluster roles (SUPER, FS), then each repo's ACL as scope names. */
+  resourceBindings(): ResourceBindingView[] {
+    return [{ type: 'cluster', name: '', entries: this.clusterRoleBindings() }, ...this.acls.views()];
+  }
+
   deactivate(wipe: boolean): void {
     this.active = false;
     if (wipe) {
       this.tokens.clear();
       this.clusterRoles.clear();
+      this.acls.wipe();
       this.wiped = true;
     }
   }

@@ -3,8 +3,11 @@ import * as grpc from '@grpc/grpc-js';
 import { callerTokenFrom } from './caller-token';
 import { PachdAuthErrors } from './pachd-auth-errors';
 import type {
+  CreateProjectSpec,
+  CreateRepoSpec,
   CreateTokenSpec,
   CreatedToken,
+  ResourceBindingView,
   PachdAuthEmulation,
   TokenView,
 } from './pachd-emulation';
@@ -19,20 +22,19 @@ import {
 } from './pachd-methods';
 import { PachdStatusError, plainGoError } from './pachd-status';
 import type { PachdVersion } from './pachd-version';
+import {
+  RESOURCE_CLUSTER,
+  type ResourceMessage,
+  RoleBindingsV2,
+} from './role-bindings-v2';
 import type { StandinClock } from './standin-clock';
 import type { TokenHistory, TokenOrigin } from './token-history';
 import { type StoredToken, TokenSource, TokenStore, hashPachToken, newPachToken } from './token-store';
 
 const ROOT_USER = 'pach:root';
 const INTERNAL_AUTH_USER = 'internal:auth-server';
-const ALL_CLUSTER_USERS = 'allClusterUsers';
 /** pachd deletes expired rows at startup and then every cleanupIntervalHours = 24. */
 const CLEANUP_INTERVAL_MS = 24 * 60 * 60 * 1000;
-
-/** ResourceType numbers from auth_v2. */
-const RESOURCE_CLUSTER = 1;
-const RESOURCE_REPO = 2;
-const RESOURCE_PROJECT = 4;
 
 /** Permission numbers the interceptor table needs (auth_v2.Permission). */
 const PERMISSION = {
@@ -44,25 +46,8 @@ const PERMISSION = {
   CLUSTER_AUTH_GET_PERMISSIONS_FOR_PRINCIPAL: 141,
   CLUSTER_AUTH_REVOKE_USER_TOKENS: 142,
   CLUSTER_AUTH_ROTATE_ROOT_TOKEN: 147,
-  PROJECT_CREATE: 400,
 } as const;
 
-interface RoleDefinition {
-  permissions: readonly number[];
-  /** The same permissions, for the per-call interceptor check. */
-  permissionSet: ReadonlySet<number>;
-  /** Resource types GetPermissions reports the role for. */
-  returnedFor: readonly number[];
-}
-
-function role(permissions: readonly number[], returnedFor: readonly number[]): RoleDefinition {
-  return { permissions, permissionSet: new Set(permissions), returnedFor };
-}
-
-interface ResourceMessage {
-  type: number;
-  name: string;
-}
 interface ActivateRequest {
   root_token: string;
 }
@@ -75,6 +60,14 @@ interface RevokeAuthTokenRequest {
 }
 interface RevokeAuthTokensForUserRequest {
   username: string;
+}
+interface ModifyRoleBindingRequest {
+  resource: ResourceMessage | null;
+  principal: string;
+  roles: string[];
+}
+interface GetRoleBindingRequest {
+  resource: ResourceMessage | null;
 }
 interface TokenInfoMessage {
   subject: string;
@@ -128,11 +121,9 @@ export class AuthV2Emulation implements PachdAuthEmulation {
   private readonly version: PachdVersion;
   private readonly clock: StandinClock;
   private readonly errors: PachdAuthErrors;
-  private readonly permissionNames: ReadonlyMap<number, string>;
-  private readonly resourceTypeNames: ReadonlyMap<number, string>;
-  private readonly roles: ReadonlyMap<string, RoleDefinition>;
   private readonly tokens: TokenStore;
-  private readonly clusterBinding = new Map<string, Set<string>>();
+  /** Cluster, project and repo bindings, and which projects and repos exist. */
+  private readonly bindings: RoleBindingsV2;
   private active = false;
   private wiped = false;
   private currentRootToken = '';
@@ -142,15 +133,8 @@ export class AuthV2Emulation implements PachdAuthEmulation {
     this.version = options.version;
     this.clock = options.clock;
     this.errors = new PachdAuthErrors(2, options.version);
-    this.permissionNames = options.permissionNames;
-    this.resourceTypeNames = options.resourceTypeNames;
     this.tokens = new TokenStore(options.history);
-    const everyPermission = [...options.permissionNames.keys()].filter((number) => number !== 0);
-    this.roles = new Map<string, RoleDefinition>([
-      ['clusterAdmin', role(everyPermission, [RESOURCE_CLUSTER, RESOURCE_PROJECT, RESOURCE_REPO])],
-      ['robotUser', role([PERMISSION.CLUSTER_AUTH_GET_ROBOT_TOKEN], [RESOURCE_CLUSTER])],
-      ['projectCreator', role([PERMISSION.PROJECT_CREATE], [RESOURCE_CLUSTER])],
-    ]);
+    this.bindings = new RoleBindingsV2(options.version, options.permissionNames, options.resourceTypeNames);
     this.nextCleanupAtMs = this.clock.nowMs() + CLEANUP_INTERVAL_MS;
     this.bootstrap(options.rootToken ?? newPachToken(), 'bootstrap');
   }
@@ -185,7 +169,7 @@ export class AuthV2Emulation implements PachdAuthEmulation {
         typedHandler((request: GetPermissionsRequest, call: PachdCall) => {
           const caller = this.authenticatedCaller(call);
           const resource = this.requiredResource(request.resource, 'GetPermissionsRequest');
-          return this.permissionsOf(caller.subject, resource);
+          return this.permissionsOf(caller.subject, resource, 'cannot get permissions for principal: ');
         }),
       ],
       [
@@ -196,7 +180,23 @@ export class AuthV2Emulation implements PachdAuthEmulation {
             request.resource,
             'GetPermissionsForPrincipalRequest',
           );
-          return this.permissionsOf(request.principal, resource);
+          return this.permissionsOf(request.principal, resource, '');
+        }),
+      ],
+      [
+        'ModifyRoleBinding',
+        typedHandler((request: ModifyRoleBindingRequest, call: PachdCall) => {
+          const caller = this.authenticatedCaller(call);
+          const resource = this.requiredResource(request.resource, 'ModifyRoleBindingRequest');
+          this.bindings.modify(caller.subject, resource, request.principal, request.roles);
+          return {};
+        }),
+      ],
+      [
+        'GetRoleBinding',
+        typedHandler((request: GetRoleBindingRequest, call: PachdCall) => {
+          this.authenticatedCaller(call);
+          return this.bindings.get(this.requiredResource(request.resource, 'GetRoleBindingRequest'));
         }),
       ],
       [
@@ -283,13 +283,7 @@ export class AuthV2Emulation implements PachdAuthEmulation {
   ): { authorized: boolean; satisfied: number[]; missing: number[]; principal: string } {
     const caller = this.authenticatedCaller(call);
     const resource = this.requiredResource(request.resource, 'AuthorizeRequest');
-    const granted = this.grantedPermissions(caller.subject, resource);
-    const satisfied = request.permissions.filter((permission) => granted.has(permission));
-    const missing = request.permissions.filter((permission) => !granted.has(permission));
-    if (missing.length > 0 && resource.type !== RESOURCE_CLUSTER) {
-      // The stand-in keeps no repo or project role bindings.
-      throw this.noRoleBinding(resource);
-    }
+    const { satisfied, missing } = this.bindings.authorize(caller.subject, resource, request.permissions);
     return { authorized: missing.length === 0, satisfied, missing, principal: caller.subject };
   }
 
@@ -410,51 +404,23 @@ export class AuthV2Emulation implements PachdAuthEmulation {
   /** The interceptor's clusterPermissions rule: Authorize on {type: CLUSTER}. */
   private requireClusterPermission(call: PachdCall, permission: number): StoredToken {
     const caller = this.authenticatedCaller(call);
-    if (!this.holdsClusterPermission(caller.subject, permission)) {
-      throw this.notAuthorized(caller.subject, [permission]);
+    if (!this.bindings.holdsClusterPermission(caller.subject, permission)) {
+      throw this.bindings.notAuthorized(caller.subject, [permission], { type: RESOURCE_CLUSTER, name: '' });
     }
     return caller;
   }
 
-  private holdsClusterPermission(principal: string, permission: number): boolean {
-    for (const holder of [principal, ALL_CLUSTER_USERS]) {
-      for (const roleName of this.clusterBinding.get(holder) ?? []) {
-        if (this.roles.get(roleName)?.permissionSet.has(permission) === true) return true;
-      }
+  /**
+   * GetPermissions and GetPermissionsForPrincipal; pachd wraps evaluation failures (a missing
+   * project or repo binding) in "cannot evaluate role binding: ", GetPermissions once more.
+   */
+  private permissionsOf(principal: string, resource: ResourceMessage, outerWrap: string): GetPermissionsResponse {
+    try {
+      return this.bindings.permissionsOf(principal, resource);
+    } catch (error) {
+      if (!(error instanceof PachdStatusError)) throw error;
+      throw new PachdStatusError(error.code, `${outerWrap}cannot evaluate role binding: ${error.message}`);
     }
-    return false;
-  }
-
-  /** Cluster-binding permissions of a principal, including what allClusterUsers holds. */
-  private grantedPermissions(principal: string, resource: ResourceMessage): Set<number> {
-    const granted = new Set<number>();
-    for (const roleName of this.clusterRolesOf(principal)) {
-      const role = this.roles.get(roleName);
-      if (role === undefined) continue;
-      if (resource.type !== RESOURCE_CLUSTER && !role.returnedFor.includes(resource.type)) continue;
-      for (const permission of role.permissions) granted.add(permission);
-    }
-    return granted;
-  }
-
-  private clusterRolesOf(principal: string): string[] {
-    const roles = new Set<string>(this.clusterBinding.get(principal) ?? []);
-    for (const role of this.clusterBinding.get(ALL_CLUSTER_USERS) ?? []) roles.add(role);
-    return [...roles];
-  }
-
-  private permissionsOf(principal: string, resource: ResourceMessage): GetPermissionsResponse {
-    const roleNames = this.clusterRolesOf(principal)
-      .filter((name) => this.roles.get(name)?.returnedFor.includes(resource.type) ?? false)
-      .sort();
-    if (roleNames.length === 0 && resource.type !== RESOURCE_CLUSTER) {
-      throw plainGoError(
-        `cannot get permissions for principal: cannot evaluate role binding: ${this.noRoleBinding(resource).message}`,
-      );
-    }
-    const permissions: number[] = [];
-    for (const name of roleNames) permissions.push(...(this.roles.get(name)?.permissions ?? []));
-    return { permissions, roles: roleNames };
   }
 
   private requiredResource(resource: ResourceMessage | null, requestName: string): ResourceMessage {
@@ -469,24 +435,6 @@ export class AuthV2Emulation implements PachdAuthEmulation {
       grpc.status.INTERNAL,
       `${requestName}.resource is unset (pachd before 2.8.0 dereferences it unchecked)`,
     );
-  }
-
-  private notAuthorized(principal: string, permissions: readonly number[]): PachdStatusError {
-    const names = permissions.map((number) => this.permissionNames.get(number) ?? String(number));
-    const message =
-      `${principal} is not authorized to perform this operation - needs permissions ` +
-      `[${names.join(' ')}] on CLUSTER . Run \`pachctl auth roles-for-permission\` to find ` +
-      'roles that grant a given permission.';
-    // ErrNotAuthorized gained a GRPCStatus method (PermissionDenied) in 2.7.0.
-    return new PachdStatusError(
-      this.version.isAtLeast(2, 7, 0) ? grpc.status.PERMISSION_DENIED : grpc.status.UNKNOWN,
-      message,
-    );
-  }
-
-  private noRoleBinding(resource: ResourceMessage): PachdStatusError {
-    const typeName = this.resourceTypeNames.get(resource.type) ?? String(resource.type);
-    return plainGoError(`no role binding exists for ${typeName} ${resource.name}`);
   }
 
   /** The Revoke responses gained their `number` field in 2.5.0; before, they are empty. */
@@ -519,12 +467,7 @@ export class AuthV2Emulation implements PachdAuthEmulation {
   /** Activate's effect: the cluster binding of the emulated release and a root token. */
   private bootstrap(rootToken: string, origin: TokenOrigin): void {
     this.tokens.clear();
-    this.clusterBinding.clear();
-    this.clusterBinding.set(ROOT_USER, new Set(['clusterAdmin']));
-    if (this.version.isAtLeast(2, 5, 0)) {
-      this.clusterBinding.set(INTERNAL_AUTH_USER, new Set(['clusterAdmin']));
-      this.clusterBinding.set(ALL_CLUSTER_USERS, new Set(['projectCreator']));
-    }
+    this.bindings.activate(ROOT_USER, INTERNAL_AUTH_USER);
     this.tokens.insert(
       { hash: hashPachToken(rootToken), subject: ROOT_USER, expiresAtMs: null, source: TokenSource.INVALID },
       origin,
@@ -551,7 +494,7 @@ export class AuthV2Emulation implements PachdAuthEmulation {
   }
 
   createToken(spec: CreateTokenSpec): CreatedToken {
-    if (spec.roles !== undefined) this.checkRoleNames(spec.roles);
+    if (spec.roles !== undefined) this.bindings.checkRoleNames(spec.roles);
     const token = spec.token ?? newPachToken();
     const hash = hashPachToken(token);
     const ttl = spec.ttlSeconds ?? 0;
@@ -575,22 +518,38 @@ export class AuthV2Emulation implements PachdAuthEmulation {
   }
 
   clusterRoleBindings(): Record<string, string[]> {
-    const bindings: Record<string, string[]> = {};
-    for (const [principal, roles] of this.clusterBinding) bindings[principal] = [...roles].sort();
-    return bindings;
+    return this.bindings.clusterEntries();
   }
 
   setClusterRoles(principal: string, roles: readonly string[]): void {
-    this.checkRoleNames(roles);
-    if (roles.length === 0) this.clusterBinding.delete(principal);
-    else this.clusterBinding.set(principal, new Set(roles));
+    this.bindings.setClusterRoles(principal, roles);
+  }
+
+  createProject(spec: CreateProjectSpec): ResourceBindingView {
+    return this.bindings.createProject(spec.name, spec.owner, this.active);
+  }
+
+  deleteProject(name: string): boolean {
+    return this.bindings.deleteProject(name);
+  }
+
+  createRepo(spec: CreateRepoSpec): ResourceBindingView {
+    return this.bindings.createRepo(spec.project, spec.name, spec.owner, this.active);
+  }
+
+  deleteRepo(project: string | undefined, name: string): boolean {
+    return this.bindings.deleteRepo(project, name);
+  }
+
+  resourceBindings(): ResourceBindingView[] {
+    return this.bindings.listBindings();
   }
 
   deactivate(wipe: boolean): void {
     this.active = false;
     if (wipe) {
       this.tokens.clear();
-      this.clusterBinding.clear();
+      this.bindings.wipe();
       this.wiped = true;
     }
   }
@@ -603,15 +562,5 @@ export class AuthV2Emulation implements PachdAuthEmulation {
 
   purgeExpired(): number {
     return this.tokens.deleteExpired(this.clock.nowMs(), false);
-  }
-
-  private checkRoleNames(roles: readonly string[]): void {
-    for (const role of roles) {
-      if (!this.roles.has(role)) {
-        throw new Error(
-          `the stand-in knows the 2.x roles ${[...this.roles.keys()].join(', ')}, not ${JSON.stringify(role)}`,
-        );
-      }
-    }
   }
 }

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 
 import type { ContentionSettings } from './contention-model';
-import type { CreateTokenSpec } from './pachd-emulation';
+import type { CreateProjectSpec, CreateRepoSpec, CreateTokenSpec } from './pachd-emulation';
 import type { ContentionRequest, StandinControl } from './standin-control';
 
 /** A request the control server rejects with 400 and this text. */
@@ -176,6 +176,45 @@ export class ControlHttpServer {
         }),
       ],
       [
+        'POST /repos',
+        (body) => {
+          const spec: CreateRepoSpec = { name: requiredString(body, 'name') };
+          const project = optionalString(body, 'project');
+          const owner = optionalString(body, 'owner');
+          if (project !== undefined) spec.project = project;
+          if (owner !== undefined) spec.owner = owner;
+          return control.createRepo(spec);
+        },
+      ],
+      [
+        'DELETE /repos/',
+        (_body, path) => {
+          // `project/name` on 2.5+, the bare name before and on 1.x.
+          const slash = path.indexOf('/');
+          const project = slash < 0 ? undefined : path.slice(0, slash);
+          const name = slash < 0 ? path : path.slice(slash + 1);
+          if (!control.deleteRepo(project, name)) throw new NotFound(`no repo ${path}`);
+          return { deleted: path };
+        },
+      ],
+      [
+        'POST /projects',
+        (body) => {
+          const spec: CreateProjectSpec = { name: requiredString(body, 'name') };
+          const owner = optionalString(body, 'owner');
+          if (owner !== undefined) spec.owner = owner;
+          return control.createProject(spec);
+        },
+      ],
+      [
+        'DELETE /projects/',
+        (_body, name) => {
+          if (!control.deleteProject(name)) throw new NotFound(`no project ${name}`);
+          return { deleted: name };
+        },
+      ],
+      ['GET /bindings', () => ({ resources: control.resourceBindings() })],
+      [
         'POST /auth/deactivate',
         (body) => {
           const wipe = optionalBoolean(body, 'wipe');
@@ -235,9 +274,14 @@ export class ControlHttpServer {
     const method = request.method ?? 'GET';
     let route = this.routes.get(`${method} ${url.pathname}`);
     let pathParameter = '';
-    if (route === undefined && method === 'DELETE' && url.pathname.startsWith('/tokens/')) {
-      route = this.routes.get('DELETE /tokens/');
-      pathParameter = decodeURIComponent(url.pathname.slice('/tokens/'.length));
+    if (route === undefined && method === 'DELETE') {
+      // Routes whose last segments name what to delete.
+      for (const prefix of ['/tokens/', '/repos/', '/projects/']) {
+        if (!url.pathname.startsWith(prefix)) continue;
+        route = this.routes.get(`DELETE ${prefix}`);
+        pathParameter = url.pathname.slice(prefix.length).split('/').map(decodeURIComponent).join('/');
+        break;
+      }
     }
     if (route === undefined) {
       this.reply(response, 404, { error: `no control route ${method} ${url.pathname}` });

@@ -33,6 +33,28 @@ export interface CreatedToken {
   expiresAt: string | null;
 }
 
+export interface CreateRepoSpec {
+  /** 2.5+: the repo's project, `default` when omitted; must be omitted before 2.5 and on 1.x. */
+  project?: string;
+  name: string;
+  /** Bound repoOwner (2.x) or given OWNER scope (1.x), as pachd does for a repo's creator. */
+  owner?: string;
+}
+
+export interface CreateProjectSpec {
+  name: string;
+  /** Bound projectOwner, as pachd does for a project's creator. */
+  owner?: string;
+}
+
+/** One resource's role bindings; 1.x repos list their ACL's scopes (READER, WRITER, OWNER). */
+export interface ResourceBindingView {
+  type: 'cluster' | 'project' | 'repo';
+  /** pachd's resource name: "" for the cluster, `project/repo` for 2.5+ repos. */
+  name: string;
+  entries: Record<string, string[]>;
+}
+
 /**
  * One generation's auth service: gRPC handlers plus the state operations the control surface
  * performs directly (bypassing pachd's rules, which is the point of a test back door).
@@ -54,6 +76,15 @@ export interface PachdAuthEmulation {
   clusterRoleBindings(): Record<string, string[]>;
   /** Replaces the principal's cluster roles; an empty list removes the binding. */
   setClusterRoles(principal: string, roles: readonly string[]): void;
+  /** Creates a repo as pfs would (2.x in project `default` unless told); returns its binding. */
+  createRepo(spec: CreateRepoSpec): ResourceBindingView;
+  /** Deletes a repo and its binding; false when it does not exist. */
+  deleteRepo(project: string | undefined, name: string): boolean;
+  /** 2.5+ only: creates a project; 1.x and older 2.x throw. */
+  createProject(spec: CreateProjectSpec): ResourceBindingView;
+  deleteProject(name: string): boolean;
+  /** The cluster binding, then every project's and repo's. */
+  resourceBindings(): ResourceBindingView[];
   /** Turns auth off. `wipe` also drops tokens and bindings, as pachd's own Deactivate does. */
   deactivate(wipe: boolean): void;
   /** Turns auth back on; after a wipe this bootstraps a fresh root token. Returns the root token. */

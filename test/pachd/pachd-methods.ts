@@ -23,16 +23,18 @@ export const AUTH_V2_RPCS = [
 ] as const;
 
 /**
- * The RPCs that write token rows: what pachd serializes on its database (2.x) or etcd (1.x), and
- * so what the contention model slows down and the write counters count. Everything else reads.
+ * The RPCs that write token rows or role bindings: what pachd serializes on its database (2.x)
+ * or etcd (1.x), and so what the contention model slows down and the write counters count.
+ * Everything else reads. (ModifyRoleBinding runs in a read-write transaction on
+ * auth.role_bindings; SetScope puts or deletes the repo's etcd ACL key.)
  */
 export const AUTH_V1_TOKEN_WRITES: ReadonlySet<string> = new Set([
-  'GetAuthToken', 'ExtendAuthToken', 'RevokeAuthToken', 'RestoreAuthToken',
+  'GetAuthToken', 'ExtendAuthToken', 'RevokeAuthToken', 'RestoreAuthToken', 'SetScope',
 ]);
 
 export const AUTH_V2_TOKEN_WRITES: ReadonlySet<string> = new Set([
   'GetRobotToken', 'RestoreAuthToken', 'RevokeAuthToken', 'RevokeAuthTokensForUser',
-  'RotateRootToken',
+  'RotateRootToken', 'ModifyRoleBinding',
 ]);
 
 /** What a handler learns about its call besides the request message. */

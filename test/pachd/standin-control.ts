@@ -1,7 +1,15 @@
 import type { Logger } from 'pino';
 
 import { type ContentionSettings, contentionSettings } from './contention-model';
-import type { CreateTokenSpec, CreatedToken, PachdAuthEmulation, TokenView } from './pachd-emulation';
+import type {
+  CreateProjectSpec,
+  CreateRepoSpec,
+  CreateTokenSpec,
+  CreatedToken,
+  PachdAuthEmulation,
+  ResourceBindingView,
+  TokenView,
+} from './pachd-emulation';
 import type { ErrorFault, FaultInjector, FaultSnapshot } from './fault-injector';
 import type { PachdGrpcServer } from './pachd-grpc-server';
 import type { PachdGeneration } from './pachd-version';
@@ -127,6 +135,33 @@ export class StandinControl {
   setClusterRoles(principal: string, roles: readonly string[]): Record<string, string[]> {
     this.emulation.setClusterRoles(principal, roles);
     return this.emulation.clusterRoleBindings();
+  }
+
+  /**
+   * Creates a repo as pfs would: 2.x names it `project/name` from 2.5 on (project `default` when
+   * omitted) and binds `owner` repoOwner; 1.x gives `owner` OWNER on its ACL.
+   */
+  createRepo(spec: CreateRepoSpec): ResourceBindingView {
+    return this.emulation.createRepo(spec);
+  }
+
+  /** Deletes a repo and its binding or ACL; false when there is no such repo. */
+  deleteRepo(project: string | undefined, name: string): boolean {
+    return this.emulation.deleteRepo(project, name);
+  }
+
+  /** 2.5+: creates a project, binding `owner` projectOwner. */
+  createProject(spec: CreateProjectSpec): ResourceBindingView {
+    return this.emulation.createProject(spec);
+  }
+
+  deleteProject(name: string): boolean {
+    return this.emulation.deleteProject(name);
+  }
+
+  /** Every resource's bindings (cluster first), so a test can assert that none is left over. */
+  resourceBindings(): ResourceBindingView[] {
+    return this.emulation.resourceBindings();
   }
 
   /** Auth answers ErrNotActivated until activateAuth; `wipe` also forgets every token. */

@@ -3,6 +3,7 @@ import type { WireTimestamp } from '../../grpc/timestamp';
 import { dateToWire } from '../../grpc/timestamp';
 import type {
   AdminIdentity,
+  BindingResource,
   MintedToken,
   PachdAuthority,
   PreparedToken,
@@ -21,7 +22,16 @@ import { hashPachdToken } from './token';
  */
 const service = pachdDefinitions.service('auth.API');
 const calls = {
-  whoAmI: unaryMethod<object, { username: string; is_admin: boolean; ttl: string }>(service, 'WhoAmI'),
+  whoAmI: unaryMethod<
+    object,
+    { username: string; is_admin: boolean; ttl: string; cluster_roles: { roles: number[] } | null }
+  >(service, 'WhoAmI'),
+  setScope: unaryMethod<{ username: string; repo: string; scope: number }, object>(service, 'SetScope'),
+  getScope: unaryMethod<{ username: string; repos: string[] }, { scopes: number[] }>(service, 'GetScope'),
+  getAcl: unaryMethod<{ repo: string }, { entries: Array<{ username: string; scope: number }> }>(
+    service,
+    'GetACL',
+  ),
   getAuthToken: unaryMethod<{ subject: string; ttl: number }, { token: string; subject: string }>(service, 'GetAuthToken'),
   extendAuthToken: unaryMethod<{ token: string; ttl: number }, object>(service, 'ExtendAuthToken'),
   revokeAuthToken: unaryMethod<{ token: string }, object>(service, 'RevokeAuthToken'),
@@ -33,6 +43,20 @@ const calls = {
 
 /** TokenInfo.TokenSource GET_TOKEN: what GetAuthToken records, so a restored token looks the same. */
 const SOURCE_GET_TOKEN = 2;
+
+/**
+ * 1.x's one access level per principal per repo (auth.Scope), against the 2.x repo roles it
+ * stands for. NONE (0) removes the principal from the repo's ACL.
+ */
+const SCOPE_OF_ROLE: Readonly<Record<string, number>> = { repoReader: 1, repoWriter: 2, repoOwner: 3 };
+const ROLE_OF_SCOPE: ReadonlyMap<number, string> = new Map([
+  [1, 'repoReader'],
+  [2, 'repoWriter'],
+  [3, 'repoOwner'],
+]);
+const SCOPE_OWNER = 3;
+/** ClusterRole SUPER (1) and FS (2): either lets a caller set any repo's ACL (hasClusterRole(FS) @ v1.13.4). */
+const ACL_ADMIN_ROLES: ReadonlySet<number> = new Set([1, 2]);
 
 export class PachdAuthV1 implements PachdAuthority {
   readonly generation = 1;
@@ -140,10 +164,92 @@ export class PachdAuthV1 implements PachdAuthority {
   async rotateRoot(): Promise<void> {
     throw new Error('pachd 1.x has no RotateRootToken');
   }
+
+  async setRoles(
+    adminToken: string,
+    resource: BindingResource,
+    principal: string,
+    roles: readonly string[],
+  ): Promise<void> {
+    const repo = this.repoOf(resource, 'SetScope');
+    if (roles.length > 1) {
+      throw this.refuse(
+        'SetScope',
+        `pachd 1.x holds one scope per principal per repo, so ${principal} cannot have ${roles.join(' and ')} ` +
+          `together on ${repo}; give one of repoReader, repoWriter, repoOwner`,
+      );
+    }
+    const role = roles[0];
+    const scope = role === undefined ? 0 : SCOPE_OF_ROLE[role];
+    if (scope === undefined) {
+      throw this.refuse(
+        'SetScope',
+        `pachd 1.x repo scopes stand for the roles repoReader, repoWriter and repoOwner only, not ${JSON.stringify(role)}`,
+      );
+    }
+    // A missing repo fails "/pachyderm_pfs/repos/ <repo> not found" (resource-not-found).
+    await this.connection.call(calls.setScope, { username: principal, repo, scope }, adminToken, 'write');
+  }
+
+  async rolesOf(callerToken: string, resource: BindingResource, principal: string): Promise<string[]> {
+    const repo = this.repoOf(resource, 'GetACL');
+    // GetACL lists the ACL's own entries (not allClusterUsers' or groups' share); pachd answers an
+    // empty ACL for a missing repo, so on 1.x a missing repo reads as no roles.
+    const reply = await this.connection.call(calls.getAcl, { repo }, callerToken);
+    const wanted = canonicalV1Principal(principal);
+    const entry = reply.entries.find((candidate) => candidate.username === wanted);
+    const role = entry === undefined ? undefined : ROLE_OF_SCOPE.get(entry.scope);
+    return role === undefined ? [] : [role];
+  }
+
+  async canModifyBindings(callerToken: string, resource: BindingResource): Promise<boolean> {
+    const repo = this.repoOf(resource, 'GetScope');
+    const identity = await this.connection.call(calls.whoAmI, {}, callerToken);
+    if (identity.is_admin || (identity.cluster_roles?.roles ?? []).some((role) => ACL_ADMIN_ROLES.has(role))) return true;
+    // The caller's effective scope, as SetScope checks it: OWNER may change the ACL.
+    const reply = await this.connection.call(calls.getScope, { username: '', repos: [repo] }, callerToken);
+    return reply.scopes[0] === SCOPE_OWNER;
+  }
+
+  async revokeTokensOf(): Promise<'unsupported'> {
+    // 1.x has no call that revokes a subject's tokens.
+    return 'unsupported';
+  }
+
+  /** 1.x binds repos only (no projects; the cluster has SUPER and FS, not roles), by bare name. */
+  private repoOf(resource: BindingResource, rpc: string): string {
+    if (resource.type !== 'repo') {
+      throw this.refuse(
+        rpc,
+        `pachd 1.x has no ${resource.type} role bindings: only repos carry access (scopes READER, WRITER, OWNER)`,
+      );
+    }
+    if (resource.name === '' || resource.name.includes('/')) {
+      throw this.refuse(rpc, `pachd 1.x names repos without a project, not ${JSON.stringify(resource.name)}`);
+    }
+    return resource.name;
+  }
+
+  private refuse(rpc: string, why: string): PachdError {
+    return new PachdError(
+      'invalid-input',
+      `${why} (pachd at ${this.connection.address.canonical})`,
+      this.connection.address.canonical,
+      `auth.API/${rpc}`,
+      undefined,
+      why,
+      false,
+    );
+  }
 }
 
 /** WhoAmI's ttl: remaining seconds, -1 for a token that never expires. */
 function expiryFromTtl(ttl: string): Date | null {
   const seconds = Number(ttl);
   return seconds < 0 ? null : new Date(Date.now() + seconds * 1000);
+}
+
+/** pachd 1.x keys ACLs by canonical principal: a name without a prefix is a GitHub user. */
+function canonicalV1Principal(principal: string): string {
+  return principal.includes(':') || principal === 'allClusterUsers' ? principal : `github:${principal}`;
 }

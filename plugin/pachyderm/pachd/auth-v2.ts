@@ -3,6 +3,7 @@ import type { WireTimestamp } from '../../grpc/timestamp';
 import { dateFromWire, dateToWire } from '../../grpc/timestamp';
 import type {
   AdminIdentity,
+  BindingResource,
   MintedToken,
   PachdAuthority,
   PreparedToken,
@@ -22,6 +23,10 @@ import { hashPachdToken } from './token';
  * final expiry up front; renewing a lease never touches pachd.
  */
 const service = pachdDefinitions.service('auth_v2.API');
+interface WireResource {
+  type: number;
+  name: string;
+}
 const calls = {
   whoAmI: unaryMethod<object, { username: string; expiration: WireTimestamp | null }>(service, 'WhoAmI'),
   getPermissions: unaryMethod<{ resource: { type: number; name: string } }, { permissions: number[]; roles: string[] }>(
@@ -36,18 +41,36 @@ const calls = {
   // `number` (rows deleted) exists from 2.5 on; before, the answer is empty (read as 0).
   revokeAuthToken: unaryMethod<{ token: string }, { number: string }>(service, 'RevokeAuthToken'),
   rotateRootToken: unaryMethod<{ root_token: string }, { root_token: string }>(service, 'RotateRootToken'),
+  modifyRoleBinding: unaryMethod<{ resource: WireResource; principal: string; roles: string[] }, object>(
+    service,
+    'ModifyRoleBinding',
+  ),
+  getRoleBinding: unaryMethod<
+    { resource: WireResource },
+    { binding: { entries: Record<string, { roles: Record<string, boolean> } | null> } | null }
+  >(service, 'GetRoleBinding'),
+  // `number` from 2.5 on; before, the answer is empty (read as 0).
+  revokeAuthTokensForUser: unaryMethod<{ username: string }, { number: string }>(service, 'RevokeAuthTokensForUser'),
 };
 
 const RESOURCE_CLUSTER = 1;
+const RESOURCE_REPO = 2;
+/** Exists from 2.5.0 on, with projects. */
+const RESOURCE_PROJECT = 4;
 const PERMISSION = {
   restoreToken: 113,
   getRobotToken: 139,
+  clusterModifyBindings: 100,
+  repoModifyBindings: 202,
+  projectModifyBindings: 404,
 } as const;
 
 export class PachdAuthV2 implements PachdAuthority {
   readonly generation = 2;
 
   private readonly reportsRevokedCount: boolean;
+  /** Projects, `project/repo` names and RevokeAuthTokensForUser's count all arrived in 2.5.0. */
+  private readonly hasProjects: boolean;
 
   /** `release` undefined (pachd did not say): assumed recent. */
   constructor(
@@ -55,6 +78,7 @@ export class PachdAuthV2 implements PachdAuthority {
     release: PachdRelease | undefined,
   ) {
     this.reportsRevokedCount = release === undefined || release.isAtLeast(2, 5, 0);
+    this.hasProjects = this.reportsRevokedCount;
   }
 
   async identify(token: string): Promise<TokenIdentity> {
@@ -150,5 +174,90 @@ export class PachdAuthV2 implements PachdAuthority {
   async rotateRoot(adminToken: string, rootToken: string): Promise<void> {
     // Installs our value as the only root token, deleting the old ones in the same transaction.
     await this.connection.call(calls.rotateRootToken, { root_token: rootToken }, adminToken, 'write');
+  }
+
+  async setRoles(
+    adminToken: string,
+    resource: BindingResource,
+    principal: string,
+    roles: readonly string[],
+  ): Promise<void> {
+    const wire = this.wireResource(resource, 'ModifyRoleBinding');
+    // The roles replace whatever the principal held there; [] removes its entry. A resource
+    // without a binding (no such repo or project) fails "no role binding exists for ...".
+    await this.connection.call(calls.modifyRoleBinding, { resource: wire, principal, roles: [...roles] }, adminToken, 'write');
+  }
+
+  async rolesOf(callerToken: string, resource: BindingResource, principal: string): Promise<string[]> {
+    const wire = this.wireResource(resource, 'GetRoleBinding');
+    const reply = await this.connection.call(calls.getRoleBinding, { resource: wire }, callerToken);
+    const entry = reply.binding?.entries[principal];
+    const roles = Object.entries(entry?.roles ?? {})
+      .filter(([, held]) => held)
+      .map(([name]) => name)
+      .sort();
+    if (roles.length === 0 && wire.type !== RESOURCE_CLUSTER) {
+      // pachd answers an empty binding for a resource that does not exist; GetPermissions tells
+      // the two apart, failing "no role binding exists for ..." (resource-not-found).
+      await this.connection.call(calls.getPermissions, { resource: wire }, callerToken);
+    }
+    return roles;
+  }
+
+  async canModifyBindings(callerToken: string, resource: BindingResource): Promise<boolean> {
+    const wire = this.wireResource(resource, 'GetPermissions');
+    const needed =
+      wire.type === RESOURCE_CLUSTER
+        ? PERMISSION.clusterModifyBindings
+        : wire.type === RESOURCE_PROJECT
+          ? PERMISSION.projectModifyBindings
+          : PERMISSION.repoModifyBindings;
+    // GetPermissions on a missing project or repo fails (resource-not-found), even for an admin.
+    const reply = await this.connection.call(calls.getPermissions, { resource: wire }, callerToken);
+    return reply.permissions.includes(needed);
+  }
+
+  async revokeTokensOf(adminToken: string, subject: string): Promise<number | 'unknown' | 'unsupported'> {
+    // Every token whose subject is exactly `subject`; pachd refuses pach: users (invalid-input).
+    const reply = await this.connection.call(calls.revokeAuthTokensForUser, { username: subject }, adminToken, 'write');
+    if (!this.reportsRevokedCount) return 'unknown';
+    return Number(reply.number);
+  }
+
+  /**
+   * pachd's Resource for a binding: CLUSTER "", PROJECT "<project>" (2.5+), REPO "<project>/<repo>"
+   * on 2.5+ and the bare repo name before (src/pfs/pfs.go Repo.AuthResource @ v2.5.0 and v2.4.6).
+   */
+  private wireResource(resource: BindingResource, rpc: string): WireResource {
+    const refuse = (why: string): PachdError =>
+      new PachdError(
+        'invalid-input',
+        `${why} (pachd at ${this.connection.address.canonical})`,
+        this.connection.address.canonical,
+        `auth_v2.API/${rpc}`,
+        undefined,
+        why,
+        false,
+      );
+    switch (resource.type) {
+      case 'cluster':
+        return { type: RESOURCE_CLUSTER, name: '' };
+      case 'project':
+        if (!this.hasProjects) throw refuse(`pachd before 2.5.0 has no projects, so no binding on project ${JSON.stringify(resource.name)}`);
+        if (resource.name === '' || resource.name.includes('/')) {
+          throw refuse(`${JSON.stringify(resource.name)} is not a project name`);
+        }
+        return { type: RESOURCE_PROJECT, name: resource.name };
+      case 'repo': {
+        const parts = resource.name.split('/');
+        if (this.hasProjects && (parts.length !== 2 || parts.some((part) => part === ''))) {
+          throw refuse(`pachd 2.5 and later name repos <project>/<repo>, not ${JSON.stringify(resource.name)}`);
+        }
+        if (!this.hasProjects && (parts.length !== 1 || resource.name === '')) {
+          throw refuse(`pachd before 2.5.0 names repos without a project, not ${JSON.stringify(resource.name)}`);
+        }
+        return { type: RESOURCE_REPO, name: resource.name };
+      }
+    }
   }
 }

@@ -40,7 +40,7 @@ export interface MintedToken {
 /** What a revocation found: `unknown` when this pachd does not say whether the token existed. */
 export type RevokeOutcome = 'revoked' | 'absent' | 'unknown';
 
-export interface PachdAuthority {
+export interface PachdAuthority extends PachdRoleBindings {
   readonly generation: PachdGeneration;
   readonly connection: PachdConnection;
 
@@ -94,10 +94,15 @@ export interface PachdRoleBindings {
   setRoles(adminToken: string, resource: BindingResource, principal: string, roles: readonly string[]): Promise<void>;
   /**
    * The roles `principal` holds directly on `resource` (not inherited ones), [] for none.
-   * A missing resource is a PachdError with failure 'resource-not-found'.
+   * A missing resource is a PachdError with failure 'resource-not-found' on 2.x; 1.x's GetACL
+   * answers an empty ACL for a missing repo, so there it reads as [].
    */
   rolesOf(callerToken: string, resource: BindingResource, principal: string): Promise<string[]>;
-  /** Whether `callerToken` may change bindings on `resource` (2.x: *_MODIFY_BINDINGS; 1.x: admin or repo OWNER). */
+  /**
+   * Whether `callerToken` may change bindings on `resource` (2.x: *_MODIFY_BINDINGS, a missing
+   * resource being 'resource-not-found'; 1.x: SUPER or FS, or OWNER scope on the repo, which pachd
+   * reports without checking that the repo exists).
+   */
   canModifyBindings(callerToken: string, resource: BindingResource): Promise<boolean>;
   /**
    * Revokes every token of `subject` (2.x RevokeAuthTokensForUser, which pachd refuses for pach:

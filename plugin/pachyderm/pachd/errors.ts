@@ -61,6 +61,13 @@ const INVALID_INPUT = [
   'cannot contain colons',
   'can only extend tokens by at most',
   'validate request',
+  // Role bindings (2.x ModifyRoleBinding, RevokeAuthTokensForUser; 1.x SetScope).
+  'unknown role "',
+  'unknown resource type',
+  'invalid resource name',
+  'cannot modify cluster role bindings for pach: users',
+  'cannot revoke tokens for pach: users',
+  'invalid request: must',
 ];
 
 /**
@@ -134,6 +141,12 @@ export function classifyPachdError(
   // pachd 1.11.8 to 1.13.2 report revoking an unknown token as a missing etcd key.
   if (/tokens\/[0-9a-f]{64} not found/.test(detail)) {
     return make('token-not-found', `pachd at ${address}: the token is already gone (${detail.trim()})`);
+  }
+  // 2.x: a project or repo without a role binding, i.e. one that does not exist ("no role binding
+  // exists for REPO default/nosuchrepo", observed on 2.11.6). 1.x SetScope: pfs's etcd collection
+  // reporting the repo missing ("/pachyderm_pfs/repos/ nosuchrepo not found", 1.13.4 source).
+  if (detail.includes('no role binding exists for') || /pachyderm_pfs\/repos\/ \S+ not found/.test(detail)) {
+    return make('resource-not-found', `pachd at ${address} (${method}): no such repo or project: ${detail.trim()}`);
   }
   if (detail.includes('not authorized to perform this operation')) {
     return make('permission-denied', `pachd at ${address} refused ${method}: ${detail}`);

@@ -474,6 +474,80 @@ func (s *Standin) TokenHistory(ctx context.Context) ([]HistoryToken, error) {
 	return out.Tokens, err
 }
 
+// ResourceBinding is one resource's role bindings as GET /bindings lists them:
+// Type is cluster, project or repo; Name is pachd's ("" for the cluster,
+// project/repo for 2.5+ repos); Entries maps each principal to its roles
+// (1.x repos: its scope, READER, WRITER or OWNER).
+type ResourceBinding struct {
+	Type    string              `json:"type"`
+	Name    string              `json:"name"`
+	Entries map[string][]string `json:"entries"`
+}
+
+// CreateRepo creates a repo as pfs would. project is "" for pachd's default
+// (2.5+: project default; required empty before 2.5 and on 1.x); owner, when
+// not "", becomes repoOwner (2.x) or gets OWNER (1.x).
+func (s *Standin) CreateRepo(ctx context.Context, project, name, owner string) (*ResourceBinding, error) {
+	body := map[string]interface{}{"name": name}
+	if project != "" {
+		body["project"] = project
+	}
+	if owner != "" {
+		body["owner"] = owner
+	}
+	var out ResourceBinding
+	err := s.Call(ctx, http.MethodPost, "/repos", body, &out)
+	return &out, err
+}
+
+// DeleteRepo deletes a repo and its binding; fullName is project/repo on
+// 2.5+ and the bare name before and on 1.x.
+func (s *Standin) DeleteRepo(ctx context.Context, fullName string) error {
+	return s.Call(ctx, http.MethodDelete, "/repos/"+fullName, nil, nil)
+}
+
+// CreateProject creates a project (2.5+); owner, when not "", becomes its
+// projectOwner.
+func (s *Standin) CreateProject(ctx context.Context, name, owner string) (*ResourceBinding, error) {
+	body := map[string]interface{}{"name": name}
+	if owner != "" {
+		body["owner"] = owner
+	}
+	var out ResourceBinding
+	err := s.Call(ctx, http.MethodPost, "/projects", body, &out)
+	return &out, err
+}
+
+// DeleteProject deletes a project that has no repos left.
+func (s *Standin) DeleteProject(ctx context.Context, name string) error {
+	return s.Call(ctx, http.MethodDelete, "/projects/"+name, nil, nil)
+}
+
+// Bindings lists every resource's role bindings, the cluster's first.
+func (s *Standin) Bindings(ctx context.Context) ([]ResourceBinding, error) {
+	var out struct {
+		Resources []ResourceBinding `json:"resources"`
+	}
+	err := s.Call(ctx, http.MethodGet, "/bindings", nil, &out)
+	return out.Resources, err
+}
+
+// BindingsOf lists the resources on which principal holds any role, so a
+// test can assert that nothing was left bound to it.
+func (s *Standin) BindingsOf(ctx context.Context, principal string) ([]ResourceBinding, error) {
+	all, err := s.Bindings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var held []ResourceBinding
+	for _, resource := range all {
+		if roles, ok := resource.Entries[principal]; ok && len(roles) > 0 {
+			held = append(held, ResourceBinding{Type: resource.Type, Name: resource.Name, Entries: map[string][]string{principal: roles}})
+		}
+	}
+	return held, nil
+}
+
 // ---- pachd's auth API over gRPC
 
 // Conn is a shared client connection to pachd (plaintext).
