@@ -2,7 +2,8 @@ import { badRequest } from '../sdk/errors';
 import type { PathDefinition } from '../sdk/path';
 import { secondsToNanos } from '../sdk/duration';
 import type { Engine } from './engine';
-import { loadRole, MAX_ROLE_NAME_LENGTH, ROLE_NAME_PATTERN } from './role';
+import { isDynamicRobotRole, loadRole, MAX_ROLE_NAME_LENGTH, robotNameTemplateOf, ROLE_NAME_PATTERN } from './role';
+import { RobotNameTemplate } from './robot-name-template';
 import { SubjectTemplate } from './subject-template';
 import { issueToken } from './token-issuer';
 
@@ -14,7 +15,11 @@ export function credsPath(engine: Engine): PathDefinition {
     helpDescription: `
 Reading creds/<role> issues a new token for the role's subject (or, for a role with a
 subject_template, for the caller's own identity) behind a Vault lease. Renew the lease to keep
-the token; revoke it, or let it expire, and the token is revoked at pachd.`,
+the token; revoke it, or let it expire, and the token is revoked at pachd.
+
+For a role with role_bindings, each read creates a robot of its own, grants it the role's
+bindings and issues its token; the answer names the robot and its bindings. When the lease
+ends, the robot's tokens are revoked and its bindings removed.`,
     fields: {
       name: { type: 'string', description: 'Name of the role.', maxLength: MAX_ROLE_NAME_LENGTH },
       ttl: { type: 'duration', description: "Lease TTL, at most the role's max_ttl; defaults to the role's ttl." },
@@ -27,7 +32,13 @@ the token; revoke it, or let it expire, and the token is revoked at pachd.`,
           const role = await loadRole(request.storage, name);
           if (role === undefined) throw badRequest(`unknown role ${JSON.stringify(name)}`);
           let subject = role.subject;
-          if (subject === '') {
+          if (isDynamicRobotRole(role)) {
+            const robot = RobotNameTemplate.parse(robotNameTemplateOf(role)).render({
+              roleName: name,
+              displayName: request.displayName,
+            });
+            subject = `robot:${robot}`;
+          } else if (subject === '') {
             const entity = request.entityId === '' ? undefined : await engine.system.entityInfo(request.entityId);
             subject = SubjectTemplate.parse(role.subject_template).render(entity);
           }
@@ -38,6 +49,7 @@ the token; revoke it, or let it expire, and the token is revoked at pachd.`,
             requestedTtl: fields.optionalDuration('ttl'),
             roleTtl: role.ttl_seconds > 0 ? secondsToNanos(role.ttl_seconds) : undefined,
             roleMaxTtl: role.max_ttl_seconds > 0 ? secondsToNanos(role.max_ttl_seconds) : undefined,
+            grants: isDynamicRobotRole(role) ? role.role_bindings : undefined,
           });
         },
       },

@@ -5,15 +5,28 @@ import { listResponse } from '../sdk/framework';
 import type { PathDefinition } from '../sdk/path';
 import type { Request, Response } from '../sdk/logical';
 import type { Engine } from './engine';
-import { loadRole, MAX_ROLE_NAME_LENGTH, ROLE_NAME_PATTERN, ROLE_PREFIX, saveRole, type Role } from './role';
-import { SubjectTemplate } from './subject-template';
+import { checkDynamicRobotRole } from './dynamic-robot-checks';
 import { PachdRelease } from './pachd/release';
+import {
+  isDynamicRobotRole,
+  loadRole,
+  MAX_ROLE_NAME_LENGTH,
+  robotNameTemplateOf,
+  ROLE_NAME_PATTERN,
+  ROLE_PREFIX,
+  saveRole,
+  type Role,
+} from './role';
+import { DEFAULT_ROBOT_NAME_TEMPLATE, MAX_TEMPLATE_LENGTH, RobotNameTemplate } from './robot-name-template';
+import { formatRoleGrants, parseRoleBindings } from './role-bindings';
+import { SubjectTemplate } from './subject-template';
 import { checkSubject, checkSubjectForm, MAX_SUBJECT_LENGTH } from './subjects';
 
 /**
  * Roles name who a token is for, so callers need permission on creds/<role> rather than the
- * power to name any subject: a fixed `subject` (robot:ci) or a `subject_template` filled from
- * the caller's Vault identity, so that one role serves everyone as themselves.
+ * power to name any subject: a fixed `subject` (robot:ci), a `subject_template` filled from the
+ * caller's Vault identity, so that one role serves everyone as themselves, or `role_bindings`,
+ * for a robot of its own per read that holds exactly those bindings while its lease lives.
  */
 export function rolePaths(engine: Engine): PathDefinition[] {
   return [
@@ -28,8 +41,17 @@ export function rolePaths(engine: Engine): PathDefinition[] {
       pattern: `roles/(?<name>${ROLE_NAME_PATTERN})`,
       helpSynopsis: 'Manage a role: whom its tokens are for and how long they live.',
       helpDescription: `
-Give either subject (a fixed pachd subject such as robot:ci or user:alice@example.com) or
-subject_template, filled from the identity of whoever reads creds/<role>, for example
+Give one of subject, subject_template or role_bindings.
+
+role_bindings makes each read of creds/<role> create a robot of its own (named by
+robot_name_template), grant it these bindings, and hand out its token; when the lease ends the
+robot's tokens are revoked and every binding is removed. Bindings are written as pachctl names
+them: repo:default/images=repoReader, repo:images=repoReader (project default),
+project:default=projectViewer, cluster=<role>. They are checked against pachd when written: the
+roles, the resources, and the admin token's right to grant them.
+
+subject is a fixed pachd subject such as robot:ci or user:alice@example.com; subject_template is
+filled from the identity of whoever reads creds/<role>, for example
 user:{{identity.entity.aliases.auth_oidc_1a2b3c.name}} (the OIDC login's email) or
 user:{{identity.entity.metadata.email}}. Placeholders: identity.entity.id, identity.entity.name,
 identity.entity.metadata.KEY, identity.entity.aliases.MOUNT_ACCESSOR.name and
@@ -41,6 +63,15 @@ identity.entity.aliases.MOUNT_ACCESSOR.metadata.KEY. The template must begin wit
           type: 'string',
           description: "Subject built from the caller's identity, e.g. user:{{identity.entity.metadata.email}}.",
           maxLength: MAX_SUBJECT_LENGTH,
+        },
+        role_bindings: {
+          type: 'comma-string-list',
+          description: 'Bindings a new robot gets per read, e.g. repo:default/images=repoReader,project:default=projectViewer.',
+        },
+        robot_name_template: {
+          type: 'string',
+          description: `Name of each dynamic robot, in Vault's username_template syntax; default ${DEFAULT_ROBOT_NAME_TEMPLATE}.`,
+          maxLength: MAX_TEMPLATE_LENGTH,
         },
         ttl: { type: 'duration', description: 'Lease TTL of tokens from this role; 0 uses the configured default.' },
         max_ttl: { type: 'duration', description: 'Max TTL of tokens from this role; 0 uses the configured default.' },
@@ -69,13 +100,17 @@ identity.entity.aliases.MOUNT_ACCESSOR.metadata.KEY. The template must begin wit
 }
 
 function describeRole(role: Role): Record<string, unknown> {
+  const dynamic = isDynamicRobotRole(role);
   return {
     subject: role.subject,
     subject_template: role.subject_template,
+    role_bindings: dynamic ? formatRoleGrants(role.role_bindings) : [],
+    robot_name_template: dynamic ? robotNameTemplateOf(role) : '',
     ttl: role.ttl_seconds,
     max_ttl: role.max_ttl_seconds,
   };
 }
+
 
 async function writeRole(engine: Engine, request: Request, fields: FieldData): Promise<Response | undefined> {
   const name = fields.string('name');
@@ -87,23 +122,43 @@ async function writeRole(engine: Engine, request: Request, fields: FieldData): P
     ttl_seconds: fields.has('ttl') ? nanosToSeconds(fields.duration('ttl')) : (existing?.ttl_seconds ?? 0),
     max_ttl_seconds: fields.has('max_ttl') ? nanosToSeconds(fields.duration('max_ttl')) : (existing?.max_ttl_seconds ?? 0),
   };
+  if (existing?.role_bindings !== undefined) role.role_bindings = existing.role_bindings;
+  if (existing?.robot_name_template !== undefined) role.robot_name_template = existing.robot_name_template;
   const subject = fields.optionalString('subject')?.trim();
   const template = fields.optionalString('subject_template')?.trim();
-  if (subject && template) throw badRequest('give either subject or subject_template, not both');
-  // Setting one replaces the other.
+  const bindings = fields.has('role_bindings') ? parseRoleBindings(fields.stringList('role_bindings')) : undefined;
+  const given = [subject, template].filter((value) => value !== undefined && value !== '').length + (bindings?.length ? 1 : 0);
+  if (given > 1) throw badRequest('give one of subject, subject_template and role_bindings');
+  // Setting one replaces the others.
   if (subject !== undefined) {
     role.subject = subject;
-    if (subject !== '') role.subject_template = '';
+    if (subject !== '') clearExcept(role, 'subject');
   }
   if (template !== undefined) {
     role.subject_template = template;
-    if (template !== '') role.subject = '';
+    if (template !== '') clearExcept(role, 'subject_template');
   }
-  if (role.subject === '' && role.subject_template === '') {
-    throw badRequest('a role needs a subject (e.g. robot:ci) or a subject_template (e.g. user:{{identity.entity.name}})');
+  if (bindings !== undefined) {
+    role.role_bindings = bindings;
+    if (bindings.length > 0) clearExcept(role, 'role_bindings');
+  }
+  if (fields.has('robot_name_template')) role.robot_name_template = fields.string('robot_name_template').trim();
+  if (role.subject === '' && role.subject_template === '' && !isDynamicRobotRole(role)) {
+    throw badRequest(
+      'a role needs a subject (e.g. robot:ci), a subject_template (e.g. user:{{identity.entity.name}}) or ' +
+        'role_bindings (e.g. repo:default/images=repoReader)',
+    );
+  }
+  if (!isDynamicRobotRole(role)) {
+    delete role.role_bindings;
+    if (role.robot_name_template) throw badRequest('robot_name_template names dynamic robots: give role_bindings too');
+    delete role.robot_name_template;
   }
 
-  if (role.subject !== '') {
+  if (isDynamicRobotRole(role)) {
+    const nameTemplate = RobotNameTemplate.parse(robotNameTemplateOf(role));
+    await checkDynamicRobotRole(engine, request, name, role.role_bindings, nameTemplate);
+  } else if (role.subject !== '') {
     role.subject = checkSubjectForm(role.subject);
     const observed = (await engine.configs.load(request.storage))?.observed;
     if (observed !== undefined) checkSubject(role.subject, observed.generation, PachdRelease.parse(observed.pachd_version));
@@ -115,4 +170,14 @@ async function writeRole(engine: Engine, request: Request, fields: FieldData): P
   }
   await saveRole(request.storage, name, role);
   return undefined;
+}
+
+/** A role is one kind at a time: giving one of its subject sources drops the others. */
+function clearExcept(role: Role, kept: 'subject' | 'subject_template' | 'role_bindings'): void {
+  if (kept !== 'subject') role.subject = '';
+  if (kept !== 'subject_template') role.subject_template = '';
+  if (kept !== 'role_bindings') {
+    delete role.role_bindings;
+    delete role.robot_name_template;
+  }
 }

@@ -8,6 +8,8 @@ import { isConfiguredAddress } from './pachd-access';
 import { PACHD_V1_MAX_TTL_SECONDS, type PachdGeneration, type RevokeOutcome } from './pachd/authority';
 import { PachdError, tokenIsGone } from './pachd/errors';
 import { tokenFingerprint } from './pachd/token';
+import { removeDynamicRobot } from './robot-bindings';
+import { formatRoleGrants, grantsFromStored, type RoleGrant } from './role-bindings';
 import { revokeAtHome } from './token-revocation';
 import { vaultErrorFromPachd } from './upstream-errors';
 
@@ -33,6 +35,8 @@ export interface TokenLeaseData {
   /** The role it was issued through, "" for login. */
   role: string;
   source: 'login' | 'creds';
+  /** A dynamic robot's bindings, removed with its tokens when the lease ends. */
+  role_bindings?: RoleGrant[];
 }
 
 /** Tokens past their pachd expiry by this much are gone at pachd; revoking them is moot. */
@@ -47,6 +51,10 @@ export function tokenSecret(engine: Engine): SecretDefinition {
       pachd_address: { type: 'string', description: 'The pachd the token is valid at.' },
       subject: { type: 'string', description: 'Who the token authenticates as.' },
       token_expires_at: { type: 'string', description: 'When pachd expires the token (RFC 3339), null if never.' },
+      role_bindings: {
+        type: 'comma-string-list',
+        description: "A dynamic robot's role bindings (repo:default/images=repoReader), removed when the lease ends.",
+      },
     },
     renew: (request, secret) => renewToken(engine, request, secret),
     revoke: async (request, secret) => revokeToken(engine, request, secret),
@@ -125,6 +133,7 @@ async function renewToken(engine: Engine, request: Request, secret: Secret): Pro
 
 async function revokeToken(engine: Engine, request: Request, secret: Secret): Promise<void> {
   const lease = leaseData(secret, 'revoke');
+  if (lease.role_bindings !== undefined) return revokeDynamicRobot(engine, request, lease, lease.role_bindings);
   if (lease.token_expires_at !== null && Date.parse(lease.token_expires_at) + EXPIRED_MARGIN_MS < Date.now()) {
     engine.logger.debug('lease outlived its pachd token; nothing to revoke', { subject: lease.subject });
     return;
@@ -143,6 +152,23 @@ async function revokeToken(engine: Engine, request: Request, secret: Secret): Pr
   });
 }
 
+/** A dynamic robot's lease ended: its tokens and every binding go, even if its token expired already. */
+async function revokeDynamicRobot(engine: Engine, request: Request, lease: TokenLeaseData, grants: RoleGrant[]): Promise<void> {
+  const config = await engine.configs.load(request.storage);
+  try {
+    const removal = await removeDynamicRobot(engine, config, { ...lease, grants }, request.deadline);
+    engine.logger.debug('removed a dynamic robot', {
+      subject: lease.subject,
+      fingerprint: tokenFingerprint(lease.token),
+      tokens_revoked: removal.tokensRevoked,
+      bindings_removed: removal.bindingsRemoved,
+      resources_gone: removal.resourcesGone,
+    });
+  } catch (error) {
+    throw vaultErrorFromPachd(error, `cannot remove the dynamic robot ${lease.subject} (${formatRoleGrants(grants).join(', ')})`);
+  }
+}
+
 function leaseData(secret: Secret, doing: 'renew' | 'revoke'): TokenLeaseData {
   const data = secret.internalData;
   const valid =
@@ -157,5 +183,9 @@ function leaseData(secret: Secret, doing: 'renew' | 'revoke'): TokenLeaseData {
     // No retry can make up for missing lease data: tell Vault to stop trying.
     throw unrecoverable(`cannot ${doing}: this lease's internal data is incomplete`);
   }
-  return data as unknown as TokenLeaseData;
+  const grants = data.role_bindings === undefined ? undefined : grantsFromStored(data.role_bindings);
+  if (data.role_bindings !== undefined && grants === undefined) {
+    throw unrecoverable(`cannot ${doing}: this lease's role bindings are unreadable`);
+  }
+  return { ...(data as unknown as TokenLeaseData), ...(grants === undefined ? {} : { role_bindings: grants }) };
 }

@@ -13,6 +13,8 @@ import { PachdError } from './pachd/errors';
 import { PachdRelease } from './pachd/release';
 import { generatePachdToken, tokenFingerprint } from './pachd/token';
 import { observedFor } from './pachd-observation';
+import { grantRoles, removeDynamicRobot } from './robot-bindings';
+import { checkRoleGrants, formatRoleGrants, type RoleGrant } from './role-bindings';
 import { TOKEN_SECRET_TYPE, type TokenLeaseData } from './secret-token';
 import { checkSubject, checkSubjectForm } from './subjects';
 import { revokeAtHome } from './token-revocation';
@@ -40,6 +42,8 @@ export interface IssueOptions {
   requestedMaxTtl?: Nanoseconds | undefined;
   roleTtl?: Nanoseconds | undefined;
   roleMaxTtl?: Nanoseconds | undefined;
+  /** A dynamic robot's role bindings: granted after the journal opens, before the token is minted. */
+  grants?: readonly RoleGrant[] | undefined;
 }
 
 /** Attempts to release a WAL entry after the answer went out, before leaving it to the rollback. */
@@ -58,7 +62,10 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
     throw reach(error);
   });
   const issuance = issuanceOf(observed);
-  const subject = checkSubject(options.subject, authority.generation, PachdRelease.parse(observed.pachd_version));
+  const release = PachdRelease.parse(observed.pachd_version);
+  const subject = checkSubject(options.subject, authority.generation, release);
+  // In the pachd's own terms, which may have changed generation since the role was written.
+  const grants = options.grants === undefined ? undefined : checkRoleGrants(options.grants, authority.generation, release);
   if (!issuance.users && !subject.startsWith('robot:')) {
     throw badRequest(`cannot issue a token for ${subject}: this engine's admin token issues robot tokens only (${issuance.reason})`);
   }
@@ -80,6 +87,7 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
     pachd_address: authority.connection.address.canonical,
     expires_at: new Date(Date.now() + ttls.pachdLifetimeSeconds * 1000).toISOString(),
     ...(issuance.mode === 'restore' ? { token: generatePachdToken() } : {}),
+    ...(grants === undefined ? {} : { role_bindings: grants }),
   });
   await journal.open();
   if (request.cancelled()) {
@@ -89,11 +97,17 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
 
   let minted: MintedToken;
   try {
+    if (grants !== undefined) await grantRoles(authority, config.admin_token, subject, grants);
     minted = await mint(engine, request, config, authority, issuance, journal.entry, ttls.pachdLifetimeSeconds);
   } catch (error) {
-    // A refusal leaves nothing at pachd. A call that may have gone through keeps its entry: the
-    // rollback revokes the token by value, or (pachd-generated) says when it expires.
-    if (!(error instanceof PachdError) || !error.mayHaveApplied) await journal.close().catch(() => undefined);
+    if (grants !== undefined) {
+      // Some bindings may exist already: take the robot apart now, or leave it to the rollback.
+      await journal.abandon(journal.entry.token);
+    } else if (!(error instanceof PachdError) || !error.mayHaveApplied) {
+      // A refusal leaves nothing at pachd. A call that may have gone through keeps its entry: the
+      // rollback revokes the token by value, or (pachd-generated) says when it expires.
+      await journal.close().catch(() => undefined);
+    }
     throw vaultErrorFromPachd(error, `cannot issue a token for ${subject}`);
   }
 
@@ -123,6 +137,7 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
     token_expires_at: minted.expiresAt?.toISOString() ?? null,
     role: options.role,
     source: options.source,
+    ...(grants === undefined ? {} : { role_bindings: grants }),
   };
   engine.logger.debug('issued pachd token', {
     subject: minted.subject,
@@ -139,6 +154,7 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
       pachd_address: authority.connection.address.canonical,
       subject: minted.subject,
       token_expires_at: data.token_expires_at,
+      ...(grants === undefined ? {} : { role_bindings: formatRoleGrants(grants) }),
     },
     internalData: { ...data },
     ttl: ttls.ttl,
@@ -250,14 +266,22 @@ class IssuanceJournal {
     }
   }
 
-  /** Nobody will receive the token: revoke it now, or leave the entry for the rollback tick. */
-  async abandon(token: string): Promise<void> {
+  /**
+   * Nobody will receive the token: revoke it now (and take a dynamic robot apart), or leave the
+   * entry for the rollback tick.
+   */
+  async abandon(token: string | undefined): Promise<void> {
+    const grants = this.entry.role_bindings;
     try {
-      await revokeAtHome(this.engine, this.config, this.entry, token);
+      if (grants !== undefined) {
+        await removeDynamicRobot(this.engine, this.config, { ...this.entry, grants, token });
+      } else if (token !== undefined) {
+        await revokeAtHome(this.engine, this.config, this.entry, token);
+      }
     } catch (error) {
       this.engine.logger.error('could not revoke a token whose issuance failed; the rollback tick retries', {
         subject: this.entry.subject,
-        fingerprint: tokenFingerprint(token),
+        ...(token === undefined ? {} : { fingerprint: tokenFingerprint(token) }),
         error: (error as Error).message,
       });
       return;

@@ -9,6 +9,8 @@ export function vaultErrorFromPachd(error: unknown, doing: string): unknown {
   if (error instanceof VaultError || !(error instanceof PachdError)) return error;
   switch (error.failure) {
     case 'invalid-input':
+    // A repo or project a role names is gone: the role must change, not pachd.
+    case 'resource-not-found':
       return badRequest(`${doing}: ${error.message}`);
     case 'unauthenticated':
       return codedError(

@@ -4,6 +4,8 @@ import { ADMIN_ROTATION_WAL, finishInterruptedRotation, type AdminRotationWal } 
 import type { Engine } from './engine';
 import type { PachdGeneration } from './pachd/authority';
 import { tokenFingerprint } from './pachd/token';
+import { removeDynamicRobot } from './robot-bindings';
+import { grantsFromStored, type RoleGrant } from './role-bindings';
 import { revokeAtHome } from './token-revocation';
 
 /*
@@ -24,6 +26,8 @@ export interface PendingTokenWal {
   /** When pachd expires the token, if it was minted. */
   expires_at: string;
   token?: string;
+  /** A dynamic robot's bindings, journaled before any is granted. */
+  role_bindings?: RoleGrant[];
 }
 
 export function walRollback(engine: Engine): (request: Request, entry: WalEntry) => Promise<void> {
@@ -45,6 +49,7 @@ const EXPIRED_MARGIN_MS = 60_000;
 async function revokePending(engine: Engine, request: Request, entry: WalEntry<PendingTokenWal>): Promise<void> {
   const pending = entry.data;
   const log = { subject: pending.subject, wal_id: entry.id };
+  if (pending.role_bindings !== undefined) return removeInterruptedRobot(engine, request, entry);
   if (Date.parse(pending.expires_at) + EXPIRED_MARGIN_MS < Date.now()) {
     engine.logger.debug('an interrupted issuance is past its token\'s pachd expiry; nothing to revoke', log);
     return;
@@ -77,4 +82,29 @@ async function revokePending(engine: Engine, request: Request, entry: WalEntry<P
       });
       break;
   }
+}
+
+/**
+ * A dynamic robot whose creation was interrupted: its bindings may exist whether or not a token
+ * was minted, and whether or not the token has expired since, so it is always taken apart.
+ */
+async function removeInterruptedRobot(engine: Engine, request: Request, entry: WalEntry<PendingTokenWal>): Promise<void> {
+  const pending = entry.data;
+  const grants = grantsFromStored(pending.role_bindings);
+  if (grants === undefined) {
+    engine.logger.error('dropping the journal of an interrupted dynamic robot whose bindings are unreadable', {
+      subject: pending.subject,
+      wal_id: entry.id,
+    });
+    return;
+  }
+  const config = await engine.configs.load(request.storage);
+  const removal = await removeDynamicRobot(engine, config, { ...pending, grants, token: pending.token }, request.deadline);
+  engine.logger.warn('took apart a dynamic robot whose creation was interrupted', {
+    subject: pending.subject,
+    wal_id: entry.id,
+    tokens_revoked: removal.tokensRevoked,
+    bindings_removed: removal.bindingsRemoved,
+    resources_gone: removal.resourcesGone,
+  });
 }

@@ -50,7 +50,14 @@ describe.each([1, 2] as const)('issuing tokens against pachd %i.x', (generation)
 
   it('issues tokens for a role with a fixed subject', async () => {
     await harness.request('create', 'roles/ci', { subject: 'robot:ci', ttl: '10m', max_ttl: '1h' });
-    expect((await harness.request('read', 'roles/ci'))?.data).toEqual({ subject: 'robot:ci', subject_template: '', ttl: 600, max_ttl: 3600 });
+    expect((await harness.request('read', 'roles/ci'))?.data).toEqual({
+      subject: 'robot:ci',
+      subject_template: '',
+      role_bindings: [],
+      robot_name_template: '',
+      ttl: 600,
+      max_ttl: 3600,
+    });
     expect((await harness.request('list', 'roles/'))?.data).toEqual({ keys: ['ci'] });
     const response = await harness.request('read', 'creds/ci');
     expect(response?.secret).toMatchObject({ ttl: 600n * 1_000_000_000n, maxTtl: HOUR });

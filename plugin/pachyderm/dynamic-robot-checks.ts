@@ -1,0 +1,76 @@
+import { badRequest } from '../sdk/errors';
+import type { Request } from '../sdk/logical';
+import type { Engine } from './engine';
+import { PachdError } from './pachd/errors';
+import { PachdRelease } from './pachd/release';
+import { observedFor } from './pachd-observation';
+import type { RobotNameTemplate } from './robot-name-template';
+import { checkRoleGrants, formatResource, type RoleGrant } from './role-bindings';
+import { checkSubject } from './subjects';
+import { vaultErrorFromPachd } from './upstream-errors';
+
+/** What each binding's resource type needs of whoever changes its bindings, in pachd's roles. */
+const GRANTORS: Readonly<Record<RoleGrant['resource']['type'], string>> = {
+  cluster: 'clusterAdmin (CLUSTER_MODIFY_BINDINGS)',
+  project: 'projectOwner on it or clusterAdmin (PROJECT_MODIFY_BINDINGS)',
+  repo: 'repoOwner on it or clusterAdmin (REPO_MODIFY_BINDINGS; 1.x: an admin or the repo\'s OWNER)',
+};
+
+/**
+ * A dynamic robot role is checked against the configured pachd when written, so that a read
+ * cannot fail halfway for a reason known in advance: each role must exist and bind on its
+ * resource, each resource must exist, the admin token must be allowed to grant there, and the
+ * robot names the template makes must fit pachd's subjects.
+ */
+export async function checkDynamicRobotRole(
+  engine: Engine,
+  request: Request,
+  roleName: string,
+  grants: readonly RoleGrant[],
+  template: RobotNameTemplate,
+): Promise<void> {
+  const config = await engine.configs.load(request.storage);
+  if (config === undefined) {
+    throw badRequest('write config first: a dynamic robot role is checked against pachd when it is written');
+  }
+  const reach = (error: unknown) => vaultErrorFromPachd(error, 'cannot check the role bindings at pachd');
+  const authority = await engine.pachd.configuredAuthority(config, request.deadline).catch((error: unknown) => {
+    throw reach(error);
+  });
+  const observed = await observedFor(engine, config, request.deadline).catch((error: unknown) => {
+    throw reach(error);
+  });
+  const release = PachdRelease.parse(observed.pachd_version);
+  const atPachd = checkRoleGrants(grants, authority.generation, release);
+
+  // The longest name the template makes for this role decides; identity data is not in it yet.
+  const sample = template.render({ roleName, displayName: '' });
+  checkSubject(`robot:${sample}`, authority.generation, release);
+
+  for (const grant of atPachd) {
+    const shown = formatResource(grant.resource);
+    const refusedGrant = () =>
+      badRequest(
+        `the engine's admin token (${observed.admin_subject}) may not change role bindings on ${shown}: ` +
+          `it needs ${GRANTORS[grant.resource.type]}`,
+      );
+    try {
+      if (authority.generation === 1) {
+        // 1.x answers binding reads for a missing repo as for an empty one; removing a binding
+        // nobody holds (this role's next robot, which does not exist yet) is refused for a
+        // missing repo, and for a caller who may not change the repo's scopes, and changes nothing.
+        await authority.setRoles(config.admin_token, grant.resource, `robot:${sample}`, []);
+        continue;
+      }
+      // Any binding read proves the resource exists (pachd answers "no role binding exists" otherwise).
+      await authority.rolesOf(config.admin_token, grant.resource, `robot:${sample}`);
+      if (!(await authority.canModifyBindings(config.admin_token, grant.resource))) throw refusedGrant();
+    } catch (error) {
+      if (error instanceof PachdError && error.failure === 'resource-not-found') {
+        throw badRequest(`${shown} does not exist at pachd ${config.pachd_address} (${error.detail})`);
+      }
+      if (error instanceof PachdError && error.failure === 'permission-denied') throw refusedGrant();
+      throw reach(error);
+    }
+  }
+}

@@ -1,0 +1,102 @@
+import { codedError } from '../sdk/errors';
+import type { EngineConfig } from './config';
+import type { Engine } from './engine';
+import { isConfiguredAddress, type TokenHome } from './pachd-access';
+import type { PachdAuthority } from './pachd/authority';
+import { PachdError } from './pachd/errors';
+import { formatResource, type RoleGrant } from './role-bindings';
+import { revokeAtHome } from './token-revocation';
+
+/*
+ * Giving a dynamic robot its role bindings, and taking the robot apart again: its tokens, then
+ * each binding. Both directions are idempotent, so a lease revocation, a failed issuance and the
+ * rollback of an interrupted one all use the same removal, however far the creation got.
+ */
+
+/** A dynamic robot as its lease or journal knows it. */
+export interface DynamicRobot extends TokenHome {
+  subject: string;
+  grants: readonly RoleGrant[];
+  /** The token's value, when known. */
+  token?: string | undefined;
+}
+
+/** What removal found at pachd, for the logs. */
+export interface RobotRemoval {
+  /** Tokens revoked: a count, or 'unknown' when pachd does not say. */
+  tokensRevoked: number | 'unknown';
+  bindingsRemoved: number;
+  /** Bindings pachd no longer had because their repo or project is gone. */
+  resourcesGone: number;
+}
+
+export async function grantRoles(
+  authority: PachdAuthority,
+  adminToken: string,
+  subject: string,
+  grants: readonly RoleGrant[],
+): Promise<void> {
+  for (const grant of grants) await authority.setRoles(adminToken, grant.resource, subject, grant.roles);
+}
+
+/** Revokes every token of the robot and removes every binding it was given. */
+export async function removeDynamicRobot(
+  engine: Engine,
+  config: EngineConfig | undefined,
+  robot: DynamicRobot,
+  deadline?: number,
+): Promise<RobotRemoval> {
+  const authority = await engine.pachd.authorityAt(config, robot, deadline);
+  const atHome = config !== undefined && isConfiguredAddress(config, authority.connection.address);
+  if (!atHome) {
+    // The admin token goes to no other pachd: the token can still revoke itself, the bindings stay.
+    if (robot.token !== undefined) await revokeAtHome(engine, config, robot, robot.token, deadline);
+    throw codedError(
+      502,
+      `cannot remove the role bindings of ${robot.subject} at pachd ${robot.pachd_address}: the engine is now ` +
+        'configured for another pachd, and its admin token goes nowhere else (its token was revoked). Remove them ' +
+        `with pachctl auth set ... none ${robot.subject}, then revoke the lease with -force`,
+    );
+  }
+  const tokensRevoked = await revokeTokens(engine, config, authority, robot, deadline);
+  let bindingsRemoved = 0;
+  let resourcesGone = 0;
+  for (const grant of robot.grants) {
+    try {
+      await authority.setRoles(config.admin_token, grant.resource, robot.subject, []);
+      bindingsRemoved += 1;
+    } catch (error) {
+      // A binding on a deleted repo or project went with it.
+      if (!(error instanceof PachdError) || error.failure !== 'resource-not-found') throw error;
+      resourcesGone += 1;
+      engine.logger.debug('a dynamic robot\'s binding went with its resource', {
+        subject: robot.subject,
+        resource: formatResource(grant.resource),
+      });
+    }
+  }
+  return { tokensRevoked, bindingsRemoved, resourcesGone };
+}
+
+/**
+ * On 2.x one call revokes every token of the robot, whether or not this engine ever saw its value
+ * (pachd generated it and the answer was lost). Without that permission, or on 1.x, the token
+ * this engine holds is revoked by value.
+ */
+async function revokeTokens(
+  engine: Engine,
+  config: EngineConfig,
+  authority: PachdAuthority,
+  robot: DynamicRobot,
+  deadline: number | undefined,
+): Promise<number | 'unknown'> {
+  try {
+    const revoked = await authority.revokeTokensOf(config.admin_token, robot.subject);
+    if (revoked !== 'unsupported') return revoked;
+  } catch (error) {
+    if (!(error instanceof PachdError) || error.failure !== 'permission-denied') throw error;
+  }
+  if (robot.token === undefined) return 0;
+  const outcome = await revokeAtHome(engine, config, robot, robot.token, deadline);
+  return outcome === 'unknown' ? 'unknown' : outcome === 'revoked' ? 1 : 0;
+}
