@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -37,7 +38,13 @@ import (
 //     root token, or covered by a lease the host holds or a WAL entry;
 //   - exactly one token of the admin subject is alive, the configured one;
 //   - no response, error or log line holds an admin token (any one ever
-//     issued), and no log line holds an issued token.
+//     issued), and no log line holds an issued token;
+//   - every dynamic robot that holds a binding or a live token at pachd is
+//     the subject of a held lease or a WAL entry, and a held lease's robot
+//     holds exactly its role's bindings.
+//
+// After the last round every lease is revoked and the rollback run: no
+// dynamic robot may then hold a binding or a live token.
 //
 // Each client's sequence of operations, the fault schedule and the kill
 // schedule follow from the seed (printed; CHAOS_SEED reruns it); how they
@@ -59,6 +66,7 @@ func TestEngineChaos(t *testing.T) {
 					return
 				}
 			}
+			c.drain()
 		})
 	}
 }
@@ -98,6 +106,9 @@ type chaos struct {
 	excused   map[string]bool
 	killTimes []time.Time
 
+	// The dynamic robot role's bindings, as written and as pachd holds them.
+	robotBindings chaosBindings
+
 	counts   sync.Map // "op status" -> *int64
 	kills    atomic.Int64
 	launches atomic.Int64
@@ -130,6 +141,15 @@ func newChaos(t *testing.T, g pachdGeneration, seed int64, clients int) *chaos {
 		if r := e.write("roles/"+name, map[string]interface{}{"subject": subject}); !expectOK(t, "role "+name, r) {
 			t.FailNow()
 		}
+	}
+	for _, repo := range []string{"images", "edges"} {
+		if _, err := e.pachd.CreateRepo(ctx, "", repo, ""); err != nil {
+			t.Fatalf("POST /repos %s: %v", repo, err)
+		}
+	}
+	c.robotBindings = chaosRobotBindings(g.generation)
+	if r := e.write("roles/dyn", map[string]interface{}{"role_bindings": strings.Join(c.robotBindings.written, ",")}); !expectOK(t, "role dyn", r) {
+		t.FailNow()
 	}
 	return c
 }
@@ -223,7 +243,7 @@ func (c *chaos) operate(rng *rand.Rand) {
 		subject := subjects[rng.Intn(len(subjects))]
 		c.issue("login", logical.UpdateOperation, "login", map[string]interface{}{"username": subject})
 	case roll < 45:
-		role := []string{"ci", "svc", "alice"}[rng.Intn(3)]
+		role := []string{"ci", "svc", "alice", "dyn", "dyn"}[rng.Intn(5)]
 		c.issue("creds", logical.ReadOperation, "creds/"+role, nil)
 	case roll < 58:
 		if id, l := c.pick(rng); l != nil {
@@ -469,6 +489,7 @@ func (c *chaos) checkInvariants(round int) {
 		covered[hashToken(l.token)] = "a lease the host holds"
 	}
 	c.leaseMu.Unlock()
+	journaledRobots := map[string]bool{}
 	walKeys, err := m.Storage.List(c.ctx, "wal/")
 	if err != nil {
 		t.Fatalf("listing wal/: %v", err)
@@ -483,6 +504,7 @@ func (c *chaos) checkInvariants(round int) {
 			Data struct {
 				Token    string `json:"token"`
 				NewToken string `json:"new_token"`
+				Subject  string `json:"subject"`
 			} `json:"data"`
 		}
 		if json.Unmarshal(entry.Value, &wal) == nil {
@@ -490,6 +512,9 @@ func (c *chaos) checkInvariants(round int) {
 				if tk != "" {
 					covered[hashToken(tk)] = "a WAL entry (" + wal.Kind + ")"
 				}
+			}
+			if strings.HasPrefix(wal.Data.Subject, dynamicRobotPrefix) {
+				journaledRobots[wal.Data.Subject] = true
 			}
 		}
 	}
@@ -527,6 +552,7 @@ func (c *chaos) checkInvariants(round int) {
 		t.Errorf("round %d: WAL entries left after the rollback with pachd healthy: %v", round, walKeys)
 	}
 	c.checkLeasedTokensAlive(round, live)
+	c.checkRobots(fmt.Sprintf("round %d", round), live, journaledRobots)
 	c.checkSecrets(round)
 }
 
@@ -629,4 +655,160 @@ func (c *chaos) checkSecrets(round int) {
 	}
 	t.Logf("round %d secrets: %d admin tokens ever issued, %d tokens in all; %d responses and %d log bytes searched; %d leaks",
 		round, len(admin), len(everIssued), len(results), c.e.cat.Log.Len(), leaks)
+}
+
+// dynamicRobotPrefix: how the engine's default robot_name_template names the
+// robots of role dyn.
+const dynamicRobotPrefix = "robot:vault-dyn-"
+
+type chaosBindings struct {
+	written []string
+	// resource ("repo:default/images") -> roles, as the stand-in lists them
+	held map[string][]string
+}
+
+func chaosRobotBindings(generation int) chaosBindings {
+	if generation == 1 {
+		return chaosBindings{
+			written: []string{"repo:images=repoReader", "repo:edges=repoWriter"},
+			held:    map[string][]string{"repo:images": {"READER"}, "repo:edges": {"WRITER"}},
+		}
+	}
+	return chaosBindings{
+		written: []string{"repo:default/images=repoReader", "repo:edges=repoWriter", "project:default=projectViewer"},
+		held: map[string][]string{
+			"repo:default/images": {"repoReader"}, "repo:default/edges": {"repoWriter"}, "project:default": {"projectViewer"},
+		},
+	}
+}
+
+// robotHoldings: what each dynamic robot holds at pachd, bindings by resource,
+// plus the robots with a live token.
+func (c *chaos) robotHoldings(live []standin.Token) (map[string]map[string][]string, map[string]bool) {
+	all, err := c.e.pachd.Bindings(c.ctx)
+	if err != nil {
+		c.t.Fatalf("GET /bindings: %v", err)
+	}
+	bindings := map[string]map[string][]string{}
+	for _, resource := range all {
+		key := resource.Type
+		if resource.Type != "cluster" {
+			key += ":" + resource.Name
+		}
+		for principal, roles := range resource.Entries {
+			if !strings.HasPrefix(principal, dynamicRobotPrefix) || len(roles) == 0 {
+				continue
+			}
+			if bindings[principal] == nil {
+				bindings[principal] = map[string][]string{}
+			}
+			sorted := append([]string(nil), roles...)
+			sort.Strings(sorted)
+			bindings[principal][key] = sorted
+		}
+	}
+	tokens := map[string]bool{}
+	for _, tk := range live {
+		if !tk.Expired && strings.HasPrefix(tk.Subject, dynamicRobotPrefix) {
+			tokens[tk.Subject] = true
+		}
+	}
+	return bindings, tokens
+}
+
+// checkRobots: every dynamic robot holding anything at pachd is accounted
+// for by a held lease or a WAL entry, and a held lease's robot whose token
+// lives holds exactly its role's bindings.
+func (c *chaos) checkRobots(when string, live []standin.Token, journaled map[string]bool) {
+	bindings, tokens := c.robotHoldings(live)
+	leased := map[string]*lease{}
+	c.leaseMu.Lock()
+	for _, l := range c.leases {
+		if subject, _ := l.data["subject"].(string); strings.HasPrefix(subject, dynamicRobotPrefix) {
+			leased[subject] = l
+		}
+	}
+	c.leaseMu.Unlock()
+	holders := map[string]bool{}
+	for subject := range bindings {
+		holders[subject] = true
+	}
+	for subject := range tokens {
+		holders[subject] = true
+	}
+	var strays []string
+	for subject := range holders {
+		if leased[subject] == nil && !journaled[subject] {
+			strays = append(strays, fmt.Sprintf("%s (bindings %v, live token %v)", subject, bindings[subject], tokens[subject]))
+		}
+	}
+	wrong := 0
+	for subject, l := range leased {
+		if !tokens[subject] {
+			continue // dead token: checkLeasedTokensAlive judges that
+		}
+		c.excusedMu.Lock()
+		revoked := c.excused[l.token]
+		c.excusedMu.Unlock()
+		if revoked {
+			continue
+		}
+		if !reflect.DeepEqual(bindings[subject], c.robotBindings.held) {
+			wrong++
+			c.t.Errorf("%s: the robot of a held lease %s holds %v, want the role's %v", when, subject, bindings[subject], c.robotBindings.held)
+		}
+	}
+	sort.Strings(strays)
+	c.t.Logf("%s robots: %d dynamic robots hold something at pachd, %d under held leases, %d journaled, %d stray, %d with wrong bindings",
+		when, len(holders), len(leased), len(journaled), len(strays), wrong)
+	if len(strays) > 0 {
+		c.t.Errorf("%s: dynamic robots holding bindings or tokens at pachd that no lease or WAL entry covers: %v", when, strays)
+	}
+}
+
+// drain ends the test as a mount's life ends: every lease revoked (as Vault's
+// expiration manager does, retrying), the rollback run, and then no dynamic
+// robot may hold anything at pachd.
+func (c *chaos) drain() {
+	t := c.t
+	c.quiesce()
+	c.leaseMu.Lock()
+	held := make([]*lease, 0, len(c.leases))
+	for _, l := range c.leases {
+		held = append(held, l)
+	}
+	c.leases = map[int64]*lease{}
+	c.leaseMu.Unlock()
+	failed := 0
+	for _, l := range held {
+		var r *harness.Result
+		for attempt := 0; attempt < 3; attempt++ {
+			r = c.do(logical.RevokeOperation, l.path, l.data, func(req *logical.Request) {
+				s := l.secret
+				s.IssueTime = l.issueTime
+				req.Secret = &s
+			})
+			if r.Err == nil {
+				break
+			}
+		}
+		if r.Err != nil {
+			failed++
+			t.Errorf("drain: revoking the lease of %v: %v", l.data["subject"], r.Err)
+		}
+	}
+	c.quiesce()
+	live, err := c.e.pachd.Tokens(c.ctx)
+	if err != nil {
+		t.Fatalf("GET /tokens: %v", err)
+	}
+	bindings, tokens := c.robotHoldings(live)
+	t.Logf("drain: %d leases revoked (%d failed); dynamic robots left: %d with bindings, %d with a live token",
+		len(held), failed, len(bindings), len(tokens))
+	for subject, held := range bindings {
+		t.Errorf("drain: %s still holds bindings %v after every lease was revoked and the rollback ran", subject, held)
+	}
+	for subject := range tokens {
+		t.Errorf("drain: %s still has a live token after every lease was revoked and the rollback ran", subject)
+	}
 }
