@@ -108,6 +108,8 @@ const (
 	kSubject
 	kTemplate
 	kName
+	kBindings
+	kRobotTemplate
 )
 
 func (k fieldKind) isDuration() bool { return k == kDuration }
@@ -148,8 +150,9 @@ var fuzzRoutes = []*fuzzRoute{
 		ops: opSet(logical.ReadOperation, logical.CreateOperation, logical.UpdateOperation, logical.DeleteOperation)},
 	{tmpl: "roles/", re: regexp.MustCompile(`^roles/?$`), fields: map[string]fieldKind{}, ops: opSet(logical.ListOperation)},
 	{tmpl: "roles/<name>", re: regexp.MustCompile(`^roles/([A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)$`), capture: "name",
-		fields: map[string]fieldKind{"name": kName, "subject": kSubject, "subject_template": kTemplate, "ttl": kDuration, "max_ttl": kDuration},
-		ops:    opSet(logical.ReadOperation, logical.CreateOperation, logical.UpdateOperation, logical.DeleteOperation)},
+		fields: map[string]fieldKind{"name": kName, "subject": kSubject, "subject_template": kTemplate, "ttl": kDuration, "max_ttl": kDuration,
+			"role_bindings": kBindings, "robot_name_template": kRobotTemplate},
+		ops: opSet(logical.ReadOperation, logical.CreateOperation, logical.UpdateOperation, logical.DeleteOperation)},
 	{tmpl: "creds/<name>", re: regexp.MustCompile(`^creds/([A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)$`), capture: "name",
 		fields: map[string]fieldKind{"name": kName, "ttl": kDuration}, ops: opSet(logical.ReadOperation)},
 	{tmpl: "login/<subject>", re: regexp.MustCompile(`^login/([^\n\r\x{2028}\x{2029}]+)$`), capture: "subject",
@@ -280,10 +283,15 @@ func (f *fuzzRun) run() {
 	t, e := f.t, f.e
 	start := time.Now()
 
-	// A working configuration and two valid roles before fuzzing.
+	// A working configuration, the repos dynamic robots are bound on, and three valid roles before fuzzing.
 	e.configure(nil)
 	f.adminToken = e.pachd.RootToken
-	for _, q := range []*fuzzReq{f.validRoleRobot(), f.validRoleTemplate()} {
+	for _, repo := range []string{"images", "edges"} {
+		if _, err := e.pachd.CreateRepo(context.Background(), "", repo, ""); err != nil {
+			t.Fatalf("POST /repos %s: %v", repo, err)
+		}
+	}
+	for _, q := range []*fuzzReq{f.validRoleRobot(), f.validRoleTemplate(), f.validRoleDynamic()} {
 		q.kind = "setup"
 		if r := f.send(q); r.Status >= 300 {
 			t.Fatalf("setup %s %s: HTTP %d %s", q.op, q.path, r.Status, errorText(r))
@@ -1158,9 +1166,16 @@ func mustFailReasons(q *fuzzReq) []string {
 		if !declared || k == q.route.capture {
 			continue
 		}
-		switch v.(type) {
-		case []interface{}, map[string]interface{}:
-			out = append(out, "array or object for field "+k)
+		switch v := v.(type) {
+		case []interface{}:
+			// A list field takes a list of strings (numbers read as their text), as Vault's
+			// comma-string-slice does; any other field refuses a list.
+			if kind != kBindings || !stringOrNumberList(v) {
+				out = append(out, "array for field "+k)
+			}
+			continue
+		case map[string]interface{}:
+			out = append(out, "object for field "+k)
 			continue
 		}
 		switch {
@@ -1504,6 +1519,12 @@ func (f *fuzzRun) validValue(kind fieldKind) interface{} {
 			"user:{{identity.entity.aliases.auth_oidc_1a2b.name}}", "user:{{identity.entity.id}}@example.com", ""})
 	case kName:
 		return pick(f.rng, []interface{}{"ci", "fz-robot", "other"})
+	case kBindings:
+		return pick(f.rng, []interface{}{"repo:images=repoReader", "repo:images=repoReader,repo:edges=repoWriter",
+			[]interface{}{"repo:edges=repoWriter"}, "repo:images=repoOwner", ""})
+	case kRobotTemplate:
+		return pick(f.rng, []interface{}{"", "fz-{{random 8}}", "vault-{{.RoleName | truncate 8}}-{{unix_time}}-{{random 10}}",
+			"{{.DisplayName | lowercase}}-{{random 12}}"})
 	default:
 		return pick(f.rng, []interface{}{"a", "value"})
 	}
@@ -1558,6 +1579,25 @@ func (f *fuzzRun) trickyValue(kind fieldKind) interface{} {
 		})
 	case kName:
 		return f.nameSegment()
+	case kBindings:
+		return pick(f.rng, []interface{}{
+			"repo:nosuchrepo=repoReader", "repo:images=noSuchRole", "repo:images=clusterAdmin", "cluster=clusterAdmin", "cluster=robotUser",
+			"repo:images=projectViewer", "project:nosuch=projectViewer", "repo:../etc=repoReader", "repo:images\u200b=repoReader",
+			"repo:images=repoReader\u202e", "repo:images=constructor", "repo:__proto__=repoReader", "project:__proto__=projectOwner",
+			"repo:a/b/c=repoReader", "repo:=repoReader", "=repoReader", "repo:images", "repo:images=", ",,,", " , ",
+			strings.Repeat("repo:images=repoReader,", 200), "repo:" + strings.Repeat("i", 5000) + "=repoReader",
+			"repo:images=repoReader\x00", "cluster:x=secretAdmin", "repo:images=repoReader;repo:edges=repoWriter",
+			[]interface{}{1, 2}, []interface{}{"repo:images=repoReader", nil}, []interface{}{[]interface{}{"repo:images=repoReader"}},
+			map[string]interface{}{"repo:images": "repoReader"}, "repo:images=repoReader,subject=robot:x",
+		})
+	case kRobotTemplate:
+		return pick(f.rng, []interface{}{
+			"fz", "{{random 7}}", "{{random 8 | truncate 3}}", "{{random 99999999999999999999}}", "{{random -8}}", "{{random 8}}:x",
+			"x:{{random 8}}", "{{ random 8 }}{{", "{{{{random 8}}}}", "{{.RoleName | truncate 0}}{{random 8}}", "{{.Secret}}{{random 8}}",
+			"{{random 8 | sha256}}", "\u202e{{random 8}}", "{{random 8}}\u200b", "{{random 8}} x", "{{random 8}}" + strings.Repeat("x", 300),
+			strings.Repeat("{{random 64}}", 10), "{{.RoleName}}" + strings.Repeat("-{{random 8}}", 30), "{{random 8}}\x00",
+			"{{printf \"%s\" .RoleName}}{{random 8}}", "{{template \"x\"}}{{random 8}}", "{{random 0x10}}",
+		})
 	default:
 		return f.anyValue()
 	}
@@ -1819,6 +1859,9 @@ func (f *fuzzRun) validRequests() []*fuzzReq {
 	case 8:
 		return []*fuzzReq{f.finish(&fuzzReq{kind: "valid", op: logical.ReadOperation, path: "version"})}
 	case 9:
+		if f.chance(0.5) {
+			return []*fuzzReq{f.validRoleDynamic(), f.finish(&fuzzReq{kind: "valid", op: logical.ReadOperation, path: "creds/fz-dyn"})}
+		}
 		return []*fuzzReq{f.validRoleTemplate(), f.finish(&fuzzReq{kind: "valid", op: logical.ReadOperation, path: "roles/fz-user"})}
 	default:
 		return []*fuzzReq{f.finish(&fuzzReq{kind: "valid", op: logical.ReadOperation, path: "version/client-only"}),
@@ -1831,7 +1874,23 @@ func (f *fuzzRun) validRoleRobot() *fuzzReq {
 		body: map[string]interface{}{"subject": "robot:fuzz-role", "ttl": "10m", "max_ttl": "1h"}})
 }
 
+func (f *fuzzRun) validRoleDynamic() *fuzzReq {
+	return f.finish(&fuzzReq{kind: "valid", op: logical.UpdateOperation, path: "roles/fz-dyn",
+		body: map[string]interface{}{"role_bindings": "repo:images=repoReader,repo:edges=repoWriter", "ttl": "5m", "max_ttl": "30m"}})
+}
+
 func (f *fuzzRun) validRoleTemplate() *fuzzReq {
 	return f.finish(&fuzzReq{kind: "valid", op: logical.UpdateOperation, path: "roles/fz-user",
 		body: map[string]interface{}{"subject_template": "user:{{identity.entity.name}}", "ttl": "5m", "max_ttl": "30m"}})
+}
+
+func stringOrNumberList(items []interface{}) bool {
+	for _, item := range items {
+		switch item.(type) {
+		case string, json.Number, float64:
+		default:
+			return false
+		}
+	}
+	return true
 }
