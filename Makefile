@@ -18,7 +18,9 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-build/pachyderm: node_modules/.package-lock.json $(TS_SOURCES)
+# One build writes both architectures' executables (and SHA256SUMS); package.json pins the
+# embedded Node runtime (seaRuntime), so a new pin rebuilds them.
+build/pachyderm build/linux_arm64/pachyderm &: node_modules/.package-lock.json package.json scripts/build.mjs scripts/node-runtime.mjs $(TS_SOURCES)
 	node scripts/build.mjs plugin
 
 build/node/pachyderm: node_modules/.package-lock.json $(TS_SOURCES)
@@ -30,11 +32,11 @@ build/conformance-backend: node_modules/.package-lock.json $(TS_SOURCES)
 build/pachd-standin.js: node_modules/.package-lock.json $(TS_SOURCES)
 	node scripts/build.mjs pachd-standin
 
-plugin: build/pachyderm ## build build/pachyderm, a single executable with Node inside, and build/SHA256SUMS
+plugin: build/pachyderm build/linux_arm64/pachyderm ## build the single executables with Node inside (linux/amd64: build/pachyderm, linux/arm64: build/linux_arm64/pachyderm) and build/SHA256SUMS
 
 plugin-script: build/node/pachyderm ## build build/node/pachyderm, the plugin as a Node script (hosts with Node)
 
-build: build/pachyderm build/node/pachyderm build/conformance-backend build/pachd-standin.js ## build everything
+build: build/pachyderm build/linux_arm64/pachyderm build/node/pachyderm build/conformance-backend build/pachd-standin.js ## build everything
 
 register: build/pachyderm ## install, register and mount the plugin (PLUGIN_DIR, VAULT_ADDR, VAULT_TOKEN)
 	scripts/register

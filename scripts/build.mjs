@@ -2,8 +2,9 @@
 //
 //   node scripts/build.mjs [target ...]
 //
-// plugin               build/pachyderm              the product: a Node.js single executable (Node
-//                                                   embedded), for Vault hosts without Node
+// plugin               build/pachyderm              the product: a Node.js single executable (the
+//                      build/linux_arm64/pachyderm  pinned Node runtime embedded, package.json's
+//                                                   seaRuntime), linux/amd64 and linux/arm64
 // plugin-script        build/node/pachyderm         the same plugin as a Node script with a shebang,
 //                                                   for hosts that have Node (small, fast to hash)
 // conformance-backend  build/conformance-backend    a test-only backend for the conformance suite
@@ -20,6 +21,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeRuntime } from './node-runtime.mjs';
 
 const require = createRequire(import.meta.url);
 const { compileProto } = require('./proto-compile.cjs');
@@ -28,6 +30,13 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const shebang = `#!${process.env.NODE_SHEBANG || process.execPath}`;
 // The fuse Node.js looks for to know a single executable carries an application blob.
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
+// V8 options baked into the single executables (Vault gives a plugin no command line), chosen
+// for peak RSS, measured with `make bench` against the KV plugin (README, "How it is built"):
+// --max-opt=1 stops at the baseline compiler (Sparkplug): Maglev's and TurboFan's compile zones
+// were ~50 MiB of the peak, for concurrent throughput still above pachd's own ceiling;
+// --max-semi-space-size=1 (MiB) keeps the young generation small: the plugin's garbage is
+// short-lived and small, and V8's default lets it grow to tens of MiB.
+const SEA_EXEC_ARGV = ['--max-opt=1', '--max-semi-space-size=1'];
 
 /** .proto imports become compiled JSON, so nothing parses proto text at start-up. */
 const protoPlugin = {
@@ -40,14 +49,14 @@ const protoPlugin = {
   },
 };
 
-async function bundle(entry, outfile, banner) {
+async function bundle(entry, outfile, banner, target = 'node20') {
   mkdirSync(path.dirname(outfile), { recursive: true });
   await build({
     entryPoints: [path.join(root, entry)],
     outfile,
     bundle: true,
     platform: 'node',
-    target: 'node20',
+    target,
     format: 'cjs',
     plugins: [protoPlugin],
     // Identifiers stay, so stack traces in plugin logs remain readable.
@@ -68,42 +77,72 @@ async function executableScript(entry, out) {
   return outfile;
 }
 
+/** Where each architecture's single executable goes; linux/amd64 keeps the historical path. */
+const SEA_OUTPUTS = { x64: 'build/pachyderm', arm64: 'build/linux_arm64/pachyderm' };
+
+/** Strippers that understand each architecture's ELF, tried in order (binutils' are per target). */
+const STRIPPERS = {
+  x64: ['strip', 'x86_64-linux-gnu-strip', 'llvm-strip'],
+  arm64: ['aarch64-linux-gnu-strip', 'llvm-strip', ...(process.arch === 'arm64' ? ['strip'] : [])],
+};
+
+/** Vault hashes the whole file before every start: node's symbols only make that slower. */
+function strip(file, arch) {
+  for (const tool of STRIPPERS[arch]) {
+    try {
+      execFileSync(tool, ['--strip-all', file], { stdio: 'ignore' });
+      return;
+    } catch {
+      // not installed, or does not know this architecture: try the next one
+    }
+  }
+  console.error(`build: none of ${STRIPPERS[arch].join(', ')} could strip the ${arch} executable; it keeps node's symbols (larger, slower to hash)`);
+}
+
 /**
- * A copy of the running node with the bundle injected as its application (Node's single
- * executable applications), with V8's code cache for the bundle so it starts compiled.
+ * The pinned Node runtime (scripts/node-runtime.mjs) with the bundle injected as its application
+ * (Node's single executable applications), for every architecture in SEA_OUTPUTS.
+ *
+ * The blob is made by the pinned runtime, not by the Node running this build, so blob and
+ * executable always come from one release. V8's code cache for the bundle (`useCodeCache`) is
+ * architecture-specific and can only be made by a runtime that runs here: the build host's own
+ * architecture gets it; the other one gets the plain bundle, compiled when it starts.
  */
-async function singleExecutable(entry, out) {
+async function singleExecutables(entry) {
   const work = path.join(root, 'build/.sea');
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   const main = path.join(work, 'main.js');
-  await bundle(entry, main);
-  const blob = path.join(work, 'sea-prep.blob');
-  const config = path.join(work, 'sea-config.json');
-  writeFileSync(config, JSON.stringify({ main, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }));
-  execFileSync(process.execPath, ['--experimental-sea-config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
-
-  const outfile = path.join(root, out);
-  const staging = `${outfile}.partial`;
-  copyFileSync(process.execPath, staging);
-  chmodSync(staging, 0o755);
-  // Vault hashes the whole file before every start: node's symbols only make that slower.
-  try {
-    execFileSync('strip', ['--strip-all', staging], { stdio: 'ignore' });
-  } catch {
-    console.error('build: strip is not available; the executable keeps node\'s symbols (larger, slower to hash)');
-  }
+  await bundle(entry, main, undefined, 'node24');
+  if (!SEA_OUTPUTS[process.arch]) throw new Error(`the single executables are built on x64 or arm64 hosts, not ${process.arch}`);
+  const hostRuntime = nodeRuntime(process.arch);
   const { inject } = require('postject');
-  await inject(staging, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: SEA_FUSE, overwrite: true });
-  renameSync(staging, outfile);
+  const outputs = [];
+  for (const [arch, out] of Object.entries(SEA_OUTPUTS)) {
+    const native = arch === process.arch;
+    const blob = path.join(work, `${arch}.blob`);
+    const config = path.join(work, `${arch}.json`);
+    writeFileSync(config, JSON.stringify({ main, output: blob, disableExperimentalSEAWarning: true, useCodeCache: native, execArgv: SEA_EXEC_ARGV }));
+    execFileSync(hostRuntime, ['--experimental-sea-config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
+
+    const outfile = path.join(root, out);
+    mkdirSync(path.dirname(outfile), { recursive: true });
+    const staging = `${outfile}.partial`;
+    copyFileSync(nodeRuntime(arch), staging);
+    chmodSync(staging, 0o755);
+    strip(staging, arch);
+    await inject(staging, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: SEA_FUSE, overwrite: true });
+    renameSync(staging, outfile);
+    outputs.push(outfile);
+  }
   rmSync(work, { recursive: true, force: true });
-  return outfile;
+  return outputs;
 }
 
 /** `sha256sum` format, one line per plugin executable present. */
 function writeChecksums() {
   const lines = [];
-  for (const relative of ['pachyderm', 'node/pachyderm']) {
+  for (const relative of ['pachyderm', 'linux_arm64/pachyderm', 'node/pachyderm']) {
     const file = path.join(root, 'build', relative);
     if (!existsSync(file)) continue;
     lines.push(`${createHash('sha256').update(readFileSync(file)).digest('hex')}  ${relative}`);
@@ -113,7 +152,7 @@ function writeChecksums() {
 
 const targets = {
   plugin: async () => {
-    await singleExecutable('plugin/main.ts', 'build/pachyderm');
+    await singleExecutables('plugin/main.ts');
     writeChecksums();
   },
   'plugin-script': async () => {

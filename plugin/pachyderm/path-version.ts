@@ -3,14 +3,18 @@ import { PLUGIN_VERSION } from './version';
 import type { Engine } from './engine';
 import { vaultErrorFromPachd } from './upstream-errors';
 
-/** The plugin's version, and pachd's: `vault read pachyderm/version`. */
+/**
+ * The plugin's version, and pachd's: `vault read pachyderm/version`. `node_version` is the Node.js
+ * running the plugin (in the single executable, the embedded one), so an operator or a scanner's
+ * finding can be checked against the running runtime rather than the build's notes.
+ */
 export function versionPaths(engine: Engine): PathDefinition[] {
   return [
     {
       pattern: 'version/client-only',
-      helpSynopsis: "The plugin's own version, without asking pachd.",
+      helpSynopsis: "The plugin's own version and its Node.js version, without asking pachd.",
       operations: {
-        read: async () => ({ data: { 'client-version': PLUGIN_VERSION } }),
+        read: async () => ({ data: { 'client-version': PLUGIN_VERSION, node_version: process.version } }),
       },
     },
     {
@@ -26,6 +30,7 @@ export function versionPaths(engine: Engine): PathDefinition[] {
           return {
             data: {
               'client-version': PLUGIN_VERSION,
+              node_version: process.version,
               'server-version': pachd.version,
               pachd_generation: pachd.generation,
               pachd_address: connection.address.canonical,

@@ -120,8 +120,12 @@ describe.each([1, 2] as const)('config against pachd %i.x', (generation) => {
 
   it('reports the plugin and pachd versions', async () => {
     await harness.configure();
-    expect((await harness.request('read', 'version/client-only'))?.data).toEqual({ 'client-version': expect.stringMatching(/^v\d+\.\d+\.\d+/) });
+    expect((await harness.request('read', 'version/client-only'))?.data).toEqual({
+      'client-version': expect.stringMatching(/^v\d+\.\d+\.\d+/),
+      node_version: process.version,
+    });
     expect((await harness.request('read', 'version'))?.data).toMatchObject({
+      node_version: process.version,
       'server-version': generation === 1 ? '1.13.4' : '2.12.0',
       pachd_generation: generation,
     });
