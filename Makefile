@@ -2,7 +2,14 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-TS_SOURCES := $(shell find plugin proto test/pachd test/conformance/backend -type f \( -name '*.ts' -o -name '*.proto' \) 2>/dev/null)
+# What each bundle is built from: its own sources, and the build's own inputs (the bundler
+# script, the proto compiler it loads, the compiler settings, the pinned packages). The product
+# does not rebuild when only the test doubles change.
+sources = $(shell find $(1) -type f \( -name '*.ts' -o -name '*.proto' \) 2>/dev/null)
+BUILD_INPUTS := node_modules/.package-lock.json package.json tsconfig.json scripts/build.mjs scripts/proto-compile.cjs
+PLUGIN_SOURCES := $(call sources,plugin proto)
+STANDIN_SOURCES := $(call sources,test/pachd plugin/grpc proto/pachyderm)
+BACKEND_SOURCES := $(call sources,test/conformance/backend plugin proto)
 
 .PHONY: help plugin plugin-script build test test-unit test-conformance bench typecheck register dev clean
 
@@ -20,16 +27,16 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 # One build writes both architectures' executables (and SHA256SUMS); package.json pins the
 # embedded Node runtime (seaRuntime), so a new pin rebuilds them.
-build/pachyderm build/linux_arm64/pachyderm &: node_modules/.package-lock.json package.json scripts/build.mjs scripts/node-runtime.mjs $(TS_SOURCES)
+build/pachyderm build/linux_arm64/pachyderm &: $(BUILD_INPUTS) scripts/node-runtime.mjs $(PLUGIN_SOURCES)
 	node scripts/build.mjs plugin
 
-build/node/pachyderm: node_modules/.package-lock.json $(TS_SOURCES)
+build/node/pachyderm: $(BUILD_INPUTS) $(PLUGIN_SOURCES)
 	node scripts/build.mjs plugin-script
 
-build/conformance-backend: node_modules/.package-lock.json $(TS_SOURCES)
+build/conformance-backend: $(BUILD_INPUTS) $(BACKEND_SOURCES)
 	node scripts/build.mjs conformance-backend
 
-build/pachd-standin.js: node_modules/.package-lock.json $(TS_SOURCES)
+build/pachd-standin.js: $(BUILD_INPUTS) $(STANDIN_SOURCES)
 	node scripts/build.mjs pachd-standin
 
 plugin: build/pachyderm build/linux_arm64/pachyderm ## build the single executables with Node inside (linux/amd64: build/pachyderm, linux/arm64: build/linux_arm64/pachyderm) and build/SHA256SUMS
