@@ -90,6 +90,15 @@ func TestEngineDynamicRobots(t *testing.T) {
 			expectStatus(t, "write a role on an owned and a foreign repo with the robotUser admin", r, 400)
 			expectErrorContains(t, "write a role on an owned and a foreign repo with the robotUser admin", r, "repo:default/edges", "repoOwner")
 			expectOK(t, "write a role on the repo the robotUser admin owns", e.write("roles/owned", map[string]interface{}{"role_bindings": "repo:default/owned=repoReader"}))
+			// pachd generates the token (the admin may not restore), and the
+			// robot is taken apart with what this admin may do.
+			owned := e.issue("read creds/owned with the robotUser admin", e.m.NewRequest(logical.ReadOperation, "creds/owned", nil))
+			ownedRobot, _ := owned.data["subject"].(string)
+			e.expectWorks("creds/owned", owned.token, ownedRobot)
+			e.expectHolds(ownedRobot, map[string][]string{"repo:default/owned": {"repoReader"}})
+			expectOK(t, "revoke the creds/owned lease", e.revoke(owned))
+			e.expectHolds(ownedRobot, nil)
+			e.expectLiveTokens(ownedRobot, 0)
 			expectOK(t, "delete roles/owned", e.do(e.m.NewRequest(logical.DeleteOperation, "roles/owned", nil)))
 			e.configure(nil)
 		} else {
@@ -124,6 +133,15 @@ func TestEngineDynamicRobots(t *testing.T) {
 			}
 			expectNumber(t, "roles/dyn ttl", d["ttl"], 600)
 			expectNumber(t, "roles/dyn max_ttl", d["max_ttl"], 3600)
+		}
+
+		// A refused update leaves the role as it was.
+		r = e.write("roles/dyn", map[string]interface{}{"role_bindings": "repo:nosuchrepo=repoReader"})
+		expectStatus(t, "update roles/dyn with a missing repo", r, 400)
+		if r := e.read("roles/dyn"); expectOK(t, "read roles/dyn after the refused update", r) {
+			if got, _ := asStrings(r.Data()["role_bindings"]); !reflect.DeepEqual(got, written) {
+				t.Errorf("a refused update changed roles/dyn's role_bindings to %q", got)
+			}
 		}
 
 		// ---- vault path-help pachyderm/roles/dyn
