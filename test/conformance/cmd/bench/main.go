@@ -157,7 +157,7 @@ func main() {
 	if icfg.warmup < 0 {
 		icfg.warmup = cfg.warmup
 	}
-	if !*kvSection && !*issuance && !*execSection && !*contention {
+	if !*kvSection && !*issuance && !*execSection && !*contention && !*robotFlags.enabled {
 		fatalf("every section is switched off (-kv=false -issuance=false -executables=false -contention=false)")
 	}
 	ccfg := contentionConfig{window: *contWindow, bound: *contBound, plugin: *pachydermPath, standin: *standinPath}
@@ -212,6 +212,17 @@ func main() {
 		}
 		printContention(res)
 		report["contention"] = res
+	}
+	if *robotFlags.enabled { // flags in robots.go
+		if len(report) > 0 {
+			fmt.Println()
+		}
+		res, err := runRobots(ctx, robotsConfigFromFlags(*pachydermPath, *standinPath))
+		if err != nil {
+			fatalf("robots: %v", err)
+		}
+		printRobots(res)
+		report["robots"] = res
 	}
 	if *jsonOut != "" {
 		b, _ := json.MarshalIndent(report, "", "  ")
