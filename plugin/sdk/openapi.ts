@@ -275,10 +275,14 @@ function expandSequence(source: string): string[] | undefined {
   return results;
 }
 
-function closingParenthesis(source: string, open: number): number {
+/**
+ * The characters of a regular expression that are syntax, with the group depth after each:
+ * escaped characters and the insides of character classes are skipped.
+ */
+function* syntaxCharacters(source: string, from = 0): Generator<{ index: number; char: string; depth: number }> {
   let depth = 0;
   let inClass = false;
-  for (let index = open; index < source.length; index++) {
+  for (let index = from; index < source.length; index++) {
     const char = source.charAt(index);
     if (char === '\\') {
       index++;
@@ -286,34 +290,26 @@ function closingParenthesis(source: string, open: number): number {
       if (char === ']') inClass = false;
     } else if (char === '[') {
       inClass = true;
-    } else if (char === '(') {
-      depth++;
-    } else if (char === ')') {
-      depth--;
-      if (depth === 0) return index;
+    } else {
+      if (char === '(') depth++;
+      if (char === ')') depth--;
+      yield { index, char, depth };
     }
+  }
+}
+
+function closingParenthesis(source: string, open: number): number {
+  for (const { index, char, depth } of syntaxCharacters(source, open)) {
+    if (char === ')' && depth === 0) return index;
   }
   return -1;
 }
 
 function splitTopLevel(source: string, separator: string): string[] {
   const parts: string[] = [];
-  let depth = 0;
-  let inClass = false;
   let start = 0;
-  for (let index = 0; index < source.length; index++) {
-    const char = source.charAt(index);
-    if (char === '\\') {
-      index++;
-    } else if (inClass) {
-      if (char === ']') inClass = false;
-    } else if (char === '[') {
-      inClass = true;
-    } else if (char === '(') {
-      depth++;
-    } else if (char === ')') {
-      depth--;
-    } else if (char === separator && depth === 0) {
+  for (const { index, char, depth } of syntaxCharacters(source)) {
+    if (char === separator && depth === 0) {
       parts.push(source.slice(start, index));
       start = index + 1;
     }
