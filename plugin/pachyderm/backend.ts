@@ -2,7 +2,7 @@ import { Backend, type BackendConfig } from '../sdk/framework';
 import { PLUGIN_VERSION } from './version';
 import { ConfigStore, CONFIG_KEY } from './config';
 import type { Engine } from './engine';
-import { PachdAccess } from './pachd-access';
+import { PachdClients } from './pachd-clients';
 import { configPath } from './path-config';
 import { rotateRootPath } from './path-config-rotate-root';
 import { credsPath } from './path-creds';
@@ -28,7 +28,7 @@ token at pachd. Works with pachd 1.x and 2.x.
 export function createPachydermBackend(config: BackendConfig): Backend {
   const engine: Engine = {
     configs: new ConfigStore(config.redactor),
-    pachd: new PachdAccess(),
+    pachd: new PachdClients(),
     system: config.system,
     logger: config.logger,
     learnedObservations: new Map(),

@@ -15,7 +15,7 @@ import {
 import type { Engine } from './engine';
 import { issuanceOf } from './issuance-mode';
 import { defaultTtls, ENGINE_DEFAULT_MAX_TTL, ENGINE_DEFAULT_TTL } from './lease-ttl';
-import { isConfiguredAddress, parseAddress } from './pachd-access';
+import { isConfiguredAddress, parseAddress } from './pachd-clients';
 import { isSendableToken } from './pachd/connection';
 import { PachdError } from './pachd/errors';
 import { tokenFingerprint } from './pachd/token';

@@ -1,5 +1,5 @@
 import { badRequest } from '../sdk/errors';
-import type { BindingResource, BindingResourceType, PachdGeneration } from './pachd/authority';
+import type { BindingResource, BindingResourceType, PachdGeneration } from './pachd/auth-api';
 import type { PachdRelease } from './pachd/release';
 
 /*

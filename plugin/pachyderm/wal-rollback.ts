@@ -2,7 +2,7 @@ import type { Request } from '../sdk/logical';
 import type { WalEntry } from '../sdk/wal';
 import { ADMIN_ROTATION_WAL, finishInterruptedRotation, type AdminRotationWal } from './admin-rotation';
 import type { Engine } from './engine';
-import type { PachdGeneration } from './pachd/authority';
+import type { PachdGeneration } from './pachd/auth-api';
 import { tokenFingerprint } from './pachd/token';
 import { removeDynamicRobot } from './robot-bindings';
 import { grantsFromStored, type RoleGrant } from './role-bindings';

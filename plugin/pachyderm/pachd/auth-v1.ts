@@ -5,11 +5,11 @@ import type {
   AdminIdentity,
   BindingResource,
   MintedToken,
-  PachdAuthority,
+  PachdAuthApi,
   PreparedToken,
   RevokeOutcome,
   TokenIdentity,
-} from './authority';
+} from './auth-api';
 import type { PachdConnection } from './connection';
 import { PachdError, tokenIsGone } from './errors';
 import { pachdDefinitions } from './protos';
@@ -58,7 +58,7 @@ const SCOPE_OWNER = 3;
 /** ClusterRole SUPER (1) and FS (2): either lets a caller set any repo's ACL (hasClusterRole(FS) @ v1.13.4). */
 const ACL_ADMIN_ROLES: ReadonlySet<number> = new Set([1, 2]);
 
-export class PachdAuthV1 implements PachdAuthority {
+export class PachdAuthV1 implements PachdAuthApi {
   readonly generation = 1;
 
   private readonly canRestore: boolean;

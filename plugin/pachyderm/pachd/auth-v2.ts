@@ -5,11 +5,11 @@ import type {
   AdminIdentity,
   BindingResource,
   MintedToken,
-  PachdAuthority,
+  PachdAuthApi,
   PreparedToken,
   RevokeOutcome,
   TokenIdentity,
-} from './authority';
+} from './auth-api';
 import type { PachdConnection } from './connection';
 import { PachdError, tokenIsGone } from './errors';
 import { pachdDefinitions } from './protos';
@@ -65,7 +65,7 @@ const PERMISSION = {
   projectModifyBindings: 404,
 } as const;
 
-export class PachdAuthV2 implements PachdAuthority {
+export class PachdAuthV2 implements PachdAuthApi {
   readonly generation = 2;
 
   private readonly reportsRevokedCount: boolean;
