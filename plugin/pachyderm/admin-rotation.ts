@@ -14,7 +14,7 @@ import {
   type RevokeOutcome,
 } from './pachd/auth-api';
 import { PachdError, tokenIsGone } from './pachd/errors';
-import { generatePachdToken, tokenFingerprint } from './pachd/token';
+import { generatePachdToken, tokenFingerprint } from './pachd/token-material';
 import { vaultErrorFromPachd } from './upstream-errors';
 
 /**

@@ -10,7 +10,7 @@ import { loginPath } from './path-login';
 import { revokePath } from './path-revoke';
 import { rolePaths } from './path-roles';
 import { versionPaths } from './path-version';
-import { tokenSecret } from './secret-token';
+import { pachdTokenSecret } from './secret-pachd-token';
 import { walRollback, WAL_ROLLBACK_MIN_AGE_MS } from './wal-rollback';
 
 export const PLUGIN_NAME = 'pachyderm';
@@ -47,7 +47,7 @@ export function createPachydermBackend(config: BackendConfig): Backend {
         revokePath(engine),
         ...versionPaths(engine),
       ],
-      secrets: [tokenSecret(engine)],
+      secrets: [pachdTokenSecret(engine)],
       specialPaths: {
         // The journal of side effects at pachd is per cluster, and holds token values.
         localStorage: ['wal/'],

@@ -2,7 +2,7 @@ import { badRequest } from '../sdk/errors';
 import type { EngineConfig, ObservedPachd } from './config';
 import type { Engine } from './engine';
 import type { AdminIdentity, PachdGeneration } from './pachd/auth-api';
-import { tokenFingerprint } from './pachd/token';
+import { tokenFingerprint } from './pachd/token-material';
 
 /**
  * What pachd says about a configuration: its release and generation, and what the admin token

@@ -18,7 +18,7 @@ import { defaultTtls, ENGINE_DEFAULT_MAX_TTL, ENGINE_DEFAULT_TTL } from './lease
 import { isConfiguredAddress, parseAddress } from './pachd-clients';
 import { isSendableToken } from './pachd/connection';
 import { PachdError } from './pachd/errors';
-import { tokenFingerprint } from './pachd/token';
+import { tokenFingerprint } from './pachd/token-material';
 import { observePachd } from './pachd-observation';
 
 const GENERATIONS: readonly GenerationSetting[] = ['auto', '1', '2'];

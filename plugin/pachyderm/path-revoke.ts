@@ -4,7 +4,7 @@ import type { PathDefinition } from '../sdk/path';
 import type { Engine } from './engine';
 import type { RevokeOutcome } from './pachd/auth-api';
 import { isSendableToken } from './pachd/connection';
-import { hashPachdToken, tokenFingerprint } from './pachd/token';
+import { hashPachdToken, tokenFingerprint } from './pachd/token-material';
 import { MAX_TOKEN_LENGTH } from './path-config';
 import { revokeAtHome } from './token-revocation';
 import { vaultErrorFromPachd } from './upstream-errors';

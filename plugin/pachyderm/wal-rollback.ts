@@ -3,7 +3,7 @@ import type { WalEntry } from '../sdk/wal';
 import { ADMIN_ROTATION_WAL, finishInterruptedRotation, type AdminRotationWal } from './admin-rotation';
 import type { Engine } from './engine';
 import type { PachdGeneration } from './pachd/auth-api';
-import { tokenFingerprint } from './pachd/token';
+import { tokenFingerprint } from './pachd/token-material';
 import { removeDynamicRobot } from './robot-bindings';
 import { grantsFromStored, type RoleGrant } from './role-bindings';
 import { revokeAtHome } from './token-revocation';

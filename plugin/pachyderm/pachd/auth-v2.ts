@@ -14,7 +14,7 @@ import type { PachdConnection } from './connection';
 import { PachdError, tokenIsGone } from './errors';
 import { pachdDefinitions } from './protos';
 import type { PachdRelease } from './release';
-import { hashPachdToken } from './token';
+import { hashPachdToken } from './token-material';
 
 /**
  * pachd 2.x (`auth_v2.API`): no extension and no per-user minting. Tokens of any subject are

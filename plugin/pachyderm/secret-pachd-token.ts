@@ -7,7 +7,7 @@ import { pachdLifetime, V1_EXPIRY_SKEW_SECONDS } from './lease-ttl';
 import { isConfiguredAddress } from './pachd-clients';
 import { PACHD_V1_MAX_TTL_SECONDS, type PachdGeneration, type RevokeOutcome } from './pachd/auth-api';
 import { PachdError, tokenIsGone } from './pachd/errors';
-import { tokenFingerprint } from './pachd/token';
+import { tokenFingerprint } from './pachd/token-material';
 import { removeDynamicRobot } from './robot-bindings';
 import { formatRoleGrants, grantsFromStored, type RoleGrant } from './role-bindings';
 import { revokeAtHome } from './token-revocation';
@@ -42,7 +42,7 @@ export interface TokenLeaseData {
 /** Tokens past their pachd expiry by this much are gone at pachd; revoking them is moot. */
 const EXPIRED_MARGIN_MS = 60_000;
 
-export function tokenSecret(engine: Engine): SecretDefinition {
+export function pachdTokenSecret(engine: Engine): SecretDefinition {
   return {
     type: TOKEN_SECRET_TYPE,
     description: 'A Pachyderm (pachd) token behind a Vault lease.',
