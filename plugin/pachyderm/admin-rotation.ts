@@ -1,3 +1,16 @@
+/**
+ * @file
+ * Replacing the admin token with a fresh one for the same subject, then revoking the old one,
+ * journaled so that a crash at any step is finished or undone by the rollback tick. It runs as
+ * one of the configuration's writers (config.ts), so two rotations, or a rotation and a config
+ * write, never interleave.
+ *
+ * How the new token comes to be, best first: 2.x `pach:root` with RotateRootToken, and any
+ * subject with RestoreAuthToken where the admin token may restore; in both the engine picks the
+ * value and journals it before pachd sees it. Otherwise pachd generates it (GetRobotToken,
+ * GetAuthToken) and it is journaled as soon as pachd answers.
+ */
+
 import type { Nanoseconds } from '../sdk/duration';
 import { badRequest, codedError } from '../sdk/errors';
 import type { Request, Response } from '../sdk/logical';
@@ -17,17 +30,6 @@ import { PachdError, tokenIsGone } from './pachd/errors';
 import { generatePachdToken, tokenFingerprint } from './pachd/token-material';
 import { vaultErrorFromPachd } from './upstream-errors';
 
-/**
- * Replacing the admin token with a fresh one for the same subject, then revoking the old one,
- * journaled so that a crash at any step is finished or undone by the rollback tick. It runs as
- * one of the configuration's writers (config.ts), so two rotations, or a rotation and a config
- * write, never interleave.
- *
- * How the new token comes to be, best first: 2.x `pach:root` with RotateRootToken, and any
- * subject with RestoreAuthToken where the admin token may restore; in both the engine picks the
- * value and journals it before pachd sees it. Otherwise pachd generates it (GetRobotToken,
- * GetAuthToken) and it is journaled as soon as pachd answers.
- */
 export const ADMIN_ROTATION_WAL = 'admin-rotation';
 
 export interface AdminRotationWal {

@@ -1,3 +1,16 @@
+/**
+ * @file
+ * Mints a pachd token and puts it behind a Vault lease, leaving nothing alive that neither Vault
+ * nor the journal knows about. A WAL entry is written before pachd is asked (holding the token's
+ * value whenever the engine picks it, see issuance-mode.ts) and released only once the answer
+ * carrying the token has gone to the host; had the host given up by then, the token is revoked
+ * instead. If the process dies anywhere in between, the entry outlives it and the rollback tick
+ * revokes the token.
+ *
+ * Once Vault holds the answer, a failure to register the lease makes Vault itself call this
+ * engine's revoke, so the token is covered from then on too.
+ */
+
 import { nanosToSeconds, type Nanoseconds } from '../sdk/duration';
 import { badRequest, codedError, internalError } from '../sdk/errors';
 import { leaseResponse } from '../sdk/framework';
@@ -20,18 +33,6 @@ import { checkSubject, checkSubjectForm } from './subjects';
 import { revokeAtHome } from './token-revocation';
 import { vaultErrorFromPachd } from './upstream-errors';
 import { PENDING_TOKEN_WAL, type PendingTokenWal } from './wal-rollback';
-
-/*
- * Mints a pachd token and puts it behind a Vault lease, leaving nothing alive that neither Vault
- * nor the journal knows about. A WAL entry is written before pachd is asked (holding the token's
- * value whenever the engine picks it, see issuance-mode.ts) and released only once the answer
- * carrying the token has gone to the host; had the host given up by then, the token is revoked
- * instead. If the process dies anywhere in between, the entry outlives it and the rollback tick
- * revokes the token.
- *
- * Once Vault holds the answer, a failure to register the lease makes Vault itself call this
- * engine's revoke, so the token is covered from then on too.
- */
 
 export interface IssueOptions {
   subject: string;

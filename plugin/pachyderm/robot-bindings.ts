@@ -1,3 +1,10 @@
+/**
+ * @file
+ * Giving a dynamic robot its role bindings, and taking the robot apart again: its tokens, then
+ * each binding. Both directions are idempotent, so a lease revocation, a failed issuance and the
+ * rollback of an interrupted one all use the same removal, however far the creation got.
+ */
+
 import { codedError } from '../sdk/errors';
 import type { EngineConfig } from './config';
 import type { Engine } from './engine';
@@ -6,12 +13,6 @@ import type { PachdAuthApi } from './pachd/auth-api';
 import { PachdError } from './pachd/errors';
 import { formatResource, type RoleGrant } from './role-bindings';
 import { revokeAtHome } from './token-revocation';
-
-/*
- * Giving a dynamic robot its role bindings, and taking the robot apart again: its tokens, then
- * each binding. Both directions are idempotent, so a lease revocation, a failed issuance and the
- * rollback of an interrupted one all use the same removal, however far the creation got.
- */
 
 /** A dynamic robot as its lease or journal knows it. */
 export interface DynamicRobot extends TokenHome {

@@ -1,3 +1,10 @@
+/**
+ * @file
+ * The lease behind every issued pachd token. Its internal data carries everything renew and
+ * revoke need (the token, where it lives, its generation and limits), so both keep working
+ * after the role, or even the configuration, changed or went away.
+ */
+
 import { formatDuration, NANOS_PER_SECOND, secondsToNanos } from '../sdk/duration';
 import { badRequest, unrecoverable } from '../sdk/errors';
 import type { RenewResult, SecretDefinition } from '../sdk/framework';
@@ -12,12 +19,6 @@ import { removeDynamicRobot } from './robot-bindings';
 import { formatRoleGrants, grantsFromStored, type RoleGrant } from './role-bindings';
 import { revokeAtHome } from './token-revocation';
 import { vaultErrorFromPachd } from './upstream-errors';
-
-/*
- * The lease behind every issued pachd token. Its internal data carries everything renew and
- * revoke need (the token, where it lives, its generation and limits), so both keep working
- * after the role, or even the configuration, changed or went away.
- */
 
 export const TOKEN_SECRET_TYPE = 'pachyderm_token';
 
