@@ -1,9 +1,9 @@
 /**
  * @file
  * Replacing the admin token with a fresh one for the same subject, then revoking the old one,
- * journaled so that a crash at any step is finished or undone by the rollback tick. It runs as
- * one of the configuration's writers (config.ts), so two rotations, or a rotation and a config
- * write, never interleave.
+ * journaled so that a crash at any step is finished or undone by the rollback tick
+ * (admin-rotation-rollback.ts). It runs as one of the configuration's writers (config.ts), so
+ * two rotations, or a rotation and a config write, never interleave.
  *
  * How the new token comes to be, best first: 2.x `pach:root` with RotateRootToken, and any
  * subject with RestoreAuthToken where the admin token may restore; in both the engine picks the
@@ -14,8 +14,8 @@
 import type { Nanoseconds } from '../sdk/duration';
 import { badRequest, codedError } from '../sdk/errors';
 import type { Request, Response } from '../sdk/logical';
-import { deleteWal, putWal, updateWal, type WalEntry } from '../sdk/wal';
-import { notConfigured, type EngineConfig, type ConfigWriter } from './config';
+import { deleteWal, putWal, updateWal } from '../sdk/wal';
+import { notConfigured, type EngineConfig } from './config';
 import type { Engine } from './engine';
 import { ceilSeconds } from './lease-ttl';
 import {
@@ -237,7 +237,7 @@ async function confirmNewToken(
   );
 }
 
-function rotatedConfig(config: EngineConfig, minted: MintedToken, expiresAt: Date | null): EngineConfig {
+export function rotatedConfig(config: EngineConfig, minted: MintedToken, expiresAt: Date | null): EngineConfig {
   return {
     ...config,
     admin_token: minted.token,
@@ -258,7 +258,7 @@ function rotatedConfig(config: EngineConfig, minted: MintedToken, expiresAt: Dat
  * Makes sure the old token no longer works: RotateRootToken already removed it; otherwise it is
  * revoked, as the new token, or as itself if the new one has stopped working meanwhile.
  */
-async function retireOldToken(authApi: PachdAuthApi, journal: AdminRotationWal): Promise<RevokeOutcome> {
+export async function retireOldToken(authApi: PachdAuthApi, journal: AdminRotationWal): Promise<RevokeOutcome> {
   if (journal.generation === 2 && journal.subject === 'pach:root') return 'absent';
   const caller = journal.new_token;
   if (caller !== undefined) {
@@ -269,90 +269,4 @@ async function retireOldToken(authApi: PachdAuthApi, journal: AdminRotationWal):
     }
   }
   return authApi.revokeAsItself(journal.old_token);
-}
-
-/** Whether a token authenticates at pachd; throws when pachd cannot tell (unreachable). */
-async function works(authApi: PachdAuthApi, token: string): Promise<boolean> {
-  try {
-    await authApi.identify(token);
-    return true;
-  } catch (error) {
-    if (tokenIsGone(error)) return false;
-    throw error;
-  }
-}
-
-/**
- * Finishes or undoes a rotation the process did not live to complete, as a writer of the
- * configuration. Whatever the journal says, the token the configuration holds is never revoked,
- * and no admin token the configuration does not hold is left working.
- */
-export async function finishInterruptedRotation(
-  engine: Engine,
-  request: Request,
-  entry: WalEntry<AdminRotationWal>,
-): Promise<void> {
-  const journal = entry.data;
-  await engine.configs.update(request, async (config, writer) => {
-    const authApi = await engine.pachd.authApiAt(config, journal, request.deadline);
-    const log = { subject: journal.subject, wal_id: entry.id };
-    if (journal.new_token === undefined) {
-      engine.logger.warn(
-        'an admin token rotation was interrupted before pachd answered; if pachd generated a token, nobody holds it ' +
-          'and it lives until its pachd expiry',
-        log,
-      );
-      return;
-    }
-    const configured = config?.admin_token;
-    if (configured === journal.new_token) {
-      const outcome = await retireOldToken(authApi, journal);
-      engine.logger.warn(`finished an interrupted admin token rotation: the old token is ${outcome === 'absent' ? 'gone' : 'revoked'}`, log);
-      return;
-    }
-    const newWorks = await works(authApi, journal.new_token);
-    if (config !== undefined && configured === journal.old_token) {
-      // The configuration never let the old token go: keep it if it still works, else switch.
-      await rollForwardOrBack(engine, authApi, journal, journal.new_token, config, writer, newWorks);
-      return;
-    }
-    // The configuration holds neither token of this rotation any more (deleted, or rewritten
-    // by an operator): the new token is nobody's, and the old one was on its way out.
-    if (newWorks) {
-      await authApi.revokeAsItself(journal.new_token);
-      engine.logger.warn(
-        'revoked the new admin token of an interrupted rotation: the configuration no longer holds it' +
-          (journal.subject === 'pach:root' ? ' (pach:root then has no token left at pachd; rotate it there)' : ''),
-        log,
-      );
-    }
-    if (journal.stage === 'revoking-old') {
-      await authApi.revokeAsItself(journal.old_token);
-    }
-  });
-}
-
-async function rollForwardOrBack(
-  engine: Engine,
-  authApi: PachdAuthApi,
-  journal: AdminRotationWal,
-  newToken: string,
-  config: EngineConfig,
-  writer: ConfigWriter,
-  newWorks: boolean,
-): Promise<void> {
-  const log = { subject: journal.subject };
-  if (!newWorks) {
-    engine.logger.warn('an admin token rotation was interrupted before pachd installed the new token; nothing to undo', log);
-    return;
-  }
-  if (await works(authApi, journal.old_token)) {
-    await authApi.revoke(journal.old_token, newToken);
-    engine.logger.warn('undid an interrupted admin token rotation: revoked its new token, the old one stays', log);
-    return;
-  }
-  // pachd already retired the old token (RotateRootToken does so at once): keep the new one.
-  const identity = await authApi.identify(newToken);
-  await writer.save(rotatedConfig(config, { token: newToken, subject: identity.subject, expiresAt: identity.expiresAt }, identity.expiresAt));
-  engine.logger.warn('completed an interrupted admin token rotation: stored the new token', log);
 }

@@ -8,7 +8,8 @@
 
 import type { Request } from '../sdk/logical';
 import type { WalEntry } from '../sdk/wal';
-import { ADMIN_ROTATION_WAL, finishInterruptedRotation, type AdminRotationWal } from './admin-rotation';
+import { ADMIN_ROTATION_WAL, type AdminRotationWal } from './admin-rotation';
+import { finishInterruptedRotation } from './admin-rotation-rollback';
 import type { Engine } from './engine';
 import type { PachdGeneration } from './pachd/auth-api';
 import { tokenFingerprint } from './pachd/token-material';
