@@ -22,11 +22,8 @@ import {
 } from './pachd-methods';
 import { PachdStatusError, plainGoError } from './pachd-status';
 import type { PachdVersion } from './pachd-version';
-import {
-  RESOURCE_CLUSTER,
-  type ResourceMessage,
-  RoleBindingsV2,
-} from './role-bindings-v2';
+import { RoleBindingsV2 } from './role-bindings-v2';
+import { PERMISSION, RESOURCE_CLUSTER, type ResourceMessage } from './role-catalogue-v2';
 import type { StandinClock } from './standin-clock';
 import type { TokenHistory, TokenOrigin } from './token-history';
 import { type StoredToken, TokenSource, TokenStore, hashPachToken, newPachToken } from './token-store';
@@ -35,18 +32,6 @@ const ROOT_USER = 'pach:root';
 const INTERNAL_AUTH_USER = 'internal:auth-server';
 /** pachd deletes expired rows at startup and then every cleanupIntervalHours = 24. */
 const CLEANUP_INTERVAL_MS = 24 * 60 * 60 * 1000;
-
-/** Permission numbers the interceptor table needs (auth_v2.Permission). */
-const PERMISSION = {
-  CLUSTER_AUTH_DEACTIVATE: 103,
-  CLUSTER_AUTH_EXTRACT_TOKENS: 112,
-  CLUSTER_AUTH_RESTORE_TOKEN: 113,
-  CLUSTER_AUTH_GET_ROBOT_TOKEN: 139,
-  CLUSTER_AUTH_DELETE_EXPIRED_TOKENS: 140,
-  CLUSTER_AUTH_GET_PERMISSIONS_FOR_PRINCIPAL: 141,
-  CLUSTER_AUTH_REVOKE_USER_TOKENS: 142,
-  CLUSTER_AUTH_ROTATE_ROOT_TOKEN: 147,
-} as const;
 
 interface ActivateRequest {
   root_token: string;
