@@ -1,12 +1,7 @@
-import * as grpc from '@grpc/grpc-js';
-
-import { callerTokenFrom } from './caller-token';
-import { PachdAuthErrors } from './pachd-auth-errors';
+import { AuthEmulationBase, ROOT_USER, type ExpiryRule } from './auth-emulation-base';
 import type {
   CreateProjectSpec,
   CreateRepoSpec,
-  CreateTokenSpec,
-  CreatedToken,
   ResourceBindingView,
   PachdAuthEmulation,
   TokenView,
@@ -16,22 +11,15 @@ import {
   type PachdUnaryHandler,
   type TimestampMessage,
   int64ToNumber,
-  msFromTimestamp,
   timestampFromMs,
   typedHandler,
 } from './pachd-methods';
-import { PachdStatusError, plainGoError } from './pachd-status';
+import { type PachdStatusError, plainGoError } from './pachd-status';
 import type { PachdVersion } from './pachd-version';
 import { type AclCallerContext, RepoAclsV1 } from './repo-acls-v1';
 import type { StandinClock } from './standin-clock';
 import type { TokenHistory, TokenOrigin } from './token-history';
-import {
-  type StoredToken,
-  TokenSource,
-  TokenStore,
-  hashPachToken,
-  newPachToken,
-} from './token-store';
+import { type StoredToken, TokenSource, hashPachToken, newPachToken } from './token-store';
 
 /** pachd's defaultSessionTTLSecs: the admin GetAuthToken cap (1.10+) and the Extend cap (1.7.2+). */
 const THIRTY_DAYS_SECONDS = 2592000;
@@ -44,7 +32,6 @@ const FOURTEEN_DAYS_SECONDS = 1209600;
 const ETCD_MIN_LEASE_SECONDS = 2;
 /** Where 1.x pachd keeps token hashes in etcd; it surfaces in one pre-1.13.3 error text. */
 const ETCD_TOKEN_KEY_PREFIX = 'pachyderm/1.7.0/pachyderm_auth/tokens/';
-const ROOT_USER = 'pach:root';
 const MIN_SWEEP_SIZE = 4096;
 
 type ClusterRoleName = 'SUPER' | 'FS';
@@ -119,40 +106,24 @@ export interface AuthV1Options {
  * Pachyderm 1.x auth (`auth.API`) over an in-memory token table. Tokens live like etcd keys
  * with leases: an expired one is simply gone. Admin means holding the SUPER cluster role.
  */
-export class AuthV1Emulation implements PachdAuthEmulation {
+export class AuthV1Emulation extends AuthEmulationBase implements PachdAuthEmulation {
   readonly generation = 1 as const;
   readonly authService = 'auth.API';
 
-  private readonly version: PachdVersion;
-  private readonly clock: StandinClock;
+  protected readonly expiry: ExpiryRule = { endsAtExpiry: true, expiredRowsLinger: false };
+  protected readonly sources = { root: TokenSource.AUTHENTICATE, control: TokenSource.GET_TOKEN };
+
   private readonly idps: ReadonlySet<string>;
-  private readonly errors: PachdAuthErrors;
-  private readonly tokens: TokenStore;
   private readonly clusterRoles = new Map<string, Set<ClusterRoleName>>();
   /** Repo ACLs and which repos exist. */
   private readonly acls = new RepoAclsV1();
-  private active = false;
-  /** Set when state was wiped, so the next activation bootstraps a new root. */
-  private wiped = false;
-  private currentRootToken = '';
   /** Table size that triggers the next sweep of expired tokens (see insertToken). */
   private sweepAtSize = MIN_SWEEP_SIZE;
 
   constructor(options: AuthV1Options) {
-    this.version = options.version;
-    this.clock = options.clock;
+    super(1, options.version, options.clock, options.history);
     this.idps = new Set(options.idps);
-    this.errors = new PachdAuthErrors(1, options.version);
-    this.tokens = new TokenStore(options.history);
-    this.bootstrap('pach:root', options.rootToken ?? newPachToken(), 'bootstrap');
-  }
-
-  get rootToken(): string {
-    return this.currentRootToken;
-  }
-
-  get activated(): boolean {
-    return this.active;
+    this.bootstrap(ROOT_USER, options.rootToken ?? newPachToken(), 'bootstrap');
   }
 
   handlers(): Map<string, PachdUnaryHandler> {
@@ -428,24 +399,10 @@ export class AuthV1Emulation implements PachdAuthEmulation {
     const caller = this.authenticatedCaller(call);
     if (!this.isAdmin(caller.subject)) throw this.notAuthorized(caller.subject, 'RestoreAuthToken');
     const restored = request.token;
-    if (restored === null || restored === undefined) {
-      throw new PachdStatusError(
-        grpc.status.INTERNAL,
-        'RestoreAuthTokenRequest.token is unset (pachd 1.x dereferences it unchecked and panics)',
-      );
-    }
-    let ttl = 0;
-    if (restored.expiration !== null && restored.expiration !== undefined) {
-      // Go's int64(time.Until(t).Seconds()) truncates toward zero: under a second left (or even
-      // up to a second past) becomes 0, which stores the token with no lease at all.
-      ttl = Math.trunc((msFromTimestamp(restored.expiration) - this.clock.nowMs()) / 1000);
-      if (ttl < 0) throw this.errors.expiredToken();
-    }
-    if (this.liveToken(restored.hashed_token) !== undefined) {
-      throw plainGoError(
-        'error restoring auth token: cannot overwrite existing token with same hash',
-      );
-    }
+    if (restored === null || restored === undefined) throw this.errors.unsetField('RestoreAuthTokenRequest', 'token');
+    // A ttl of 0 stores the token with no lease at all.
+    const ttl = this.restoredTtlSeconds(restored.expiration);
+    if (this.liveToken(restored.hashed_token) !== undefined) throw this.errors.duplicateTokenHash();
     this.insertToken(
       {
         hash: restored.hashed_token,
@@ -519,15 +476,6 @@ export class AuthV1Emulation implements PachdAuthEmulation {
     };
   }
 
-  private authenticatedCaller(call: PachdCall): StoredToken {
-    const caller = callerTokenFrom(call.metadata);
-    if (caller.kind === 'missing') throw this.errors.notSignedIn();
-    if (caller.kind === 'several') throw this.errors.severalTokens();
-    const token = this.liveToken(hashPachToken(caller.token));
-    if (token === undefined) throw this.errors.badToken();
-    return token;
-  }
-
   private notAuthorized(subject: string, adminOp: string): PachdStatusError {
     const who = subject === '' ? '' : `${subject} is `;
     return plainGoError(
@@ -562,17 +510,11 @@ export class AuthV1Emulation implements PachdAuthEmulation {
   private liveToken(hash: string): StoredToken | undefined {
     const token = this.tokens.get(hash);
     if (token === undefined) return undefined;
-    if (token.expiresAtMs !== null && token.expiresAtMs <= this.clock.nowMs()) {
+    if (this.isExpired(token, this.clock.nowMs())) {
       this.tokens.delete(hash);
       return undefined;
     }
     return token;
-  }
-
-  /** etcd's TimeToLive: whole seconds left (truncated), -1 for a key without a lease. */
-  private remainingSeconds(token: StoredToken): number {
-    if (token.expiresAtMs === null) return -1;
-    return Math.max(0, Math.floor((token.expiresAtMs - this.clock.nowMs()) / 1000));
   }
 
   /** PutTTL: zero or below attaches no lease, anything else an etcd lease of at least 2 s. */
@@ -581,63 +523,31 @@ export class AuthV1Emulation implements PachdAuthEmulation {
     return this.clock.nowMs() + Math.max(ttlSeconds, ETCD_MIN_LEASE_SECONDS) * 1000;
   }
 
-  private bootstrap(subject: string, token: string, origin: TokenOrigin): void {
-    this.tokens.clear();
+  // ---- what the base leaves to the generation ----
+
+  protected presentToken(hash: string): StoredToken | undefined {
+    return this.liveToken(hash);
+  }
+
+  protected heldTokens(): StoredToken[] {
+    return this.tokens.all().filter((token) => this.liveToken(token.hash) !== undefined);
+  }
+
+  protected bindRoot(subject: string): void {
     this.clusterRoles.clear();
     this.clusterRoles.set(subject, new Set(['SUPER']));
-    this.tokens.insert(
-      { hash: hashPachToken(token), subject, expiresAtMs: null, source: TokenSource.AUTHENTICATE },
-      origin,
-    );
-    this.currentRootToken = token;
-    this.active = true;
-    this.wiped = false;
+  }
+
+  protected wipeBindings(): void {
+    this.clusterRoles.clear();
+    this.acls.wipe();
+  }
+
+  protected override viewExtras(token: StoredToken): Partial<TokenView> {
+    return { source: TokenSource[token.source] ?? String(token.source) };
   }
 
   // ---- control surface ----
-
-  listTokens(): TokenView[] {
-    const now = this.clock.nowMs();
-    const views: TokenView[] = [];
-    for (const stored of this.tokens.all()) {
-      const token = this.liveToken(stored.hash);
-      if (token === undefined) continue;
-      views.push({
-        hash: token.hash,
-        subject: token.subject,
-        expiresAt: token.expiresAtMs === null ? null : new Date(token.expiresAtMs).toISOString(),
-        expiresAtMs: token.expiresAtMs,
-        ttlSeconds: this.remainingSeconds(token),
-        expired: token.expiresAtMs !== null && token.expiresAtMs <= now,
-        source: TokenSource[token.source] ?? String(token.source),
-      });
-    }
-    return views;
-  }
-
-  createToken(spec: CreateTokenSpec): CreatedToken {
-    if (spec.roles !== undefined) this.checkRoleNames(spec.roles);
-    const token = spec.token ?? newPachToken();
-    const hash = hashPachToken(token);
-    const ttl = spec.ttlSeconds ?? 0;
-    const expiresAtMs = ttl > 0 ? this.clock.nowMs() + ttl * 1000 : null;
-    if (this.liveToken(hash) !== undefined) throw new Error('a token with the same hash already exists');
-    this.tokens.insert(
-      { hash, subject: spec.subject, expiresAtMs, source: TokenSource.GET_TOKEN },
-      'control',
-    );
-    if (spec.roles !== undefined) this.setClusterRoles(spec.subject, spec.roles);
-    return {
-      token,
-      hash,
-      subject: spec.subject,
-      expiresAt: expiresAtMs === null ? null : new Date(expiresAtMs).toISOString(),
-    };
-  }
-
-  deleteToken(hash: string): boolean {
-    return this.liveToken(hash) !== undefined && this.tokens.delete(hash);
-  }
 
   clusterRoleBindings(): Record<string, string[]> {
     const bindings: Record<string, string[]> = {};
@@ -674,27 +584,7 @@ export class AuthV1Emulation implements PachdAuthEmulation {
     return [{ type: 'cluster', name: '', entries: this.clusterRoleBindings() }, ...this.acls.views()];
   }
 
-  deactivate(wipe: boolean): void {
-    this.active = false;
-    if (wipe) {
-      this.tokens.clear();
-      this.clusterRoles.clear();
-      this.acls.wipe();
-      this.wiped = true;
-    }
-  }
-
-  activate(): string {
-    if (this.wiped) this.bootstrap('pach:root', newPachToken(), 'bootstrap');
-    this.active = true;
-    return this.currentRootToken;
-  }
-
-  purgeExpired(): number {
-    return this.tokens.deleteExpired(this.clock.nowMs(), true);
-  }
-
-  private checkRoleNames(roles: readonly string[]): void {
+  protected checkRoleNames(roles: readonly string[]): void {
     for (const role of roles) {
       if (!isClusterRoleName(role)) {
         throw new Error(`1.x cluster roles are SUPER and FS, not ${JSON.stringify(role)}`);
