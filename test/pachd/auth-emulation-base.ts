@@ -80,6 +80,10 @@ export abstract class AuthEmulationBase {
 
   // ---- rules both generations follow ----
 
+  protected requireActive(): void {
+    if (!this.active) throw this.errors.notActivated();
+  }
+
   /** One `authn-token`, a token pachd holds under its hash, and (2.x) not past its expiry. */
   protected authenticatedCaller(call: PachdCall): StoredToken {
     this.beforeAuthenticating();

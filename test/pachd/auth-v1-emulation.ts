@@ -1,19 +1,22 @@
 import { AuthEmulationBase, ROOT_USER, type ExpiryRule } from './auth-emulation-base';
+import { ClusterRolesV1, notAnAdmin } from './cluster-roles-v1';
+import { canonicalV1Subject } from './subjects-v1';
+import { extendCap, grantedTtl, leaseExpiryMs } from './token-lifetimes-v1';
+import type { CreateProjectSpec, CreateRepoSpec, ResourceBindingView, PachdAuthEmulation, TokenView } from './pachd-emulation';
+import { type PachdCall, type PachdUnaryHandler, int64ToNumber, timestampFromMs, typedHandler } from './pachd-methods';
 import type {
-  CreateProjectSpec,
-  CreateRepoSpec,
-  ResourceBindingView,
-  PachdAuthEmulation,
-  TokenView,
-} from './pachd-emulation';
-import {
-  type PachdCall,
-  type PachdUnaryHandler,
-  type TimestampMessage,
-  int64ToNumber,
-  timestampFromMs,
-  typedHandler,
-} from './pachd-methods';
+  ActivateRequest,
+  ModifyAdminsRequest,
+  GetAuthTokenRequest,
+  ExtendAuthTokenRequest,
+  RevokeAuthTokenRequest,
+  SetScopeRequest,
+  GetScopeRequest,
+  GetAclRequest,
+  HashedAuthTokenMessage,
+  RestoreAuthTokenRequest,
+  WhoAmIResponse,
+} from './auth-v1-messages';
 import { type PachdStatusError, plainGoError } from './pachd-status';
 import type { PachdVersion } from './pachd-version';
 import { type AclCallerContext, RepoAclsV1 } from './repo-acls-v1';
@@ -21,76 +24,9 @@ import type { StandinClock } from './standin-clock';
 import type { TokenHistory, TokenOrigin } from './token-history';
 import { type StoredToken, TokenSource, hashPachToken, newPachToken } from './token-store';
 
-/** pachd's defaultSessionTTLSecs: the admin GetAuthToken cap (1.10+) and the Extend cap (1.7.2+). */
-const THIRTY_DAYS_SECONDS = 2592000;
-/** The ExtendAuthToken cap in 1.7.0 and 1.7.1. */
-const FOURTEEN_DAYS_SECONDS = 1209600;
-/**
- * etcd raises shorter leases to its minimum, ceil(1.5 × election timeout) = 2 s with the default
- * 1 s election timeout pachd's etcd runs with.
- */
-const ETCD_MIN_LEASE_SECONDS = 2;
 /** Where 1.x pachd keeps token hashes in etcd; it surfaces in one pre-1.13.3 error text. */
 const ETCD_TOKEN_KEY_PREFIX = 'pachyderm/1.7.0/pachyderm_auth/tokens/';
 const MIN_SWEEP_SIZE = 4096;
-
-type ClusterRoleName = 'SUPER' | 'FS';
-const CLUSTER_ROLE_NUMBERS: Record<ClusterRoleName, number> = { SUPER: 1, FS: 2 };
-
-function isClusterRoleName(name: string): name is ClusterRoleName {
-  return name === 'SUPER' || name === 'FS';
-}
-
-interface ActivateRequest {
-  github_token: string;
-  subject: string;
-  root_token: string;
-}
-interface ModifyAdminsRequest {
-  add: string[];
-  remove: string[];
-}
-interface GetAuthTokenRequest {
-  subject: string;
-  ttl: string;
-}
-interface ExtendAuthTokenRequest {
-  token: string;
-  ttl: string;
-}
-interface RevokeAuthTokenRequest {
-  token: string;
-}
-interface SetScopeRequest {
-  username: string;
-  repo: string;
-  scope: number;
-}
-interface GetScopeRequest {
-  username: string;
-  repos: string[];
-}
-interface GetAclRequest {
-  repo: string;
-}
-interface TokenInfoMessage {
-  subject: string;
-  source: number;
-}
-interface HashedAuthTokenMessage {
-  hashed_token: string;
-  token_info: TokenInfoMessage | null;
-  expiration: TimestampMessage | null;
-}
-interface RestoreAuthTokenRequest {
-  token: HashedAuthTokenMessage | null;
-}
-interface WhoAmIResponse {
-  username: string;
-  is_admin: boolean;
-  ttl?: number;
-  cluster_roles?: { roles: number[] };
-}
 
 export interface AuthV1Options {
   version: PachdVersion;
@@ -114,7 +50,7 @@ export class AuthV1Emulation extends AuthEmulationBase implements PachdAuthEmula
   protected readonly sources = { root: TokenSource.AUTHENTICATE, control: TokenSource.GET_TOKEN };
 
   private readonly idps: ReadonlySet<string>;
-  private readonly clusterRoles = new Map<string, Set<ClusterRoleName>>();
+  private readonly clusterRoles = new ClusterRolesV1();
   /** Repo ACLs and which repos exist. */
   private readonly acls = new RepoAclsV1();
   /** Table size that triggers the next sweep of expired tokens (see insertToken). */
@@ -132,52 +68,15 @@ export class AuthV1Emulation extends AuthEmulationBase implements PachdAuthEmula
       ['Deactivate', typedHandler((_request: object, call: PachdCall) => this.deactivateRpc(call))],
       ['WhoAmI', typedHandler((_request: object, call: PachdCall) => this.whoAmI(call))],
       ['GetAdmins', typedHandler((_request: object, call: PachdCall) => this.getAdmins(call))],
-      [
-        'ModifyAdmins',
-        typedHandler((request: ModifyAdminsRequest, call: PachdCall) =>
-          this.modifyAdmins(request, call),
-        ),
-      ],
-      [
-        'GetAuthToken',
-        typedHandler((request: GetAuthTokenRequest, call: PachdCall) =>
-          this.getAuthToken(request, call),
-        ),
-      ],
-      [
-        'ExtendAuthToken',
-        typedHandler((request: ExtendAuthTokenRequest, call: PachdCall) =>
-          this.extendAuthToken(request, call),
-        ),
-      ],
-      [
-        'RevokeAuthToken',
-        typedHandler((request: RevokeAuthTokenRequest, call: PachdCall) =>
-          this.revokeAuthToken(request, call),
-        ),
-      ],
-      [
-        'ExtractAuthTokens',
-        typedHandler((_request: object, call: PachdCall) => this.extractAuthTokens(call)),
-      ],
-      [
-        'SetScope',
-        typedHandler((request: SetScopeRequest, call: PachdCall) => this.acls.setScope(this.aclCaller(call), request)),
-      ],
-      [
-        'GetScope',
-        typedHandler((request: GetScopeRequest, call: PachdCall) => this.acls.getScope(this.aclCaller(call), request)),
-      ],
-      [
-        'GetACL',
-        typedHandler((request: GetAclRequest, call: PachdCall) => this.acls.getAcl(this.aclCaller(call), request.repo)),
-      ],
-      [
-        'RestoreAuthToken',
-        typedHandler((request: RestoreAuthTokenRequest, call: PachdCall) =>
-          this.restoreAuthToken(request, call),
-        ),
-      ],
+      ['ModifyAdmins', typedHandler((request: ModifyAdminsRequest, call: PachdCall) => this.modifyAdmins(request, call))],
+      ['GetAuthToken', typedHandler((request: GetAuthTokenRequest, call: PachdCall) => this.getAuthToken(request, call))],
+      ['ExtendAuthToken', typedHandler((request: ExtendAuthTokenRequest, call: PachdCall) => this.extendAuthToken(request, call))],
+      ['RevokeAuthToken', typedHandler((request: RevokeAuthTokenRequest, call: PachdCall) => this.revokeAuthToken(request, call))],
+      ['ExtractAuthTokens', typedHandler((_request: object, call: PachdCall) => this.extractAuthTokens(call))],
+      ['SetScope', typedHandler((request: SetScopeRequest, call: PachdCall) => this.acls.setScope(this.aclCaller(call), request))],
+      ['GetScope', typedHandler((request: GetScopeRequest, call: PachdCall) => this.acls.getScope(this.aclCaller(call), request))],
+      ['GetACL', typedHandler((request: GetAclRequest, call: PachdCall) => this.acls.getAcl(this.aclCaller(call), request.repo))],
+      ['RestoreAuthToken', typedHandler((request: RestoreAuthTokenRequest, call: PachdCall) => this.restoreAuthToken(request, call))],
     ]);
   }
 
@@ -193,7 +92,7 @@ export class AuthV1Emulation extends AuthEmulationBase implements PachdAuthEmula
 
   private activateRpc(request: ActivateRequest): { pach_token: string } {
     if (this.active) throw plainGoError('already activated');
-    let subject = request.subject === '' ? '' : this.canonicalizeSubject(request.subject);
+    let subject = request.subject === '' ? '' : canonicalV1Subject(this.version, this.idps, request.subject);
     const rootTokenHonoured = request.root_token !== '' && this.version.isAtLeast(1, 11, 9);
     if (rootTokenHonoured) subject = ROOT_USER;
     if (subject === '' || subject.startsWith('github:')) {
@@ -211,34 +110,33 @@ export class AuthV1Emulation extends AuthEmulationBase implements PachdAuthEmula
   }
 
   private deactivateRpc(call: PachdCall): object {
-    if (!this.active) throw this.errors.notActivated();
+    this.requireActive();
     const caller = this.authenticatedCaller(call);
-    if (!this.isAdmin(caller.subject)) throw this.notAuthorized(caller.subject, 'DeactivateAuth');
+    if (!this.clusterRoles.isAdmin(caller.subject)) throw notAnAdmin(caller.subject, 'DeactivateAuth');
     this.deactivate(true);
     return {};
   }
 
   private whoAmI(call: PachdCall): WhoAmIResponse {
-    if (!this.active) throw this.errors.notActivated();
+    this.requireActive();
     const caller = this.authenticatedCaller(call);
-    const roles = this.clusterRoles.get(caller.subject);
     const response: WhoAmIResponse = {
       username: caller.subject,
-      is_admin: roles?.has('SUPER') ?? false,
+      is_admin: this.clusterRoles.isAdmin(caller.subject),
     };
     if (this.version.isAtLeast(1, 7, 5)) response.ttl = this.remainingSeconds(caller);
     if (this.version.isAtLeast(1, 11, 0)) {
       response.cluster_roles = {
-        roles: [...(roles ?? [])].map((role) => CLUSTER_ROLE_NUMBERS[role]),
+        roles: this.clusterRoles.roleNumbers(caller.subject),
       };
     }
     return response;
   }
 
   private getAdmins(call: PachdCall): { admins: string[] } {
-    if (!this.active) throw this.errors.notActivated();
+    this.requireActive();
     this.authenticatedCaller(call);
-    return { admins: this.superHolders().sort() };
+    return { admins: this.clusterRoles.superHolders().sort() };
   }
 
   private modifyAdmins(request: ModifyAdminsRequest, call: PachdCall): object {
@@ -252,38 +150,23 @@ export class AuthV1Emulation extends AuthEmulationBase implements PachdAuthEmula
       }
       grants.set(principal, false);
     }
-    if (!this.active) throw this.errors.notActivated();
+    this.requireActive();
     const caller = this.authenticatedCaller(call);
-    if (!this.isAdmin(caller.subject)) {
+    if (!this.clusterRoles.isAdmin(caller.subject)) {
       const adminOp = this.version.isAtLeast(1, 11, 0) ? 'ModifyClusterRoleBinding' : 'ModifyAdmins';
-      throw this.notAuthorized(caller.subject, adminOp);
+      throw notAnAdmin(caller.subject, adminOp);
     }
     const wrap = (message: string): PachdStatusError =>
       plainGoError(`error applying cluster role bindings: ${message}`);
     const canonical = new Map<string, boolean>();
     for (const [principal, grant] of grants) {
       try {
-        canonical.set(this.canonicalizeSubject(principal), grant);
+        canonical.set(canonicalV1Subject(this.version, this.idps, principal), grant);
       } catch (error) {
         throw wrap(error instanceof Error ? error.message : String(error));
       }
     }
-    const remainingSupers = new Set(this.superHolders());
-    for (const [principal, grant] of canonical) {
-      if (grant) remainingSupers.add(principal);
-      else remainingSupers.delete(principal);
-    }
-    if (remainingSupers.size === 0) {
-      throw wrap(
-        'invalid request: cannot remove all cluster administrators while auth is active, to avoid unfixable cluster states',
-      );
-    }
-    // A grant makes SUPER the principal's only role and a removal clears both, as 1.11+ maps
-    // ModifyAdmins onto whole cluster role bindings.
-    for (const [principal, grant] of canonical) {
-      if (grant) this.clusterRoles.set(principal, new Set(['SUPER']));
-      else this.clusterRoles.delete(principal);
-    }
+    this.clusterRoles.applyAdminChanges(canonical, wrap);
     return {};
   }
 
@@ -291,7 +174,7 @@ export class AuthV1Emulation extends AuthEmulationBase implements PachdAuthEmula
     request: GetAuthTokenRequest,
     call: PachdCall,
   ): { token: string; subject?: string } {
-    if (!this.active) throw this.errors.notActivated();
+    this.requireActive();
     const version = this.version;
     const requestedTtl = int64ToNumber(request.ttl);
     if (!version.isAtLeast(1, 9, 8) && request.subject === '') {
@@ -301,32 +184,32 @@ export class AuthV1Emulation extends AuthEmulationBase implements PachdAuthEmula
       throw plainGoError('GetAuthTokenRequest.TTL must be >= 0');
     }
     const caller = this.authenticatedCaller(call);
-    const isAdmin = this.isAdmin(caller.subject);
+    const isAdmin = this.clusterRoles.isAdmin(caller.subject);
     if (version.isAtLeast(1, 11, 0) && requestedTtl < 0 && !isAdmin) {
       throw plainGoError('GetAuthTokenRequest.TTL must be >= 0');
     }
     let subject = caller.subject;
     if (request.subject !== '') {
-      subject = this.canonicalizeSubject(request.subject);
+      subject = canonicalV1Subject(this.version, this.idps, request.subject);
       if (!isAdmin && subject !== caller.subject) {
         const adminOp =
           version.isAtLeast(1, 7, 11) && !version.isAtLeast(1, 9, 8)
             ? 'GetOneTimePassword on behalf of another user'
             : 'GetAuthToken on behalf of another user';
-        throw this.notAuthorized(caller.subject, adminOp);
+        throw notAnAdmin(caller.subject, adminOp);
       }
     }
     // The check runs on the resolved subject, so even root asking for itself is refused.
     if (version.isAtLeast(1, 11, 9) && subject.startsWith('pach:')) {
       throw plainGoError('GetAuthTokenRequest.Subject is invalid');
     }
-    const ttl = this.grantedTtl(requestedTtl, isAdmin, caller);
+    const ttl = grantedTtl(this.version, requestedTtl, isAdmin, this.remainingSeconds(caller));
     const token = newPachToken();
     this.insertToken(
       {
         hash: hashPachToken(token),
         subject,
-        expiresAtMs: this.leaseExpiry(ttl),
+        expiresAtMs: leaseExpiryMs(this.clock.nowMs(), ttl),
         source: TokenSource.GET_TOKEN,
       },
       'GetAuthToken',
@@ -335,12 +218,12 @@ export class AuthV1Emulation extends AuthEmulationBase implements PachdAuthEmula
   }
 
   private extendAuthToken(request: ExtendAuthTokenRequest, call: PachdCall): object {
-    if (!this.active) throw this.errors.notActivated();
+    this.requireActive();
     const ttl = int64ToNumber(request.ttl);
     if (ttl === 0) throw plainGoError('invalid request: ExtendAuthTokenRequest.TTL must be > 0');
     const caller = this.authenticatedCaller(call);
-    if (!this.isAdmin(caller.subject)) throw this.notAuthorized(caller.subject, 'ExtendAuthToken');
-    const cap = this.version.isAtLeast(1, 7, 2) ? THIRTY_DAYS_SECONDS : FOURTEEN_DAYS_SECONDS;
+    if (!this.clusterRoles.isAdmin(caller.subject)) throw notAnAdmin(caller.subject, 'ExtendAuthToken');
+    const cap = extendCap(this.version);
     if (ttl > cap) throw plainGoError(`can only extend tokens by at most ${cap} seconds`);
     const target = this.liveToken(hashPachToken(request.token));
     if (target === undefined) throw this.errors.badToken();
@@ -350,14 +233,14 @@ export class AuthV1Emulation extends AuthEmulationBase implements PachdAuthEmula
     if (ttl < existing) {
       throw plainGoError(`provided TTL (${ttl}) is shorter than token's existing TTL (${existing})`);
     }
-    target.expiresAtMs = this.leaseExpiry(ttl);
+    target.expiresAtMs = leaseExpiryMs(this.clock.nowMs(), ttl);
     return {};
   }
 
   private revokeAuthToken(request: RevokeAuthTokenRequest, call: PachdCall): object {
-    if (!this.active) throw this.errors.notActivated();
+    this.requireActive();
     const caller = this.authenticatedCaller(call);
-    const isAdmin = this.isAdmin(caller.subject);
+    const isAdmin = this.clusterRoles.isAdmin(caller.subject);
     const hash = hashPachToken(request.token);
     const target = this.liveToken(hash);
     if (target === undefined) {
@@ -366,20 +249,20 @@ export class AuthV1Emulation extends AuthEmulationBase implements PachdAuthEmula
       if (!this.version.isAtLeast(1, 11, 8)) return {};
       // 1.11.8 to 1.13.2 fell through: the empty owner fails the ownership test for non-admins,
       // and for admins the collection's Delete reports the missing etcd key.
-      if (!isAdmin) throw this.notAuthorized(caller.subject, "RevokeAuthToken on another user's token");
+      if (!isAdmin) throw notAnAdmin(caller.subject, "RevokeAuthToken on another user's token");
       throw plainGoError(` ${ETCD_TOKEN_KEY_PREFIX}${hash} not found`);
     }
     if (!isAdmin && target.subject !== caller.subject) {
-      throw this.notAuthorized(caller.subject, "RevokeAuthToken on another user's token");
+      throw notAnAdmin(caller.subject, "RevokeAuthToken on another user's token");
     }
     this.tokens.delete(hash);
     return {};
   }
 
   private extractAuthTokens(call: PachdCall): { tokens: HashedAuthTokenMessage[] } {
-    if (!this.active) throw this.errors.notActivated();
+    this.requireActive();
     const caller = this.authenticatedCaller(call);
-    if (!this.isAdmin(caller.subject)) throw this.notAuthorized(caller.subject, 'ExtractAuthTokens');
+    if (!this.clusterRoles.isAdmin(caller.subject)) throw notAnAdmin(caller.subject, 'ExtractAuthTokens');
     const now = this.clock.nowMs();
     const extracted: HashedAuthTokenMessage[] = [];
     for (const token of this.tokens.all()) {
@@ -395,9 +278,9 @@ export class AuthV1Emulation extends AuthEmulationBase implements PachdAuthEmula
   }
 
   private restoreAuthToken(request: RestoreAuthTokenRequest, call: PachdCall): object {
-    if (!this.active) throw this.errors.notActivated();
+    this.requireActive();
     const caller = this.authenticatedCaller(call);
-    if (!this.isAdmin(caller.subject)) throw this.notAuthorized(caller.subject, 'RestoreAuthToken');
+    if (!this.clusterRoles.isAdmin(caller.subject)) throw notAnAdmin(caller.subject, 'RestoreAuthToken');
     const restored = request.token;
     if (restored === null || restored === undefined) throw this.errors.unsetField('RestoreAuthTokenRequest', 'token');
     // A ttl of 0 stores the token with no lease at all.
@@ -408,7 +291,7 @@ export class AuthV1Emulation extends AuthEmulationBase implements PachdAuthEmula
         hash: restored.hashed_token,
         subject: restored.token_info?.subject ?? '',
         source: restored.token_info?.source ?? TokenSource.INVALID,
-        expiresAtMs: this.leaseExpiry(ttl),
+        expiresAtMs: leaseExpiryMs(this.clock.nowMs(), ttl),
       },
       'RestoreAuthToken',
     );
@@ -417,80 +300,15 @@ export class AuthV1Emulation extends AuthEmulationBase implements PachdAuthEmula
 
   // ---- rules ----
 
-  /** The TTL pachd stores for a GetAuthToken, by release (pachd-auth-api.md 1.5). */
-  private grantedTtl(requested: number, isAdmin: boolean, caller: StoredToken): number {
-    const version = this.version;
-    if (!version.isAtLeast(1, 7, 11)) return requested;
-    if (!isAdmin) {
-      // Never longer than the caller's own token; a caller without expiry (-1) hands that on.
-      const callerTtl = this.remainingSeconds(caller);
-      return requested === 0 || requested > callerTtl ? callerTtl : requested;
-    }
-    if (version.isAtLeast(1, 10, 0) && (requested === 0 || requested > THIRTY_DAYS_SECONDS)) {
-      return THIRTY_DAYS_SECONDS;
-    }
-    return requested;
-  }
-
-  private canonicalizeSubject(subject: string): string {
-    if (subject === 'allClusterUsers') return subject;
-    let colon = subject.indexOf(':');
-    let canonical = subject;
-    if (colon < 0) {
-      canonical = `github:${subject}`;
-      colon = 'github'.length;
-    }
-    const prefix = canonical.slice(0, colon);
-    for (const idp of this.idps) {
-      if (prefix === idp || prefix === `group/${idp}`) return canonical;
-    }
-    switch (prefix) {
-      case 'github': {
-        const user = canonical.slice('github:'.length);
-        if (user.includes(':')) {
-          throw plainGoError(`invalid username has multiple prefixes: github:${user}`);
-        }
-        // As with PACHYDERM_AUTHENTICATION_DISABLED_FOR_TESTING=true: no GitHub lookup.
-        return canonical;
-      }
-      case 'robot':
-      case 'pipeline':
-        return canonical;
-      case 'pach':
-        if (this.version.isAtLeast(1, 11, 9)) return canonical;
-        break;
-      default:
-        break;
-    }
-    throw plainGoError(`subject has unrecognized prefix: ${canonical.slice(0, colon + 1)}`);
-  }
-
   /** SetScope, GetScope and GetACL check activation before anything else, then the caller. */
   private aclCaller(call: PachdCall): AclCallerContext {
-    if (!this.active) throw this.errors.notActivated();
+    this.requireActive();
     return {
       authenticatedSubject: () => this.authenticatedCaller(call).subject,
       // hasClusterRole(FS): SUPER, which includes every cluster role, or FS itself.
-      isAdminOrFs: (subject) => (this.clusterRoles.get(subject)?.size ?? 0) > 0,
-      canonicalizeSubject: (subject) => this.canonicalizeSubject(subject),
+      isAdminOrFs: (subject) => this.clusterRoles.holdsAny(subject),
+      canonicalizeSubject: (subject) => canonicalV1Subject(this.version, this.idps, subject),
     };
-  }
-
-  private notAuthorized(subject: string, adminOp: string): PachdStatusError {
-    const who = subject === '' ? '' : `${subject} is `;
-    return plainGoError(
-      `${who}not authorized to perform this operation; must be an admin to call ${adminOp}`,
-    );
-  }
-
-  private isAdmin(subject: string): boolean {
-    return this.clusterRoles.get(subject)?.has('SUPER') ?? false;
-  }
-
-  private superHolders(): string[] {
-    const holders: string[] = [];
-    for (const [principal, roles] of this.clusterRoles) if (roles.has('SUPER')) holders.push(principal);
-    return holders;
   }
 
   /**
@@ -517,12 +335,6 @@ export class AuthV1Emulation extends AuthEmulationBase implements PachdAuthEmula
     return token;
   }
 
-  /** PutTTL: zero or below attaches no lease, anything else an etcd lease of at least 2 s. */
-  private leaseExpiry(ttlSeconds: number): number | null {
-    if (ttlSeconds <= 0) return null;
-    return this.clock.nowMs() + Math.max(ttlSeconds, ETCD_MIN_LEASE_SECONDS) * 1000;
-  }
-
   // ---- what the base leaves to the generation ----
 
   protected presentToken(hash: string): StoredToken | undefined {
@@ -535,7 +347,7 @@ export class AuthV1Emulation extends AuthEmulationBase implements PachdAuthEmula
 
   protected bindRoot(subject: string): void {
     this.clusterRoles.clear();
-    this.clusterRoles.set(subject, new Set(['SUPER']));
+    this.clusterRoles.set(subject, ['SUPER']);
   }
 
   protected wipeBindings(): void {
@@ -550,16 +362,11 @@ export class AuthV1Emulation extends AuthEmulationBase implements PachdAuthEmula
   // ---- control surface ----
 
   clusterRoleBindings(): Record<string, string[]> {
-    const bindings: Record<string, string[]> = {};
-    for (const [principal, roles] of this.clusterRoles) bindings[principal] = [...roles].sort();
-    return bindings;
+    return this.clusterRoles.entries();
   }
 
   setClusterRoles(principal: string, roles: readonly string[]): void {
-    this.checkRoleNames(roles);
-    const valid = roles.filter(isClusterRoleName);
-    if (valid.length === 0) this.clusterRoles.delete(principal);
-    else this.clusterRoles.set(principal, new Set(valid));
+    this.clusterRoles.set(principal, roles);
   }
 
   createRepo(spec: CreateRepoSpec): ResourceBindingView {
@@ -585,10 +392,6 @@ export class AuthV1Emulation extends AuthEmulationBase implements PachdAuthEmula
   }
 
   protected checkRoleNames(roles: readonly string[]): void {
-    for (const role of roles) {
-      if (!isClusterRoleName(role)) {
-        throw new Error(`1.x cluster roles are SUPER and FS, not ${JSON.stringify(role)}`);
-      }
-    }
+    this.clusterRoles.checkRoleNames(roles);
   }
 }

@@ -13,6 +13,21 @@ import {
   timestampFromMs,
   typedHandler,
 } from './pachd-methods';
+import type {
+  ActivateRequest,
+  GetRobotTokenRequest,
+  RevokeAuthTokenRequest,
+  RevokeAuthTokensForUserRequest,
+  ModifyRoleBindingRequest,
+  GetRoleBindingRequest,
+  TokenInfoMessage,
+  RestoreAuthTokenRequest,
+  RotateRootTokenRequest,
+  AuthorizeRequest,
+  GetPermissionsRequest,
+  GetPermissionsForPrincipalRequest,
+  GetPermissionsResponse,
+} from './auth-v2-messages';
 import { PachdStatusError, plainGoError } from './pachd-status';
 import type { PachdVersion } from './pachd-version';
 import { RoleBindingsV2 } from './role-bindings-v2';
@@ -24,54 +39,6 @@ import { type StoredToken, TokenSource, hashPachToken, newPachToken } from './to
 const INTERNAL_AUTH_USER = 'internal:auth-server';
 /** pachd deletes expired rows at startup and then every cleanupIntervalHours = 24. */
 const CLEANUP_INTERVAL_MS = 24 * 60 * 60 * 1000;
-
-interface ActivateRequest {
-  root_token: string;
-}
-interface GetRobotTokenRequest {
-  robot: string;
-  ttl: string;
-}
-interface RevokeAuthTokenRequest {
-  token: string;
-}
-interface RevokeAuthTokensForUserRequest {
-  username: string;
-}
-interface ModifyRoleBindingRequest {
-  resource: ResourceMessage | null;
-  principal: string;
-  roles: string[];
-}
-interface GetRoleBindingRequest {
-  resource: ResourceMessage | null;
-}
-interface TokenInfoMessage {
-  subject: string;
-  expiration: TimestampMessage | null;
-  hashed_token: string;
-}
-interface RestoreAuthTokenRequest {
-  token: TokenInfoMessage | null;
-}
-interface RotateRootTokenRequest {
-  root_token: string;
-}
-interface AuthorizeRequest {
-  resource: ResourceMessage | null;
-  permissions: number[];
-}
-interface GetPermissionsRequest {
-  resource: ResourceMessage | null;
-}
-interface GetPermissionsForPrincipalRequest {
-  resource: ResourceMessage | null;
-  principal: string;
-}
-interface GetPermissionsResponse {
-  permissions: number[];
-  roles: string[];
-}
 
 export interface AuthV2Options {
   version: PachdVersion;
@@ -122,10 +89,7 @@ export class AuthV2Emulation extends AuthEmulationBase implements PachdAuthEmula
         }),
       ],
       ['WhoAmI', typedHandler((_request: object, call: PachdCall) => this.whoAmI(call))],
-      [
-        'Authorize',
-        typedHandler((request: AuthorizeRequest, call: PachdCall) => this.authorize(request, call)),
-      ],
+      ['Authorize', typedHandler((request: AuthorizeRequest, call: PachdCall) => this.authorize(request, call))],
       [
         'GetPermissions',
         typedHandler((request: GetPermissionsRequest, call: PachdCall) => {
@@ -161,12 +125,7 @@ export class AuthV2Emulation extends AuthEmulationBase implements PachdAuthEmula
           return this.bindings.get(this.requiredResource(request.resource, 'GetRoleBindingRequest'));
         }),
       ],
-      [
-        'GetRobotToken',
-        typedHandler((request: GetRobotTokenRequest, call: PachdCall) =>
-          this.getRobotToken(request, call),
-        ),
-      ],
+      ['GetRobotToken', typedHandler((request: GetRobotTokenRequest, call: PachdCall) => this.getRobotToken(request, call))],
       [
         'RevokeAuthToken',
         typedHandler((request: RevokeAuthTokenRequest, call: PachdCall) => {
@@ -194,12 +153,7 @@ export class AuthV2Emulation extends AuthEmulationBase implements PachdAuthEmula
           return { tokens: robots.map((token) => this.tokenInfoMessage(token)) };
         }),
       ],
-      [
-        'RestoreAuthToken',
-        typedHandler((request: RestoreAuthTokenRequest, call: PachdCall) =>
-          this.restoreAuthToken(request, call),
-        ),
-      ],
+      ['RestoreAuthToken', typedHandler((request: RestoreAuthTokenRequest, call: PachdCall) => this.restoreAuthToken(request, call))],
       [
         'DeleteExpiredAuthTokens',
         typedHandler((_request: object, call: PachdCall) => {
@@ -208,12 +162,7 @@ export class AuthV2Emulation extends AuthEmulationBase implements PachdAuthEmula
           return {};
         }),
       ],
-      [
-        'RotateRootToken',
-        typedHandler((request: RotateRootTokenRequest, call: PachdCall) =>
-          this.rotateRootToken(request, call),
-        ),
-      ],
+      ['RotateRootToken', typedHandler((request: RotateRootTokenRequest, call: PachdCall) => this.rotateRootToken(request, call))],
     ]);
   }
 
@@ -330,7 +279,7 @@ export class AuthV2Emulation extends AuthEmulationBase implements PachdAuthEmula
    * not past its expiry (authenticatedCaller). Every interceptor rule starts here.
    */
   protected override beforeAuthenticating(): void {
-    if (!this.active) throw this.errors.notActivated();
+    this.requireActive();
     this.runScheduledCleanup();
   }
 
