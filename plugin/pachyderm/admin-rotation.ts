@@ -1,33 +1,35 @@
-import type { Nanoseconds } from '../sdk/duration';
-import { badRequest, codedError } from '../sdk/errors';
-import type { Request, Response } from '../sdk/logical';
-import { deleteWal, putWal, updateWal, type WalEntry } from '../sdk/wal';
-import { notConfigured, type EngineConfig, type ConfigWriter } from './config';
-import type { Engine } from './engine';
-import { ceilSeconds } from './lease-ttl';
-import {
-  PACHD_V1_MAX_TTL_SECONDS,
-  type AdminIdentity,
-  type MintedToken,
-  type PachdAuthority,
-  type PachdGeneration,
-  type RevokeOutcome,
-} from './pachd/authority';
-import { PachdError, tokenIsGone } from './pachd/errors';
-import { generatePachdToken, tokenFingerprint } from './pachd/token';
-import { vaultErrorFromPachd } from './upstream-errors';
-
 /**
+ * @file
  * Replacing the admin token with a fresh one for the same subject, then revoking the old one,
- * journaled so that a crash at any step is finished or undone by the rollback tick. It runs as
- * one of the configuration's writers (config.ts), so two rotations, or a rotation and a config
- * write, never interleave.
+ * journaled so that a crash at any step is finished or undone by the rollback tick
+ * (admin-rotation-rollback.ts). It runs as one of the configuration's writers (config.ts), so
+ * two rotations, or a rotation and a config write, never interleave.
  *
  * How the new token comes to be, best first: 2.x `pach:root` with RotateRootToken, and any
  * subject with RestoreAuthToken where the admin token may restore; in both the engine picks the
  * value and journals it before pachd sees it. Otherwise pachd generates it (GetRobotToken,
  * GetAuthToken) and it is journaled as soon as pachd answers.
  */
+
+import type { Nanoseconds } from '../sdk/duration';
+import { badRequest, codedError } from '../sdk/errors';
+import type { Request, Response } from '../sdk/logical';
+import { deleteWal, putWal, updateWal } from '../sdk/wal';
+import { notConfigured, type EngineConfig } from './config';
+import type { Engine } from './engine';
+import { ceilSeconds } from './lease-ttl';
+import {
+  PACHD_V1_MAX_TTL_SECONDS,
+  type AdminIdentity,
+  type MintedToken,
+  type PachdAuthApi,
+  type PachdGeneration,
+  type RevokeOutcome,
+} from './pachd/auth-api';
+import { PachdError, tokenIsGone } from './pachd/errors';
+import { generatePachdToken, tokenFingerprint } from './pachd/token-material';
+import { vaultErrorFromPachd } from './upstream-errors';
+
 export const ADMIN_ROTATION_WAL = 'admin-rotation';
 
 export interface AdminRotationWal {
@@ -55,24 +57,24 @@ export async function rotateAdminToken(engine: Engine, request: Request, request
   return engine.configs.update(request, async (config, writer) => {
     if (config === undefined) throw notConfigured();
     const failed = (error: unknown) => vaultErrorFromPachd(error, 'cannot rotate the admin token');
-    const authority = await engine.pachd.configuredAuthority(config, request.deadline).catch((error: unknown) => {
+    const authApi = await engine.pachd.configuredAuthApi(config, request.deadline).catch((error: unknown) => {
       throw failed(error);
     });
-    const identity = await authority.verifyAdmin(config.admin_token).catch((error: unknown) => {
+    const identity = await authApi.verifyAdmin(config.admin_token).catch((error: unknown) => {
       throw failed(error);
     });
-    const method = rotationMethod(authority.generation, identity);
+    const method = rotationMethod(authApi.generation, identity);
     const warnings: string[] = [];
     if (method === 'rotate-root' && requestedTtl !== undefined && requestedTtl > 0n) {
       warnings.push('ttl is ignored: pachd 2.x root tokens never expire (RotateRootToken takes no lifetime)');
     }
-    const lifetime = method === 'rotate-root' ? null : newLifetime(requestedTtl, identity, authority.generation, method, warnings);
+    const lifetime = method === 'rotate-root' ? null : newLifetime(requestedTtl, identity, authApi.generation, method, warnings);
 
     const journal: AdminRotationWal = {
       stage: 'minting',
       subject: identity.subject,
-      generation: authority.generation,
-      pachd_address: authority.connection.address.canonical,
+      generation: authApi.generation,
+      pachd_address: authApi.connection.address.canonical,
       old_token: config.admin_token,
       ...(method === 'pachd-generated' ? {} : { new_token: generatePachdToken() }),
     };
@@ -81,7 +83,7 @@ export async function rotateAdminToken(engine: Engine, request: Request, request
 
     let minted: MintedToken;
     try {
-      minted = await mintAdmin(authority, method, journal, lifetime);
+      minted = await mintAdmin(authApi, method, journal, lifetime);
     } catch (error) {
       if (!(error instanceof PachdError) || !error.mayHaveApplied) await deleteWal(request.storage, wal.id).catch(() => undefined);
       throw failed(error);
@@ -100,11 +102,11 @@ export async function rotateAdminToken(engine: Engine, request: Request, request
       if (journal.new_token === undefined) {
         journal.new_token = minted.token;
         wal = await updateWal(request.storage, wal, journal).catch(async (error: unknown) => {
-          await authority.revoke(config.admin_token, minted.token).catch(() => undefined);
+          await authApi.revoke(config.admin_token, minted.token).catch(() => undefined);
           throw error;
         });
       }
-      expiresAt = await confirmNewToken(authority, journal, minted, lifetime).catch((error: unknown) => {
+      expiresAt = await confirmNewToken(authApi, journal, minted, lifetime).catch((error: unknown) => {
         throw failed(error);
       });
       // The journal says the old token is on its way out before the configuration lets it go: a
@@ -115,7 +117,7 @@ export async function rotateAdminToken(engine: Engine, request: Request, request
     }
     let retired = false;
     try {
-      await retireOldToken(authority, journal);
+      await retireOldToken(authApi, journal);
       retired = true;
     } catch (error) {
       warnings.push(
@@ -197,20 +199,20 @@ function rotationMethod(generation: PachdGeneration, identity: AdminIdentity): R
 }
 
 async function mintAdmin(
-  authority: PachdAuthority,
+  authApi: PachdAuthApi,
   method: RotationMethod,
   journal: AdminRotationWal,
   lifetime: number | null,
 ): Promise<MintedToken> {
-  if (method === 'pachd-generated') return authority.generate(journal.old_token, journal.subject, lifetime);
+  if (method === 'pachd-generated') return authApi.generate(journal.old_token, journal.subject, lifetime);
   const value = journal.new_token;
   if (value === undefined) throw new Error(`a ${method} rotation needs its value journaled first`);
   if (method === 'rotate-root') {
-    await authority.rotateRoot(journal.old_token, value);
+    await authApi.rotateRoot(journal.old_token, value);
     return { token: value, subject: journal.subject, expiresAt: null };
   }
   const expiresAt = lifetime === null ? null : new Date(Date.now() + lifetime * 1000);
-  await authority.restore(journal.old_token, { value, subject: journal.subject, expiresAt });
+  await authApi.restore(journal.old_token, { value, subject: journal.subject, expiresAt });
   return { token: value, subject: journal.subject, expiresAt };
 }
 
@@ -220,14 +222,14 @@ async function mintAdmin(
  * word, before it replaces the one that works now. Anything else undoes the new token.
  */
 async function confirmNewToken(
-  authority: PachdAuthority,
+  authApi: PachdAuthApi,
   journal: AdminRotationWal,
   minted: MintedToken,
   lifetime: number | null,
 ): Promise<Date | null> {
-  const identity = await authority.identify(minted.token);
+  const identity = await authApi.identify(minted.token);
   if (identity.subject === journal.subject && (lifetime === null || identity.expiresAt !== null)) return identity.expiresAt;
-  await authority.revoke(journal.old_token, minted.token);
+  await authApi.revoke(journal.old_token, minted.token);
   throw codedError(
     502,
     `pachd answered the rotation with a token for ${identity.subject}, expiring ${identity.expiresAt?.toISOString() ?? 'never'}; ` +
@@ -235,7 +237,7 @@ async function confirmNewToken(
   );
 }
 
-function rotatedConfig(config: EngineConfig, minted: MintedToken, expiresAt: Date | null): EngineConfig {
+export function rotatedConfig(config: EngineConfig, minted: MintedToken, expiresAt: Date | null): EngineConfig {
   return {
     ...config,
     admin_token: minted.token,
@@ -256,101 +258,15 @@ function rotatedConfig(config: EngineConfig, minted: MintedToken, expiresAt: Dat
  * Makes sure the old token no longer works: RotateRootToken already removed it; otherwise it is
  * revoked, as the new token, or as itself if the new one has stopped working meanwhile.
  */
-async function retireOldToken(authority: PachdAuthority, journal: AdminRotationWal): Promise<RevokeOutcome> {
+export async function retireOldToken(authApi: PachdAuthApi, journal: AdminRotationWal): Promise<RevokeOutcome> {
   if (journal.generation === 2 && journal.subject === 'pach:root') return 'absent';
   const caller = journal.new_token;
   if (caller !== undefined) {
     try {
-      return await authority.revoke(caller, journal.old_token);
+      return await authApi.revoke(caller, journal.old_token);
     } catch (error) {
       if (!tokenIsGone(error)) throw error;
     }
   }
-  return authority.revokeAsItself(journal.old_token);
-}
-
-/** Whether a token authenticates at pachd; throws when pachd cannot tell (unreachable). */
-async function works(authority: PachdAuthority, token: string): Promise<boolean> {
-  try {
-    await authority.identify(token);
-    return true;
-  } catch (error) {
-    if (tokenIsGone(error)) return false;
-    throw error;
-  }
-}
-
-/**
- * Finishes or undoes a rotation the process did not live to complete, as a writer of the
- * configuration. Whatever the journal says, the token the configuration holds is never revoked,
- * and no admin token the configuration does not hold is left working.
- */
-export async function finishInterruptedRotation(
-  engine: Engine,
-  request: Request,
-  entry: WalEntry<AdminRotationWal>,
-): Promise<void> {
-  const journal = entry.data;
-  await engine.configs.update(request, async (config, writer) => {
-    const authority = await engine.pachd.authorityAt(config, journal, request.deadline);
-    const log = { subject: journal.subject, wal_id: entry.id };
-    if (journal.new_token === undefined) {
-      engine.logger.warn(
-        'an admin token rotation was interrupted before pachd answered; if pachd generated a token, nobody holds it ' +
-          'and it lives until its pachd expiry',
-        log,
-      );
-      return;
-    }
-    const configured = config?.admin_token;
-    if (configured === journal.new_token) {
-      const outcome = await retireOldToken(authority, journal);
-      engine.logger.warn(`finished an interrupted admin token rotation: the old token is ${outcome === 'absent' ? 'gone' : 'revoked'}`, log);
-      return;
-    }
-    const newWorks = await works(authority, journal.new_token);
-    if (config !== undefined && configured === journal.old_token) {
-      // The configuration never let the old token go: keep it if it still works, else switch.
-      await rollForwardOrBack(engine, authority, journal, journal.new_token, config, writer, newWorks);
-      return;
-    }
-    // The configuration holds neither token of this rotation any more (deleted, or rewritten
-    // by an operator): the new token is nobody's, and the old one was on its way out.
-    if (newWorks) {
-      await authority.revokeAsItself(journal.new_token);
-      engine.logger.warn(
-        'revoked the new admin token of an interrupted rotation: the configuration no longer holds it' +
-          (journal.subject === 'pach:root' ? ' (pach:root then has no token left at pachd; rotate it there)' : ''),
-        log,
-      );
-    }
-    if (journal.stage === 'revoking-old') {
-      await authority.revokeAsItself(journal.old_token);
-    }
-  });
-}
-
-async function rollForwardOrBack(
-  engine: Engine,
-  authority: PachdAuthority,
-  journal: AdminRotationWal,
-  newToken: string,
-  config: EngineConfig,
-  writer: ConfigWriter,
-  newWorks: boolean,
-): Promise<void> {
-  const log = { subject: journal.subject };
-  if (!newWorks) {
-    engine.logger.warn('an admin token rotation was interrupted before pachd installed the new token; nothing to undo', log);
-    return;
-  }
-  if (await works(authority, journal.old_token)) {
-    await authority.revoke(journal.old_token, newToken);
-    engine.logger.warn('undid an interrupted admin token rotation: revoked its new token, the old one stays', log);
-    return;
-  }
-  // pachd already retired the old token (RotateRootToken does so at once): keep the new one.
-  const identity = await authority.identify(newToken);
-  await writer.save(rotatedConfig(config, { token: newToken, subject: identity.subject, expiresAt: identity.expiresAt }, identity.expiresAt));
-  engine.logger.warn('completed an interrupted admin token rotation: stored the new token', log);
+  return authApi.revokeAsItself(journal.old_token);
 }

@@ -2,7 +2,7 @@ import { Backend, type BackendConfig } from '../sdk/framework';
 import { PLUGIN_VERSION } from './version';
 import { ConfigStore, CONFIG_KEY } from './config';
 import type { Engine } from './engine';
-import { PachdAccess } from './pachd-access';
+import { PachdClients } from './pachd-clients';
 import { configPath } from './path-config';
 import { rotateRootPath } from './path-config-rotate-root';
 import { credsPath } from './path-creds';
@@ -10,7 +10,7 @@ import { loginPath } from './path-login';
 import { revokePath } from './path-revoke';
 import { rolePaths } from './path-roles';
 import { versionPaths } from './path-version';
-import { tokenSecret } from './secret-token';
+import { pachdTokenSecret } from './secret-pachd-token';
 import { walRollback, WAL_ROLLBACK_MIN_AGE_MS } from './wal-rollback';
 
 export const PLUGIN_NAME = 'pachyderm';
@@ -28,7 +28,7 @@ token at pachd. Works with pachd 1.x and 2.x.
 export function createPachydermBackend(config: BackendConfig): Backend {
   const engine: Engine = {
     configs: new ConfigStore(config.redactor),
-    pachd: new PachdAccess(),
+    pachd: new PachdClients(),
     system: config.system,
     logger: config.logger,
     learnedObservations: new Map(),
@@ -47,7 +47,7 @@ export function createPachydermBackend(config: BackendConfig): Backend {
         revokePath(engine),
         ...versionPaths(engine),
       ],
-      secrets: [tokenSecret(engine)],
+      secrets: [pachdTokenSecret(engine)],
       specialPaths: {
         // The journal of side effects at pachd is per cluster, and holds token values.
         localStorage: ['wal/'],

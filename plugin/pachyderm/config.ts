@@ -2,7 +2,7 @@ import type { Redactor } from '../goplugin/redactor';
 import { badRequest, internalError } from '../sdk/errors';
 import type { Request } from '../sdk/logical';
 import { getJson, putJson, type Storage } from '../sdk/storage';
-import type { PachdGeneration } from './pachd/authority';
+import type { PachdGeneration } from './pachd/auth-api';
 import { SerialRunner } from './serial-runner';
 
 /**

@@ -34,18 +34,18 @@ export async function checkDynamicRobotRole(
     throw badRequest('write config first: a dynamic robot role is checked against pachd when it is written');
   }
   const reach = (error: unknown) => vaultErrorFromPachd(error, 'cannot check the role bindings at pachd');
-  const authority = await engine.pachd.configuredAuthority(config, request.deadline).catch((error: unknown) => {
+  const authApi = await engine.pachd.configuredAuthApi(config, request.deadline).catch((error: unknown) => {
     throw reach(error);
   });
   const observed = await observedFor(engine, config, request.deadline).catch((error: unknown) => {
     throw reach(error);
   });
   const release = PachdRelease.parse(observed.pachd_version);
-  const atPachd = checkRoleGrants(grants, authority.generation, release);
+  const atPachd = checkRoleGrants(grants, authApi.generation, release);
 
   // The longest name the template makes for this role decides; identity data is not in it yet.
   const sample = template.render({ roleName, displayName: '' });
-  checkSubject(`robot:${sample}`, authority.generation, release);
+  checkSubject(`robot:${sample}`, authApi.generation, release);
 
   for (const grant of atPachd) {
     const shown = formatResource(grant.resource);
@@ -55,16 +55,16 @@ export async function checkDynamicRobotRole(
           `it needs ${GRANTORS[grant.resource.type]}`,
       );
     try {
-      if (authority.generation === 1) {
+      if (authApi.generation === 1) {
         // 1.x answers binding reads for a missing repo as for an empty one; removing a binding
         // nobody holds (this role's next robot, which does not exist yet) is refused for a
         // missing repo, and for a caller who may not change the repo's scopes, and changes nothing.
-        await authority.setRoles(config.admin_token, grant.resource, `robot:${sample}`, []);
+        await authApi.setRoles(config.admin_token, grant.resource, `robot:${sample}`, []);
         continue;
       }
       // Any binding read proves the resource exists (pachd answers "no role binding exists" otherwise).
-      await authority.rolesOf(config.admin_token, grant.resource, `robot:${sample}`);
-      if (!(await authority.canModifyBindings(config.admin_token, grant.resource))) throw refusedGrant();
+      await authApi.rolesOf(config.admin_token, grant.resource, `robot:${sample}`);
+      if (!(await authApi.canModifyBindings(config.admin_token, grant.resource))) throw refusedGrant();
     } catch (error) {
       if (error instanceof PachdError && error.failure === 'resource-not-found') {
         throw badRequest(`${shown} does not exist at pachd ${config.pachd_address} (${error.detail})`);

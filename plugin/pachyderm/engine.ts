@@ -1,12 +1,12 @@
 import type { Logger } from '../goplugin/logger';
 import type { SystemView } from '../sdk/system-view';
 import type { ConfigStore, ObservedPachd } from './config';
-import type { PachdAccess } from './pachd-access';
+import type { PachdClients } from './pachd-clients';
 
 /** The state one mount's paths share: its configuration, its way to pachd, its host and logger. */
 export interface Engine {
   configs: ConfigStore;
-  pachd: PachdAccess;
+  pachd: PachdClients;
   system: SystemView;
   logger: Logger;
   /** What pachd said about configurations stored unverified, by address, generation and admin token. */

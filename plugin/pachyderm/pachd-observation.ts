@@ -1,8 +1,8 @@
 import { badRequest } from '../sdk/errors';
 import type { EngineConfig, ObservedPachd } from './config';
 import type { Engine } from './engine';
-import type { AdminIdentity, PachdGeneration } from './pachd/authority';
-import { tokenFingerprint } from './pachd/token';
+import type { AdminIdentity, PachdGeneration } from './pachd/auth-api';
+import { tokenFingerprint } from './pachd/token-material';
 
 /**
  * What pachd says about a configuration: its release and generation, and what the admin token
@@ -24,8 +24,8 @@ export async function observePachd(engine: Engine, config: EngineConfig, deadlin
       `generation is forced to ${generation}, but pachd ${version.version} speaks generation ${version.generation}`,
     );
   }
-  const authority = await engine.pachd.authority(connection, generation, version.version);
-  const admin = await authority.verifyAdmin(config.admin_token);
+  const authApi = await engine.pachd.authApi(connection, generation, version.version);
+  const admin = await authApi.verifyAdmin(config.admin_token);
   return {
     admin,
     observed: {

@@ -1,8 +1,11 @@
+/**
+ * @file
+ * `vault write -f pachyderm/config/rotate-root`: a fresh admin token for the same pachd subject.
+ */
+
 import type { PathDefinition } from '../sdk/path';
 import { rotateAdminToken } from './admin-rotation';
 import type { Engine } from './engine';
-
-/* `vault write -f pachyderm/config/rotate-root`: a fresh admin token for the same pachd subject. */
 
 export function rotateRootPath(engine: Engine): PathDefinition {
   return {

@@ -1,5 +1,5 @@
 import { formatDuration, nanosToSeconds, secondsToNanos } from '../sdk/duration';
-import { badRequest, codedError, VaultError } from '../sdk/errors';
+import { badRequest } from '../sdk/errors';
 import type { FieldData } from '../sdk/fields';
 import type { PathDefinition } from '../sdk/path';
 import type { Request, Response } from '../sdk/logical';
@@ -15,11 +15,11 @@ import {
 import type { Engine } from './engine';
 import { issuanceOf } from './issuance-mode';
 import { defaultTtls, ENGINE_DEFAULT_MAX_TTL, ENGINE_DEFAULT_TTL } from './lease-ttl';
-import { isConfiguredAddress, parseAddress } from './pachd-access';
+import { isConfiguredAddress, parseAddress } from './pachd-clients';
 import { isSendableToken } from './pachd/connection';
-import { PachdError } from './pachd/errors';
-import { tokenFingerprint } from './pachd/token';
+import { tokenFingerprint } from './pachd/token-material';
 import { observePachd } from './pachd-observation';
+import { vaultErrorFromPachd } from './upstream-errors';
 
 const GENERATIONS: readonly GenerationSetting[] = ['auto', '1', '2'];
 const EXPIRY_WARNING_MS = 7 * 24 * 3600 * 1000;
@@ -251,10 +251,14 @@ async function verify(
   try {
     observation = await observePachd(engine, config, request.deadline);
   } catch (error) {
-    // The address is new to this engine: one that does not answer is a bad value, not an outage.
-    if (error instanceof VaultError) throw error;
+    // An address new to this engine that does not answer as pachd does is a bad value; the
+    // configured pachd failing is an outage.
     const newAddress = existing === undefined || !isConfiguredAddress(existing, config.pachd_address);
-    throw configError(error, config.pachd_address, newAddress);
+    throw vaultErrorFromPachd(error, 'cannot verify the configuration', {
+      candidateAdminToken: true,
+      candidateAddress: newAddress,
+      activationNeededFor: 'configuring this engine',
+    });
   }
   const { admin, observed } = observation;
   if (admin.shortfall !== undefined) throw badRequest(`admin_token cannot issue tokens: ${admin.shortfall}`);
@@ -266,30 +270,4 @@ async function verify(
     );
   }
   return observed;
-}
-
-function configError(error: unknown, address: string, newAddress: boolean): unknown {
-  if (!(error instanceof PachdError)) return error;
-  switch (error.failure) {
-    case 'unauthenticated':
-      return badRequest(
-        `pachd at ${address} rejected admin_token (expired, revoked, or from another cluster): ${error.detail}`,
-      );
-    case 'permission-denied':
-      return badRequest(`admin_token is not a pachd admin: ${error.message}`);
-    case 'invalid-input':
-      return badRequest(`cannot verify the configuration: ${error.message}`);
-    case 'not-activated':
-      return codedError(502, `${error.message}; activate auth (pachctl auth activate) before configuring this engine`);
-    default:
-      // An address new to this engine that does not answer as pachd does is a bad value; the
-      // configured pachd failing is an outage.
-      if (newAddress) {
-        return badRequest(
-          `cannot verify the configuration: ${error.message}; check pachd_address (grpcs:// for a TLS pachd), ` +
-            'or store it unchecked with verify_connection=false',
-        );
-      }
-      return codedError(502, `cannot verify the configuration: ${error.message}`);
-  }
 }

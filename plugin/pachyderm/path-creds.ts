@@ -5,7 +5,7 @@ import type { Engine } from './engine';
 import { isDynamicRobotRole, loadRole, MAX_ROLE_NAME_LENGTH, robotNameTemplateOf, ROLE_NAME_PATTERN } from './role';
 import { RobotNameTemplate } from './robot-name-template';
 import { SubjectTemplate } from './subject-template';
-import { issueToken } from './token-issuer';
+import { issueToken } from './issue-token';
 
 /** A fresh pachd token for a role's subject, behind a lease: `vault read pachyderm/creds/ci`. */
 export function credsPath(engine: Engine): PathDefinition {

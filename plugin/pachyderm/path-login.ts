@@ -2,7 +2,7 @@ import { badRequest } from '../sdk/errors';
 import type { PathDefinition } from '../sdk/path';
 import type { Engine } from './engine';
 import { MAX_SUBJECT_LENGTH } from './subjects';
-import { issueToken } from './token-issuer';
+import { issueToken } from './issue-token';
 
 /**
  * The original plugin's flow: a token for any subject the caller names,

@@ -2,9 +2,9 @@ import { timingSafeEqual } from 'node:crypto';
 import { badRequest } from '../sdk/errors';
 import type { PathDefinition } from '../sdk/path';
 import type { Engine } from './engine';
-import type { RevokeOutcome } from './pachd/authority';
+import type { RevokeOutcome } from './pachd/auth-api';
 import { isSendableToken } from './pachd/connection';
-import { hashPachdToken, tokenFingerprint } from './pachd/token';
+import { hashPachdToken, tokenFingerprint } from './pachd/token-material';
 import { MAX_TOKEN_LENGTH } from './path-config';
 import { revokeAtHome } from './token-revocation';
 import { vaultErrorFromPachd } from './upstream-errors';
@@ -45,8 +45,8 @@ then is harmless. The engine's own admin token is refused: rotate it with config
           }
           let outcome: RevokeOutcome;
           try {
-            const authority = await engine.pachd.configuredAuthority(config, request.deadline);
-            const home = { pachd_address: authority.connection.address.canonical, generation: authority.generation };
+            const authApi = await engine.pachd.configuredAuthApi(config, request.deadline);
+            const home = { pachd_address: authApi.connection.address.canonical, generation: authApi.generation };
             outcome = await revokeAtHome(engine, config, home, token, request.deadline);
           } catch (error) {
             throw vaultErrorFromPachd(error, 'cannot revoke the token');

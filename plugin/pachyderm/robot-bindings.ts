@@ -1,17 +1,18 @@
-import { codedError } from '../sdk/errors';
-import type { EngineConfig } from './config';
-import type { Engine } from './engine';
-import { isConfiguredAddress, type TokenHome } from './pachd-access';
-import type { PachdAuthority } from './pachd/authority';
-import { PachdError } from './pachd/errors';
-import { formatResource, type RoleGrant } from './role-bindings';
-import { revokeAtHome } from './token-revocation';
-
-/*
+/**
+ * @file
  * Giving a dynamic robot its role bindings, and taking the robot apart again: its tokens, then
  * each binding. Both directions are idempotent, so a lease revocation, a failed issuance and the
  * rollback of an interrupted one all use the same removal, however far the creation got.
  */
+
+import { codedError } from '../sdk/errors';
+import type { EngineConfig } from './config';
+import type { Engine } from './engine';
+import { isConfiguredAddress, type TokenHome } from './pachd-clients';
+import type { PachdAuthApi } from './pachd/auth-api';
+import { PachdError } from './pachd/errors';
+import { formatResource, type RoleGrant } from './role-bindings';
+import { revokeAtHome } from './token-revocation';
 
 /** A dynamic robot as its lease or journal knows it. */
 export interface DynamicRobot extends TokenHome {
@@ -31,12 +32,12 @@ export interface RobotRemoval {
 }
 
 export async function grantRoles(
-  authority: PachdAuthority,
+  authApi: PachdAuthApi,
   adminToken: string,
   subject: string,
   grants: readonly RoleGrant[],
 ): Promise<void> {
-  for (const grant of grants) await authority.setRoles(adminToken, grant.resource, subject, grant.roles);
+  for (const grant of grants) await authApi.setRoles(adminToken, grant.resource, subject, grant.roles);
 }
 
 /** Revokes every token of the robot and removes every binding it was given. */
@@ -46,8 +47,8 @@ export async function removeDynamicRobot(
   robot: DynamicRobot,
   deadline?: number,
 ): Promise<RobotRemoval> {
-  const authority = await engine.pachd.authorityAt(config, robot, deadline);
-  const atHome = config !== undefined && isConfiguredAddress(config, authority.connection.address);
+  const authApi = await engine.pachd.authApiAt(config, robot, deadline);
+  const atHome = config !== undefined && isConfiguredAddress(config, authApi.connection.address);
   if (!atHome) {
     // The admin token goes to no other pachd: the token can still revoke itself, the bindings stay.
     if (robot.token !== undefined) await revokeAtHome(engine, config, robot, robot.token, deadline);
@@ -58,12 +59,12 @@ export async function removeDynamicRobot(
         `with pachctl auth set ... none ${robot.subject}, then revoke the lease with -force`,
     );
   }
-  const tokensRevoked = await revokeTokens(engine, config, authority, robot, deadline);
+  const tokensRevoked = await revokeTokens(engine, config, authApi, robot, deadline);
   let bindingsRemoved = 0;
   let resourcesGone = 0;
   for (const grant of robot.grants) {
     try {
-      await authority.setRoles(config.admin_token, grant.resource, robot.subject, []);
+      await authApi.setRoles(config.admin_token, grant.resource, robot.subject, []);
       bindingsRemoved += 1;
     } catch (error) {
       // A binding on a deleted repo or project went with it.
@@ -86,12 +87,12 @@ export async function removeDynamicRobot(
 async function revokeTokens(
   engine: Engine,
   config: EngineConfig,
-  authority: PachdAuthority,
+  authApi: PachdAuthApi,
   robot: DynamicRobot,
   deadline: number | undefined,
 ): Promise<number | 'unknown'> {
   try {
-    const revoked = await authority.revokeTokensOf(config.admin_token, robot.subject);
+    const revoked = await authApi.revokeTokensOf(config.admin_token, robot.subject);
     if (revoked !== 'unsupported') return revoked;
   } catch (error) {
     if (!(error instanceof PachdError) || error.failure !== 'permission-denied') throw error;

@@ -1,7 +1,5 @@
-import { randomInt } from 'node:crypto';
-import { badRequest } from '../sdk/errors';
-
-/*
+/**
+ * @file
  * How a dynamic robot is named, in the syntax of Vault's `username_template` (a subset of Go's
  * templates), so that an operator who has written one for the database engine can write this:
  *
@@ -12,6 +10,9 @@ import { badRequest } from '../sdk/errors';
  * read, or two leases would share one robot and revoking one would strip the other: a template
  * must hold {{random N}} with N of at least MIN_RANDOM_LENGTH, untruncated.
  */
+
+import { randomInt } from 'node:crypto';
+import { badRequest } from '../sdk/errors';
 
 export const DEFAULT_ROBOT_NAME_TEMPLATE = 'vault-{{.RoleName | truncate 24}}-{{unix_time}}-{{random 8}}';
 export const MIN_RANDOM_LENGTH = 8;

@@ -1,8 +1,5 @@
-import { badRequest } from '../sdk/errors';
-import type { BindingResource, BindingResourceType, PachdGeneration } from './pachd/authority';
-import type { PachdRelease } from './pachd/release';
-
-/*
+/**
+ * @file
  * The role bindings a dynamic robot is given, written the way `pachctl auth set` names them:
  *
  *   repo:default/images=repoReader    repo images, project default, role repoReader
@@ -13,6 +10,10 @@ import type { PachdRelease } from './pachd/release';
  * One role per entry; several entries on one resource add up. A role stores them as written, so
  * it reads back that way; they are put in the terms of the pachd at hand at each use.
  */
+
+import { badRequest } from '../sdk/errors';
+import type { BindingResource, BindingResourceType, PachdGeneration } from './pachd/auth-api';
+import type { PachdRelease } from './pachd/release';
 
 /** The roles one principal holds on one resource. */
 export interface RoleGrant {

@@ -1,5 +1,5 @@
 import { badRequest } from '../sdk/errors';
-import type { PachdGeneration } from './pachd/authority';
+import type { PachdGeneration } from './pachd/auth-api';
 import type { PachdRelease } from './pachd/release';
 
 /**

@@ -1,7 +1,7 @@
 import type { EngineConfig } from './config';
 import type { Engine } from './engine';
-import { isConfiguredAddress, type TokenHome } from './pachd-access';
-import type { RevokeOutcome } from './pachd/authority';
+import { isConfiguredAddress, type TokenHome } from './pachd-clients';
+import type { RevokeOutcome } from './pachd/auth-api';
 import { PachdError } from './pachd/errors';
 
 /**
@@ -18,15 +18,15 @@ export async function revokeAtHome(
   token: string,
   deadline?: number,
 ): Promise<RevokeOutcome> {
-  const authority = await engine.pachd.authorityAt(config, home, deadline);
-  if (config === undefined || !isConfiguredAddress(config, authority.connection.address)) {
-    return authority.revokeAsItself(token);
+  const authApi = await engine.pachd.authApiAt(config, home, deadline);
+  if (config === undefined || !isConfiguredAddress(config, authApi.connection.address)) {
+    return authApi.revokeAsItself(token);
   }
   try {
-    return await authority.revoke(config.admin_token, token);
+    return await authApi.revoke(config.admin_token, token);
   } catch (error) {
     // The admin token is expired, revoked, or from another cluster.
-    if (error instanceof PachdError && error.failure === 'unauthenticated') return authority.revokeAsItself(token);
+    if (error instanceof PachdError && error.failure === 'unauthenticated') return authApi.revokeAsItself(token);
     throw error;
   }
 }

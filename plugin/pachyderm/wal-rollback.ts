@@ -1,19 +1,21 @@
-import type { Request } from '../sdk/logical';
-import type { WalEntry } from '../sdk/wal';
-import { ADMIN_ROTATION_WAL, finishInterruptedRotation, type AdminRotationWal } from './admin-rotation';
-import type { Engine } from './engine';
-import type { PachdGeneration } from './pachd/authority';
-import { tokenFingerprint } from './pachd/token';
-import { removeDynamicRobot } from './robot-bindings';
-import { grantsFromStored, type RoleGrant } from './role-bindings';
-import { revokeAtHome } from './token-revocation';
-
-/*
+/**
+ * @file
  * What the rollback tick does with WAL entries that outlived their request. An entry is left
  * alone until `WAL_ROLLBACK_MIN_AGE_MS` old: twice as long as any request spends on pachd
  * (MAX_REQUEST_BUDGET_MS), so a call of the interrupted request cannot land at pachd after the
  * rollback has looked for its token. It is Vault's own default.
  */
+
+import type { Request } from '../sdk/logical';
+import type { WalEntry } from '../sdk/wal';
+import { ADMIN_ROTATION_WAL, type AdminRotationWal } from './admin-rotation';
+import { finishInterruptedRotation } from './admin-rotation-rollback';
+import type { Engine } from './engine';
+import type { PachdGeneration } from './pachd/auth-api';
+import { tokenFingerprint } from './pachd/token-material';
+import { removeDynamicRobot } from './robot-bindings';
+import { grantsFromStored, type RoleGrant } from './role-bindings';
+import { revokeAtHome } from './token-revocation';
 
 export const PENDING_TOKEN_WAL = 'pachd-token';
 export const WAL_ROLLBACK_MIN_AGE_MS = 10 * 60 * 1000;

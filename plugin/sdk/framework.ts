@@ -8,6 +8,7 @@
 import type { Nanoseconds } from './duration';
 import { internalError, unsupportedOperation, unsupportedPath } from './errors';
 import { FieldData, type FieldSchemas } from './fields';
+import { pathHelpText, rootHelpText } from './help-text';
 import type { Logger } from '../goplugin/logger';
 import type { Redactor } from '../goplugin/redactor';
 import type { Request, Response, Secret } from './logical';
@@ -303,7 +304,7 @@ export class Backend {
     if (path === '') {
       this.rootHelp ??= {
         data: {
-          help: this.rootHelpText(),
+          help: rootHelpText(this.definition),
           see_also: [],
           openapi: openApiDocument(this.definition, this.definition.paths, this.specialPaths()),
         },
@@ -320,14 +321,6 @@ export class Backend {
         openapi: openApiDocument(this.definition, [definition], this.specialPaths()),
       },
     };
-  }
-
-  private rootHelpText(): string {
-    const lines = [this.definition.help.trim(), '', '## PATHS', ''];
-    for (const path of this.definition.paths) {
-      lines.push(`    ^${path.pattern}$`, `        ${path.helpSynopsis}`, '');
-    }
-    return lines.join('\n');
   }
 }
 
@@ -350,24 +343,8 @@ function sensitiveFieldNames(definition: BackendDefinition): string[] {
   return schemas.flatMap((fields) => Object.entries(fields).filter(([, field]) => field.sensitive === true).map(([name]) => name));
 }
 
-export function captureNames(pattern: string): string[] {
+function captureNames(pattern: string): string[] {
   return [...pattern.matchAll(/\(\?<([A-Za-z_][A-Za-z0-9_]*)>/g)].map((match) => match[1] ?? '');
-}
-
-function pathHelpText(definition: PathDefinition, fields: FieldSchemas): string {
-  const lines = ['Request:        ' + definition.pattern, '', '## DESCRIPTION', ''];
-  lines.push(definition.helpSynopsis, '');
-  if (definition.helpDescription !== undefined) lines.push(definition.helpDescription.trim(), '');
-  const names = Object.keys(fields).sort();
-  if (names.length > 0) {
-    lines.push('## PARAMETERS', '');
-    for (const name of names) {
-      const field = fields[name];
-      if (field === undefined) continue;
-      lines.push(`${name} (${field.type})`, '', `    ${field.description}`, '');
-    }
-  }
-  return lines.join('\n');
 }
 
 /**

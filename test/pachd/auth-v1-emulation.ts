@@ -1,109 +1,32 @@
-import * as grpc from '@grpc/grpc-js';
-
-import { callerTokenFrom } from './caller-token';
-import { PachdAuthErrors } from './pachd-auth-errors';
+import { AuthEmulationBase, ROOT_USER, type ExpiryRule } from './auth-emulation-base';
+import { ClusterRolesV1, notAnAdmin } from './cluster-roles-v1';
+import { canonicalV1Subject } from './subjects-v1';
+import { extendCap, grantedTtl, leaseExpiryMs } from './token-lifetimes-v1';
+import type { CreateProjectSpec, CreateRepoSpec, ResourceBindingView, PachdAuthEmulation, TokenView } from './pachd-emulation';
+import { type PachdCall, type PachdUnaryHandler, int64ToNumber, timestampFromMs, typedHandler } from './pachd-methods';
 import type {
-  CreateProjectSpec,
-  CreateRepoSpec,
-  CreateTokenSpec,
-  CreatedToken,
-  ResourceBindingView,
-  PachdAuthEmulation,
-  TokenView,
-} from './pachd-emulation';
-import {
-  type PachdCall,
-  type PachdUnaryHandler,
-  type TimestampMessage,
-  int64ToNumber,
-  msFromTimestamp,
-  timestampFromMs,
-  typedHandler,
-} from './pachd-methods';
-import { PachdStatusError, plainGoError } from './pachd-status';
+  ActivateRequest,
+  ModifyAdminsRequest,
+  GetAuthTokenRequest,
+  ExtendAuthTokenRequest,
+  RevokeAuthTokenRequest,
+  SetScopeRequest,
+  GetScopeRequest,
+  GetAclRequest,
+  HashedAuthTokenMessage,
+  RestoreAuthTokenRequest,
+  WhoAmIResponse,
+} from './auth-v1-messages';
+import { type PachdStatusError, plainGoError } from './pachd-status';
 import type { PachdVersion } from './pachd-version';
 import { type AclCallerContext, RepoAclsV1 } from './repo-acls-v1';
 import type { StandinClock } from './standin-clock';
 import type { TokenHistory, TokenOrigin } from './token-history';
-import {
-  type StoredToken,
-  TokenSource,
-  TokenStore,
-  hashPachToken,
-  newPachToken,
-} from './token-store';
+import { type StoredToken, TokenSource, hashPachToken, newPachToken } from './token-store';
 
-/** pachd's defaultSessionTTLSecs: the admin GetAuthToken cap (1.10+) and the Extend cap (1.7.2+). */
-const THIRTY_DAYS_SECONDS = 2592000;
-/** The ExtendAuthToken cap in 1.7.0 and 1.7.1. */
-const FOURTEEN_DAYS_SECONDS = 1209600;
-/**
- * etcd raises shorter leases to its minimum, ceil(1.5 × election timeout) = 2 s with the default
- * 1 s election timeout pachd's etcd runs with.
- */
-const ETCD_MIN_LEASE_SECONDS = 2;
 /** Where 1.x pachd keeps token hashes in etcd; it surfaces in one pre-1.13.3 error text. */
 const ETCD_TOKEN_KEY_PREFIX = 'pachyderm/1.7.0/pachyderm_auth/tokens/';
-const ROOT_USER = 'pach:root';
 const MIN_SWEEP_SIZE = 4096;
-
-type ClusterRoleName = 'SUPER' | 'FS';
-const CLUSTER_ROLE_NUMBERS: Record<ClusterRoleName, number> = { SUPER: 1, FS: 2 };
-
-function isClusterRoleName(name: string): name is ClusterRoleName {
-  return name === 'SUPER' || name === 'FS';
-}
-
-interface ActivateRequest {
-  github_token: string;
-  subject: string;
-  root_token: string;
-}
-interface ModifyAdminsRequest {
-  add: string[];
-  remove: string[];
-}
-interface GetAuthTokenRequest {
-  subject: string;
-  ttl: string;
-}
-interface ExtendAuthTokenRequest {
-  token: string;
-  ttl: string;
-}
-interface RevokeAuthTokenRequest {
-  token: string;
-}
-interface SetScopeRequest {
-  username: string;
-  repo: string;
-  scope: number;
-}
-interface GetScopeRequest {
-  username: string;
-  repos: string[];
-}
-interface GetAclRequest {
-  repo: string;
-}
-interface TokenInfoMessage {
-  subject: string;
-  source: number;
-}
-interface HashedAuthTokenMessage {
-  hashed_token: string;
-  token_info: TokenInfoMessage | null;
-  expiration: TimestampMessage | null;
-}
-interface RestoreAuthTokenRequest {
-  token: HashedAuthTokenMessage | null;
-}
-interface WhoAmIResponse {
-  username: string;
-  is_admin: boolean;
-  ttl?: number;
-  cluster_roles?: { roles: number[] };
-}
 
 export interface AuthV1Options {
   version: PachdVersion;
@@ -119,40 +42,24 @@ export interface AuthV1Options {
  * Pachyderm 1.x auth (`auth.API`) over an in-memory token table. Tokens live like etcd keys
  * with leases: an expired one is simply gone. Admin means holding the SUPER cluster role.
  */
-export class AuthV1Emulation implements PachdAuthEmulation {
+export class AuthV1Emulation extends AuthEmulationBase implements PachdAuthEmulation {
   readonly generation = 1 as const;
   readonly authService = 'auth.API';
 
-  private readonly version: PachdVersion;
-  private readonly clock: StandinClock;
+  protected readonly expiry: ExpiryRule = { endsAtExpiry: true, expiredRowsLinger: false };
+  protected readonly sources = { root: TokenSource.AUTHENTICATE, control: TokenSource.GET_TOKEN };
+
   private readonly idps: ReadonlySet<string>;
-  private readonly errors: PachdAuthErrors;
-  private readonly tokens: TokenStore;
-  private readonly clusterRoles = new Map<string, Set<ClusterRoleName>>();
+  private readonly clusterRoles = new ClusterRolesV1();
   /** Repo ACLs and which repos exist. */
   private readonly acls = new RepoAclsV1();
-  private active = false;
-  /** Set when state was wiped, so the next activation bootstraps a new root. */
-  private wiped = false;
-  private currentRootToken = '';
   /** Table size that triggers the next sweep of expired tokens (see insertToken). */
   private sweepAtSize = MIN_SWEEP_SIZE;
 
   constructor(options: AuthV1Options) {
-    this.version = options.version;
-    this.clock = options.clock;
+    super(1, options.version, options.clock, options.history);
     this.idps = new Set(options.idps);
-    this.errors = new PachdAuthErrors(1, options.version);
-    this.tokens = new TokenStore(options.history);
-    this.bootstrap('pach:root', options.rootToken ?? newPachToken(), 'bootstrap');
-  }
-
-  get rootToken(): string {
-    return this.currentRootToken;
-  }
-
-  get activated(): boolean {
-    return this.active;
+    this.bootstrap(ROOT_USER, options.rootToken ?? newPachToken(), 'bootstrap');
   }
 
   handlers(): Map<string, PachdUnaryHandler> {
@@ -161,52 +68,15 @@ export class AuthV1Emulation implements PachdAuthEmulation {
       ['Deactivate', typedHandler((_request: object, call: PachdCall) => this.deactivateRpc(call))],
       ['WhoAmI', typedHandler((_request: object, call: PachdCall) => this.whoAmI(call))],
       ['GetAdmins', typedHandler((_request: object, call: PachdCall) => this.getAdmins(call))],
-      [
-        'ModifyAdmins',
-        typedHandler((request: ModifyAdminsRequest, call: PachdCall) =>
-          this.modifyAdmins(request, call),
-        ),
-      ],
-      [
-        'GetAuthToken',
-        typedHandler((request: GetAuthTokenRequest, call: PachdCall) =>
-          this.getAuthToken(request, call),
-        ),
-      ],
-      [
-        'ExtendAuthToken',
-        typedHandler((request: ExtendAuthTokenRequest, call: PachdCall) =>
-          this.extendAuthToken(request, call),
-        ),
-      ],
-      [
-        'RevokeAuthToken',
-        typedHandler((request: RevokeAuthTokenRequest, call: PachdCall) =>
-          this.revokeAuthToken(request, call),
-        ),
-      ],
-      [
-        'ExtractAuthTokens',
-        typedHandler((_request: object, call: PachdCall) => this.extractAuthTokens(call)),
-      ],
-      [
-        'SetScope',
-        typedHandler((request: SetScopeRequest, call: PachdCall) => this.acls.setScope(this.aclCaller(call), request)),
-      ],
-      [
-        'GetScope',
-        typedHandler((request: GetScopeRequest, call: PachdCall) => this.acls.getScope(this.aclCaller(call), request)),
-      ],
-      [
-        'GetACL',
-        typedHandler((request: GetAclRequest, call: PachdCall) => this.acls.getAcl(this.aclCaller(call), request.repo)),
-      ],
-      [
-        'RestoreAuthToken',
-        typedHandler((request: RestoreAuthTokenRequest, call: PachdCall) =>
-          this.restoreAuthToken(request, call),
-        ),
-      ],
+      ['ModifyAdmins', typedHandler((request: ModifyAdminsRequest, call: PachdCall) => this.modifyAdmins(request, call))],
+      ['GetAuthToken', typedHandler((request: GetAuthTokenRequest, call: PachdCall) => this.getAuthToken(request, call))],
+      ['ExtendAuthToken', typedHandler((request: ExtendAuthTokenRequest, call: PachdCall) => this.extendAuthToken(request, call))],
+      ['RevokeAuthToken', typedHandler((request: RevokeAuthTokenRequest, call: PachdCall) => this.revokeAuthToken(request, call))],
+      ['ExtractAuthTokens', typedHandler((_request: object, call: PachdCall) => this.extractAuthTokens(call))],
+      ['SetScope', typedHandler((request: SetScopeRequest, call: PachdCall) => this.acls.setScope(this.aclCaller(call), request))],
+      ['GetScope', typedHandler((request: GetScopeRequest, call: PachdCall) => this.acls.getScope(this.aclCaller(call), request))],
+      ['GetACL', typedHandler((request: GetAclRequest, call: PachdCall) => this.acls.getAcl(this.aclCaller(call), request.repo))],
+      ['RestoreAuthToken', typedHandler((request: RestoreAuthTokenRequest, call: PachdCall) => this.restoreAuthToken(request, call))],
     ]);
   }
 
@@ -222,7 +92,7 @@ export class AuthV1Emulation implements PachdAuthEmulation {
 
   private activateRpc(request: ActivateRequest): { pach_token: string } {
     if (this.active) throw plainGoError('already activated');
-    let subject = request.subject === '' ? '' : this.canonicalizeSubject(request.subject);
+    let subject = request.subject === '' ? '' : canonicalV1Subject(this.version, this.idps, request.subject);
     const rootTokenHonoured = request.root_token !== '' && this.version.isAtLeast(1, 11, 9);
     if (rootTokenHonoured) subject = ROOT_USER;
     if (subject === '' || subject.startsWith('github:')) {
@@ -240,34 +110,33 @@ export class AuthV1Emulation implements PachdAuthEmulation {
   }
 
   private deactivateRpc(call: PachdCall): object {
-    if (!this.active) throw this.errors.notActivated();
+    this.requireActive();
     const caller = this.authenticatedCaller(call);
-    if (!this.isAdmin(caller.subject)) throw this.notAuthorized(caller.subject, 'DeactivateAuth');
+    if (!this.clusterRoles.isAdmin(caller.subject)) throw notAnAdmin(caller.subject, 'DeactivateAuth');
     this.deactivate(true);
     return {};
   }
 
   private whoAmI(call: PachdCall): WhoAmIResponse {
-    if (!this.active) throw this.errors.notActivated();
+    this.requireActive();
     const caller = this.authenticatedCaller(call);
-    const roles = this.clusterRoles.get(caller.subject);
     const response: WhoAmIResponse = {
       username: caller.subject,
-      is_admin: roles?.has('SUPER') ?? false,
+      is_admin: this.clusterRoles.isAdmin(caller.subject),
     };
     if (this.version.isAtLeast(1, 7, 5)) response.ttl = this.remainingSeconds(caller);
     if (this.version.isAtLeast(1, 11, 0)) {
       response.cluster_roles = {
-        roles: [...(roles ?? [])].map((role) => CLUSTER_ROLE_NUMBERS[role]),
+        roles: this.clusterRoles.roleNumbers(caller.subject),
       };
     }
     return response;
   }
 
   private getAdmins(call: PachdCall): { admins: string[] } {
-    if (!this.active) throw this.errors.notActivated();
+    this.requireActive();
     this.authenticatedCaller(call);
-    return { admins: this.superHolders().sort() };
+    return { admins: this.clusterRoles.superHolders().sort() };
   }
 
   private modifyAdmins(request: ModifyAdminsRequest, call: PachdCall): object {
@@ -281,38 +150,23 @@ export class AuthV1Emulation implements PachdAuthEmulation {
       }
       grants.set(principal, false);
     }
-    if (!this.active) throw this.errors.notActivated();
+    this.requireActive();
     const caller = this.authenticatedCaller(call);
-    if (!this.isAdmin(caller.subject)) {
+    if (!this.clusterRoles.isAdmin(caller.subject)) {
       const adminOp = this.version.isAtLeast(1, 11, 0) ? 'ModifyClusterRoleBinding' : 'ModifyAdmins';
-      throw this.notAuthorized(caller.subject, adminOp);
+      throw notAnAdmin(caller.subject, adminOp);
     }
     const wrap = (message: string): PachdStatusError =>
       plainGoError(`error applying cluster role bindings: ${message}`);
     const canonical = new Map<string, boolean>();
     for (const [principal, grant] of grants) {
       try {
-        canonical.set(this.canonicalizeSubject(principal), grant);
+        canonical.set(canonicalV1Subject(this.version, this.idps, principal), grant);
       } catch (error) {
         throw wrap(error instanceof Error ? error.message : String(error));
       }
     }
-    const remainingSupers = new Set(this.superHolders());
-    for (const [principal, grant] of canonical) {
-      if (grant) remainingSupers.add(principal);
-      else remainingSupers.delete(principal);
-    }
-    if (remainingSupers.size === 0) {
-      throw wrap(
-        'invalid request: cannot remove all cluster administrators while auth is active, to avoid unfixable cluster states',
-      );
-    }
-    // A grant makes SUPER the principal's only role and a removal clears both, as 1.11+ maps
-    // ModifyAdmins onto whole cluster role bindings.
-    for (const [principal, grant] of canonical) {
-      if (grant) this.clusterRoles.set(principal, new Set(['SUPER']));
-      else this.clusterRoles.delete(principal);
-    }
+    this.clusterRoles.applyAdminChanges(canonical, wrap);
     return {};
   }
 
@@ -320,7 +174,7 @@ export class AuthV1Emulation implements PachdAuthEmulation {
     request: GetAuthTokenRequest,
     call: PachdCall,
   ): { token: string; subject?: string } {
-    if (!this.active) throw this.errors.notActivated();
+    this.requireActive();
     const version = this.version;
     const requestedTtl = int64ToNumber(request.ttl);
     if (!version.isAtLeast(1, 9, 8) && request.subject === '') {
@@ -330,32 +184,32 @@ export class AuthV1Emulation implements PachdAuthEmulation {
       throw plainGoError('GetAuthTokenRequest.TTL must be >= 0');
     }
     const caller = this.authenticatedCaller(call);
-    const isAdmin = this.isAdmin(caller.subject);
+    const isAdmin = this.clusterRoles.isAdmin(caller.subject);
     if (version.isAtLeast(1, 11, 0) && requestedTtl < 0 && !isAdmin) {
       throw plainGoError('GetAuthTokenRequest.TTL must be >= 0');
     }
     let subject = caller.subject;
     if (request.subject !== '') {
-      subject = this.canonicalizeSubject(request.subject);
+      subject = canonicalV1Subject(this.version, this.idps, request.subject);
       if (!isAdmin && subject !== caller.subject) {
         const adminOp =
           version.isAtLeast(1, 7, 11) && !version.isAtLeast(1, 9, 8)
             ? 'GetOneTimePassword on behalf of another user'
             : 'GetAuthToken on behalf of another user';
-        throw this.notAuthorized(caller.subject, adminOp);
+        throw notAnAdmin(caller.subject, adminOp);
       }
     }
     // The check runs on the resolved subject, so even root asking for itself is refused.
     if (version.isAtLeast(1, 11, 9) && subject.startsWith('pach:')) {
       throw plainGoError('GetAuthTokenRequest.Subject is invalid');
     }
-    const ttl = this.grantedTtl(requestedTtl, isAdmin, caller);
+    const ttl = grantedTtl(this.version, requestedTtl, isAdmin, this.remainingSeconds(caller));
     const token = newPachToken();
     this.insertToken(
       {
         hash: hashPachToken(token),
         subject,
-        expiresAtMs: this.leaseExpiry(ttl),
+        expiresAtMs: leaseExpiryMs(this.clock.nowMs(), ttl),
         source: TokenSource.GET_TOKEN,
       },
       'GetAuthToken',
@@ -364,12 +218,12 @@ export class AuthV1Emulation implements PachdAuthEmulation {
   }
 
   private extendAuthToken(request: ExtendAuthTokenRequest, call: PachdCall): object {
-    if (!this.active) throw this.errors.notActivated();
+    this.requireActive();
     const ttl = int64ToNumber(request.ttl);
     if (ttl === 0) throw plainGoError('invalid request: ExtendAuthTokenRequest.TTL must be > 0');
     const caller = this.authenticatedCaller(call);
-    if (!this.isAdmin(caller.subject)) throw this.notAuthorized(caller.subject, 'ExtendAuthToken');
-    const cap = this.version.isAtLeast(1, 7, 2) ? THIRTY_DAYS_SECONDS : FOURTEEN_DAYS_SECONDS;
+    if (!this.clusterRoles.isAdmin(caller.subject)) throw notAnAdmin(caller.subject, 'ExtendAuthToken');
+    const cap = extendCap(this.version);
     if (ttl > cap) throw plainGoError(`can only extend tokens by at most ${cap} seconds`);
     const target = this.liveToken(hashPachToken(request.token));
     if (target === undefined) throw this.errors.badToken();
@@ -379,14 +233,14 @@ export class AuthV1Emulation implements PachdAuthEmulation {
     if (ttl < existing) {
       throw plainGoError(`provided TTL (${ttl}) is shorter than token's existing TTL (${existing})`);
     }
-    target.expiresAtMs = this.leaseExpiry(ttl);
+    target.expiresAtMs = leaseExpiryMs(this.clock.nowMs(), ttl);
     return {};
   }
 
   private revokeAuthToken(request: RevokeAuthTokenRequest, call: PachdCall): object {
-    if (!this.active) throw this.errors.notActivated();
+    this.requireActive();
     const caller = this.authenticatedCaller(call);
-    const isAdmin = this.isAdmin(caller.subject);
+    const isAdmin = this.clusterRoles.isAdmin(caller.subject);
     const hash = hashPachToken(request.token);
     const target = this.liveToken(hash);
     if (target === undefined) {
@@ -395,20 +249,20 @@ export class AuthV1Emulation implements PachdAuthEmulation {
       if (!this.version.isAtLeast(1, 11, 8)) return {};
       // 1.11.8 to 1.13.2 fell through: the empty owner fails the ownership test for non-admins,
       // and for admins the collection's Delete reports the missing etcd key.
-      if (!isAdmin) throw this.notAuthorized(caller.subject, "RevokeAuthToken on another user's token");
+      if (!isAdmin) throw notAnAdmin(caller.subject, "RevokeAuthToken on another user's token");
       throw plainGoError(` ${ETCD_TOKEN_KEY_PREFIX}${hash} not found`);
     }
     if (!isAdmin && target.subject !== caller.subject) {
-      throw this.notAuthorized(caller.subject, "RevokeAuthToken on another user's token");
+      throw notAnAdmin(caller.subject, "RevokeAuthToken on another user's token");
     }
     this.tokens.delete(hash);
     return {};
   }
 
   private extractAuthTokens(call: PachdCall): { tokens: HashedAuthTokenMessage[] } {
-    if (!this.active) throw this.errors.notActivated();
+    this.requireActive();
     const caller = this.authenticatedCaller(call);
-    if (!this.isAdmin(caller.subject)) throw this.notAuthorized(caller.subject, 'ExtractAuthTokens');
+    if (!this.clusterRoles.isAdmin(caller.subject)) throw notAnAdmin(caller.subject, 'ExtractAuthTokens');
     const now = this.clock.nowMs();
     const extracted: HashedAuthTokenMessage[] = [];
     for (const token of this.tokens.all()) {
@@ -424,34 +278,20 @@ export class AuthV1Emulation implements PachdAuthEmulation {
   }
 
   private restoreAuthToken(request: RestoreAuthTokenRequest, call: PachdCall): object {
-    if (!this.active) throw this.errors.notActivated();
+    this.requireActive();
     const caller = this.authenticatedCaller(call);
-    if (!this.isAdmin(caller.subject)) throw this.notAuthorized(caller.subject, 'RestoreAuthToken');
+    if (!this.clusterRoles.isAdmin(caller.subject)) throw notAnAdmin(caller.subject, 'RestoreAuthToken');
     const restored = request.token;
-    if (restored === null || restored === undefined) {
-      throw new PachdStatusError(
-        grpc.status.INTERNAL,
-        'RestoreAuthTokenRequest.token is unset (pachd 1.x dereferences it unchecked and panics)',
-      );
-    }
-    let ttl = 0;
-    if (restored.expiration !== null && restored.expiration !== undefined) {
-      // Go's int64(time.Until(t).Seconds()) truncates toward zero: under a second left (or even
-      // up to a second past) becomes 0, which stores the token with no lease at all.
-      ttl = Math.trunc((msFromTimestamp(restored.expiration) - this.clock.nowMs()) / 1000);
-      if (ttl < 0) throw this.errors.expiredToken();
-    }
-    if (this.liveToken(restored.hashed_token) !== undefined) {
-      throw plainGoError(
-        'error restoring auth token: cannot overwrite existing token with same hash',
-      );
-    }
+    if (restored === null || restored === undefined) throw this.errors.unsetField('RestoreAuthTokenRequest', 'token');
+    // A ttl of 0 stores the token with no lease at all.
+    const ttl = this.restoredTtlSeconds(restored.expiration);
+    if (this.liveToken(restored.hashed_token) !== undefined) throw this.errors.duplicateTokenHash();
     this.insertToken(
       {
         hash: restored.hashed_token,
         subject: restored.token_info?.subject ?? '',
         source: restored.token_info?.source ?? TokenSource.INVALID,
-        expiresAtMs: this.leaseExpiry(ttl),
+        expiresAtMs: leaseExpiryMs(this.clock.nowMs(), ttl),
       },
       'RestoreAuthToken',
     );
@@ -460,89 +300,15 @@ export class AuthV1Emulation implements PachdAuthEmulation {
 
   // ---- rules ----
 
-  /** The TTL pachd stores for a GetAuthToken, by release (pachd-auth-api.md 1.5). */
-  private grantedTtl(requested: number, isAdmin: boolean, caller: StoredToken): number {
-    const version = this.version;
-    if (!version.isAtLeast(1, 7, 11)) return requested;
-    if (!isAdmin) {
-      // Never longer than the caller's own token; a caller without expiry (-1) hands that on.
-      const callerTtl = this.remainingSeconds(caller);
-      return requested === 0 || requested > callerTtl ? callerTtl : requested;
-    }
-    if (version.isAtLeast(1, 10, 0) && (requested === 0 || requested > THIRTY_DAYS_SECONDS)) {
-      return THIRTY_DAYS_SECONDS;
-    }
-    return requested;
-  }
-
-  private canonicalizeSubject(subject: string): string {
-    if (subject === 'allClusterUsers') return subject;
-    let colon = subject.indexOf(':');
-    let canonical = subject;
-    if (colon < 0) {
-      canonical = `github:${subject}`;
-      colon = 'github'.length;
-    }
-    const prefix = canonical.slice(0, colon);
-    for (const idp of this.idps) {
-      if (prefix === idp || prefix === `group/${idp}`) return canonical;
-    }
-    switch (prefix) {
-      case 'github': {
-        const user = canonical.slice('github:'.length);
-        if (user.includes(':')) {
-          throw plainGoError(`invalid username has multiple prefixes: github:${user}`);
-        }
-        // As with PACHYDERM_AUTHENTICATION_DISABLED_FOR_TESTING=true: no GitHub lookup.
-        return canonical;
-      }
-      case 'robot':
-      case 'pipeline':
-        return canonical;
-      case 'pach':
-        if (this.version.isAtLeast(1, 11, 9)) return canonical;
-        break;
-      default:
-        break;
-    }
-    throw plainGoError(`subject has unrecognized prefix: ${canonical.slice(0, colon + 1)}`);
-  }
-
   /** SetScope, GetScope and GetACL check activation before anything else, then the caller. */
   private aclCaller(call: PachdCall): AclCallerContext {
-    if (!this.active) throw this.errors.notActivated();
+    this.requireActive();
     return {
       authenticatedSubject: () => this.authenticatedCaller(call).subject,
       // hasClusterRole(FS): SUPER, which includes every cluster role, or FS itself.
-      isAdminOrFs: (subject) => (this.clusterRoles.get(subject)?.size ?? 0) > 0,
-      canonicalizeSubject: (subject) => this.canonicalizeSubject(subject),
+      isAdminOrFs: (subject) => this.clusterRoles.holdsAny(subject),
+      canonicalizeSubject: (subject) => canonicalV1Subject(this.version, this.idps, subject),
     };
-  }
-
-  private authenticatedCaller(call: PachdCall): StoredToken {
-    const caller = callerTokenFrom(call.metadata);
-    if (caller.kind === 'missing') throw this.errors.notSignedIn();
-    if (caller.kind === 'several') throw this.errors.severalTokens();
-    const token = this.liveToken(hashPachToken(caller.token));
-    if (token === undefined) throw this.errors.badToken();
-    return token;
-  }
-
-  private notAuthorized(subject: string, adminOp: string): PachdStatusError {
-    const who = subject === '' ? '' : `${subject} is `;
-    return plainGoError(
-      `${who}not authorized to perform this operation; must be an admin to call ${adminOp}`,
-    );
-  }
-
-  private isAdmin(subject: string): boolean {
-    return this.clusterRoles.get(subject)?.has('SUPER') ?? false;
-  }
-
-  private superHolders(): string[] {
-    const holders: string[] = [];
-    for (const [principal, roles] of this.clusterRoles) if (roles.has('SUPER')) holders.push(principal);
-    return holders;
   }
 
   /**
@@ -562,94 +328,45 @@ export class AuthV1Emulation implements PachdAuthEmulation {
   private liveToken(hash: string): StoredToken | undefined {
     const token = this.tokens.get(hash);
     if (token === undefined) return undefined;
-    if (token.expiresAtMs !== null && token.expiresAtMs <= this.clock.nowMs()) {
+    if (this.isExpired(token, this.clock.nowMs())) {
       this.tokens.delete(hash);
       return undefined;
     }
     return token;
   }
 
-  /** etcd's TimeToLive: whole seconds left (truncated), -1 for a key without a lease. */
-  private remainingSeconds(token: StoredToken): number {
-    if (token.expiresAtMs === null) return -1;
-    return Math.max(0, Math.floor((token.expiresAtMs - this.clock.nowMs()) / 1000));
+  // ---- what the base leaves to the generation ----
+
+  protected presentToken(hash: string): StoredToken | undefined {
+    return this.liveToken(hash);
   }
 
-  /** PutTTL: zero or below attaches no lease, anything else an etcd lease of at least 2 s. */
-  private leaseExpiry(ttlSeconds: number): number | null {
-    if (ttlSeconds <= 0) return null;
-    return this.clock.nowMs() + Math.max(ttlSeconds, ETCD_MIN_LEASE_SECONDS) * 1000;
+  protected heldTokens(): StoredToken[] {
+    return this.tokens.all().filter((token) => this.liveToken(token.hash) !== undefined);
   }
 
-  private bootstrap(subject: string, token: string, origin: TokenOrigin): void {
-    this.tokens.clear();
+  protected bindRoot(subject: string): void {
     this.clusterRoles.clear();
-    this.clusterRoles.set(subject, new Set(['SUPER']));
-    this.tokens.insert(
-      { hash: hashPachToken(token), subject, expiresAtMs: null, source: TokenSource.AUTHENTICATE },
-      origin,
-    );
-    this.currentRootToken = token;
-    this.active = true;
-    this.wiped = false;
+    this.clusterRoles.set(subject, ['SUPER']);
+  }
+
+  protected wipeBindings(): void {
+    this.clusterRoles.clear();
+    this.acls.wipe();
+  }
+
+  protected override viewExtras(token: StoredToken): Partial<TokenView> {
+    return { source: TokenSource[token.source] ?? String(token.source) };
   }
 
   // ---- control surface ----
 
-  listTokens(): TokenView[] {
-    const now = this.clock.nowMs();
-    const views: TokenView[] = [];
-    for (const stored of this.tokens.all()) {
-      const token = this.liveToken(stored.hash);
-      if (token === undefined) continue;
-      views.push({
-        hash: token.hash,
-        subject: token.subject,
-        expiresAt: token.expiresAtMs === null ? null : new Date(token.expiresAtMs).toISOString(),
-        expiresAtMs: token.expiresAtMs,
-        ttlSeconds: this.remainingSeconds(token),
-        expired: token.expiresAtMs !== null && token.expiresAtMs <= now,
-        source: TokenSource[token.source] ?? String(token.source),
-      });
-    }
-    return views;
-  }
-
-  createToken(spec: CreateTokenSpec): CreatedToken {
-    if (spec.roles !== undefined) this.checkRoleNames(spec.roles);
-    const token = spec.token ?? newPachToken();
-    const hash = hashPachToken(token);
-    const ttl = spec.ttlSeconds ?? 0;
-    const expiresAtMs = ttl > 0 ? this.clock.nowMs() + ttl * 1000 : null;
-    if (this.liveToken(hash) !== undefined) throw new Error('a token with the same hash already exists');
-    this.tokens.insert(
-      { hash, subject: spec.subject, expiresAtMs, source: TokenSource.GET_TOKEN },
-      'control',
-    );
-    if (spec.roles !== undefined) this.setClusterRoles(spec.subject, spec.roles);
-    return {
-      token,
-      hash,
-      subject: spec.subject,
-      expiresAt: expiresAtMs === null ? null : new Date(expiresAtMs).toISOString(),
-    };
-  }
-
-  deleteToken(hash: string): boolean {
-    return this.liveToken(hash) !== undefined && this.tokens.delete(hash);
-  }
-
   clusterRoleBindings(): Record<string, string[]> {
-    const bindings: Record<string, string[]> = {};
-    for (const [principal, roles] of this.clusterRoles) bindings[principal] = [...roles].sort();
-    return bindings;
+    return this.clusterRoles.entries();
   }
 
   setClusterRoles(principal: string, roles: readonly string[]): void {
-    this.checkRoleNames(roles);
-    const valid = roles.filter(isClusterRoleName);
-    if (valid.length === 0) this.clusterRoles.delete(principal);
-    else this.clusterRoles.set(principal, new Set(valid));
+    this.clusterRoles.set(principal, roles);
   }
 
   createRepo(spec: CreateRepoSpec): ResourceBindingView {
@@ -674,31 +391,7 @@ export class AuthV1Emulation implements PachdAuthEmulation {
     return [{ type: 'cluster', name: '', entries: this.clusterRoleBindings() }, ...this.acls.views()];
   }
 
-  deactivate(wipe: boolean): void {
-    this.active = false;
-    if (wipe) {
-      this.tokens.clear();
-      this.clusterRoles.clear();
-      this.acls.wipe();
-      this.wiped = true;
-    }
-  }
-
-  activate(): string {
-    if (this.wiped) this.bootstrap('pach:root', newPachToken(), 'bootstrap');
-    this.active = true;
-    return this.currentRootToken;
-  }
-
-  purgeExpired(): number {
-    return this.tokens.deleteExpired(this.clock.nowMs(), true);
-  }
-
-  private checkRoleNames(roles: readonly string[]): void {
-    for (const role of roles) {
-      if (!isClusterRoleName(role)) {
-        throw new Error(`1.x cluster roles are SUPER and FS, not ${JSON.stringify(role)}`);
-      }
-    }
+  protected checkRoleNames(roles: readonly string[]): void {
+    this.clusterRoles.checkRoleNames(roles);
   }
 }

@@ -1,100 +1,44 @@
-import * as grpc from '@grpc/grpc-js';
-
-import { callerTokenFrom } from './caller-token';
-import { PachdAuthErrors } from './pachd-auth-errors';
+import { AuthEmulationBase, ROOT_USER, type ExpiryRule } from './auth-emulation-base';
 import type {
   CreateProjectSpec,
   CreateRepoSpec,
-  CreateTokenSpec,
-  CreatedToken,
   ResourceBindingView,
   PachdAuthEmulation,
-  TokenView,
 } from './pachd-emulation';
 import {
   type PachdCall,
   type PachdUnaryHandler,
   type TimestampMessage,
   int64ToNumber,
-  msFromTimestamp,
   timestampFromMs,
   typedHandler,
 } from './pachd-methods';
+import type {
+  ActivateRequest,
+  GetRobotTokenRequest,
+  RevokeAuthTokenRequest,
+  RevokeAuthTokensForUserRequest,
+  ModifyRoleBindingRequest,
+  GetRoleBindingRequest,
+  TokenInfoMessage,
+  RestoreAuthTokenRequest,
+  RotateRootTokenRequest,
+  AuthorizeRequest,
+  GetPermissionsRequest,
+  GetPermissionsForPrincipalRequest,
+  GetPermissionsResponse,
+} from './auth-v2-messages';
 import { PachdStatusError, plainGoError } from './pachd-status';
 import type { PachdVersion } from './pachd-version';
-import {
-  RESOURCE_CLUSTER,
-  type ResourceMessage,
-  RoleBindingsV2,
-} from './role-bindings-v2';
+import { RoleBindingsV2 } from './role-bindings-v2';
+import { PERMISSION, RESOURCE_CLUSTER, type ResourceMessage } from './role-catalogue-v2';
 import type { StandinClock } from './standin-clock';
-import type { TokenHistory, TokenOrigin } from './token-history';
-import { type StoredToken, TokenSource, TokenStore, hashPachToken, newPachToken } from './token-store';
+import type { TokenHistory } from './token-history';
+import { type StoredToken, TokenSource, hashPachToken, newPachToken } from './token-store';
 
-const ROOT_USER = 'pach:root';
 const INTERNAL_AUTH_USER = 'internal:auth-server';
 /** pachd deletes expired rows at startup and then every cleanupIntervalHours = 24. */
 const CLEANUP_INTERVAL_MS = 24 * 60 * 60 * 1000;
-
-/** Permission numbers the interceptor table needs (auth_v2.Permission). */
-const PERMISSION = {
-  CLUSTER_AUTH_DEACTIVATE: 103,
-  CLUSTER_AUTH_EXTRACT_TOKENS: 112,
-  CLUSTER_AUTH_RESTORE_TOKEN: 113,
-  CLUSTER_AUTH_GET_ROBOT_TOKEN: 139,
-  CLUSTER_AUTH_DELETE_EXPIRED_TOKENS: 140,
-  CLUSTER_AUTH_GET_PERMISSIONS_FOR_PRINCIPAL: 141,
-  CLUSTER_AUTH_REVOKE_USER_TOKENS: 142,
-  CLUSTER_AUTH_ROTATE_ROOT_TOKEN: 147,
-} as const;
-
-interface ActivateRequest {
-  root_token: string;
-}
-interface GetRobotTokenRequest {
-  robot: string;
-  ttl: string;
-}
-interface RevokeAuthTokenRequest {
-  token: string;
-}
-interface RevokeAuthTokensForUserRequest {
-  username: string;
-}
-interface ModifyRoleBindingRequest {
-  resource: ResourceMessage | null;
-  principal: string;
-  roles: string[];
-}
-interface GetRoleBindingRequest {
-  resource: ResourceMessage | null;
-}
-interface TokenInfoMessage {
-  subject: string;
-  expiration: TimestampMessage | null;
-  hashed_token: string;
-}
-interface RestoreAuthTokenRequest {
-  token: TokenInfoMessage | null;
-}
-interface RotateRootTokenRequest {
-  root_token: string;
-}
-interface AuthorizeRequest {
-  resource: ResourceMessage | null;
-  permissions: number[];
-}
-interface GetPermissionsRequest {
-  resource: ResourceMessage | null;
-}
-interface GetPermissionsForPrincipalRequest {
-  resource: ResourceMessage | null;
-  principal: string;
-}
-interface GetPermissionsResponse {
-  permissions: number[];
-  roles: string[];
-}
 
 export interface AuthV2Options {
   version: PachdVersion;
@@ -114,37 +58,22 @@ export interface AuthV2Options {
  * ErrExpiredToken instead of ErrBadToken. Authorization follows the auth interceptor's per-method
  * table and the cluster role binding.
  */
-export class AuthV2Emulation implements PachdAuthEmulation {
+export class AuthV2Emulation extends AuthEmulationBase implements PachdAuthEmulation {
   readonly generation = 2 as const;
   readonly authService = 'auth_v2.API';
 
-  private readonly version: PachdVersion;
-  private readonly clock: StandinClock;
-  private readonly errors: PachdAuthErrors;
-  private readonly tokens: TokenStore;
+  protected readonly expiry: ExpiryRule = { endsAtExpiry: false, expiredRowsLinger: true };
+  protected readonly sources = { root: TokenSource.INVALID, control: TokenSource.INVALID };
+
   /** Cluster, project and repo bindings, and which projects and repos exist. */
   private readonly bindings: RoleBindingsV2;
-  private active = false;
-  private wiped = false;
-  private currentRootToken = '';
   private nextCleanupAtMs: number;
 
   constructor(options: AuthV2Options) {
-    this.version = options.version;
-    this.clock = options.clock;
-    this.errors = new PachdAuthErrors(2, options.version);
-    this.tokens = new TokenStore(options.history);
+    super(2, options.version, options.clock, options.history);
     this.bindings = new RoleBindingsV2(options.version, options.permissionNames, options.resourceTypeNames);
     this.nextCleanupAtMs = this.clock.nowMs() + CLEANUP_INTERVAL_MS;
-    this.bootstrap(options.rootToken ?? newPachToken(), 'bootstrap');
-  }
-
-  get rootToken(): string {
-    return this.currentRootToken;
-  }
-
-  get activated(): boolean {
-    return this.active;
+    this.bootstrap(ROOT_USER, options.rootToken ?? newPachToken(), 'bootstrap');
   }
 
   handlers(): Map<string, PachdUnaryHandler> {
@@ -160,10 +89,7 @@ export class AuthV2Emulation implements PachdAuthEmulation {
         }),
       ],
       ['WhoAmI', typedHandler((_request: object, call: PachdCall) => this.whoAmI(call))],
-      [
-        'Authorize',
-        typedHandler((request: AuthorizeRequest, call: PachdCall) => this.authorize(request, call)),
-      ],
+      ['Authorize', typedHandler((request: AuthorizeRequest, call: PachdCall) => this.authorize(request, call))],
       [
         'GetPermissions',
         typedHandler((request: GetPermissionsRequest, call: PachdCall) => {
@@ -199,12 +125,7 @@ export class AuthV2Emulation implements PachdAuthEmulation {
           return this.bindings.get(this.requiredResource(request.resource, 'GetRoleBindingRequest'));
         }),
       ],
-      [
-        'GetRobotToken',
-        typedHandler((request: GetRobotTokenRequest, call: PachdCall) =>
-          this.getRobotToken(request, call),
-        ),
-      ],
+      ['GetRobotToken', typedHandler((request: GetRobotTokenRequest, call: PachdCall) => this.getRobotToken(request, call))],
       [
         'RevokeAuthToken',
         typedHandler((request: RevokeAuthTokenRequest, call: PachdCall) => {
@@ -232,12 +153,7 @@ export class AuthV2Emulation implements PachdAuthEmulation {
           return { tokens: robots.map((token) => this.tokenInfoMessage(token)) };
         }),
       ],
-      [
-        'RestoreAuthToken',
-        typedHandler((request: RestoreAuthTokenRequest, call: PachdCall) =>
-          this.restoreAuthToken(request, call),
-        ),
-      ],
+      ['RestoreAuthToken', typedHandler((request: RestoreAuthTokenRequest, call: PachdCall) => this.restoreAuthToken(request, call))],
       [
         'DeleteExpiredAuthTokens',
         typedHandler((_request: object, call: PachdCall) => {
@@ -246,12 +162,7 @@ export class AuthV2Emulation implements PachdAuthEmulation {
           return {};
         }),
       ],
-      [
-        'RotateRootToken',
-        typedHandler((request: RotateRootTokenRequest, call: PachdCall) =>
-          this.rotateRootToken(request, call),
-        ),
-      ],
+      ['RotateRootToken', typedHandler((request: RotateRootTokenRequest, call: PachdCall) => this.rotateRootToken(request, call))],
     ]);
   }
 
@@ -265,7 +176,7 @@ export class AuthV2Emulation implements PachdAuthEmulation {
   private activateRpc(request: ActivateRequest): { pach_token: string } {
     if (this.active) throw this.errors.alreadyActivated();
     const token = request.root_token === '' ? newPachToken() : request.root_token;
-    this.bootstrap(token, 'Activate');
+    this.bootstrap(ROOT_USER, token, 'Activate');
     return { pach_token: token };
   }
 
@@ -309,25 +220,9 @@ export class AuthV2Emulation implements PachdAuthEmulation {
   private restoreAuthToken(request: RestoreAuthTokenRequest, call: PachdCall): object {
     this.requireClusterPermission(call, PERMISSION.CLUSTER_AUTH_RESTORE_TOKEN);
     const restored = request.token;
-    if (restored === null || restored === undefined) {
-      if (this.version.isAtLeast(2, 8, 0)) {
-        throw new PachdStatusError(
-          grpc.status.INVALID_ARGUMENT,
-          'validate request: invalid RestoreAuthTokenRequest.Token: value is required',
-        );
-      }
-      throw new PachdStatusError(
-        grpc.status.INTERNAL,
-        'RestoreAuthTokenRequest.token is unset (pachd before 2.8.0 dereferences it unchecked)',
-      );
-    }
-    let ttl = 0;
-    if (restored.expiration !== null && restored.expiration !== undefined) {
-      // int64(time.Until(t).Seconds()): truncated toward zero, so less than a second left (or
-      // less than a second past) stores a row with no expiry at all.
-      ttl = Math.trunc((msFromTimestamp(restored.expiration) - this.clock.nowMs()) / 1000);
-      if (ttl < 0) throw this.errors.expiredToken();
-    }
+    if (restored === null || restored === undefined) throw this.errors.unsetField('RestoreAuthTokenRequest', 'token');
+    // A ttl of 0 stores a row with no expiry at all.
+    const ttl = this.restoredTtlSeconds(restored.expiration);
     if (restored.subject === '' && this.version.isAtLeast(2, 11, 0)) {
       // Observed on 2.11.6 (code Unknown, text not recorded). 2.11.0 began recording every
       // token's subject in auth.principals, the likeliest place an empty one is refused; earlier
@@ -346,11 +241,7 @@ export class AuthV2Emulation implements PachdAuthEmulation {
       },
       'RestoreAuthToken',
     );
-    if (!inserted) {
-      throw plainGoError(
-        'error restoring auth token: cannot overwrite existing token with same hash',
-      );
-    }
+    if (!inserted) throw this.errors.duplicateTokenHash();
     return {};
   }
 
@@ -385,20 +276,11 @@ export class AuthV2Emulation implements PachdAuthEmulation {
 
   /**
    * getAuthenticatedUser: auth must be on, exactly one token, a row for its hash, and that row
-   * not past its expiry. Every interceptor rule starts here.
+   * not past its expiry (authenticatedCaller). Every interceptor rule starts here.
    */
-  private authenticatedCaller(call: PachdCall): StoredToken {
-    if (!this.active) throw this.errors.notActivated();
+  protected override beforeAuthenticating(): void {
+    this.requireActive();
     this.runScheduledCleanup();
-    const caller = callerTokenFrom(call.metadata);
-    if (caller.kind === 'missing') throw this.errors.notSignedIn();
-    if (caller.kind === 'several') throw this.errors.severalTokens();
-    const token = this.tokens.get(hashPachToken(caller.token));
-    if (token === undefined) throw this.errors.badToken();
-    if (token.expiresAtMs !== null && this.clock.nowMs() > token.expiresAtMs) {
-      throw this.errors.expiredToken();
-    }
-    return token;
   }
 
   /** The interceptor's clusterPermissions rule: Authorize on {type: CLUSTER}. */
@@ -425,16 +307,7 @@ export class AuthV2Emulation implements PachdAuthEmulation {
 
   private requiredResource(resource: ResourceMessage | null, requestName: string): ResourceMessage {
     if (resource !== null && resource !== undefined) return resource;
-    if (this.version.isAtLeast(2, 8, 0)) {
-      throw new PachdStatusError(
-        grpc.status.INVALID_ARGUMENT,
-        `validate request: invalid ${requestName}.Resource: value is required`,
-      );
-    }
-    throw new PachdStatusError(
-      grpc.status.INTERNAL,
-      `${requestName}.resource is unset (pachd before 2.8.0 dereferences it unchecked)`,
-    );
+    throw this.errors.unsetField(requestName, 'resource');
   }
 
   /** The Revoke responses gained their `number` field in 2.5.0; before, they are empty. */
@@ -464,58 +337,31 @@ export class AuthV2Emulation implements PachdAuthEmulation {
     this.nextCleanupAtMs = lastTick + CLEANUP_INTERVAL_MS;
   }
 
-  /** Activate's effect: the cluster binding of the emulated release and a root token. */
-  private bootstrap(rootToken: string, origin: TokenOrigin): void {
-    this.tokens.clear();
-    this.bindings.activate(ROOT_USER, INTERNAL_AUTH_USER);
-    this.tokens.insert(
-      { hash: hashPachToken(rootToken), subject: ROOT_USER, expiresAtMs: null, source: TokenSource.INVALID },
-      origin,
-    );
-    this.currentRootToken = rootToken;
-    this.active = true;
-    this.wiped = false;
+  // ---- what the base leaves to the generation ----
+
+  protected presentToken(hash: string): StoredToken | undefined {
+    return this.tokens.get(hash);
+  }
+
+  protected heldTokens(): StoredToken[] {
+    this.runScheduledCleanup();
+    return this.tokens.all();
+  }
+
+  /** Activate's effect: the cluster binding of the emulated release. */
+  protected bindRoot(subject: string): void {
+    this.bindings.activate(subject, INTERNAL_AUTH_USER);
+  }
+
+  protected wipeBindings(): void {
+    this.bindings.wipe();
+  }
+
+  protected checkRoleNames(roles: readonly string[]): void {
+    this.bindings.checkRoleNames(roles);
   }
 
   // ---- control surface ----
-
-  listTokens(): TokenView[] {
-    this.runScheduledCleanup();
-    const now = this.clock.nowMs();
-    return this.tokens.all().map((token) => ({
-      hash: token.hash,
-      subject: token.subject,
-      expiresAt: token.expiresAtMs === null ? null : new Date(token.expiresAtMs).toISOString(),
-      expiresAtMs: token.expiresAtMs,
-      ttlSeconds:
-        token.expiresAtMs === null ? -1 : Math.max(0, Math.floor((token.expiresAtMs - now) / 1000)),
-      expired: token.expiresAtMs !== null && now > token.expiresAtMs,
-    }));
-  }
-
-  createToken(spec: CreateTokenSpec): CreatedToken {
-    if (spec.roles !== undefined) this.bindings.checkRoleNames(spec.roles);
-    const token = spec.token ?? newPachToken();
-    const hash = hashPachToken(token);
-    const ttl = spec.ttlSeconds ?? 0;
-    const expiresAtMs = ttl > 0 ? this.clock.nowMs() + ttl * 1000 : null;
-    const inserted = this.tokens.insert(
-      { hash, subject: spec.subject, expiresAtMs, source: TokenSource.INVALID },
-      'control',
-    );
-    if (!inserted) throw new Error('a token with the same hash already exists');
-    if (spec.roles !== undefined) this.setClusterRoles(spec.subject, spec.roles);
-    return {
-      token,
-      hash,
-      subject: spec.subject,
-      expiresAt: expiresAtMs === null ? null : new Date(expiresAtMs).toISOString(),
-    };
-  }
-
-  deleteToken(hash: string): boolean {
-    return this.tokens.delete(hash);
-  }
 
   clusterRoleBindings(): Record<string, string[]> {
     return this.bindings.clusterEntries();
@@ -543,24 +389,5 @@ export class AuthV2Emulation implements PachdAuthEmulation {
 
   resourceBindings(): ResourceBindingView[] {
     return this.bindings.listBindings();
-  }
-
-  deactivate(wipe: boolean): void {
-    this.active = false;
-    if (wipe) {
-      this.tokens.clear();
-      this.bindings.wipe();
-      this.wiped = true;
-    }
-  }
-
-  activate(): string {
-    if (this.wiped) this.bootstrap(newPachToken(), 'bootstrap');
-    this.active = true;
-    return this.currentRootToken;
-  }
-
-  purgeExpired(): number {
-    return this.tokens.deleteExpired(this.clock.nowMs(), false);
   }
 }

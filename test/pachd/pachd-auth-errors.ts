@@ -11,7 +11,10 @@ import type { PachdGeneration, PachdVersion } from './pachd-version';
 export class PachdAuthErrors {
   private readonly statusCoded: boolean;
 
-  constructor(generation: PachdGeneration, version: PachdVersion) {
+  constructor(
+    private readonly generation: PachdGeneration,
+    private readonly version: PachdVersion,
+  ) {
     this.statusCoded = generation === 2 || version.isAtLeast(1, 7, 2);
   }
 
@@ -56,6 +59,28 @@ export class PachdAuthErrors {
   /** 2.x Activate on an active cluster. */
   alreadyActivated(): PachdStatusError {
     return new PachdStatusError(grpc.status.UNIMPLEMENTED, 'the auth service is already activated');
+  }
+
+  /**
+   * A request without a message field pachd needs: 2.8.0 and later validate requests; before,
+   * pachd dereferences the field unchecked (1.x panics).
+   */
+  unsetField(requestName: string, field: string): PachdStatusError {
+    if (this.generation === 2 && this.version.isAtLeast(2, 8, 0)) {
+      const goField = field.charAt(0).toUpperCase() + field.slice(1);
+      return new PachdStatusError(
+        grpc.status.INVALID_ARGUMENT,
+        `validate request: invalid ${requestName}.${goField}: value is required`,
+      );
+    }
+    const consequence =
+      this.generation === 1 ? 'pachd 1.x dereferences it unchecked and panics' : 'pachd before 2.8.0 dereferences it unchecked';
+    return new PachdStatusError(grpc.status.INTERNAL, `${requestName}.${field} is unset (${consequence})`);
+  }
+
+  /** RestoreAuthToken of a hash pachd already holds. */
+  duplicateTokenHash(): PachdStatusError {
+    return plainGoError('error restoring auth token: cannot overwrite existing token with same hash');
   }
 
   private coded(code: grpc.status, message: string): PachdStatusError {

@@ -5,16 +5,16 @@ import type {
   AdminIdentity,
   BindingResource,
   MintedToken,
-  PachdAuthority,
+  PachdAuthApi,
   PreparedToken,
   RevokeOutcome,
   TokenIdentity,
-} from './authority';
+} from './auth-api';
 import type { PachdConnection } from './connection';
 import { PachdError, tokenIsGone } from './errors';
 import { pachdDefinitions } from './protos';
 import type { PachdRelease } from './release';
-import { hashPachdToken } from './token';
+import { hashPachdToken } from './token-material';
 
 /**
  * pachd 2.x (`auth_v2.API`): no extension and no per-user minting. Tokens of any subject are
@@ -65,7 +65,7 @@ const PERMISSION = {
   projectModifyBindings: 404,
 } as const;
 
-export class PachdAuthV2 implements PachdAuthority {
+export class PachdAuthV2 implements PachdAuthApi {
   readonly generation = 2;
 
   private readonly reportsRevokedCount: boolean;

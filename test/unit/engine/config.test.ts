@@ -118,19 +118,6 @@ describe.each([1, 2] as const)('config against pachd %i.x', (generation) => {
     expect(await harness.request('read', 'config')).toBeUndefined();
   });
 
-  it('reports the plugin and pachd versions', async () => {
-    await harness.configure();
-    expect((await harness.request('read', 'version/client-only'))?.data).toEqual({
-      'client-version': expect.stringMatching(/^v\d+\.\d+\.\d+/),
-      node_version: process.version,
-    });
-    expect((await harness.request('read', 'version'))?.data).toMatchObject({
-      node_version: process.version,
-      'server-version': generation === 1 ? '1.13.4' : '2.12.0',
-      pachd_generation: generation,
-    });
-  });
-
   it('never shows the admin token in any response or log line', async () => {
     await harness.configure();
     await harness.request('read', 'config');

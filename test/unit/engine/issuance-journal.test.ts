@@ -1,7 +1,7 @@
 import { ErrorType } from '../../../plugin/sdk/errors';
 import { getWal, listWal } from '../../../plugin/sdk/wal';
 import type { PendingTokenWal } from '../../../plugin/pachyderm/wal-rollback';
-import { hashPachdToken } from '../../../plugin/pachyderm/pachd/token';
+import { hashPachdToken } from '../../../plugin/pachyderm/pachd/token-material';
 import { EngineHarness } from './engine-harness';
 
 /**

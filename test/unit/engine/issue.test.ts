@@ -98,22 +98,6 @@ describe.each([1, 2] as const)('issuing tokens against pachd %i.x', (generation)
     expect(harness.liveTokensExcept([harness.pachd.rootToken])).toEqual([]);
   });
 
-  it('refuses roles it could never serve', async () => {
-    for (const data of [
-      {},
-      { subject: 'robot:a', subject_template: 'user:{{identity.entity.name}}' },
-      { subject: 'pach:root' },
-      { subject_template: '{{identity.entity.name}}' },
-      { subject_template: 'user:{{identity.entity.nope}}' },
-      { subject_template: 'user:fixed' },
-      { subject: 'robot:a', ttl: '2h', max_ttl: '1h' },
-    ]) {
-      expect((await harness.failure('create', 'roles/bad', data)).type).toBe(ErrorType.InvalidRequest);
-    }
-    expect(await harness.request('read', 'roles/bad')).toBeUndefined();
-    expect((await harness.failure('read', 'creds/missing')).message).toContain('unknown role');
-  });
-
   it('refuses a ttl above max_ttl, and on 1.x above 30 days', async () => {
     expect((await harness.failure('update', 'login', { username: 'robot:ci', ttl: '2h', max_ttl: '1h' })).message).toMatch(/above max_ttl/);
     expect((await harness.failure('update', 'login', { username: 'robot:ci', max_ttl: '20d' })).message).toMatch(/max lease TTL/);

@@ -27,40 +27,6 @@ describe('revocation when the admin token has expired (pachd 2.x)', () => {
   });
 });
 
-describe.each([1, 2] as const)('the revoke path, pachd %i.x', (generation) => {
-  let harness: EngineHarness;
-
-  beforeEach(async () => {
-    harness = await EngineHarness.start({ generation });
-    await harness.configure();
-  });
-
-  afterEach(async () => {
-    await harness.stop();
-  });
-
-  it("refuses the engine's own admin token with a 400 that does not repeat it, and the admin token keeps working", async () => {
-    const root = harness.pachd.rootToken;
-    for (const value of [root, ` ${root} `]) {
-      const error = await harness.failure('update', 'revoke', { user_token: value });
-      expect(error.type).toBe(ErrorType.InvalidRequest);
-      expect(error.message).toMatch(/own admin token/);
-      expect(error.message).not.toContain(root);
-    }
-    expect(await harness.whoAmI(root)).toBe('pach:root');
-    const issued = await harness.request('update', 'login', { username: 'robot:ci' });
-    expect(await harness.whoAmI(issued?.data?.user_token as string)).toBe('robot:ci');
-  });
-
-  it('refuses an empty or blank user_token with a 400 instead of doing nothing', async () => {
-    for (const value of ['', '   ', '\t']) {
-      const error = await harness.failure('update', 'revoke', { user_token: value });
-      expect(error.type).toBe(ErrorType.InvalidRequest);
-    }
-    expect((await harness.failure('update', 'revoke', {})).message).toMatch(/missing required field "user_token"/);
-  });
-});
-
 describe.each([1, 2] as const)('leases issued at a pachd the configuration has moved away from, %i.x', (generation) => {
   let old: EngineHarness;
   let moved: PachdStandin;

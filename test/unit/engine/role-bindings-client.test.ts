@@ -1,14 +1,14 @@
 // The engine's pachd client for role bindings (PachdRoleBindings) against the stand-in, both
 // generations: what it sends, what it refuses before sending, and how pachd's failures read.
-import { PachdAccess } from '../../../plugin/pachyderm/pachd-access';
-import type { BindingResource, PachdAuthority, PachdGeneration } from '../../../plugin/pachyderm/pachd/authority';
+import { PachdClients } from '../../../plugin/pachyderm/pachd-clients';
+import type { BindingResource, PachdAuthApi, PachdGeneration } from '../../../plugin/pachyderm/pachd/auth-api';
 import { PachdError } from '../../../plugin/pachyderm/pachd/errors';
 import { type PachdStandin, startPachdStandin } from '../../pachd/standin';
 
 interface Setup {
   standin: PachdStandin;
-  access: PachdAccess;
-  auth: PachdAuthority;
+  clients: PachdClients;
+  auth: PachdAuthApi;
   root: string;
 }
 
@@ -16,22 +16,22 @@ const running: Setup[] = [];
 
 async function setup(generation: PachdGeneration, pachdVersion?: string): Promise<Setup> {
   const standin = await startPachdStandin({ generation, controlListen: null, ...(pachdVersion ? { pachdVersion } : {}) });
-  const access = new PachdAccess();
-  const connection = access.connection({
+  const clients = new PachdClients();
+  const connection = clients.connection({
     pachd_address: standin.pachdAddress,
     pachd_tls_ca: '',
     request_timeout_seconds: 5,
     pachd_max_in_flight: 0,
   });
-  const auth = await access.authority(connection, generation);
-  const created = { standin, access, auth, root: standin.rootToken };
+  const auth = await clients.authApi(connection, generation);
+  const created = { standin, clients, auth, root: standin.rootToken };
   running.push(created);
   return created;
 }
 
 afterEach(async () => {
-  for (const { standin, access } of running.splice(0)) {
-    access.close();
+  for (const { standin, clients } of running.splice(0)) {
+    clients.close();
     await standin.stop();
   }
 });

@@ -1,27 +1,5 @@
-import { nanosToSeconds, type Nanoseconds } from '../sdk/duration';
-import { badRequest, codedError, internalError } from '../sdk/errors';
-import { leaseResponse } from '../sdk/framework';
-import type { Request, Response } from '../sdk/logical';
-import type { Storage } from '../sdk/storage';
-import { deleteWal, putWal, updateWal, type WalEntry } from '../sdk/wal';
-import type { EngineConfig } from './config';
-import type { Engine } from './engine';
-import { issuanceOf, type Issuance } from './issuance-mode';
-import { resolveLeaseTtls } from './lease-ttl';
-import type { MintedToken, PachdAuthority } from './pachd/authority';
-import { PachdError } from './pachd/errors';
-import { PachdRelease } from './pachd/release';
-import { generatePachdToken, tokenFingerprint } from './pachd/token';
-import { observedFor } from './pachd-observation';
-import { grantRoles, removeDynamicRobot } from './robot-bindings';
-import { checkRoleGrants, formatRoleGrants, type RoleGrant } from './role-bindings';
-import { TOKEN_SECRET_TYPE, type TokenLeaseData } from './secret-token';
-import { checkSubject, checkSubjectForm } from './subjects';
-import { revokeAtHome } from './token-revocation';
-import { vaultErrorFromPachd } from './upstream-errors';
-import { PENDING_TOKEN_WAL, type PendingTokenWal } from './wal-rollback';
-
-/*
+/**
+ * @file
  * Mints a pachd token and puts it behind a Vault lease, leaving nothing alive that neither Vault
  * nor the journal knows about. A WAL entry is written before pachd is asked (holding the token's
  * value whenever the engine picks it, see issuance-mode.ts) and released only once the answer
@@ -32,6 +10,29 @@ import { PENDING_TOKEN_WAL, type PendingTokenWal } from './wal-rollback';
  * Once Vault holds the answer, a failure to register the lease makes Vault itself call this
  * engine's revoke, so the token is covered from then on too.
  */
+
+import { nanosToSeconds, type Nanoseconds } from '../sdk/duration';
+import { badRequest, codedError, internalError } from '../sdk/errors';
+import { leaseResponse } from '../sdk/framework';
+import type { Request, Response } from '../sdk/logical';
+import type { Storage } from '../sdk/storage';
+import { deleteWal, putWal, updateWal, type WalEntry } from '../sdk/wal';
+import type { EngineConfig } from './config';
+import type { Engine } from './engine';
+import { issuanceOf, type Issuance } from './issuance-mode';
+import { resolveLeaseTtls } from './lease-ttl';
+import type { MintedToken, PachdAuthApi } from './pachd/auth-api';
+import { PachdError } from './pachd/errors';
+import { PachdRelease } from './pachd/release';
+import { generatePachdToken, tokenFingerprint } from './pachd/token-material';
+import { observedFor } from './pachd-observation';
+import { grantRoles, removeDynamicRobot } from './robot-bindings';
+import { checkRoleGrants, formatRoleGrants, type RoleGrant } from './role-bindings';
+import { TOKEN_SECRET_TYPE, type TokenLeaseData } from './secret-pachd-token';
+import { checkSubject, checkSubjectForm } from './subjects';
+import { revokeAtHome } from './token-revocation';
+import { vaultErrorFromPachd } from './upstream-errors';
+import { PENDING_TOKEN_WAL, type PendingTokenWal } from './wal-rollback';
 
 export interface IssueOptions {
   subject: string;
@@ -55,7 +56,7 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
   // What needs no pachd is checked before asking pachd anything: bad input is a 400 even when pachd is down.
   checkSubjectForm(options.subject);
   const reach = (error: unknown) => vaultErrorFromPachd(error, 'cannot reach pachd to issue a token');
-  const authority = await engine.pachd.configuredAuthority(config, request.deadline).catch((error: unknown) => {
+  const authApi = await engine.pachd.configuredAuthApi(config, request.deadline).catch((error: unknown) => {
     throw reach(error);
   });
   const observed = await observedFor(engine, config, request.deadline).catch((error: unknown) => {
@@ -63,14 +64,14 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
   });
   const issuance = issuanceOf(observed);
   const release = PachdRelease.parse(observed.pachd_version);
-  const subject = checkSubject(options.subject, authority.generation, release);
+  const subject = checkSubject(options.subject, authApi.generation, release);
   // In the pachd's own terms, which may have changed generation since the role was written.
-  const grants = options.grants === undefined ? undefined : checkRoleGrants(options.grants, authority.generation, release);
+  const grants = options.grants === undefined ? undefined : checkRoleGrants(options.grants, authApi.generation, release);
   if (!issuance.users && !subject.startsWith('robot:')) {
     throw badRequest(`cannot issue a token for ${subject}: this engine's admin token issues robot tokens only (${issuance.reason})`);
   }
   const ttls = resolveLeaseTtls({
-    generation: authority.generation,
+    generation: authApi.generation,
     requestedTtl: options.requestedTtl,
     requestedMaxTtl: options.requestedMaxTtl,
     roleTtl: options.roleTtl,
@@ -83,8 +84,8 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
 
   const journal = new IssuanceJournal(engine, request.storage, config, {
     subject,
-    generation: authority.generation,
-    pachd_address: authority.connection.address.canonical,
+    generation: authApi.generation,
+    pachd_address: authApi.connection.address.canonical,
     expires_at: new Date(Date.now() + ttls.pachdLifetimeSeconds * 1000).toISOString(),
     ...(issuance.mode === 'restore' ? { token: generatePachdToken() } : {}),
     ...(grants === undefined ? {} : { role_bindings: grants }),
@@ -97,8 +98,8 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
 
   let minted: MintedToken;
   try {
-    if (grants !== undefined) await grantRoles(authority, config.admin_token, subject, grants);
-    minted = await mint(engine, request, config, authority, issuance, journal.entry, ttls.pachdLifetimeSeconds);
+    if (grants !== undefined) await grantRoles(authApi, config.admin_token, subject, grants);
+    minted = await mint(engine, request, config, authApi, issuance, journal.entry, ttls.pachdLifetimeSeconds);
   } catch (error) {
     if (grants !== undefined) {
       // Some bindings may exist already: take the robot apart now, or leave it to the rollback.
@@ -114,7 +115,7 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
   try {
     // From here only revoking cleans up: pachd's value is journaled at once.
     if (journal.entry.token === undefined) await journal.record(minted.token);
-    else minted = { ...minted, expiresAt: await checkedExpiry(authority, journal.entry, minted.token) };
+    else minted = { ...minted, expiresAt: await checkedExpiry(authApi, journal.entry, minted.token) };
     if (request.cancelled()) {
       throw internalError('the request was cancelled before the token reached Vault, so the token is revoked again');
     }
@@ -130,8 +131,8 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
   const data: TokenLeaseData = {
     token: minted.token,
     subject: minted.subject,
-    generation: authority.generation,
-    pachd_address: authority.connection.address.canonical,
+    generation: authApi.generation,
+    pachd_address: authApi.connection.address.canonical,
     ttl_seconds: nanosToSeconds(ttls.ttl),
     max_ttl_seconds: nanosToSeconds(ttls.maxTtl),
     token_expires_at: minted.expiresAt?.toISOString() ?? null,
@@ -151,7 +152,7 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
     secretType: TOKEN_SECRET_TYPE,
     data: {
       user_token: minted.token,
-      pachd_address: authority.connection.address.canonical,
+      pachd_address: authApi.connection.address.canonical,
       subject: minted.subject,
       token_expires_at: data.token_expires_at,
       ...(grants === undefined ? {} : { role_bindings: formatRoleGrants(grants) }),
@@ -173,15 +174,15 @@ async function mint(
   engine: Engine,
   request: Request,
   config: EngineConfig,
-  authority: PachdAuthority,
+  authApi: PachdAuthApi,
   issuance: Issuance,
   pending: PendingTokenWal,
   lifetimeSeconds: number,
 ): Promise<MintedToken> {
   const attempt = async (adminToken: string): Promise<MintedToken> => {
-    if (pending.token === undefined) return authority.generate(adminToken, pending.subject, lifetimeSeconds);
+    if (pending.token === undefined) return authApi.generate(adminToken, pending.subject, lifetimeSeconds);
     const expiresAt = new Date(pending.expires_at);
-    await authority.restore(adminToken, { value: pending.token, subject: pending.subject, expiresAt });
+    await authApi.restore(adminToken, { value: pending.token, subject: pending.subject, expiresAt });
     return { token: pending.token, subject: pending.subject, expiresAt };
   };
   try {
@@ -208,8 +209,8 @@ async function mint(
  * all under one second: a clock far ahead of this host's could turn an expiring token into one
  * that never expires. Such a token is refused (and, as any token of a failed issuance, revoked).
  */
-async function checkedExpiry(authority: PachdAuthority, pending: PendingTokenWal, token: string): Promise<Date> {
-  const identity = await authority.identify(token);
+async function checkedExpiry(authApi: PachdAuthApi, pending: PendingTokenWal, token: string): Promise<Date> {
+  const identity = await authApi.identify(token);
   if (identity.expiresAt !== null) return identity.expiresAt;
   throw codedError(
     502,

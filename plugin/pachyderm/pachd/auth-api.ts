@@ -1,11 +1,5 @@
 import type { PachdConnection } from './connection';
 
-/**
- * What the engine needs from pachd's auth service, whatever its generation: who a token
- * belongs to, what the admin token may do, installing a token whose value the engine chose,
- * having pachd generate one, extending (1.x only) and revoking. `auth-v1.ts` and `auth-v2.ts`
- * implement it on the two APIs.
- */
 export type PachdGeneration = 1 | 2;
 
 export interface TokenIdentity {
@@ -40,7 +34,13 @@ export interface MintedToken {
 /** What a revocation found: `unknown` when this pachd does not say whether the token existed. */
 export type RevokeOutcome = 'revoked' | 'absent' | 'unknown';
 
-export interface PachdAuthority extends PachdRoleBindings {
+/**
+ * What the engine needs from pachd's auth service, whatever its generation: who a token
+ * belongs to, what the admin token may do, installing a token whose value the engine chose,
+ * having pachd generate one, extending (1.x only) and revoking. `auth-v1.ts` and `auth-v2.ts`
+ * implement it on the two APIs.
+ */
+export interface PachdAuthApi extends PachdRoleBindings {
   readonly generation: PachdGeneration;
   readonly connection: PachdConnection;
 

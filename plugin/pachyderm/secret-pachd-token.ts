@@ -1,23 +1,24 @@
+/**
+ * @file
+ * The lease behind every issued pachd token. Its internal data carries everything renew and
+ * revoke need (the token, where it lives, its generation and limits), so both keep working
+ * after the role, or even the configuration, changed or went away.
+ */
+
 import { formatDuration, NANOS_PER_SECOND, secondsToNanos } from '../sdk/duration';
 import { badRequest, unrecoverable } from '../sdk/errors';
 import type { RenewResult, SecretDefinition } from '../sdk/framework';
 import type { Request, Secret } from '../sdk/logical';
 import type { Engine } from './engine';
 import { pachdLifetime, V1_EXPIRY_SKEW_SECONDS } from './lease-ttl';
-import { isConfiguredAddress } from './pachd-access';
-import { PACHD_V1_MAX_TTL_SECONDS, type PachdGeneration, type RevokeOutcome } from './pachd/authority';
+import { isConfiguredAddress } from './pachd-clients';
+import { PACHD_V1_MAX_TTL_SECONDS, type PachdGeneration, type RevokeOutcome } from './pachd/auth-api';
 import { PachdError, tokenIsGone } from './pachd/errors';
-import { tokenFingerprint } from './pachd/token';
+import { tokenFingerprint } from './pachd/token-material';
 import { removeDynamicRobot } from './robot-bindings';
 import { formatRoleGrants, grantsFromStored, type RoleGrant } from './role-bindings';
 import { revokeAtHome } from './token-revocation';
 import { vaultErrorFromPachd } from './upstream-errors';
-
-/*
- * The lease behind every issued pachd token. Its internal data carries everything renew and
- * revoke need (the token, where it lives, its generation and limits), so both keep working
- * after the role, or even the configuration, changed or went away.
- */
 
 export const TOKEN_SECRET_TYPE = 'pachyderm_token';
 
@@ -42,7 +43,7 @@ export interface TokenLeaseData {
 /** Tokens past their pachd expiry by this much are gone at pachd; revoking them is moot. */
 const EXPIRED_MARGIN_MS = 60_000;
 
-export function tokenSecret(engine: Engine): SecretDefinition {
+export function pachdTokenSecret(engine: Engine): SecretDefinition {
   return {
     type: TOKEN_SECRET_TYPE,
     description: 'A Pachyderm (pachd) token behind a Vault lease.',
@@ -81,7 +82,7 @@ async function renewToken(engine: Engine, request: Request, secret: Secret): Pro
   }
 
   const config = await engine.configs.load(request.storage);
-  const authority = await engine.pachd.authorityAt(config, lease, request.deadline).catch((error: unknown) => {
+  const authApi = await engine.pachd.authApiAt(config, lease, request.deadline).catch((error: unknown) => {
     throw vaultErrorFromPachd(error, 'cannot renew');
   });
 
@@ -102,13 +103,13 @@ async function renewToken(engine: Engine, request: Request, secret: Secret): Pro
     }
     const lifetime = pachdLifetime(1, ttl, ttl);
     try {
-      const extended = await authority.extend(config.admin_token, lease.token, lifetime);
+      const extended = await authApi.extend(config.admin_token, lease.token, lifetime);
       const expiresAt = extended ? new Date(Date.now() + lifetime * 1000).toISOString() : lease.token_expires_at;
       return { ttl, internalData: { token_expires_at: expiresAt }, warnings };
     } catch (error) {
       if (error instanceof PachdError && error.failure === 'unauthenticated') {
         // pachd says the same for a bad caller and for an unknown token: find out which.
-        await authority.identify(config.admin_token).catch((adminError: unknown) => {
+        await authApi.identify(config.admin_token).catch((adminError: unknown) => {
           throw vaultErrorFromPachd(adminError, 'cannot renew');
         });
         throw badRequest(
@@ -121,7 +122,7 @@ async function renewToken(engine: Engine, request: Request, secret: Secret): Pro
 
   // 2.x: the token was cut at max_ttl; only the lease moves. Refuse if it was revoked meanwhile.
   try {
-    await authority.identify(lease.token);
+    await authApi.identify(lease.token);
   } catch (error) {
     if (tokenIsGone(error)) {
       throw badRequest(`cannot renew: the token for ${lease.subject} was revoked at pachd; request a new one`);

@@ -5,18 +5,13 @@ import { DEFAULT_MAX_WRITES_IN_FLIGHT, DEFAULT_REQUEST_TIMEOUT_SECONDS } from '.
 import { AddressError, parsePachdAddress, type PachdAddress } from './pachd/address';
 import { PachdAuthV1 } from './pachd/auth-v1';
 import { PachdAuthV2 } from './pachd/auth-v2';
-import type { PachdAuthority, PachdGeneration } from './pachd/authority';
+import type { PachdAuthApi, PachdGeneration } from './pachd/auth-api';
 import { callGateFor } from './pachd/call-gate';
 import { PachdChannelPool, PachdConnection } from './pachd/connection';
 import { PachdError } from './pachd/errors';
 import { pachdDefinitions, type WireVersion } from './pachd/protos';
 import { PachdRelease } from './pachd/release';
 
-/**
- * How a mount reaches pachd: one pooled channel per address and TLS setting, the generation
- * found from the version APIs (or forced by configuration), and the matching auth API. Token
- * writes go through the process-wide gate of their pachd address.
- */
 export interface PachdVersionInfo {
   generation: PachdGeneration;
   /** `major.minor.micro` with `additional` appended, as pachctl prints it. */
@@ -40,7 +35,12 @@ export const MAX_REQUEST_BUDGET_MS = 5 * 60 * 1000;
 const getVersionV2 = unaryMethod<object, WireVersion>(pachdDefinitions.service('versionpb_v2.API'), 'GetVersion');
 const getVersionV1 = unaryMethod<object, WireVersion>(pachdDefinitions.service('versionpb.API'), 'GetVersion');
 
-export class PachdAccess {
+/**
+ * How a mount reaches pachd: one pooled channel per address and TLS setting, the generation
+ * found from the version APIs (or forced by configuration), and the matching auth API. Token
+ * writes go through the process-wide gate of their pachd address.
+ */
+export class PachdClients {
   private readonly pool = new PachdChannelPool();
   private readonly versions = new Map<string, PachdVersionInfo>();
 
@@ -92,7 +92,7 @@ export class PachdAccess {
    * releases follows the release pachd reports; when it cannot be asked, only what every
    * release of the generation does is assumed.
    */
-  async authority(connection: PachdConnection, generation: PachdGeneration, knownVersion?: string): Promise<PachdAuthority> {
+  async authApi(connection: PachdConnection, generation: PachdGeneration, knownVersion?: string): Promise<PachdAuthApi> {
     let version = knownVersion;
     if (version === undefined) {
       version = await this.version(connection).then(
@@ -105,17 +105,17 @@ export class PachdAccess {
   }
 
   /** The configured pachd's auth API, for a request that must finish by `deadline`. */
-  async configuredAuthority(config: EngineConfig, deadline?: number): Promise<PachdAuthority> {
+  async configuredAuthApi(config: EngineConfig, deadline?: number): Promise<PachdAuthApi> {
     const connection = this.connection(config, { deadline });
     const generation = await this.generation(config, connection);
-    return this.authority(connection, generation, config.observed?.pachd_version);
+    return this.authApi(connection, generation, config.observed?.pachd_version);
   }
 
   /**
    * The auth API of the pachd a token lives at, with the configuration's TLS settings and
    * bounds (defaults when the engine is no longer configured).
    */
-  async authorityAt(config: EngineConfig | undefined, home: TokenHome, deadline?: number): Promise<PachdAuthority> {
+  async authApiAt(config: EngineConfig | undefined, home: TokenHome, deadline?: number): Promise<PachdAuthApi> {
     const settings: ConnectionSettings = config ?? {
       pachd_address: home.pachd_address,
       pachd_tls_ca: '',
@@ -124,7 +124,7 @@ export class PachdAccess {
     };
     const connection = this.connection(settings, { address: home.pachd_address, deadline });
     const known = config !== undefined && isConfiguredAddress(config, connection.address) ? config.observed?.pachd_version : undefined;
-    return this.authority(connection, home.generation, known);
+    return this.authApi(connection, home.generation, known);
   }
 
   close(): void {
