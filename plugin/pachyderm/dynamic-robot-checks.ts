@@ -9,6 +9,9 @@ import { checkRoleGrants, formatResource, type RoleGrant } from './role-bindings
 import { checkSubject } from './subjects';
 import { vaultErrorFromPachd } from './upstream-errors';
 
+/** Vault display names are the auth method's prefix and the login's name: rarely longer. */
+const SAMPLE_DISPLAY_NAME_LENGTH = 64;
+
 /** What each binding's resource type needs of whoever changes its bindings, in pachd's roles. */
 const GRANTORS: Readonly<Record<RoleGrant['resource']['type'], string>> = {
   cluster: 'clusterAdmin (CLUSTER_MODIFY_BINDINGS)',
@@ -43,9 +46,16 @@ export async function checkDynamicRobotRole(
   const release = PachdRelease.parse(observed.pachd_version);
   const atPachd = checkRoleGrants(grants, authApi.generation, release);
 
-  // The longest name the template makes for this role decides; identity data is not in it yet.
-  const sample = template.render({ roleName, displayName: '' });
-  checkSubject(`robot:${sample}`, authApi.generation, release);
+  // A name made for a caller with a long display name must fit too, or reads would fail later.
+  const sample = template.render({ roleName, displayName: 'd'.repeat(SAMPLE_DISPLAY_NAME_LENGTH) });
+  try {
+    checkSubject(`robot:${sample}`, authApi.generation, release);
+  } catch (error) {
+    throw badRequest(
+      `robot_name_template makes names too long for this pachd, e.g. for a caller whose display name has ` +
+        `${SAMPLE_DISPLAY_NAME_LENGTH} characters (${(error as Error).message}); shorten it, or truncate .DisplayName`,
+    );
+  }
 
   for (const grant of atPachd) {
     const shown = formatResource(grant.resource);

@@ -98,12 +98,17 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
 
   let minted: MintedToken;
   try {
-    if (grants !== undefined) await grantRoles(authApi, config.admin_token, subject, grants);
+    if (grants !== undefined) {
+      await withCurrentAdminToken(engine, request, config, (adminToken) => grantRoles(authApi, adminToken, subject, grants));
+    }
     minted = await mint(engine, request, config, authApi, issuance, journal.entry, ttls.pachdLifetimeSeconds);
   } catch (error) {
     if (grants !== undefined) {
-      // Some bindings may exist already: take the robot apart now, or leave it to the rollback.
-      await journal.abandon(journal.entry.token);
+      // Some bindings may exist already: take the robot apart now. A call that may yet land at
+      // pachd (its answer was lost, not refused) could grant or mint after that, so its entry
+      // stays for the rollback, which acts only once no call of this request can still land.
+      const mayLandLater = !(error instanceof PachdError) || error.mayHaveApplied;
+      await journal.abandon(journal.entry.token, { keepEntry: mayLandLater });
     } else if (!(error instanceof PachdError) || !error.mayHaveApplied) {
       // A refusal leaves nothing at pachd. A call that may have gone through keeps its entry: the
       // rollback revokes the token by value, or (pachd-generated) says when it expires.
@@ -179,14 +184,27 @@ async function mint(
   pending: PendingTokenWal,
   lifetimeSeconds: number,
 ): Promise<MintedToken> {
-  const attempt = async (adminToken: string): Promise<MintedToken> => {
+  return withCurrentAdminToken(engine, request, config, async (adminToken) => {
     if (pending.token === undefined) return authApi.generate(adminToken, pending.subject, lifetimeSeconds);
     const expiresAt = new Date(pending.expires_at);
     await authApi.restore(adminToken, { value: pending.token, subject: pending.subject, expiresAt });
     return { token: pending.token, subject: pending.subject, expiresAt };
-  };
+  }, issuance);
+}
+
+/**
+ * Runs a call with the admin token this request started with. A rotation may retire that token
+ * meanwhile; the call is then tried once more with the new one.
+ */
+async function withCurrentAdminToken<T>(
+  engine: Engine,
+  request: Request,
+  config: EngineConfig,
+  call: (adminToken: string) => Promise<T>,
+  issuance?: Issuance,
+): Promise<T> {
   try {
-    return await attempt(config.admin_token);
+    return await call(config.admin_token);
   } catch (error) {
     if (!(error instanceof PachdError) || error.failure !== 'unauthenticated') throw error;
     const current = await engine.configs.load(request.storage);
@@ -198,9 +216,9 @@ async function mint(
       current.generation === config.generation;
     if (current === undefined || !samePachd || current.admin_token === config.admin_token) throw error;
     engine.logger.debug('the admin token was rotated during an issuance; trying again with the new one', {
-      issuance: issuance.mode,
+      ...(issuance === undefined ? {} : { issuance: issuance.mode }),
     });
-    return attempt(current.admin_token);
+    return call(current.admin_token);
   }
 }
 
@@ -269,15 +287,18 @@ class IssuanceJournal {
 
   /**
    * Nobody will receive the token: revoke it now (and take a dynamic robot apart), or leave the
-   * entry for the rollback tick.
+   * entry for the rollback tick. `keepEntry`: the rollback repeats the clean-up later, for
+   * calls that may still land at pachd after this one.
    */
-  async abandon(token: string | undefined): Promise<void> {
+  async abandon(token: string | undefined, options: { keepEntry?: boolean } = {}): Promise<void> {
     const grants = this.entry.role_bindings;
     try {
+      // The configuration now in force: a rotation since the issuance began retired its admin token.
+      const config = (await this.engine.configs.load(this.storage).catch(() => undefined)) ?? this.config;
       if (grants !== undefined) {
-        await removeDynamicRobot(this.engine, this.config, { ...this.entry, grants, token });
+        await removeDynamicRobot(this.engine, config, { ...this.entry, grants, token });
       } else if (token !== undefined) {
-        await revokeAtHome(this.engine, this.config, this.entry, token);
+        await revokeAtHome(this.engine, config, this.entry, token);
       }
     } catch (error) {
       this.engine.logger.error('could not revoke a token whose issuance failed; the rollback tick retries', {
@@ -287,7 +308,7 @@ class IssuanceJournal {
       });
       return;
     }
-    await this.close().catch(() => undefined);
+    if (!options.keepEntry) await this.close().catch(() => undefined);
   }
 
   private required(): WalEntry<PendingTokenWal> {

@@ -52,11 +52,16 @@ export async function removeDynamicRobot(
   if (!atHome) {
     // The admin token goes to no other pachd: the token can still revoke itself, the bindings stay.
     if (robot.token !== undefined) await revokeAtHome(engine, config, robot, robot.token, deadline);
+    const why =
+      config === undefined
+        ? 'the engine is not configured, so it holds no admin token to remove them with'
+        : 'the engine is now configured for another pachd, and its admin token goes nowhere else';
+    const commands = robot.grants.map((grant) => removalCommand(grant, robot.subject)).join('; ');
     throw codedError(
       502,
-      `cannot remove the role bindings of ${robot.subject} at pachd ${robot.pachd_address}: the engine is now ` +
-        'configured for another pachd, and its admin token goes nowhere else (its token was revoked). Remove them ' +
-        `with pachctl auth set ... none ${robot.subject}, then revoke the lease with -force`,
+      `cannot remove the role bindings of ${robot.subject} at pachd ${robot.pachd_address}: ${why}` +
+        `${robot.token === undefined ? '' : ' (its token was revoked)'}. Write config for that pachd again and ` +
+        `this is retried, or remove them by hand (${commands}) and revoke the lease with -force`,
     );
   }
   const tokensRevoked = await revokeTokens(engine, config, authApi, robot, deadline);
@@ -100,4 +105,13 @@ async function revokeTokens(
   if (robot.token === undefined) return 0;
   const outcome = await revokeAtHome(engine, config, robot, robot.token, deadline);
   return outcome === 'unknown' ? 'unknown' : outcome === 'revoked' ? 1 : 0;
+}
+
+/** What an operator runs to remove one binding by hand, in pachctl's words. */
+function removalCommand(grant: RoleGrant, subject: string): string {
+  const { type, name } = grant.resource;
+  if (type === 'cluster') return `pachctl auth set cluster none ${subject}`;
+  const [project, repo] = name.split('/');
+  if (type === 'repo' && repo !== undefined) return `pachctl auth set repo ${repo} none ${subject} --project ${project}`;
+  return `pachctl auth set ${type} ${name} none ${subject}`;
 }

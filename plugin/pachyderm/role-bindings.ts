@@ -33,7 +33,7 @@ const ROLE_RESOURCE_TYPES: Readonly<Record<string, readonly BindingResourceType[
   projectWriter: ['cluster', 'project'],
   projectOwner: ['cluster', 'project'],
   projectCreator: ['cluster'],
-  clusterAdmin: ['cluster', 'project', 'repo'],
+  clusterAdmin: ['cluster'],
   robotUser: ['cluster'],
   licenseAdmin: ['cluster'],
   idpAdmin: ['cluster'],
@@ -42,14 +42,17 @@ const ROLE_RESOURCE_TYPES: Readonly<Record<string, readonly BindingResourceType[
   debugger: ['cluster'],
   secretAdmin: ['cluster'],
   pachdLogReader: ['cluster'],
+  lokiLogReader: ['cluster'],
 };
 
 /**
- * Roles a robot of this engine may never be given: each lets its holder create identities or
- * tokens this engine does not know of, which revoking the lease could not remove.
+ * Roles a robot of this engine may never be given: each lets its holder create identities,
+ * tokens or bindings this engine does not know of, which revoking the lease could not remove.
  */
 const NEVER_GRANTED: Readonly<Record<string, string>> = {
   clusterAdmin: 'clusterAdmin lets its holder create robots, tokens and bindings the engine cannot take back',
+  repoOwner: 'repoOwner lets its holder bind anyone to the repo, for good; grant repoWriter, or bind owners by hand',
+  projectOwner: 'projectOwner lets its holder bind anyone to the project, for good; grant projectWriter, or bind owners by hand',
   robotUser: 'robotUser lets its holder mint tokens for any robot, which outlive the lease',
   identityAdmin: 'identityAdmin lets its holder change who pachd trusts',
   idpAdmin: 'idpAdmin lets its holder add identity providers, and with them identities',
@@ -113,7 +116,7 @@ export function checkRoleGrants(
 ): RoleGrant[] {
   if (grants.length === 0) throw badRequest('a dynamic robot role needs at least one role binding');
   const hasProjects = generation === 2 && (release === undefined || release.isAtLeast(2, 5, 0));
-  const inPachdTerms = grants.map((grant) => {
+  for (const grant of grants) {
     const shown = formatResource(grant.resource);
     for (const role of grant.roles) {
       const types = Object.hasOwn(ROLE_RESOURCE_TYPES, role) ? ROLE_RESOURCE_TYPES[role] : undefined;
@@ -124,10 +127,20 @@ export function checkRoleGrants(
       const never = Object.hasOwn(NEVER_GRANTED, role) ? NEVER_GRANTED[role] : undefined;
       if (never !== undefined) throw badRequest(`a dynamic robot cannot be given ${role}: ${never}`);
     }
-    if (hasProjects) return { resource: projectResource(grant.resource), roles: checkedProjectRoles(grant, release, shown) };
-    return { resource: preProjectResource(grant, generation, shown), roles: checkedPreProjectRoles(grant, generation, shown) };
+  }
+  // Entries become one resource once written in pachd's terms (repo:images is default/images on
+  // 2.5+, images/x is x before): what a resource may hold is judged after they are merged.
+  const inPachdTerms = merged(
+    grants.map((grant) => ({
+      resource: hasProjects ? projectResource(grant.resource) : preProjectResource(grant, generation, formatResource(grant.resource)),
+      roles: [...grant.roles],
+    })),
+  );
+  return inPachdTerms.map((grant) => {
+    const shown = formatResource(grant.resource);
+    const roles = hasProjects ? checkedProjectRoles(grant, release, shown) : checkedPreProjectRoles(grant, generation, shown);
+    return { resource: grant.resource, roles };
   });
-  return merged(inPachdTerms);
 }
 
 /** `repo:images` and `repo:default/images` are one resource once the default project is filled in. */

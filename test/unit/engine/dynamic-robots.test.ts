@@ -170,6 +170,67 @@ describe.each([1, 2] as const)('dynamic robots against pachd %i.x', (generation)
     expect(harness.logLines.join('\n')).toContain('took apart a dynamic robot whose creation was interrupted');
   });
 
+  it('keeps the journal when a grant timed out, so that a grant landing after the clean-up is removed by the rollback', async () => {
+    await harness.request('update', 'config', { request_timeout: '1s' });
+    await writeRole();
+    // The first grant is slow at pachd: its answer is lost, but pachd applies it later, after the
+    // request's own clean-up has run.
+    const grant = generation === 1 ? 'SetScope' : 'ModifyRoleBinding';
+    harness.pachd.control.setLatency(grant, 2500);
+    setTimeout(() => harness.pachd.control.setLatency(grant, 0), 400);
+    await harness.failure('read', 'creds/dyn');
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    // The late grant landed: a binding no lease covers, but the journal still names its robot.
+    const [left] = robotsLeft();
+    expect(left).toBeDefined();
+    const ids = await listWal(harness.storage);
+    expect(ids).toHaveLength(1);
+    expect((await getWal<{ subject: string }>(harness.storage, ids[0]!))?.data.subject).toBe(left);
+
+    const entry = await getWal(harness.storage, ids[0]!);
+    await deleteWal(harness.storage, entry!.id);
+    await putWal(harness.storage, entry!.kind, entry!.data, Date.now() - 11 * 60_000);
+    await harness.request('rollback', '');
+    expect(robotsLeft()).toEqual([]);
+    expect(await listWal(harness.storage)).toEqual([]);
+  });
+
+  it('says how to finish by hand when the configuration is gone, and finishes once it is back', async () => {
+    await writeRole();
+    const response = await read();
+    const robot = response.data?.subject as string;
+    await harness.request('delete', 'config');
+    const error = await harness.failure('revoke', '', {}, { secret: leaseOf(response) });
+    expect(error.message).toContain('the engine is not configured');
+    expect(error.message).toContain(
+      generation === 1 ? `pachctl auth set repo images none ${robot}` : `pachctl auth set repo images none ${robot} --project default`,
+    );
+    expect(error.message).not.toContain(response.data?.user_token as string);
+    // Its token revoked itself; the bindings wait for an admin token.
+    expect(harness.liveToken(response.data?.user_token as string)).toBeUndefined();
+    expect(bindingsOf(robot)).toEqual(expectedBindings);
+    await harness.configure();
+    await harness.request('revoke', '', {}, { secret: leaseOf(response) });
+    expect(robotsLeft()).toEqual([]);
+  });
+
+  it('refuses to take apart a lease whose data does not describe a robot of its own', async () => {
+    await writeRole();
+    const response = await read();
+    const lease = leaseOf(response);
+    for (const tampered of [
+      { ...lease.internalData, subject: 'user:alice@example.com' },
+      { ...lease.internalData, role_bindings: [] },
+      { ...lease.internalData, role_bindings: [{ resource: { type: 'repo' }, roles: ['repoReader'] }] },
+    ]) {
+      const error = await harness.failure('revoke', '', {}, { secret: { ...lease, internalData: tampered } });
+      expect(error.message).toContain("role bindings are unreadable");
+    }
+    // Nothing was touched at pachd.
+    expect(bindingsOf(response.data?.subject as string)).toEqual(expectedBindings);
+    expect(await harness.whoAmI(response.data?.user_token as string)).toBe(response.data?.subject);
+  });
+
   it('refuses invalid roles on write with a 400 and stores nothing', async () => {
     const cases: [string, string][] = [
       [generation === 1 ? 'repo:images=noSuchRole' : 'repo:default/images=noSuchRole', 'unknown pachd role "noSuchRole"'],
@@ -182,6 +243,19 @@ describe.each([1, 2] as const)('dynamic robots against pachd %i.x', (generation)
       const error = await harness.failure('create', 'roles/bad', { role_bindings: bindings });
       expect(error.type).toBe(ErrorType.InvalidRequest);
       expect(error.message).toContain(expected);
+    }
+    if (generation === 2) {
+      // pachd 2.x holds subjects of at most 128 characters: with a 64-character display name, too long.
+      const long = await harness.failure('create', 'roles/bad', {
+        role_bindings: written.join(','),
+        robot_name_template: 'vault-{{.DisplayName}}-{{random 64}}',
+      });
+      expect(long.message).toContain('truncate .DisplayName');
+      await harness.request('create', 'roles/fits', {
+        role_bindings: written.join(','),
+        robot_name_template: 'vault-{{.DisplayName | truncate 40}}-{{random 8}}',
+      });
+      await harness.request('delete', 'roles/fits');
     }
     const both = await harness.failure('create', 'roles/bad', { role_bindings: written.join(','), subject: 'robot:ci' });
     expect(both.message).toContain('give one of');

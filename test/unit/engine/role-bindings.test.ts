@@ -78,13 +78,13 @@ describe('role bindings against what pachd can express', () => {
   const grants = (...entries: string[]) => parseRoleBindings(entries);
 
   it('names repos project/repo from 2.5 on, filling in the default project and merging what then coincides', () => {
-    expect(checkRoleGrants(grants('repo:images=repoReader', 'repo:default/images=repoWriter', 'repo:lab/x=repoOwner'), 2, release('2.11.6'))).toEqual([
+    expect(checkRoleGrants(grants('repo:images=repoReader', 'repo:default/images=repoWriter', 'repo:lab/x=repoWriter'), 2, release('2.11.6'))).toEqual([
       { resource: { type: 'repo', name: 'default/images' }, roles: ['repoReader', 'repoWriter'] },
-      { resource: { type: 'repo', name: 'lab/x' }, roles: ['repoOwner'] },
+      { resource: { type: 'repo', name: 'lab/x' }, roles: ['repoWriter'] },
     ]);
     // projectViewer and projectWriter came a release after projects.
     expect(refusal(() => checkRoleGrants(grants('project:default=projectViewer'), 2, release('2.5.4')))).toContain('before 2.6');
-    expect(checkRoleGrants(grants('project:default=projectOwner'), 2, release('2.5.4'))).toHaveLength(1);
+    expect(checkRoleGrants(grants('cluster=projectCreator'), 2, release('2.5.4'))).toHaveLength(1);
   });
 
   it('names repos bare before projects existed, and refuses projects there', () => {
@@ -97,12 +97,16 @@ describe('role bindings against what pachd can express', () => {
   });
 
   it('maps 1.x to one scope per repo and refuses what its model cannot say', () => {
-    expect(checkRoleGrants(grants('repo:images=repoOwner'), 1, release('1.13.4'))).toEqual([
-      { resource: { type: 'repo', name: 'images' }, roles: ['repoOwner'] },
+    expect(checkRoleGrants(grants('repo:images=repoWriter'), 1, release('1.13.4'))).toEqual([
+      { resource: { type: 'repo', name: 'images' }, roles: ['repoWriter'] },
     ]);
     expect(refusal(() => checkRoleGrants(grants('repo:images=repoReader', 'repo:images=repoWriter'), 1, release('1.13.4')))).toContain(
       'one scope per user and repo',
     );
+    // The same repo written two ways is one repo to 1.x: refused when written, not at every read.
+    expect(
+      refusal(() => checkRoleGrants(grants('repo:images=repoReader', 'repo:default/images=repoWriter'), 1, release('1.13.4'))),
+    ).toContain('one scope per user and repo');
     expect(refusal(() => checkRoleGrants(grants('cluster=secretAdmin'), 1, release('1.13.4')))).toContain('1.x');
     expect(refusal(() => checkRoleGrants(grants('project:default=projectViewer'), 1, release('1.13.4')))).toContain('no projects');
   });
@@ -115,9 +119,10 @@ describe('role bindings against what pachd can express', () => {
       'projectViewer means nothing on a repo',
     );
     expect(refusal(() => checkRoleGrants(grants('repo:images=constructor'), 2, release('2.11.6')))).toContain('unknown pachd role');
-    for (const role of ['clusterAdmin', 'robotUser', 'identityAdmin', 'idpAdmin', 'oidcAppAdmin']) {
+    for (const role of ['clusterAdmin', 'robotUser', 'identityAdmin', 'idpAdmin', 'oidcAppAdmin', 'repoOwner', 'projectOwner']) {
       expect(refusal(() => checkRoleGrants(grants(`cluster=${role}`), 2, release('2.11.6')))).toContain(`cannot be given ${role}`);
     }
+    expect(refusal(() => checkRoleGrants(grants('repo:images=repoOwner'), 1, release('1.13.4')))).toContain('cannot be given repoOwner');
     expect(refusal(() => checkRoleGrants([], 2, release('2.11.6')))).toContain('at least one');
   });
 
