@@ -1,7 +1,7 @@
 /**
  * @file
  * What a go-plugin host tells its plugin through the environment when it starts it, read and
- * checked before anything is printed. See vault-plugin-protocol.md §1-3.
+ * checked before anything is printed. See docs/plugin-protocol.md §2-4.
  */
 
 import { randomInt } from 'node:crypto';

@@ -226,7 +226,7 @@ export class AuthV2Emulation extends AuthEmulationBase implements PachdAuthEmula
     if (restored.subject === '' && this.version.isAtLeast(2, 11, 0)) {
       // Observed on 2.11.6 (code Unknown, text not recorded). 2.11.0 began recording every
       // token's subject in auth.principals, the likeliest place an empty one is refused; earlier
-      // releases validate nothing (pachd-auth-api.md 2.4).
+      // releases validate nothing (docs/pachd-auth-api.md §11).
       throw plainGoError(
         'error restoring auth token: the database refused an empty subject (the stand-in does not reproduce pachd\'s exact text)',
       );

@@ -1,5 +1,5 @@
 /**
- * The shape of pachd 2.11.6's token-write collapse under concurrency (pachd-auth-api.md 9: on 2
+ * The shape of pachd 2.11.6's token-write collapse under concurrency (docs/pachd-auth-api.md §13: on 2
  * cores with PostgreSQL alongside, GetRobotToken ran ~400/s one at a time, ~200/s with 4 in
  * flight, and a few per second with 16 in flight, 16% of them never answering before a 30 s
  * deadline). Pure functions, so the calibration can be checked without a server.

@@ -1,8 +1,8 @@
 import type * as grpc from '@grpc/grpc-js';
 
 /**
- * Every RPC real pachd serves on its auth service (1.13.4 and 2.x, per pachd-auth-api.md 1.1 and
- * 2.1). The .proto files declare only the subset the stand-in implements; the rest still need a
+ * Every RPC real pachd serves on its auth service (1.13.4 and 2.x, per docs/pachd-auth-api.md §6
+ * and §9). The .proto files declare only the subset the stand-in implements; the rest still need a
  * registered name so the stand-in can answer them the way a Go server would.
  */
 export const AUTH_V1_RPCS = [

@@ -1,4 +1,4 @@
-// What a real pachd 2.11.6 answered (pachd-auth-api.md section 9), replayed against the stand-in
+// What a real pachd 2.11.6 answered (docs/pachd-auth-api.md §13), replayed against the stand-in
 // emulating that release. Each test names the observation it holds the stand-in to.
 import * as grpc from '@grpc/grpc-js';
 

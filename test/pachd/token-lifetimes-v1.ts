@@ -17,7 +17,7 @@ const FOURTEEN_DAYS_SECONDS = 1209600;
 const ETCD_MIN_LEASE_SECONDS = 2;
 
 /**
- * The TTL pachd stores for a GetAuthToken, by release (pachd-auth-api.md 1.5). `callerTtl` is the
+ * The TTL pachd stores for a GetAuthToken, by release (docs/pachd-auth-api.md §8.3). `callerTtl` is the
  * caller's own token's whole seconds left, -1 when it never expires.
  */
 export function grantedTtl(version: PachdVersion, requested: number, isAdmin: boolean, callerTtl: number): number {

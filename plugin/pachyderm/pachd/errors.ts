@@ -5,7 +5,7 @@ import { GateTimeout } from './call-gate';
 
 /**
  * pachd's failures sorted by what a Vault operator or caller can do about them, with messages
- * that name the pachd address and the cause. Codes and texts per pachd-auth-api.md §1.6, §4.2
+ * that name the pachd address and the cause. Codes and texts per docs/pachd-auth-api.md §4
  * and what a real pachd 2.11.6 answered.
  */
 export type PachdFailure =
