@@ -11,7 +11,7 @@ PLUGIN_SOURCES := $(call sources,plugin proto)
 STANDIN_SOURCES := $(call sources,test/pachd plugin/grpc proto/pachyderm)
 BACKEND_SOURCES := $(call sources,test/conformance/backend plugin proto)
 
-.PHONY: help plugin plugin-script build test test-unit test-conformance bench typecheck register dev clean
+.PHONY: help plugin plugin-script build test test-unit test-conformance bench typecheck lint fmt register dev clean
 
 # HashiCorp's KV plugin: a conformance target that proves the harness right, and the benchmark's
 # baseline. Pinned so the baseline does not move under us.
@@ -57,7 +57,15 @@ $(KV_PLUGIN):
 typecheck: node_modules/.package-lock.json ## TypeScript strict type check
 	npx tsc --noEmit -p tsconfig.json
 
-test: build $(KV_PLUGIN) ## run every suite (typecheck, unit, conformance); ends with "N passed, N failed"
+lint: node_modules/.package-lock.json ## ESLint (eslint.config.mjs) and Prettier's check; make test fails on either
+	npx eslint .
+	npx prettier --check "**/*.{ts,mjs,cjs}"
+
+fmt: node_modules/.package-lock.json ## format with Prettier, then apply ESLint's fixes
+	npx prettier --write "**/*.{ts,mjs,cjs}"
+	npx eslint --fix .
+
+test: build $(KV_PLUGIN) ## run every suite (typecheck, lint, unit, conformance); ends with "N passed, N failed"
 	bash scripts/run-tests.sh
 
 test-unit: node_modules/.package-lock.json ## jest unit tests only

@@ -16,7 +16,16 @@
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -96,7 +105,10 @@ function strip(file, arch) {
       // not installed, or does not know this architecture: try the next one
     }
   }
-  console.error(`build: none of ${STRIPPERS[arch].join(', ')} could strip the ${arch} executable; it keeps node's symbols (larger, slower to hash)`);
+  console.error(
+    `build: none of ${STRIPPERS[arch].join(', ')} could strip the ${arch} executable; it keeps node's symbols ` +
+      `(larger, slower to hash)`,
+  );
 }
 
 /**
@@ -114,7 +126,8 @@ async function singleExecutables(entry) {
   mkdirSync(work, { recursive: true });
   const main = path.join(work, 'main.js');
   await bundle(entry, main, undefined, 'node24');
-  if (!SEA_OUTPUTS[process.arch]) throw new Error(`the single executables are built on x64 or arm64 hosts, not ${process.arch}`);
+  if (!SEA_OUTPUTS[process.arch])
+    throw new Error(`the single executables are built on x64 or arm64 hosts, not ${process.arch}`);
   const hostRuntime = nodeRuntime(process.arch);
   const { inject } = require('postject');
   const outputs = [];
@@ -122,7 +135,16 @@ async function singleExecutables(entry) {
     const native = arch === process.arch;
     const blob = path.join(work, `${arch}.blob`);
     const config = path.join(work, `${arch}.json`);
-    writeFileSync(config, JSON.stringify({ main, output: blob, disableExperimentalSEAWarning: true, useCodeCache: native, execArgv: SEA_EXEC_ARGV }));
+    writeFileSync(
+      config,
+      JSON.stringify({
+        main,
+        output: blob,
+        disableExperimentalSEAWarning: true,
+        useCodeCache: native,
+        execArgv: SEA_EXEC_ARGV,
+      }),
+    );
     execFileSync(hostRuntime, ['--experimental-sea-config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
 
     const outfile = path.join(root, out);

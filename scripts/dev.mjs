@@ -79,7 +79,9 @@ function startStandin() {
   children.push(standin);
   standin.stderr.pipe(createWriteStream(path.join(devDir, 'pachd-standin.log')));
   return new Promise((resolve, reject) => {
-    standin.once('exit', (code) => reject(new Error(`the pachd stand-in exited (${code}); see build/dev/pachd-standin.log`)));
+    standin.once('exit', (code) =>
+      reject(new Error(`the pachd stand-in exited (${code}); see build/dev/pachd-standin.log`)),
+    );
     createInterface({ input: standin.stdout }).once('line', (line) => resolve(JSON.parse(line)));
   });
 }
@@ -101,7 +103,8 @@ async function main() {
     process.exit(1);
   }
   for (const file of ['pachyderm', 'pachd-standin.js']) {
-    if (!existsSync(path.join(buildDir, file))) fail(`build/${file} is missing; run make plugin build/pachd-standin.js`);
+    if (!existsSync(path.join(buildDir, file)))
+      fail(`build/${file} is missing; run make plugin build/pachd-standin.js`);
   }
   if (!['1', '2'].includes(generation)) fail(`PACHD_GENERATION must be 1 or 2, not ${generation}`);
   mkdirSync(devDir, { recursive: true });
@@ -114,7 +117,14 @@ async function main() {
   say(`dev: starting ${server} in dev mode on ${address} (log: build/dev/server.log)`);
   const vault = spawn(
     server,
-    ['server', '-dev', `-dev-root-token-id=${rootToken}`, `-dev-listen-address=127.0.0.1:${port}`, '-dev-no-store-token', `-config=${config}`],
+    [
+      'server',
+      '-dev',
+      `-dev-root-token-id=${rootToken}`,
+      `-dev-listen-address=127.0.0.1:${port}`,
+      '-dev-no-store-token',
+      `-config=${config}`,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   children.push(vault);
@@ -128,25 +138,39 @@ async function main() {
 
   say('dev: registering and mounting the plugin');
   execFileSync(path.join(root, 'scripts/register'), [], {
-    env: { ...process.env, VAULT_BIN: server, VAULT_ADDR: address, VAULT_TOKEN: rootToken, BAO_ADDR: address, BAO_TOKEN: rootToken, PLUGIN_DIR: buildDir },
+    env: {
+      ...process.env,
+      VAULT_BIN: server,
+      VAULT_ADDR: address,
+      VAULT_TOKEN: rootToken,
+      BAO_ADDR: address,
+      BAO_TOKEN: rootToken,
+      PLUGIN_DIR: buildDir,
+    },
     stdio: 'inherit',
   });
-  cli(server, ['write', 'pachyderm/config', `pachd_address=${pachd.pachd_address}`, `admin_token=${pachd.root_token}`], {
-    shown: `write pachyderm/config pachd_address=${pachd.pachd_address} admin_token=<the stand-in's root token>`,
-  });
+  cli(
+    server,
+    ['write', 'pachyderm/config', `pachd_address=${pachd.pachd_address}`, `admin_token=${pachd.root_token}`],
+    {
+      shown: `write pachyderm/config pachd_address=${pachd.pachd_address} admin_token=<the stand-in's root token>`,
+    },
+  );
   cli(server, ['write', 'pachyderm/roles/ci', 'subject=robot:ci', 'ttl=15m', 'max_ttl=2h']);
 
   const name = path.basename(server);
   const user = 'user:alice@example.com';
   const loginUser = generation === '1' ? 'okta:alice@example.com' : user;
+  const baoVariables = name === 'bao' ? ` BAO_ADDR=${address} BAO_TOKEN=${rootToken}` : '';
+  const renewDoes = generation === '1' ? 'extends the token at pachd' : 'extends the lease, up to max_ttl';
   say(`
 Vault is at ${address} (root token "${rootToken}"); pachd (stand-in, ${generation}.x) at ${pachd.pachd_address}.
 Try, in another shell:
 
-  export VAULT_ADDR=${address} VAULT_TOKEN=${rootToken}${name === 'bao' ? ` BAO_ADDR=${address} BAO_TOKEN=${rootToken}` : ''}
+  export VAULT_ADDR=${address} VAULT_TOKEN=${rootToken}${baoVariables}
   ${name} write pachyderm/login username=${loginUser} ttl=30m     # the original plugin's flow
   ${name} read pachyderm/creds/ci                                    # a token for role ci (robot:ci)
-  ${name} lease renew <lease_id>                                     # ${generation === '1' ? 'extends the token at pachd' : 'extends the lease, up to max_ttl'}
+  ${name} lease renew <lease_id>                                     # ${renewDoes}
   ${name} lease revoke <lease_id>                                    # revokes the token at pachd
   ${name} write pachyderm/revoke user_token=<user_token>             # revoke a token by value
   ${name} read pachyderm/version                                     # plugin and pachd versions

@@ -18,6 +18,9 @@ record() { # suite passed failed
 echo "== typecheck"
 if npx tsc --noEmit -p tsconfig.json; then record typecheck 1 0; else record typecheck 0 1; fi
 
+echo "== lint (ESLint, Prettier)"
+if npx eslint . && npx prettier --check --log-level warn "**/*.{ts,mjs,cjs}"; then record lint 1 0; else record lint 0 1; fi
+
 echo "== unit (jest)"
 npx jest --json --outputFile="$results/jest.json" 2>&1 | grep -v '^npm warn'
 if [ -s "$results/jest.json" ]; then

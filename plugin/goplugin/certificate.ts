@@ -150,9 +150,7 @@ function oid(dotted: string): Buffer {
 }
 
 function extension(id: string, critical: boolean, value: Buffer): Buffer {
-  return critical
-    ? sequence(oid(id), boolean(true), tlv(0x04, value))
-    : sequence(oid(id), tlv(0x04, value));
+  return critical ? sequence(oid(id), boolean(true), tlv(0x04, value)) : sequence(oid(id), tlv(0x04, value));
 }
 
 /** UTCTime until 2049, GeneralizedTime from 2050, as RFC 5280 prescribes. */

@@ -71,10 +71,7 @@ export function readLaunchEnvironment(
 }
 
 /** The highest version both sides speak, as go-plugin chooses it. */
-export function negotiateVersion(
-  offered: string | undefined,
-  supportedVersions: readonly number[],
-): number {
+export function negotiateVersion(offered: string | undefined, supportedVersions: readonly number[]): number {
   const offeredVersions = (offered ?? '')
     .split(',')
     .map((part) => Number.parseInt(part.trim(), 10))

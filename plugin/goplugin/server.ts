@@ -19,11 +19,7 @@ import {
 import type { Logger } from './logger';
 import { serviceDefinition } from '../grpc/proto-loading';
 import { goPluginDefinitions } from './protos';
-import {
-  controllerImplementation,
-  healthImplementation,
-  stdioImplementation,
-} from './standard-services';
+import { controllerImplementation, healthImplementation, stdioImplementation } from './standard-services';
 
 export interface PluginServerOptions {
   handshake: HandshakeConfig;
@@ -85,7 +81,10 @@ export async function startPluginServer(
   const service = (name: string) => serviceDefinition(goPluginDefinitions, name);
   server.addService(service('grpc.health.v1.Health'), healthImplementation());
   server.addService(service('plugin.GRPCBroker'), broker.implementation());
-  server.addService(service('plugin.GRPCController'), controllerImplementation(() => requestStop()));
+  server.addService(
+    service('plugin.GRPCController'),
+    controllerImplementation(() => requestStop()),
+  );
   server.addService(service('plugin.GRPCStdio'), stdioImplementation());
   options.registerServices(server, broker);
 
@@ -136,12 +135,7 @@ export async function servePlugin(options: PluginServerOptions): Promise<void> {
 
   let launch: LaunchEnvironment;
   try {
-    launch = readLaunchEnvironment(
-      process.env,
-      options.handshake,
-      options.protocolVersions,
-      options.runByHandMessage,
-    );
+    launch = readLaunchEnvironment(process.env, options.handshake, options.protocolVersions, options.runByHandMessage);
   } catch (error) {
     failLaunch(error, logger);
   }
@@ -211,8 +205,10 @@ function keepStdoutForHandshake(logger: Logger): void {
     stray.debug(typeof chunk === 'string' ? chunk.trimEnd() : Buffer.from(chunk).toString().trimEnd());
     return true;
   }) as typeof process.stdout.write;
-  const toLog = (level: 'debug' | 'info' | 'warn' | 'error') =>
-    (...args: unknown[]) => stray[level](args.map(toLogText).join(' '));
+  const toLog =
+    (level: 'debug' | 'info' | 'warn' | 'error') =>
+    (...args: unknown[]) =>
+      stray[level](args.map(toLogText).join(' '));
   console.log = toLog('info');
   console.info = toLog('info');
   console.debug = toLog('debug');

@@ -40,7 +40,8 @@ export class UnaryMethod<Request, Response> {
           if (status.code === grpc.status.OK && response !== undefined) resolve(response);
           else if (failure !== undefined) reject(failure);
           else if (status.code === grpc.status.OK) reject(new Error(`${definition.path} returned no message`));
-          else reject(Object.assign(new Error(`${status.code} ${grpc.status[status.code]}: ${status.details}`), status));
+          else
+            reject(Object.assign(new Error(`${status.code} ${grpc.status[status.code]}: ${status.details}`), status));
         },
       });
       call.startRead();

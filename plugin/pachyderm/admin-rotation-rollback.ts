@@ -49,7 +49,10 @@ export async function finishInterruptedRotation(
     const configured = config?.admin_token;
     if (configured === journal.new_token) {
       const outcome = await retireOldToken(authApi, journal);
-      engine.logger.warn(`finished an interrupted admin token rotation: the old token is ${outcome === 'absent' ? 'gone' : 'revoked'}`, log);
+      engine.logger.warn(
+        `finished an interrupted admin token rotation: the old token is ${outcome === 'absent' ? 'gone' : 'revoked'}`,
+        log,
+      );
       return;
     }
     const newWorks = await works(authApi, journal.new_token);
@@ -85,7 +88,10 @@ async function rollForwardOrBack(
 ): Promise<void> {
   const log = { subject: journal.subject };
   if (!newWorks) {
-    engine.logger.warn('an admin token rotation was interrupted before pachd installed the new token; nothing to undo', log);
+    engine.logger.warn(
+      'an admin token rotation was interrupted before pachd installed the new token; nothing to undo',
+      log,
+    );
     return;
   }
   if (await works(authApi, journal.old_token)) {
@@ -95,6 +101,12 @@ async function rollForwardOrBack(
   }
   // pachd already retired the old token (RotateRootToken does so at once): keep the new one.
   const identity = await authApi.identify(newToken);
-  await writer.save(rotatedConfig(config, { token: newToken, subject: identity.subject, expiresAt: identity.expiresAt }, identity.expiresAt));
+  await writer.save(
+    rotatedConfig(
+      config,
+      { token: newToken, subject: identity.subject, expiresAt: identity.expiresAt },
+      identity.expiresAt,
+    ),
+  );
   engine.logger.warn('completed an interrupted admin token rotation: stored the new token', log);
 }

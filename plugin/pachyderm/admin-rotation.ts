@@ -53,7 +53,11 @@ const DEFAULT_EXPIRING_LIFETIME_SECONDS = PACHD_V1_MAX_TTL_SECONDS;
 /** Shorter, and the engine would lose its credential soon after rotating it. */
 const MIN_ADMIN_LIFETIME_SECONDS = 600;
 
-export async function rotateAdminToken(engine: Engine, request: Request, requestedTtl: Nanoseconds | undefined): Promise<Response> {
+export async function rotateAdminToken(
+  engine: Engine,
+  request: Request,
+  requestedTtl: Nanoseconds | undefined,
+): Promise<Response> {
   return engine.configs.update(request, async (config, writer) => {
     if (config === undefined) throw notConfigured();
     const failed = (error: unknown) => vaultErrorFromPachd(error, 'cannot rotate the admin token');
@@ -68,7 +72,8 @@ export async function rotateAdminToken(engine: Engine, request: Request, request
     if (method === 'rotate-root' && requestedTtl !== undefined && requestedTtl > 0n) {
       warnings.push('ttl is ignored: pachd 2.x root tokens never expire (RotateRootToken takes no lifetime)');
     }
-    const lifetime = method === 'rotate-root' ? null : newLifetime(requestedTtl, identity, authApi.generation, method, warnings);
+    const lifetime =
+      method === 'rotate-root' ? null : newLifetime(requestedTtl, identity, authApi.generation, method, warnings);
 
     const journal: AdminRotationWal = {
       stage: 'minting',
@@ -85,7 +90,8 @@ export async function rotateAdminToken(engine: Engine, request: Request, request
     try {
       minted = await mintAdmin(authApi, method, journal, lifetime);
     } catch (error) {
-      if (!(error instanceof PachdError) || !error.mayHaveApplied) await deleteWal(request.storage, wal.id).catch(() => undefined);
+      if (!(error instanceof PachdError) || !error.mayHaveApplied)
+        await deleteWal(request.storage, wal.id).catch(() => undefined);
       throw failed(error);
     }
     engine.configs.protect(minted.token);
@@ -127,7 +133,10 @@ export async function rotateAdminToken(engine: Engine, request: Request, request
     }
     if (retired) {
       await deleteWal(request.storage, wal.id).catch((error: unknown) => {
-        warnings.push(`the rotation is complete, but its journal entry stays (${(error as Error).message}); the rollback tick removes it`);
+        warnings.push(
+          `the rotation is complete, but its journal entry stays (${(error as Error).message}); the rollback tick ` +
+            `removes it`,
+        );
       });
     }
     engine.logger.info('admin token rotated', {
@@ -164,7 +173,9 @@ function newLifetime(
   if (requestedTtl !== undefined && requestedTtl > 0n) {
     lifetime = ceilSeconds(requestedTtl);
     if (lifetime < MIN_ADMIN_LIFETIME_SECONDS) {
-      throw badRequest(`an admin token must live at least ${MIN_ADMIN_LIFETIME_SECONDS / 60} minutes; every issuance needs it`);
+      throw badRequest(
+        `an admin token must live at least ${MIN_ADMIN_LIFETIME_SECONDS / 60} minutes; every issuance needs it`,
+      );
     }
   } else if (identity.expiresAt === null && method === 'pachd-generated') {
     lifetime = DEFAULT_EXPIRING_LIFETIME_SECONDS;
@@ -184,7 +195,8 @@ function newLifetime(
 function rotationMethod(generation: PachdGeneration, identity: AdminIdentity): RotationMethod {
   if (generation === 2 && identity.subject === 'pach:root') return 'rotate-root';
   if (identity.canRestore) return 'restore';
-  if (generation === 2 && identity.subject.startsWith('robot:') && identity.canGenerate.robots) return 'pachd-generated';
+  if (generation === 2 && identity.subject.startsWith('robot:') && identity.canGenerate.robots)
+    return 'pachd-generated';
   if (generation === 1 && !identity.subject.startsWith('pach:')) return 'pachd-generated';
   if (generation === 1) {
     throw badRequest(
@@ -193,7 +205,8 @@ function rotationMethod(generation: PachdGeneration, identity: AdminIdentity): R
     );
   }
   throw badRequest(
-    `cannot rotate the admin token of ${identity.subject}: that needs CLUSTER_AUTH_RESTORE_TOKEN (clusterAdmin), or a ` +
+    `cannot rotate the admin token of ${identity.subject}: that needs CLUSTER_AUTH_RESTORE_TOKEN (clusterAdmin), or ` +
+      `a ` +
       'robot subject with CLUSTER_AUTH_GET_ROBOT_TOKEN',
   );
 }
@@ -228,12 +241,15 @@ async function confirmNewToken(
   lifetime: number | null,
 ): Promise<Date | null> {
   const identity = await authApi.identify(minted.token);
-  if (identity.subject === journal.subject && (lifetime === null || identity.expiresAt !== null)) return identity.expiresAt;
+  if (identity.subject === journal.subject && (lifetime === null || identity.expiresAt !== null))
+    return identity.expiresAt;
   await authApi.revoke(journal.old_token, minted.token);
   throw codedError(
     502,
-    `pachd answered the rotation with a token for ${identity.subject}, expiring ${identity.expiresAt?.toISOString() ?? 'never'}; ` +
-      `expected ${journal.subject}${lifetime === null ? '' : ` expiring in ${lifetime}s`}; the new token was revoked again`,
+    `pachd answered the rotation with a token for ${identity.subject}, expiring ` +
+      `${identity.expiresAt?.toISOString() ?? 'never'}; ` +
+      `expected ${journal.subject}${lifetime === null ? '' : ` expiring in ${lifetime}s`}; the new token was ` +
+      `revoked again`,
   );
 }
 

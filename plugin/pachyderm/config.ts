@@ -26,7 +26,10 @@ export interface EngineConfig {
   pachd_tls_ca: string;
   request_timeout_seconds: number;
   generation: GenerationSetting;
-  /** Token writes this process may have in flight at this pachd; 0: no bound. Absent in configurations written before it existed. */
+  /**
+   * Token writes this process may have in flight at this pachd; 0: no bound. Absent in
+   * configurations written before it existed.
+   */
   pachd_max_in_flight?: number;
   /** What pachd said when the configuration was last verified. */
   observed?: ObservedPachd;
@@ -45,7 +48,10 @@ export interface ObservedPachd {
 }
 
 export const DEFAULT_REQUEST_TIMEOUT_SECONDS = 10;
-/** Longer, and grpc-js would take a deadline past ~24.8 days as none at all; a hung pachd would then hold a request forever. */
+/**
+ * Longer, and grpc-js would take a deadline past ~24.8 days as none at all; a hung pachd would then
+ * hold a request forever.
+ */
 export const MAX_REQUEST_TIMEOUT_SECONDS = 300;
 /**
  * Two token writes at a time keep a pachd busy without queueing in its database: one is in
@@ -141,5 +147,7 @@ export interface ConfigWriter {
 }
 
 export function notConfigured(): Error {
-  return badRequest('the pachyderm secrets engine is not configured yet: write pachd_address and admin_token to <mount>/config');
+  return badRequest(
+    'the pachyderm secrets engine is not configured yet: write pachd_address and admin_token to <mount>/config',
+  );
 }

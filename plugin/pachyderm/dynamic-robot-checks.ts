@@ -16,7 +16,7 @@ const SAMPLE_DISPLAY_NAME_LENGTH = 64;
 const GRANTORS: Readonly<Record<RoleGrant['resource']['type'], string>> = {
   cluster: 'clusterAdmin (CLUSTER_MODIFY_BINDINGS)',
   project: 'projectOwner on it or clusterAdmin (PROJECT_MODIFY_BINDINGS)',
-  repo: 'repoOwner on it or clusterAdmin (REPO_MODIFY_BINDINGS; 1.x: an admin or the repo\'s OWNER)',
+  repo: "repoOwner on it or clusterAdmin (REPO_MODIFY_BINDINGS; 1.x: an admin or the repo's OWNER)",
 };
 
 /**

@@ -35,7 +35,7 @@ export function issuanceOf(observed: ObservedPachd): Issuance {
       users: false,
       reason:
         `${who} holds CLUSTER_AUTH_GET_ROBOT_TOKEN but not CLUSTER_AUTH_RESTORE_TOKEN: only robot tokens, generated ` +
-        'by pachd (GetRobotToken); a crash between pachd\'s answer and the journal leaves a token that lives until ' +
+        "by pachd (GetRobotToken); a crash between pachd's answer and the journal leaves a token that lives until " +
         `its pachd expiry (max_ttl). Bind clusterAdmin to ${who} to close that window`,
     };
   }
@@ -55,7 +55,7 @@ export function issuanceOf(observed: ObservedPachd): Issuance {
     users: true,
     reason:
       `pachd ${observed.pachd_version} predates RestoreAuthToken (1.11.9): pachd generates token values ` +
-      '(GetAuthToken); a crash between pachd\'s answer and the journal leaves a token that lives until its pachd ' +
+      "(GetAuthToken); a crash between pachd's answer and the journal leaves a token that lives until its pachd " +
       'expiry (ttl plus a few seconds)',
   };
 }

@@ -66,9 +66,12 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
   const release = PachdRelease.parse(observed.pachd_version);
   const subject = checkSubject(options.subject, authApi.generation, release);
   // In the pachd's own terms, which may have changed generation since the role was written.
-  const grants = options.grants === undefined ? undefined : checkRoleGrants(options.grants, authApi.generation, release);
+  const grants =
+    options.grants === undefined ? undefined : checkRoleGrants(options.grants, authApi.generation, release);
   if (!issuance.users && !subject.startsWith('robot:')) {
-    throw badRequest(`cannot issue a token for ${subject}: this engine's admin token issues robot tokens only (${issuance.reason})`);
+    throw badRequest(
+      `cannot issue a token for ${subject}: this engine's admin token issues robot tokens only (${issuance.reason})`,
+    );
   }
   const ttls = resolveLeaseTtls({
     generation: authApi.generation,
@@ -99,7 +102,9 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
   let minted: MintedToken;
   try {
     if (grants !== undefined) {
-      await withCurrentAdminToken(engine, request, config, (adminToken) => grantRoles(authApi, adminToken, subject, grants));
+      await withCurrentAdminToken(engine, request, config, (adminToken) =>
+        grantRoles(authApi, adminToken, subject, grants),
+      );
     }
     minted = await mint(engine, request, config, authApi, issuance, journal.entry, ttls.pachdLifetimeSeconds);
   } catch (error) {
@@ -184,12 +189,18 @@ async function mint(
   pending: PendingTokenWal,
   lifetimeSeconds: number,
 ): Promise<MintedToken> {
-  return withCurrentAdminToken(engine, request, config, async (adminToken) => {
-    if (pending.token === undefined) return authApi.generate(adminToken, pending.subject, lifetimeSeconds);
-    const expiresAt = new Date(pending.expires_at);
-    await authApi.restore(adminToken, { value: pending.token, subject: pending.subject, expiresAt });
-    return { token: pending.token, subject: pending.subject, expiresAt };
-  }, issuance);
+  return withCurrentAdminToken(
+    engine,
+    request,
+    config,
+    async (adminToken) => {
+      if (pending.token === undefined) return authApi.generate(adminToken, pending.subject, lifetimeSeconds);
+      const expiresAt = new Date(pending.expires_at);
+      await authApi.restore(adminToken, { value: pending.token, subject: pending.subject, expiresAt });
+      return { token: pending.token, subject: pending.subject, expiresAt };
+    },
+    issuance,
+  );
 }
 
 /**
@@ -233,7 +244,7 @@ async function checkedExpiry(authApi: PachdAuthApi, pending: PendingTokenWal, to
   throw codedError(
     502,
     `pachd at ${pending.pachd_address} stored the token for ${pending.subject} without an expiry (its clock ` +
-      'runs ahead of this host\'s by about the token\'s lifetime); the token is revoked again',
+      "runs ahead of this host's by about the token's lifetime); the token is revoked again",
   );
 }
 
@@ -276,10 +287,13 @@ class IssuanceJournal {
         }
         // Left in place, the entry makes the rollback revoke a token Vault holds a lease for:
         // the safe way to fail.
-        this.engine.logger.error('could not release the journal of an issued token; the rollback tick will revoke the token', {
-          subject: this.entry.subject,
-          error: (error as Error).message,
-        });
+        this.engine.logger.error(
+          'could not release the journal of an issued token; the rollback tick will revoke the token',
+          {
+            subject: this.entry.subject,
+            error: (error as Error).message,
+          },
+        );
         return;
       }
     }

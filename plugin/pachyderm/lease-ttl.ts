@@ -45,7 +45,10 @@ const HOUR = 3600n * ONE_SECOND;
 
 /** The lease TTL when neither request, role nor configuration sets one (capped by the mount's default). */
 export const ENGINE_DEFAULT_TTL = HOUR;
-/** The max TTL, and so the longest a lost lease's token outlives it, when nothing sets one (capped by the mount's max). */
+/**
+ * The max TTL, and so the longest a lost lease's token outlives it, when nothing sets one (capped
+ * by the mount's max).
+ */
 export const ENGINE_DEFAULT_MAX_TTL = 24n * HOUR;
 
 /** How much longer than its lease a 1.x token lives, so Vault always revokes a live token. */
@@ -62,7 +65,10 @@ const V2_ROUNDING_SECONDS = 1;
 const V1_CAP = secondsToNanos(PACHD_V1_MAX_TTL_SECONDS);
 
 /** The ttl and max_ttl that apply when nothing more specific sets them. */
-export function defaultTtls(mountDefaultTtl: Nanoseconds, mountMaxTtl: Nanoseconds): { ttl: Nanoseconds; maxTtl: Nanoseconds } {
+export function defaultTtls(
+  mountDefaultTtl: Nanoseconds,
+  mountMaxTtl: Nanoseconds,
+): { ttl: Nanoseconds; maxTtl: Nanoseconds } {
   const mountMax = mountMaxTtl > 0n ? mountMaxTtl : mountDefaultTtl;
   const maxTtl = mountMax > 0n && mountMax < ENGINE_DEFAULT_MAX_TTL ? mountMax : ENGINE_DEFAULT_MAX_TTL;
   let ttl = mountDefaultTtl > 0n && mountDefaultTtl < ENGINE_DEFAULT_TTL ? mountDefaultTtl : ENGINE_DEFAULT_TTL;
@@ -82,7 +88,9 @@ export function resolveLeaseTtls(inputs: TtlInputs): LeaseTtls {
         `max_ttl ${formatDuration(maxTtl)} is above this mount's max lease TTL ${formatDuration(mountMax)}`,
       );
     }
-    warnings.push(`max_ttl ${formatDuration(maxTtl)} is above this mount's max lease TTL; using ${formatDuration(mountMax)}`);
+    warnings.push(
+      `max_ttl ${formatDuration(maxTtl)} is above this mount's max lease TTL; using ${formatDuration(mountMax)}`,
+    );
     maxTtl = mountMax;
   }
 
@@ -121,7 +129,10 @@ export function resolveLeaseTtls(inputs: TtlInputs): LeaseTtls {
 /** Seconds of life to give a token at pachd for a lease of `ttl`, at most `maxTtl` (see above). */
 export function pachdLifetime(generation: PachdGeneration, ttl: Nanoseconds, maxTtl: Nanoseconds): number {
   if (generation === 1) {
-    return Math.min(Math.max(ceilSeconds(ttl), MIN_PACHD_LIFETIME_SECONDS) + V1_EXPIRY_SKEW_SECONDS, PACHD_V1_MAX_TTL_SECONDS);
+    return Math.min(
+      Math.max(ceilSeconds(ttl), MIN_PACHD_LIFETIME_SECONDS) + V1_EXPIRY_SKEW_SECONDS,
+      PACHD_V1_MAX_TTL_SECONDS,
+    );
   }
   return Math.max(ceilSeconds(maxTtl), MIN_PACHD_LIFETIME_SECONDS) + V2_ROUNDING_SECONDS;
 }

@@ -48,10 +48,14 @@ export class PachdClients {
    * A connection to `address` (default: the configured address) with the configuration's TLS,
    * call timeout and bound on token writes, spending at most until `deadline` (ms since the epoch).
    */
-  connection(config: ConnectionSettings, options: { address?: string; deadline?: number | undefined } = {}): PachdConnection {
+  connection(
+    config: ConnectionSettings,
+    options: { address?: string; deadline?: number | undefined } = {},
+  ): PachdConnection {
     const address = parseAddress(options.address ?? config.pachd_address);
     const tlsCa = address.tls && config.pachd_tls_ca !== '' ? config.pachd_tls_ca : undefined;
-    const timeoutSeconds = config.request_timeout_seconds > 0 ? config.request_timeout_seconds : DEFAULT_REQUEST_TIMEOUT_SECONDS;
+    const timeoutSeconds =
+      config.request_timeout_seconds > 0 ? config.request_timeout_seconds : DEFAULT_REQUEST_TIMEOUT_SECONDS;
     // However long the host waits, one request spends at most this long on pachd: the WAL's
     // rollback grace must outlast any call the request makes.
     const deadline = Math.min(options.deadline ?? Infinity, Date.now() + MAX_REQUEST_BUDGET_MS);
@@ -83,7 +87,8 @@ export class PachdClients {
   async generation(config: EngineConfig, connection: PachdConnection): Promise<PachdGeneration> {
     if (config.generation === '1') return 1;
     if (config.generation === '2') return 2;
-    if (config.observed !== undefined && isConfiguredAddress(config, connection.address)) return config.observed.generation;
+    if (config.observed !== undefined && isConfiguredAddress(config, connection.address))
+      return config.observed.generation;
     return (await this.version(connection)).generation;
   }
 
@@ -92,7 +97,11 @@ export class PachdClients {
    * releases follows the release pachd reports; when it cannot be asked, only what every
    * release of the generation does is assumed.
    */
-  async authApi(connection: PachdConnection, generation: PachdGeneration, knownVersion?: string): Promise<PachdAuthApi> {
+  async authApi(
+    connection: PachdConnection,
+    generation: PachdGeneration,
+    knownVersion?: string,
+  ): Promise<PachdAuthApi> {
     let version = knownVersion;
     if (version === undefined) {
       version = await this.version(connection).then(
@@ -123,7 +132,10 @@ export class PachdClients {
       pachd_max_in_flight: DEFAULT_MAX_WRITES_IN_FLIGHT,
     };
     const connection = this.connection(settings, { address: home.pachd_address, deadline });
-    const known = config !== undefined && isConfiguredAddress(config, connection.address) ? config.observed?.pachd_version : undefined;
+    const known =
+      config !== undefined && isConfiguredAddress(config, connection.address)
+        ? config.observed?.pachd_version
+        : undefined;
     return this.authApi(connection, home.generation, known);
   }
 
@@ -134,7 +146,10 @@ export class PachdClients {
 }
 
 /** Whether `address` is the pachd the configuration names (the only one the admin token may go to). */
-export function isConfiguredAddress(config: Pick<EngineConfig, 'pachd_address'>, address: PachdAddress | string): boolean {
+export function isConfiguredAddress(
+  config: Pick<EngineConfig, 'pachd_address'>,
+  address: PachdAddress | string,
+): boolean {
   const canonical = typeof address === 'string' ? parseAddress(address).canonical : address.canonical;
   return canonical === parseAddress(config.pachd_address).canonical;
 }

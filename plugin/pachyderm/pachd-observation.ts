@@ -17,7 +17,8 @@ export interface Observation {
 export async function observePachd(engine: Engine, config: EngineConfig, deadline?: number): Promise<Observation> {
   const connection = engine.pachd.connection(config, { deadline });
   const version = await engine.pachd.version(connection, true);
-  const generation: PachdGeneration = config.generation === 'auto' ? version.generation : config.generation === '1' ? 1 : 2;
+  const generation: PachdGeneration =
+    config.generation === 'auto' ? version.generation : config.generation === '1' ? 1 : 2;
   if (generation !== version.generation) {
     // Asking the other generation's auth API would only fail, less clearly.
     throw badRequest(

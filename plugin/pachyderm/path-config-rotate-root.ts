@@ -19,7 +19,10 @@ is rotated with RotateRootToken, which pachd refuses when its root token comes f
 environment. Rotations never overlap each other or a config write; an interrupted one is
 finished or undone by the rollback tick.`,
     fields: {
-      ttl: { type: 'duration', description: 'Lifetime of the new admin token when the current one expires; 0 keeps the default.' },
+      ttl: {
+        type: 'duration',
+        description: 'Lifetime of the new admin token when the current one expires; 0 keeps the default.',
+      },
     },
     operations: {
       update: {

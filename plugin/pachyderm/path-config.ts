@@ -61,7 +61,9 @@ no role sets them.`,
       },
       ttl: {
         type: 'duration',
-        description: `Default lease TTL of issued tokens; 0 uses ${formatDuration(ENGINE_DEFAULT_TTL)} (or the mount's default lease TTL if lower).`,
+        description:
+          `Default lease TTL of issued tokens; 0 uses ${formatDuration(ENGINE_DEFAULT_TTL)} ` +
+          "(or the mount's default lease TTL if lower).",
       },
       max_ttl: {
         type: 'duration',
@@ -71,7 +73,8 @@ no role sets them.`,
       },
       pachd_tls_ca: {
         type: 'string',
-        description: 'PEM CA certificates to trust for a TLS (grpcs://, https://) pachd_address; the system roots when empty.',
+        description:
+          'PEM CA certificates to trust for a TLS (grpcs://, https://) pachd_address; the system roots when empty.',
         maxLength: MAX_TLS_CA_LENGTH,
       },
       request_timeout: {
@@ -83,7 +86,7 @@ no role sets them.`,
         type: 'int',
         description:
           'Most token writes (issue, revoke, rotate) this Vault node sends to this pachd at once, across all mounts; ' +
-          'the rest wait their turn within their request\'s deadline. 0 removes the bound.',
+          "the rest wait their turn within their request's deadline. 0 removes the bound.",
         default: DEFAULT_MAX_WRITES_IN_FLIGHT,
       },
       generation: {
@@ -100,9 +103,18 @@ no role sets them.`,
     },
     existenceCheck: async (request) => (await engine.configs.load(request.storage)) !== undefined,
     operations: {
-      read: { summary: 'Read the configuration (without the admin token).', handler: (request) => readConfig(engine, request) },
-      create: { summary: 'Configure pachd and the admin token.', handler: (request, fields) => writeConfig(engine, request, fields) },
-      update: { summary: 'Change the configuration.', handler: (request, fields) => writeConfig(engine, request, fields) },
+      read: {
+        summary: 'Read the configuration (without the admin token).',
+        handler: (request) => readConfig(engine, request),
+      },
+      create: {
+        summary: 'Configure pachd and the admin token.',
+        handler: (request, fields) => writeConfig(engine, request, fields),
+      },
+      update: {
+        summary: 'Change the configuration.',
+        handler: (request, fields) => writeConfig(engine, request, fields),
+      },
       delete: {
         summary: 'Delete the configuration.',
         handler: async (request) => {
@@ -140,8 +152,11 @@ export function describeConfig(
     effective_ttl: ttl,
     effective_max_ttl: maxTtl,
     effective_max_ttl_note:
-      (config.max_ttl_seconds > 0 ? 'max_ttl' : `the engine's default (${formatDuration(ENGINE_DEFAULT_MAX_TTL)}, or the mount's max lease TTL if lower)`) +
-      ` applies to roles and logins that set none: on pachd 2.x it is how long their tokens live at pachd, so a lease ` +
+      (config.max_ttl_seconds > 0
+        ? 'max_ttl'
+        : `the engine's default (${formatDuration(ENGINE_DEFAULT_MAX_TTL)}, or the mount's max lease TTL if lower)`) +
+      ` applies to roles and logins that set none: on pachd 2.x it is how long their tokens live at pachd, so a ` +
+      `lease ` +
       `lost outside the engine's control (lease revoke -force, a restored snapshot) leaves its token alive at most ` +
       `${formatDuration(secondsToNanos(maxTtl))}`,
     request_timeout: config.request_timeout_seconds,
@@ -207,7 +222,11 @@ function nextConfig(fields: FieldData, existing: EngineConfig | undefined): Engi
       () => fields.int('pachd_max_in_flight'),
       existing?.pachd_max_in_flight ?? DEFAULT_MAX_WRITES_IN_FLIGHT,
     ),
-    generation: pick('generation', () => fields.string('generation') as GenerationSetting, existing?.generation ?? 'auto'),
+    generation: pick(
+      'generation',
+      () => fields.string('generation') as GenerationSetting,
+      existing?.generation ?? 'auto',
+    ),
   };
 
   if (next.pachd_address === '') throw badRequest('missing required field "pachd_address"');
@@ -266,7 +285,8 @@ async function verify(
   if (issuance.mode === 'pachd-generated') warnings.push(issuance.reason);
   if (admin.expiresAt !== null && admin.expiresAt.getTime() - Date.now() < EXPIRY_WARNING_MS) {
     warnings.push(
-      `the admin token expires at ${admin.expiresAt.toISOString()}; rotate it with <mount>/config/rotate-root or write a new one`,
+      `the admin token expires at ${admin.expiresAt.toISOString()}; rotate it with <mount>/config/rotate-root or ` +
+        `write a new one`,
     );
   }
   return observed;

@@ -12,7 +12,7 @@ import { issueToken } from './issue-token';
 export function loginPath(engine: Engine): PathDefinition {
   return {
     pattern: 'login(?:/(?<subject>.+))?',
-    helpSynopsis: 'Issue a pachd token for any subject (the original plugin\'s login flow).',
+    helpSynopsis: "Issue a pachd token for any subject (the original plugin's login flow).",
     helpDescription: `
 Issues a token for the subject given as username (or in the path) behind a lease. A policy
 that allows this path lets its holder act as anyone at pachd: limit it with paths such as
@@ -29,7 +29,10 @@ login/robot:ci, or use roles and creds/ instead.`,
         maxLength: MAX_SUBJECT_LENGTH,
       },
       ttl: { type: 'duration', description: 'Lease TTL; defaults to the configured ttl or the mount default.' },
-      max_ttl: { type: 'duration', description: 'Max TTL (the 2.x token lifetime); defaults to the configured max_ttl or the mount max.' },
+      max_ttl: {
+        type: 'duration',
+        description: 'Max TTL (the 2.x token lifetime); defaults to the configured max_ttl or the mount max.',
+      },
     },
     operations: {
       update: {

@@ -35,7 +35,9 @@ then is harmless. The engine's own admin token is refused: rotate it with config
           const token = fields.string('user_token').trim();
           if (token === '') throw badRequest('user_token is empty: give the pachd token to revoke');
           if (!isSendableToken(token)) {
-            throw badRequest('user_token holds characters no pachd token has (whitespace, control or non-ASCII characters)');
+            throw badRequest(
+              'user_token holds characters no pachd token has (whitespace, control or non-ASCII characters)',
+            );
           }
           if (sameToken(token, config.admin_token)) {
             throw badRequest(

@@ -58,7 +58,11 @@ identity.entity.metadata.KEY, identity.entity.aliases.MOUNT_ACCESSOR.name and
 identity.entity.aliases.MOUNT_ACCESSOR.metadata.KEY. The template must begin with a literal prefix.`,
       fields: {
         name: { type: 'string', description: 'Name of the role.', maxLength: MAX_ROLE_NAME_LENGTH },
-        subject: { type: 'string', description: 'Fixed pachd subject of every token of this role.', maxLength: MAX_SUBJECT_LENGTH },
+        subject: {
+          type: 'string',
+          description: 'Fixed pachd subject of every token of this role.',
+          maxLength: MAX_SUBJECT_LENGTH,
+        },
         subject_template: {
           type: 'string',
           description: "Subject built from the caller's identity, e.g. user:{{identity.entity.metadata.email}}.",
@@ -66,11 +70,14 @@ identity.entity.aliases.MOUNT_ACCESSOR.metadata.KEY. The template must begin wit
         },
         role_bindings: {
           type: 'comma-string-list',
-          description: 'Bindings a new robot gets per read, e.g. repo:default/images=repoReader,project:default=projectViewer.',
+          description:
+            'Bindings a new robot gets per read, e.g. repo:default/images=repoReader,project:default=projectViewer.',
         },
         robot_name_template: {
           type: 'string',
-          description: `Name of each dynamic robot, in Vault's username_template syntax; default ${DEFAULT_ROBOT_NAME_TEMPLATE}.`,
+          description:
+            "Name of each dynamic robot, in Vault's username_template syntax; " +
+            `default ${DEFAULT_ROBOT_NAME_TEMPLATE}.`,
           maxLength: MAX_TEMPLATE_LENGTH,
         },
         ttl: { type: 'duration', description: 'Lease TTL of tokens from this role; 0 uses the configured default.' },
@@ -111,7 +118,6 @@ function describeRole(role: Role): Record<string, unknown> {
   };
 }
 
-
 async function writeRole(engine: Engine, request: Request, fields: FieldData): Promise<Response | undefined> {
   const name = fields.string('name');
   const existing = await loadRole(request.storage, name);
@@ -120,14 +126,17 @@ async function writeRole(engine: Engine, request: Request, fields: FieldData): P
     subject: existing?.subject ?? '',
     subject_template: existing?.subject_template ?? '',
     ttl_seconds: fields.has('ttl') ? nanosToSeconds(fields.duration('ttl')) : (existing?.ttl_seconds ?? 0),
-    max_ttl_seconds: fields.has('max_ttl') ? nanosToSeconds(fields.duration('max_ttl')) : (existing?.max_ttl_seconds ?? 0),
+    max_ttl_seconds: fields.has('max_ttl')
+      ? nanosToSeconds(fields.duration('max_ttl'))
+      : (existing?.max_ttl_seconds ?? 0),
   };
   if (existing?.role_bindings !== undefined) role.role_bindings = existing.role_bindings;
   if (existing?.robot_name_template !== undefined) role.robot_name_template = existing.robot_name_template;
   const subject = fields.optionalString('subject')?.trim();
   const template = fields.optionalString('subject_template')?.trim();
   const bindings = fields.has('role_bindings') ? parseRoleBindings(fields.stringList('role_bindings')) : undefined;
-  const given = [subject, template].filter((value) => value !== undefined && value !== '').length + (bindings?.length ? 1 : 0);
+  const given =
+    [subject, template].filter((value) => value !== undefined && value !== '').length + (bindings?.length ? 1 : 0);
   if (given > 1) throw badRequest('give one of subject, subject_template and role_bindings');
   // Setting one replaces the others.
   if (subject !== undefined) {
@@ -161,7 +170,8 @@ async function writeRole(engine: Engine, request: Request, fields: FieldData): P
   } else if (role.subject !== '') {
     role.subject = checkSubjectForm(role.subject);
     const observed = (await engine.configs.load(request.storage))?.observed;
-    if (observed !== undefined) checkSubject(role.subject, observed.generation, PachdRelease.parse(observed.pachd_version));
+    if (observed !== undefined)
+      checkSubject(role.subject, observed.generation, PachdRelease.parse(observed.pachd_version));
   } else {
     SubjectTemplate.parse(role.subject_template);
   }

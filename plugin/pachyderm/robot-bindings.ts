@@ -75,7 +75,7 @@ export async function removeDynamicRobot(
       // A binding on a deleted repo or project went with it.
       if (!(error instanceof PachdError) || error.failure !== 'resource-not-found') throw error;
       resourcesGone += 1;
-      engine.logger.debug('a dynamic robot\'s binding went with its resource', {
+      engine.logger.debug("a dynamic robot's binding went with its resource", {
         subject: robot.subject,
         resource: formatResource(grant.resource),
       });
@@ -112,6 +112,7 @@ function removalCommand(grant: RoleGrant, subject: string): string {
   const { type, name } = grant.resource;
   if (type === 'cluster') return `pachctl auth set cluster none ${subject}`;
   const [project, repo] = name.split('/');
-  if (type === 'repo' && repo !== undefined) return `pachctl auth set repo ${repo} none ${subject} --project ${project}`;
+  if (type === 'repo' && repo !== undefined)
+    return `pachctl auth set repo ${repo} none ${subject} --project ${project}`;
   return `pachctl auth set ${type} ${name} none ${subject}`;
 }

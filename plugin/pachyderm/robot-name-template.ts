@@ -48,7 +48,9 @@ export class RobotNameTemplate {
 
   static parse(source: string): RobotNameTemplate {
     if (source.length > MAX_TEMPLATE_LENGTH) {
-      throw badRequest(`robot_name_template has at most ${MAX_TEMPLATE_LENGTH} characters; this one has ${source.length}`);
+      throw badRequest(
+        `robot_name_template has at most ${MAX_TEMPLATE_LENGTH} characters; this one has ${source.length}`,
+      );
     }
     const parts: Part[] = [];
     let rest = source;
@@ -58,7 +60,8 @@ export class RobotNameTemplate {
       if (literal !== '') {
         if (!NAME_CHARACTERS.test(literal)) {
           throw badRequest(
-            `robot_name_template's text ${JSON.stringify(literal)} may hold only letters, digits, ".", "_", "@" and "-"`,
+            `robot_name_template's text ${JSON.stringify(literal)} may hold only letters, digits, ".", "_", "@" and ` +
+              `"-"`,
           );
         }
         parts.push({ kind: 'literal', text: literal });
@@ -138,8 +141,11 @@ function parseTransform(words: readonly string[], body: string): Transform {
   if (extra.length === 0 && name === 'truncate') {
     return { kind: 'truncate', length: count(argument, 1, MAX_TEMPLATE_LENGTH, 'truncate', body) };
   }
-  if (extra.length === 0 && argument === undefined && (name === 'lowercase' || name === 'uppercase')) return { kind: name };
-  throw badRequest(`robot_name_template: in {{${body.trim()}}}, "${words.join(' ')}" is not truncate N, lowercase or uppercase`);
+  if (extra.length === 0 && argument === undefined && (name === 'lowercase' || name === 'uppercase'))
+    return { kind: name };
+  throw badRequest(
+    `robot_name_template: in {{${body.trim()}}}, "${words.join(' ')}" is not truncate N, lowercase or uppercase`,
+  );
 }
 
 function count(text: string | undefined, min: number, max: number, what: string, body: string): number {

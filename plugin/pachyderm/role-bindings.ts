@@ -52,7 +52,8 @@ const ROLE_RESOURCE_TYPES: Readonly<Record<string, readonly BindingResourceType[
 const NEVER_GRANTED: Readonly<Record<string, string>> = {
   clusterAdmin: 'clusterAdmin lets its holder create robots, tokens and bindings the engine cannot take back',
   repoOwner: 'repoOwner lets its holder bind anyone to the repo, for good; grant repoWriter, or bind owners by hand',
-  projectOwner: 'projectOwner lets its holder bind anyone to the project, for good; grant projectWriter, or bind owners by hand',
+  projectOwner:
+    'projectOwner lets its holder bind anyone to the project, for good; grant projectWriter, or bind owners by hand',
   robotUser: 'robotUser lets its holder mint tokens for any robot, which outlive the lease',
   identityAdmin: 'identityAdmin lets its holder change who pachd trusts',
   idpAdmin: 'idpAdmin lets its holder add identity providers, and with them identities',
@@ -120,7 +121,8 @@ export function checkRoleGrants(
     const shown = formatResource(grant.resource);
     for (const role of grant.roles) {
       const types = Object.hasOwn(ROLE_RESOURCE_TYPES, role) ? ROLE_RESOURCE_TYPES[role] : undefined;
-      if (types === undefined) throw badRequest(`unknown pachd role ${JSON.stringify(role)} in the binding on ${shown}`);
+      if (types === undefined)
+        throw badRequest(`unknown pachd role ${JSON.stringify(role)} in the binding on ${shown}`);
       if (!types.includes(grant.resource.type)) {
         throw badRequest(`${role} means nothing on a ${grant.resource.type}; it applies to: ${types.join(', ')}`);
       }
@@ -132,13 +134,17 @@ export function checkRoleGrants(
   // 2.5+, images/x is x before): what a resource may hold is judged after they are merged.
   const inPachdTerms = merged(
     grants.map((grant) => ({
-      resource: hasProjects ? projectResource(grant.resource) : preProjectResource(grant, generation, formatResource(grant.resource)),
+      resource: hasProjects
+        ? projectResource(grant.resource)
+        : preProjectResource(grant, generation, formatResource(grant.resource)),
       roles: [...grant.roles],
     })),
   );
   return inPachdTerms.map((grant) => {
     const shown = formatResource(grant.resource);
-    const roles = hasProjects ? checkedProjectRoles(grant, release, shown) : checkedPreProjectRoles(grant, generation, shown);
+    const roles = hasProjects
+      ? checkedProjectRoles(grant, release, shown)
+      : checkedPreProjectRoles(grant, generation, shown);
     return { resource: grant.resource, roles };
   });
 }
@@ -147,7 +153,9 @@ export function checkRoleGrants(
 function merged(grants: readonly RoleGrant[]): RoleGrant[] {
   const out: RoleGrant[] = [];
   for (const grant of grants) {
-    const same = out.find((other) => other.resource.type === grant.resource.type && other.resource.name === grant.resource.name);
+    const same = out.find(
+      (other) => other.resource.type === grant.resource.type && other.resource.name === grant.resource.name,
+    );
     if (same === undefined) out.push({ resource: { ...grant.resource }, roles: [...grant.roles] });
     else for (const role of grant.roles) if (!same.roles.includes(role)) same.roles.push(role);
   }
@@ -155,7 +163,8 @@ function merged(grants: readonly RoleGrant[]): RoleGrant[] {
 }
 
 function projectResource(resource: BindingResource): BindingResource {
-  if (resource.type === 'repo' && !resource.name.includes('/')) return { type: 'repo', name: `default/${resource.name}` };
+  if (resource.type === 'repo' && !resource.name.includes('/'))
+    return { type: 'repo', name: `default/${resource.name}` };
   return { ...resource };
 }
 
@@ -191,10 +200,14 @@ function checkedPreProjectRoles(grant: RoleGrant, generation: PachdGeneration, s
   }
   const unknown = grant.roles.find((role) => !V1_REPO_ROLES.includes(role));
   if (unknown !== undefined) {
-    throw badRequest(`pachd 1.x grants repos only through scopes (${V1_REPO_ROLES.join(', ')}), not ${unknown} on ${shown}`);
+    throw badRequest(
+      `pachd 1.x grants repos only through scopes (${V1_REPO_ROLES.join(', ')}), not ${unknown} on ${shown}`,
+    );
   }
   if (grant.roles.length > 1) {
-    throw badRequest(`pachd 1.x holds one scope per user and repo; give one role on ${shown}, not ${grant.roles.join(' and ')}`);
+    throw badRequest(
+      `pachd 1.x holds one scope per user and repo; give one role on ${shown}, not ${grant.roles.join(' and ')}`,
+    );
   }
   return [...grant.roles];
 }

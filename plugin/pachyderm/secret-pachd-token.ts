@@ -48,7 +48,11 @@ export function pachdTokenSecret(engine: Engine): SecretDefinition {
     type: TOKEN_SECRET_TYPE,
     description: 'A Pachyderm (pachd) token behind a Vault lease.',
     fields: {
-      user_token: { type: 'string', description: 'The pachd token; pass it as the authn-token or with pachctl auth use-auth-token.', sensitive: true },
+      user_token: {
+        type: 'string',
+        description: 'The pachd token; pass it as the authn-token or with pachctl auth use-auth-token.',
+        sensitive: true,
+      },
       pachd_address: { type: 'string', description: 'The pachd the token is valid at.' },
       subject: { type: 'string', description: 'Who the token authenticates as.' },
       token_expires_at: { type: 'string', description: 'When pachd expires the token (RFC 3339), null if never.' },
@@ -88,7 +92,9 @@ async function renewToken(engine: Engine, request: Request, secret: Secret): Pro
 
   if (lease.generation === 1) {
     if (config === undefined) {
-      throw badRequest('cannot renew: the engine is no longer configured, so it has no admin token to extend the token with');
+      throw badRequest(
+        'cannot renew: the engine is no longer configured, so it has no admin token to extend the token with',
+      );
     }
     if (!isConfiguredAddress(config, lease.pachd_address)) {
       throw badRequest(
@@ -113,7 +119,8 @@ async function renewToken(engine: Engine, request: Request, secret: Secret): Pro
           throw vaultErrorFromPachd(adminError, 'cannot renew');
         });
         throw badRequest(
-          `cannot renew: the token for ${lease.subject} no longer exists at pachd (revoked or expired there); request a new one`,
+          `cannot renew: the token for ${lease.subject} no longer exists at pachd (revoked or expired there); ` +
+            `request a new one`,
         );
       }
       throw vaultErrorFromPachd(error, 'cannot renew');
@@ -147,14 +154,22 @@ async function revokeToken(engine: Engine, request: Request, secret: Secret): Pr
     // Vault retries failed revocations with backoff; the error says why this one failed.
     throw vaultErrorFromPachd(error, `cannot revoke the token for ${lease.subject}`);
   }
-  engine.logger.debug(outcome === 'absent' ? 'pachd no longer had the token of a revoked lease' : 'revoked pachd token', {
-    subject: lease.subject,
-    fingerprint: tokenFingerprint(lease.token),
-  });
+  engine.logger.debug(
+    outcome === 'absent' ? 'pachd no longer had the token of a revoked lease' : 'revoked pachd token',
+    {
+      subject: lease.subject,
+      fingerprint: tokenFingerprint(lease.token),
+    },
+  );
 }
 
 /** A dynamic robot's lease ended: its tokens and every binding go, even if its token expired already. */
-async function revokeDynamicRobot(engine: Engine, request: Request, lease: TokenLeaseData, grants: RoleGrant[]): Promise<void> {
+async function revokeDynamicRobot(
+  engine: Engine,
+  request: Request,
+  lease: TokenLeaseData,
+  grants: RoleGrant[],
+): Promise<void> {
   const config = await engine.configs.load(request.storage);
   try {
     const removal = await removeDynamicRobot(engine, config, { ...lease, grants }, request.deadline);
@@ -166,7 +181,10 @@ async function revokeDynamicRobot(engine: Engine, request: Request, lease: Token
       resources_gone: removal.resourcesGone,
     });
   } catch (error) {
-    throw vaultErrorFromPachd(error, `cannot remove the dynamic robot ${lease.subject} (${formatRoleGrants(grants).join(', ')})`);
+    throw vaultErrorFromPachd(
+      error,
+      `cannot remove the dynamic robot ${lease.subject} (${formatRoleGrants(grants).join(', ')})`,
+    );
   }
 }
 

@@ -48,7 +48,9 @@ export class SubjectTemplate {
       );
     }
     if (!segments.some((segment) => segment.kind !== 'literal')) {
-      throw badRequest(`subject_template ${JSON.stringify(source)} has no {{identity...}} placeholder; use subject instead`);
+      throw badRequest(
+        `subject_template ${JSON.stringify(source)} has no {{identity...}} placeholder; use subject instead`,
+      );
     }
     // The prefix alone must already be acceptable (not pach:, not group:, ...).
     checkSubjectForm(`${first.text}${first.text.endsWith(':') ? 'x' : ''}`);
@@ -88,7 +90,8 @@ function placeholder(expression: string, source: string): Segment {
     const [, , field, ...rest] = parts;
     if (field === 'id' && rest.length === 0) return { kind: 'entity-id' };
     if (field === 'name' && rest.length === 0) return { kind: 'entity-name' };
-    if (field === 'metadata' && rest.length === 1 && rest[0] !== '') return { kind: 'entity-metadata', key: rest[0] ?? '' };
+    if (field === 'metadata' && rest.length === 1 && rest[0] !== '')
+      return { kind: 'entity-metadata', key: rest[0] ?? '' };
     if (field === 'aliases' && rest.length === 2 && rest[1] === 'name') {
       return { kind: 'alias-name', mountAccessor: rest[0] ?? '' };
     }

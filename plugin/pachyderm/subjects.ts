@@ -10,9 +10,9 @@ import type { PachdRelease } from './pachd/release';
 
 /** Prefixes that name pachd's own principals or groups, never a token holder. */
 const RESERVED_PREFIXES: Readonly<Record<string, string>> = {
-  pach: 'pach: subjects are pachd\'s internal users (such as pach:root) and cannot be issued tokens',
-  pipeline: 'pipeline: subjects belong to Pachyderm\'s own pipelines and cannot be issued tokens',
-  internal: 'internal: subjects belong to pachd\'s background tasks and cannot be issued tokens',
+  pach: "pach: subjects are pachd's internal users (such as pach:root) and cannot be issued tokens",
+  pipeline: "pipeline: subjects belong to Pachyderm's own pipelines and cannot be issued tokens",
+  internal: "internal: subjects belong to pachd's background tasks and cannot be issued tokens",
   group: 'group: subjects name groups, which cannot hold tokens',
 };
 
@@ -41,7 +41,8 @@ export function checkSubjectForm(input: string): string {
   // of space: a subject holding one looks like another subject, or like nothing, to a person.
   if (/[\p{Cc}\p{Cf}\p{Z}\s]/u.test(subject)) {
     throw badRequest(
-      `subject ${JSON.stringify(subject)} contains whitespace, control or invisible characters (zero-width, bidirectional)`,
+      `subject ${JSON.stringify(subject)} contains whitespace, control or invisible characters (zero-width, ` +
+        `bidirectional)`,
     );
   }
   const match = SUBJECT_SHAPE.exec(subject);
@@ -68,15 +69,14 @@ export function checkSubject(input: string, generation: PachdGeneration, release
   const subject = checkSubjectForm(input);
   const prefix = subject.slice(0, subject.indexOf(':'));
   if (generation === 2 && !V2_PREFIXES.includes(prefix)) {
-    throw badRequest(
-      `pachd 2.x issues tokens only to user: and robot: subjects, not ${JSON.stringify(subject)}`,
-    );
+    throw badRequest(`pachd 2.x issues tokens only to user: and robot: subjects, not ${JSON.stringify(subject)}`);
   }
   if (generation === 2) {
     const limit = release === undefined || release.isAtLeast(2, 5, 4) ? 128 : 64;
     if (subject.length > limit) {
       throw badRequest(
-        `pachd ${limit === 64 ? 'before 2.5.4' : '2.x'} holds subjects of at most ${limit} characters; this one has ${subject.length}`,
+        `pachd ${limit === 64 ? 'before 2.5.4' : '2.x'} holds subjects of at most ${limit} characters; this one has ` +
+          `${subject.length}`,
       );
     }
   }

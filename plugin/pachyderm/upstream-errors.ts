@@ -9,7 +9,10 @@ import { PachdError } from './pachd/errors';
 export interface PachdCallInputs {
   /** The admin token is this request's `admin_token`, not yet stored. */
   candidateAdminToken?: boolean;
-  /** The address is this request's `pachd_address` and new to the engine: not answering is a bad value, not an outage. */
+  /**
+   * The address is this request's `pachd_address` and new to the engine: not answering is a bad
+   * value, not an outage.
+   */
   candidateAddress?: boolean;
   /** What the engine needs pachd's auth to be on for, when it is off. */
   activationNeededFor?: string;
@@ -22,8 +25,8 @@ export interface PachdCallInputs {
 export function vaultErrorFromPachd(error: unknown, doing: string, inputs: PachdCallInputs = {}): unknown {
   if (error instanceof VaultError || !(error instanceof PachdError)) return error;
   switch (error.failure) {
+    // A repo or project a role names being gone is the role's to fix, as bad input is the caller's.
     case 'invalid-input':
-    // A repo or project a role names is gone: the role must change, not pachd.
     case 'resource-not-found':
       return badRequest(`${doing}: ${error.message}`);
     case 'unauthenticated':
@@ -34,14 +37,18 @@ export function vaultErrorFromPachd(error: unknown, doing: string, inputs: Pachd
       }
       return codedError(
         502,
-        `${doing}: ${error.message}; the configured admin token is expired or revoked (write a new one to <mount>/config)`,
+        `${doing}: ${error.message}; the configured admin token is expired or revoked (write a new one to ` +
+          `<mount>/config)`,
       );
     case 'permission-denied':
       if (inputs.candidateAdminToken === true) return badRequest(`admin_token is not a pachd admin: ${error.message}`);
       return codedError(502, `${doing}: ${error.message}; the configured admin token lacks this permission`);
     case 'not-activated':
       if (inputs.activationNeededFor !== undefined) {
-        return codedError(502, `${error.message}; activate auth (pachctl auth activate) before ${inputs.activationNeededFor}`);
+        return codedError(
+          502,
+          `${error.message}; activate auth (pachctl auth activate) before ${inputs.activationNeededFor}`,
+        );
       }
       return codedError(502, `${doing}: ${error.message}`);
     case 'busy':

@@ -53,7 +53,7 @@ async function revokePending(engine: Engine, request: Request, entry: WalEntry<P
   const log = { subject: pending.subject, wal_id: entry.id };
   if (pending.role_bindings !== undefined) return removeInterruptedRobot(engine, request, entry);
   if (Date.parse(pending.expires_at) + EXPIRED_MARGIN_MS < Date.now()) {
-    engine.logger.debug('an interrupted issuance is past its token\'s pachd expiry; nothing to revoke', log);
+    engine.logger.debug("an interrupted issuance is past its token's pachd expiry; nothing to revoke", log);
     return;
   }
   if (pending.token === undefined) {
@@ -78,10 +78,13 @@ async function revokePending(engine: Engine, request: Request, entry: WalEntry<P
       });
       break;
     case 'unknown':
-      engine.logger.warn('revoked the token of an interrupted issuance, if pachd had created it (this pachd does not say)', {
-        ...log,
-        fingerprint,
-      });
+      engine.logger.warn(
+        'revoked the token of an interrupted issuance, if pachd had created it (this pachd does not say)',
+        {
+          ...log,
+          fingerprint,
+        },
+      );
       break;
   }
 }
@@ -90,7 +93,11 @@ async function revokePending(engine: Engine, request: Request, entry: WalEntry<P
  * A dynamic robot whose creation was interrupted: its bindings may exist whether or not a token
  * was minted, and whether or not the token has expired since, so it is always taken apart.
  */
-async function removeInterruptedRobot(engine: Engine, request: Request, entry: WalEntry<PendingTokenWal>): Promise<void> {
+async function removeInterruptedRobot(
+  engine: Engine,
+  request: Request,
+  entry: WalEntry<PendingTokenWal>,
+): Promise<void> {
   const pending = entry.data;
   const grants = grantsFromStored(pending.role_bindings);
   if (grants === undefined) {
@@ -101,7 +108,12 @@ async function removeInterruptedRobot(engine: Engine, request: Request, entry: W
     return;
   }
   const config = await engine.configs.load(request.storage);
-  const removal = await removeDynamicRobot(engine, config, { ...pending, grants, token: pending.token }, request.deadline);
+  const removal = await removeDynamicRobot(
+    engine,
+    config,
+    { ...pending, grants, token: pending.token },
+    request.deadline,
+  );
   engine.logger.warn('took apart a dynamic robot whose creation was interrupted', {
     subject: pending.subject,
     wal_id: entry.id,

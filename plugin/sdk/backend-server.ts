@@ -245,9 +245,11 @@ export class BackendServer {
     const response = reply.response;
     if (response !== null && response !== undefined) {
       response.data = redactor.scrub(response.data);
-      if (response.warnings !== undefined) response.warnings = response.warnings.map((warning) => redactor.scrub(warning));
+      if (response.warnings !== undefined)
+        response.warnings = response.warnings.map((warning) => redactor.scrub(warning));
     }
-    if (reply.err !== null && reply.err !== undefined) reply.err = { ...reply.err, err_msg: redactor.scrub(reply.err.err_msg) };
+    if (reply.err !== null && reply.err !== undefined)
+      reply.err = { ...reply.err, err_msg: redactor.scrub(reply.err.err_msg) };
     return reply;
   }
 

@@ -234,7 +234,8 @@ function checkAllowed(name: string, schema: FieldSchema, value: string): Parsed 
 function checkLengths<T extends string | string[]>(name: string, schema: FieldSchema, value: T): Parsed {
   const limit = schema.maxLength;
   if (limit === undefined) return ok(value);
-  const longest = typeof value === 'string' ? value.length : value.reduce((most, item) => Math.max(most, item.length), 0);
+  const longest =
+    typeof value === 'string' ? value.length : value.reduce((most, item) => Math.max(most, item.length), 0);
   if (longest > limit) {
     return { ok: false, problem: `field "${name}": longer than ${limit} characters (${longest})` };
   }

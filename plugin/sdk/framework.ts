@@ -237,9 +237,7 @@ export class Backend {
   private async revoke(request: Request): Promise<Response | undefined> {
     const { secret, definition } = this.secretOf(request);
     const result = await definition.revoke(request, secret);
-    return result?.warnings !== undefined && result.warnings.length > 0
-      ? { warnings: result.warnings }
-      : undefined;
+    return result?.warnings !== undefined && result.warnings.length > 0 ? { warnings: result.warnings } : undefined;
   }
 
   /**
@@ -339,8 +337,15 @@ function compilePath(definition: PathDefinition): CompiledPath {
 }
 
 function sensitiveFieldNames(definition: BackendDefinition): string[] {
-  const schemas = [...definition.paths.map((path) => path.fields ?? {}), ...(definition.secrets ?? []).map((secret) => secret.fields ?? {})];
-  return schemas.flatMap((fields) => Object.entries(fields).filter(([, field]) => field.sensitive === true).map(([name]) => name));
+  const schemas = [
+    ...definition.paths.map((path) => path.fields ?? {}),
+    ...(definition.secrets ?? []).map((secret) => secret.fields ?? {}),
+  ];
+  return schemas.flatMap((fields) =>
+    Object.entries(fields)
+      .filter(([, field]) => field.sensitive === true)
+      .map(([name]) => name),
+  );
 }
 
 function captureNames(pattern: string): string[] {

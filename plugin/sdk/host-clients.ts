@@ -22,10 +22,7 @@ type Empty = Record<string, never>;
 const storageCalls = {
   list: unaryMethod<{ prefix: string }, { keys: string[]; err: string }>(storageService, 'List'),
   get: unaryMethod<{ key: string }, { entry?: WireStorageEntry | null; err: string }>(storageService, 'Get'),
-  put: unaryMethod<{ entry: WireStorageEntry }, { err: string; walIndex?: WireWalIndex | null }>(
-    storageService,
-    'Put',
-  ),
+  put: unaryMethod<{ entry: WireStorageEntry }, { err: string; walIndex?: WireWalIndex | null }>(storageService, 'Put'),
   delete: unaryMethod<{ key: string }, { err: string; walIndex?: WireWalIndex | null }>(storageService, 'Delete'),
 };
 

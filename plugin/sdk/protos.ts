@@ -10,11 +10,7 @@ import multiplexingProto from '../../proto/vault/multiplexing.proto';
 import { loadProtoFiles, type WireInt64 } from '../grpc/proto-loading';
 import type { WireTimestamp } from '../grpc/timestamp';
 
-export const vaultDefinitions = loadProtoFiles([
-  logicalProto,
-  backendProto,
-  multiplexingProto,
-]);
+export const vaultDefinitions = loadProtoFiles([logicalProto, backendProto, multiplexingProto]);
 
 export interface WireHeader {
   header: string[];

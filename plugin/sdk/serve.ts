@@ -36,8 +36,7 @@ export async function serveBackend(options: ServeBackendOptions): Promise<void> 
   // `vault plugin register -env`) quiets a plugin at the source.
   const redactor = options.redactor ?? new Redactor();
   const logger =
-    options.logger ??
-    createLogger({ module: options.name, level: levelFromEnvironment('trace'), redactor });
+    options.logger ?? createLogger({ module: options.name, level: levelFromEnvironment('trace'), redactor });
   let backendServer: BackendServer | undefined;
   await servePlugin({
     handshake: VAULT_BACKEND_HANDSHAKE,

@@ -7,14 +7,7 @@ import { dateFromWire, dateToWire } from '../grpc/timestamp';
 import type { AfterResponseTask } from './after-response';
 import { ErrorType, VaultError } from './errors';
 import { OPERATIONS, type Operation, type Request, type Response, type Secret } from './logical';
-import type {
-  WireHeader,
-  WireLeaseOptions,
-  WireProtoError,
-  WireRequest,
-  WireResponse,
-  WireSecret,
-} from './protos';
+import type { WireHeader, WireLeaseOptions, WireProtoError, WireRequest, WireResponse, WireSecret } from './protos';
 import type { Storage } from './storage';
 
 /** What the transport knows about a request beyond its message. */
@@ -27,7 +20,12 @@ export interface RequestContext {
 
 export function requestFromWire(wire: WireRequest, storage: Storage, context: RequestContext = {}): Request {
   if (!(OPERATIONS as readonly string[]).includes(wire.operation)) {
-    throw new VaultError(`unknown operation ${JSON.stringify(wire.operation)}`, ErrorType.UnsupportedOperation, 0, true);
+    throw new VaultError(
+      `unknown operation ${JSON.stringify(wire.operation)}`,
+      ErrorType.UnsupportedOperation,
+      0,
+      true,
+    );
   }
   return {
     id: wire.id,

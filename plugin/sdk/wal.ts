@@ -19,7 +19,12 @@ export interface WalEntry<T = Record<string, unknown>> {
   createdAt: number;
 }
 
-export async function putWal<T>(storage: Storage, kind: string, data: T, now: number = Date.now()): Promise<WalEntry<T>> {
+export async function putWal<T>(
+  storage: Storage,
+  kind: string,
+  data: T,
+  now: number = Date.now(),
+): Promise<WalEntry<T>> {
   const entry: WalEntry<T> = { id: randomUUID(), kind, data, createdAt: now };
   await putJson(storage, WAL_PREFIX + entry.id, entry);
   return entry;

@@ -13,7 +13,7 @@ import { msFromTimestamp, type PachdCall, type TimestampMessage } from './pachd-
 import type { PachdGeneration, PachdVersion } from './pachd-version';
 import type { StandinClock } from './standin-clock';
 import type { TokenHistory, TokenOrigin } from './token-history';
-import { type StoredToken, TokenSource, TokenStore, hashPachToken, newPachToken } from './token-store';
+import { type StoredToken, type TokenSource, TokenStore, hashPachToken, newPachToken } from './token-store';
 
 export const ROOT_USER = 'pach:root';
 
@@ -123,10 +123,7 @@ export abstract class AuthEmulationBase {
   protected bootstrap(subject: string, token: string, origin: TokenOrigin): void {
     this.tokens.clear();
     this.bindRoot(subject);
-    this.tokens.insert(
-      { hash: hashPachToken(token), subject, expiresAtMs: null, source: this.sources.root },
-      origin,
-    );
+    this.tokens.insert({ hash: hashPachToken(token), subject, expiresAtMs: null, source: this.sources.root }, origin);
     this.currentRootToken = token;
     this.active = true;
     this.wiped = false;

@@ -2,7 +2,13 @@ import { AuthEmulationBase, ROOT_USER, type ExpiryRule } from './auth-emulation-
 import { ClusterRolesV1, notAnAdmin } from './cluster-roles-v1';
 import { canonicalV1Subject } from './subjects-v1';
 import { extendCap, grantedTtl, leaseExpiryMs } from './token-lifetimes-v1';
-import type { CreateProjectSpec, CreateRepoSpec, ResourceBindingView, PachdAuthEmulation, TokenView } from './pachd-emulation';
+import type {
+  CreateProjectSpec,
+  CreateRepoSpec,
+  ResourceBindingView,
+  PachdAuthEmulation,
+  TokenView,
+} from './pachd-emulation';
 import { type PachdCall, type PachdUnaryHandler, int64ToNumber, timestampFromMs, typedHandler } from './pachd-methods';
 import type {
   ActivateRequest,
@@ -68,15 +74,39 @@ export class AuthV1Emulation extends AuthEmulationBase implements PachdAuthEmula
       ['Deactivate', typedHandler((_request: object, call: PachdCall) => this.deactivateRpc(call))],
       ['WhoAmI', typedHandler((_request: object, call: PachdCall) => this.whoAmI(call))],
       ['GetAdmins', typedHandler((_request: object, call: PachdCall) => this.getAdmins(call))],
-      ['ModifyAdmins', typedHandler((request: ModifyAdminsRequest, call: PachdCall) => this.modifyAdmins(request, call))],
-      ['GetAuthToken', typedHandler((request: GetAuthTokenRequest, call: PachdCall) => this.getAuthToken(request, call))],
-      ['ExtendAuthToken', typedHandler((request: ExtendAuthTokenRequest, call: PachdCall) => this.extendAuthToken(request, call))],
-      ['RevokeAuthToken', typedHandler((request: RevokeAuthTokenRequest, call: PachdCall) => this.revokeAuthToken(request, call))],
+      [
+        'ModifyAdmins',
+        typedHandler((request: ModifyAdminsRequest, call: PachdCall) => this.modifyAdmins(request, call)),
+      ],
+      [
+        'GetAuthToken',
+        typedHandler((request: GetAuthTokenRequest, call: PachdCall) => this.getAuthToken(request, call)),
+      ],
+      [
+        'ExtendAuthToken',
+        typedHandler((request: ExtendAuthTokenRequest, call: PachdCall) => this.extendAuthToken(request, call)),
+      ],
+      [
+        'RevokeAuthToken',
+        typedHandler((request: RevokeAuthTokenRequest, call: PachdCall) => this.revokeAuthToken(request, call)),
+      ],
       ['ExtractAuthTokens', typedHandler((_request: object, call: PachdCall) => this.extractAuthTokens(call))],
-      ['SetScope', typedHandler((request: SetScopeRequest, call: PachdCall) => this.acls.setScope(this.aclCaller(call), request))],
-      ['GetScope', typedHandler((request: GetScopeRequest, call: PachdCall) => this.acls.getScope(this.aclCaller(call), request))],
-      ['GetACL', typedHandler((request: GetAclRequest, call: PachdCall) => this.acls.getAcl(this.aclCaller(call), request.repo))],
-      ['RestoreAuthToken', typedHandler((request: RestoreAuthTokenRequest, call: PachdCall) => this.restoreAuthToken(request, call))],
+      [
+        'SetScope',
+        typedHandler((request: SetScopeRequest, call: PachdCall) => this.acls.setScope(this.aclCaller(call), request)),
+      ],
+      [
+        'GetScope',
+        typedHandler((request: GetScopeRequest, call: PachdCall) => this.acls.getScope(this.aclCaller(call), request)),
+      ],
+      [
+        'GetACL',
+        typedHandler((request: GetAclRequest, call: PachdCall) => this.acls.getAcl(this.aclCaller(call), request.repo)),
+      ],
+      [
+        'RestoreAuthToken',
+        typedHandler((request: RestoreAuthTokenRequest, call: PachdCall) => this.restoreAuthToken(request, call)),
+      ],
     ]);
   }
 
@@ -100,9 +130,7 @@ export class AuthV1Emulation extends AuthEmulationBase implements PachdAuthEmula
       throw plainGoError('GitHub auth is not enabled on this cluster');
     }
     if (!subject.startsWith('pach:') && !subject.startsWith('robot:')) {
-      throw plainGoError(
-        `invalid subject in request (must be a GitHub user or robot): "${subject}"`,
-      );
+      throw plainGoError(`invalid subject in request (must be a GitHub user or robot): "${subject}"`);
     }
     const token = rootTokenHonoured ? request.root_token : newPachToken();
     this.bootstrap(subject, token, 'Activate');
@@ -144,9 +172,7 @@ export class AuthV1Emulation extends AuthEmulationBase implements PachdAuthEmula
     for (const principal of request.add) grants.set(principal, true);
     for (const principal of request.remove) {
       if (grants.has(principal) && this.version.isAtLeast(1, 11, 0)) {
-        throw plainGoError(
-          `Invalid Request: ${JSON.stringify(principal)} both added and removed as admin`,
-        );
+        throw plainGoError(`Invalid Request: ${JSON.stringify(principal)} both added and removed as admin`);
       }
       grants.set(principal, false);
     }
@@ -170,10 +196,7 @@ export class AuthV1Emulation extends AuthEmulationBase implements PachdAuthEmula
     return {};
   }
 
-  private getAuthToken(
-    request: GetAuthTokenRequest,
-    call: PachdCall,
-  ): { token: string; subject?: string } {
+  private getAuthToken(request: GetAuthTokenRequest, call: PachdCall): { token: string; subject?: string } {
     this.requireActive();
     const version = this.version;
     const requestedTtl = int64ToNumber(request.ttl);

@@ -1,10 +1,5 @@
 import { AuthEmulationBase, ROOT_USER, type ExpiryRule } from './auth-emulation-base';
-import type {
-  CreateProjectSpec,
-  CreateRepoSpec,
-  ResourceBindingView,
-  PachdAuthEmulation,
-} from './pachd-emulation';
+import type { CreateProjectSpec, CreateRepoSpec, ResourceBindingView, PachdAuthEmulation } from './pachd-emulation';
 import {
   type PachdCall,
   type PachdUnaryHandler,
@@ -102,10 +97,7 @@ export class AuthV2Emulation extends AuthEmulationBase implements PachdAuthEmula
         'GetPermissionsForPrincipal',
         typedHandler((request: GetPermissionsForPrincipalRequest, call: PachdCall) => {
           this.requireClusterPermission(call, perm.CLUSTER_AUTH_GET_PERMISSIONS_FOR_PRINCIPAL);
-          const resource = this.requiredResource(
-            request.resource,
-            'GetPermissionsForPrincipalRequest',
-          );
+          const resource = this.requiredResource(request.resource, 'GetPermissionsForPrincipalRequest');
           return this.permissionsOf(request.principal, resource, '');
         }),
       ],
@@ -125,7 +117,10 @@ export class AuthV2Emulation extends AuthEmulationBase implements PachdAuthEmula
           return this.bindings.get(this.requiredResource(request.resource, 'GetRoleBindingRequest'));
         }),
       ],
-      ['GetRobotToken', typedHandler((request: GetRobotTokenRequest, call: PachdCall) => this.getRobotToken(request, call))],
+      [
+        'GetRobotToken',
+        typedHandler((request: GetRobotTokenRequest, call: PachdCall) => this.getRobotToken(request, call)),
+      ],
       [
         'RevokeAuthToken',
         typedHandler((request: RevokeAuthTokenRequest, call: PachdCall) => {
@@ -153,7 +148,10 @@ export class AuthV2Emulation extends AuthEmulationBase implements PachdAuthEmula
           return { tokens: robots.map((token) => this.tokenInfoMessage(token)) };
         }),
       ],
-      ['RestoreAuthToken', typedHandler((request: RestoreAuthTokenRequest, call: PachdCall) => this.restoreAuthToken(request, call))],
+      [
+        'RestoreAuthToken',
+        typedHandler((request: RestoreAuthTokenRequest, call: PachdCall) => this.restoreAuthToken(request, call)),
+      ],
       [
         'DeleteExpiredAuthTokens',
         typedHandler((_request: object, call: PachdCall) => {
@@ -162,7 +160,10 @@ export class AuthV2Emulation extends AuthEmulationBase implements PachdAuthEmula
           return {};
         }),
       ],
-      ['RotateRootToken', typedHandler((request: RotateRootTokenRequest, call: PachdCall) => this.rotateRootToken(request, call))],
+      [
+        'RotateRootToken',
+        typedHandler((request: RotateRootTokenRequest, call: PachdCall) => this.rotateRootToken(request, call)),
+      ],
     ]);
   }
 
@@ -228,7 +229,8 @@ export class AuthV2Emulation extends AuthEmulationBase implements PachdAuthEmula
       // token's subject in auth.principals, the likeliest place an empty one is refused; earlier
       // releases validate nothing (docs/pachd-auth-api.md §11).
       throw plainGoError(
-        'error restoring auth token: the database refused an empty subject (the stand-in does not reproduce pachd\'s exact text)',
+        "error restoring auth token: the database refused an empty subject (the stand-in does not reproduce pachd's " +
+          'exact text)',
       );
     }
     this.checkSubjectColumn(restored.subject, 'error restoring auth token');

@@ -4,9 +4,7 @@ import type * as grpc from '@grpc/grpc-js';
 export const AUTH_TOKEN_METADATA_KEY = 'authn-token';
 
 export type CallerToken =
-  | { readonly kind: 'missing' }
-  | { readonly kind: 'several' }
-  | { readonly kind: 'present'; readonly token: string };
+  { readonly kind: 'missing' } | { readonly kind: 'several' } | { readonly kind: 'present'; readonly token: string };
 
 /**
  * The `authn-token` values as grpc-go would see them. Node's HTTP/2 layer folds repeated header

@@ -57,7 +57,8 @@ export class ClusterRolesV1 {
     }
     if (remainingSupers.size === 0) {
       throw wrap(
-        'invalid request: cannot remove all cluster administrators while auth is active, to avoid unfixable cluster states',
+        'invalid request: cannot remove all cluster administrators while auth is active, to avoid unfixable cluster ' +
+          'states',
       );
     }
     for (const [principal, grant] of changes) this.set(principal, grant ? ['SUPER'] : []);

@@ -15,7 +15,13 @@ type JsonBody = Record<string, unknown>;
 const MAX_BODY_BYTES = 1 << 20;
 
 const CONTENTION_FIELDS: ReadonlyArray<keyof ContentionSettings> = [
-  'baseMs', 'doublingEvery', 'stallFrom', 'stallStep', 'stallMax', 'stallMaxMs', 'seed',
+  'baseMs',
+  'doublingEvery',
+  'stallFrom',
+  'stallStep',
+  'stallMax',
+  'stallMaxMs',
+  'seed',
 ];
 
 function optionalString(body: JsonBody, key: string): string | undefined {
@@ -169,10 +175,7 @@ export class ControlHttpServer {
       [
         'PUT /roles',
         (body) => ({
-          bindings: control.setClusterRoles(
-            requiredString(body, 'principal'),
-            optionalStringList(body, 'roles') ?? [],
-          ),
+          bindings: control.setClusterRoles(requiredString(body, 'principal'), optionalStringList(body, 'roles') ?? []),
         }),
       ],
       [

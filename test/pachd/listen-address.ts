@@ -36,8 +36,7 @@ export function bindTarget(address: ListenAddress): string {
 /** Where a client should dial: wildcard hosts become loopback. */
 export function dialTarget(address: ListenAddress): string {
   if (address.kind === 'unix') return `unix://${address.path}`;
-  const host =
-    address.host === '0.0.0.0' ? '127.0.0.1' : address.host === '::' ? '::1' : address.host;
+  const host = address.host === '0.0.0.0' ? '127.0.0.1' : address.host === '::' ? '::1' : address.host;
   return `${hostForUrl(host)}:${address.port}`;
 }
 

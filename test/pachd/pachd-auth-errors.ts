@@ -23,10 +23,7 @@ export class PachdAuthErrors {
   }
 
   partiallyActivated(): PachdStatusError {
-    return new PachdStatusError(
-      grpc.status.UNAVAILABLE,
-      'the auth service is only partially activated',
-    );
+    return new PachdStatusError(grpc.status.UNAVAILABLE, 'the auth service is only partially activated');
   }
 
   notSignedIn(): PachdStatusError {
@@ -74,7 +71,9 @@ export class PachdAuthErrors {
       );
     }
     const consequence =
-      this.generation === 1 ? 'pachd 1.x dereferences it unchecked and panics' : 'pachd before 2.8.0 dereferences it unchecked';
+      this.generation === 1
+        ? 'pachd 1.x dereferences it unchecked and panics'
+        : 'pachd before 2.8.0 dereferences it unchecked';
     return new PachdStatusError(grpc.status.INTERNAL, `${requestName}.${field} is unset (${consequence})`);
   }
 

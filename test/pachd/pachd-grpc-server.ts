@@ -94,13 +94,7 @@ export class PachdGrpcServer {
   private buildServer(): grpc.Server {
     const server = new grpc.Server();
     for (const method of this.options.methods) {
-      server.register(
-        method.path,
-        this.wrap(method),
-        method.serialize,
-        method.deserialize,
-        'unary',
-      );
+      server.register(method.path, this.wrap(method), method.serialize, method.deserialize, 'unary');
     }
     return server;
   }

@@ -18,12 +18,7 @@ import {
   VERSION_V1_SERVICE,
   VERSION_V2_SERVICE,
 } from './pachd-protos';
-import {
-  PachdStatusError,
-  type UnknownMethodWording,
-  unknownMethodError,
-  unknownServiceError,
-} from './pachd-status';
+import { PachdStatusError, type UnknownMethodWording, unknownMethodError, unknownServiceError } from './pachd-status';
 import type { PachdVersion } from './pachd-version';
 
 const passBytes = (bytes: Buffer): Buffer => bytes;

@@ -6,20 +6,60 @@ import type * as grpc from '@grpc/grpc-js';
  * registered name so the stand-in can answer them the way a Go server would.
  */
 export const AUTH_V1_RPCS = [
-  'Activate', 'Deactivate', 'GetConfiguration', 'SetConfiguration', 'GetAdmins', 'ModifyAdmins',
-  'GetClusterRoleBindings', 'ModifyClusterRoleBinding', 'Authenticate', 'Authorize', 'WhoAmI',
-  'GetScope', 'SetScope', 'GetACL', 'SetACL', 'GetOIDCLogin', 'GetAuthToken', 'ExtendAuthToken',
-  'RevokeAuthToken', 'SetGroupsForUser', 'ModifyMembers', 'GetGroups', 'GetUsers',
-  'GetOneTimePassword', 'ExtractAuthTokens', 'RestoreAuthToken',
+  'Activate',
+  'Deactivate',
+  'GetConfiguration',
+  'SetConfiguration',
+  'GetAdmins',
+  'ModifyAdmins',
+  'GetClusterRoleBindings',
+  'ModifyClusterRoleBinding',
+  'Authenticate',
+  'Authorize',
+  'WhoAmI',
+  'GetScope',
+  'SetScope',
+  'GetACL',
+  'SetACL',
+  'GetOIDCLogin',
+  'GetAuthToken',
+  'ExtendAuthToken',
+  'RevokeAuthToken',
+  'SetGroupsForUser',
+  'ModifyMembers',
+  'GetGroups',
+  'GetUsers',
+  'GetOneTimePassword',
+  'ExtractAuthTokens',
+  'RestoreAuthToken',
 ] as const;
 
 export const AUTH_V2_RPCS = [
-  'Activate', 'Deactivate', 'GetConfiguration', 'SetConfiguration', 'Authenticate', 'Authorize',
-  'GetPermissions', 'GetPermissionsForPrincipal', 'WhoAmI', 'GetRolesForPermission',
-  'ModifyRoleBinding', 'GetRoleBinding', 'GetOIDCLogin', 'GetRobotToken', 'RevokeAuthToken',
-  'RevokeAuthTokensForUser', 'SetGroupsForUser', 'ModifyMembers', 'GetGroups',
-  'GetGroupsForPrincipal', 'GetUsers', 'ExtractAuthTokens', 'RestoreAuthToken',
-  'DeleteExpiredAuthTokens', 'RotateRootToken',
+  'Activate',
+  'Deactivate',
+  'GetConfiguration',
+  'SetConfiguration',
+  'Authenticate',
+  'Authorize',
+  'GetPermissions',
+  'GetPermissionsForPrincipal',
+  'WhoAmI',
+  'GetRolesForPermission',
+  'ModifyRoleBinding',
+  'GetRoleBinding',
+  'GetOIDCLogin',
+  'GetRobotToken',
+  'RevokeAuthToken',
+  'RevokeAuthTokensForUser',
+  'SetGroupsForUser',
+  'ModifyMembers',
+  'GetGroups',
+  'GetGroupsForPrincipal',
+  'GetUsers',
+  'ExtractAuthTokens',
+  'RestoreAuthToken',
+  'DeleteExpiredAuthTokens',
+  'RotateRootToken',
 ] as const;
 
 /**
@@ -29,12 +69,20 @@ export const AUTH_V2_RPCS = [
  * auth.role_bindings; SetScope puts or deletes the repo's etcd ACL key.)
  */
 export const AUTH_V1_TOKEN_WRITES: ReadonlySet<string> = new Set([
-  'GetAuthToken', 'ExtendAuthToken', 'RevokeAuthToken', 'RestoreAuthToken', 'SetScope',
+  'GetAuthToken',
+  'ExtendAuthToken',
+  'RevokeAuthToken',
+  'RestoreAuthToken',
+  'SetScope',
 ]);
 
 export const AUTH_V2_TOKEN_WRITES: ReadonlySet<string> = new Set([
-  'GetRobotToken', 'RestoreAuthToken', 'RevokeAuthToken', 'RevokeAuthTokensForUser',
-  'RotateRootToken', 'ModifyRoleBinding',
+  'GetRobotToken',
+  'RestoreAuthToken',
+  'RevokeAuthToken',
+  'RevokeAuthTokensForUser',
+  'RotateRootToken',
+  'ModifyRoleBinding',
 ]);
 
 /** What a handler learns about its call besides the request message. */

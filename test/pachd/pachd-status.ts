@@ -40,20 +40,13 @@ export function unknownServiceError(service: string): PachdStatusError {
  */
 export type UnknownMethodWording = 'method-only' | 'service-only' | 'method-and-service';
 
-export function unknownMethodError(
-  service: string,
-  method: string,
-  wording: UnknownMethodWording,
-): PachdStatusError {
+export function unknownMethodError(service: string, method: string, wording: UnknownMethodWording): PachdStatusError {
   switch (wording) {
     case 'method-only':
       return new PachdStatusError(grpc.status.UNIMPLEMENTED, `unknown method ${method}`);
     case 'service-only':
       return unknownServiceError(service);
     case 'method-and-service':
-      return new PachdStatusError(
-        grpc.status.UNIMPLEMENTED,
-        `unknown method ${method} for service ${service}`,
-      );
+      return new PachdStatusError(grpc.status.UNIMPLEMENTED, `unknown method ${method} for service ${service}`);
   }
 }

@@ -32,12 +32,7 @@ export class PachdTestClient {
   ) {}
 
   /** Calls `/<service>/<method>` and resolves with the decoded response. */
-  call<Response>(
-    service: string,
-    method: string,
-    request: object,
-    options: CallOptions = {},
-  ): Promise<Response> {
+  call<Response>(service: string, method: string, request: object, options: CallOptions = {}): Promise<Response> {
     const client = this.clientFor(service);
     const definition = this.constructorFor(service).service[method];
     if (definition === undefined) throw new Error(`${service} declares no method ${method}`);

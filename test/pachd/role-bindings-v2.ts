@@ -230,7 +230,9 @@ export class RoleBindingsV2 {
   checkRoleNames(roles: readonly string[]): void {
     for (const name of roles) {
       if (!this.roles.has(name)) {
-        throw new Error(`the stand-in knows the 2.x roles ${[...this.roles.keys()].join(', ')}, not ${JSON.stringify(name)}`);
+        throw new Error(
+          `the stand-in knows the 2.x roles ${[...this.roles.keys()].join(', ')}, not ${JSON.stringify(name)}`,
+        );
       }
     }
   }
@@ -257,11 +259,17 @@ export class RoleBindingsV2 {
   }
 
   /** As pfs CreateRepo: the creator becomes repoOwner while auth is on. Returns pachd's resource name. */
-  createRepo(project: string | undefined, name: string, owner: string | undefined, authActive: boolean): ResourceBindingView {
+  createRepo(
+    project: string | undefined,
+    name: string,
+    owner: string | undefined,
+    authActive: boolean,
+  ): ResourceBindingView {
     const resourceName = this.repoName(project, name);
     if (this.repos.has(resourceName)) throw new Error(`repo ${resourceName} already exists`);
     this.repos.add(resourceName);
-    if (authActive) this.resources.set(this.key({ type: RESOURCE_REPO, name: resourceName }), ownerBinding(owner, 'repoOwner'));
+    if (authActive)
+      this.resources.set(this.key({ type: RESOURCE_REPO, name: resourceName }), ownerBinding(owner, 'repoOwner'));
     return this.view('repo', resourceName);
   }
 
@@ -277,7 +285,8 @@ export class RoleBindingsV2 {
   listBindings(): ResourceBindingView[] {
     const views: ResourceBindingView[] = [{ type: 'cluster', name: '', entries: this.clusterEntries() }];
     for (const project of [...this.projects].sort()) {
-      if (this.resources.has(this.key({ type: RESOURCE_PROJECT, name: project }))) views.push(this.view('project', project));
+      if (this.resources.has(this.key({ type: RESOURCE_PROJECT, name: project })))
+        views.push(this.view('project', project));
     }
     for (const repo of [...this.repos].sort()) {
       if (this.resources.has(this.key({ type: RESOURCE_REPO, name: repo }))) views.push(this.view('repo', repo));
@@ -293,7 +302,8 @@ export class RoleBindingsV2 {
   private repoName(project: string | undefined, name: string): string {
     if (name === '' || name.includes('/')) throw new Error('a repo name is non-empty and has no "/"');
     if (!this.hasProjects) {
-      if (project !== undefined) throw new Error(`pachd ${this.version.toString()} has no projects: give the repo name alone`);
+      if (project !== undefined)
+        throw new Error(`pachd ${this.version.toString()} has no projects: give the repo name alone`);
       return name;
     }
     const inProject = project ?? DEFAULT_PROJECT;

@@ -71,11 +71,22 @@ function role(permissions: readonly number[], returnedFor: readonly number[]): R
 export function roleCatalogue(version: PachdVersion, everyPermission: readonly number[]): Map<string, RoleDefinition> {
   const P = PERMISSION;
   const repoReader = [
-    P.REPO_READ, P.REPO_INSPECT_COMMIT, P.REPO_LIST_COMMIT, P.REPO_LIST_BRANCH, P.REPO_LIST_FILE,
-    P.REPO_INSPECT_FILE, P.REPO_ADD_PIPELINE_READER, P.REPO_REMOVE_PIPELINE_READER, P.PIPELINE_LIST_JOB,
+    P.REPO_READ,
+    P.REPO_INSPECT_COMMIT,
+    P.REPO_LIST_COMMIT,
+    P.REPO_LIST_BRANCH,
+    P.REPO_LIST_FILE,
+    P.REPO_INSPECT_FILE,
+    P.REPO_ADD_PIPELINE_READER,
+    P.REPO_REMOVE_PIPELINE_READER,
+    P.PIPELINE_LIST_JOB,
   ];
   const repoWriter = [
-    ...repoReader, P.REPO_WRITE, P.REPO_DELETE_COMMIT, P.REPO_CREATE_BRANCH, P.REPO_DELETE_BRANCH,
+    ...repoReader,
+    P.REPO_WRITE,
+    P.REPO_DELETE_COMMIT,
+    P.REPO_CREATE_BRANCH,
+    P.REPO_DELETE_BRANCH,
     P.REPO_ADD_PIPELINE_WRITER,
   ];
   const repoOwner = [...repoWriter, P.REPO_MODIFY_BINDINGS, P.REPO_DELETE];

@@ -95,10 +95,22 @@ describe('stats', () => {
   it('counts 1.x token writes, but not a RestoreAuthToken the release lacks', async () => {
     const { standin, client } = await start({ generation: 1 });
     const root = standin.rootToken;
-    const token = (await client.call<{ token: string }>('auth.API', 'GetAuthToken', { subject: 'robot:ci', ttl: 60 }, { token: root })).token;
+    const token = (
+      await client.call<{ token: string }>(
+        'auth.API',
+        'GetAuthToken',
+        { subject: 'robot:ci', ttl: 60 },
+        { token: root },
+      )
+    ).token;
     await client.call('auth.API', 'ExtendAuthToken', { token, ttl: 120 }, { token: root });
     await client.call('auth.API', 'RevokeAuthToken', { token }, { token: root });
-    await client.call('auth.API', 'RestoreAuthToken', { token: { hashed_token: sha256Hex('r'), token_info: { subject: 'robot:r' } } }, { token: root });
+    await client.call(
+      'auth.API',
+      'RestoreAuthToken',
+      { token: { hashed_token: sha256Hex('r'), token_info: { subject: 'robot:r' } } },
+      { token: root },
+    );
     await client.call('auth.API', 'WhoAmI', {}, { token: root });
     expect(standin.control.stats()).toEqual({
       writes: { total: 4, applied: 4, stalled: 0, abandoned: 0, inFlight: 0, maxInFlight: 1 },
@@ -106,7 +118,12 @@ describe('stats', () => {
     });
 
     const older = await start({ generation: 1, pachdVersion: '1.11.0' });
-    const absent = await older.client.failure('auth.API', 'RestoreAuthToken', { token: { hashed_token: 'x' } }, { token: older.standin.rootToken });
+    const absent = await older.client.failure(
+      'auth.API',
+      'RestoreAuthToken',
+      { token: { hashed_token: 'x' } },
+      { token: older.standin.rootToken },
+    );
     expect(absent.code).toBe(grpc.status.UNIMPLEMENTED);
     expect(older.standin.control.stats().writes.total).toBe(0);
   });
@@ -115,7 +132,9 @@ describe('stats', () => {
     const { standin, client } = await start();
     standin.control.setLatency('GetRobotToken', 500);
     await Promise.all(
-      Array.from({ length: 6 }, (_, i) => client.call(AUTH, 'GetRobotToken', { robot: `r${i}` }, { token: standin.rootToken })),
+      Array.from({ length: 6 }, (_, i) =>
+        client.call(AUTH, 'GetRobotToken', { robot: `r${i}` }, { token: standin.rootToken }),
+      ),
     );
     expect(writes(standin)).toEqual({ total: 6, applied: 6, stalled: 0, abandoned: 0, inFlight: 0, maxInFlight: 6 });
   });
@@ -145,7 +164,13 @@ describe('contention over gRPC', () => {
     const abort = new AbortController();
     setMaxListeners(labels.length, abort.signal);
     const pending = labels.map((label) =>
-      settle(client.call(AUTH, 'RestoreAuthToken', restoreRequest(label), { token: root, signal: abort.signal, deadlineMs: 60_000 })),
+      settle(
+        client.call(AUTH, 'RestoreAuthToken', restoreRequest(label), {
+          token: root,
+          signal: abort.signal,
+          deadlineMs: 60_000,
+        }),
+      ),
     );
     await eventually('16 stalled writes', () => writes(standin).stalled === 16);
     expect(writes(standin)).toMatchObject({ inFlight: 16, maxInFlight: 16, applied: 0 });
@@ -157,7 +182,9 @@ describe('contention over gRPC', () => {
 
     abort.abort();
     const outcomes = await Promise.all(pending);
-    expect(outcomes.map((outcome) => (outcome.ok ? 'ok' : outcome.error.code))).toEqual(labels.map(() => grpc.status.CANCELLED));
+    expect(outcomes.map((outcome) => (outcome.ok ? 'ok' : outcome.error.code))).toEqual(
+      labels.map(() => grpc.status.CANCELLED),
+    );
     await eventually('the stand-in to see the cancellations', () => writes(standin).inFlight === 0);
     expect(writes(standin)).toEqual({ total: 16, applied: 0, stalled: 16, abandoned: 0, inFlight: 0, maxInFlight: 16 });
     expect(labels.filter((label) => tableHas(standin, label))).toEqual([]);
@@ -166,16 +193,31 @@ describe('contention over gRPC', () => {
   it('stalls writes that arrive with more than stallFrom in flight; exactly the others apply', async () => {
     const { standin, client } = await start();
     standin.control.setContention({
-      enabled: true, stallFrom: 8, stallStep: 1, stallMax: 1, stallMaxMs: 300, baseMs: 100, ...FLAT,
+      enabled: true,
+      stallFrom: 8,
+      stallStep: 1,
+      stallMax: 1,
+      stallMaxMs: 300,
+      baseMs: 100,
+      ...FLAT,
     });
     const labels = Array.from({ length: 16 }, (_, i) => `burst-${i}`);
     const outcomes = await Promise.all(
-      labels.map((label) => settle(client.call(AUTH, 'RestoreAuthToken', restoreRequest(label), { token: standin.rootToken, deadlineMs: 20_000 }))),
+      labels.map((label) =>
+        settle(
+          client.call(AUTH, 'RestoreAuthToken', restoreRequest(label), {
+            token: standin.rootToken,
+            deadlineMs: 20_000,
+          }),
+        ),
+      ),
     );
     const failed = outcomes.flatMap((outcome) => (outcome.ok ? [] : [[outcome.error.code, outcome.error.details]]));
     const stats = writes(standin);
     expect(stats.stalled).toBeGreaterThan(0);
-    expect(failed).toEqual(Array.from({ length: stats.stalled }, () => [grpc.status.UNKNOWN, 'context deadline exceeded']));
+    expect(failed).toEqual(
+      Array.from({ length: stats.stalled }, () => [grpc.status.UNKNOWN, 'context deadline exceeded']),
+    );
     expect(stats).toMatchObject({ total: 16, applied: 16 - stats.stalled, abandoned: 0, inFlight: 0 });
     expect(stats.maxInFlight).toBeGreaterThan(8);
     const applied = labels.filter((_, i) => outcomes[i]?.ok === true);
@@ -186,7 +228,9 @@ describe('contention over gRPC', () => {
     const { standin, client } = await start({ contention: true });
     for (let round = 0; round < 10; round += 1) {
       await Promise.all(
-        Array.from({ length: 4 }, (_, i) => client.call(AUTH, 'GetRobotToken', { robot: `r${round}-${i}` }, { token: standin.rootToken })),
+        Array.from({ length: 4 }, (_, i) =>
+          client.call(AUTH, 'GetRobotToken', { robot: `r${round}-${i}` }, { token: standin.rootToken }),
+        ),
       );
     }
     const stats = writes(standin);
@@ -200,7 +244,9 @@ describe('contention over gRPC', () => {
     const root = standin.rootToken;
     const holder = settle(client.call(AUTH, 'RestoreAuthToken', restoreRequest('holder'), { token: root }));
     await eventually('the first write to hold the lock', () => writes(standin).total === 1);
-    const waiter = await settle(client.call(AUTH, 'RestoreAuthToken', restoreRequest('waiter'), { token: root, deadlineMs: 100 }));
+    const waiter = await settle(
+      client.call(AUTH, 'RestoreAuthToken', restoreRequest('waiter'), { token: root, deadlineMs: 100 }),
+    );
     expect(waiter.ok ? 'ok' : waiter.error.code).toBe(grpc.status.DEADLINE_EXCEEDED);
     await eventually('the waiter to be abandoned', () => writes(standin).abandoned === 1);
     expect((await holder).ok).toBe(true);
@@ -211,7 +257,12 @@ describe('contention over gRPC', () => {
   it('answers a stalled write UNKNOWN "context deadline exceeded" after stallMaxMs', async () => {
     const { standin, client } = await start();
     standin.control.setContention({ enabled: true, ...EVERY_WRITE_STALLS, stallMaxMs: 200 });
-    const stalled = await client.failure(AUTH, 'GetRobotToken', { robot: 'ci' }, { token: standin.rootToken, deadlineMs: 20_000 });
+    const stalled = await client.failure(
+      AUTH,
+      'GetRobotToken',
+      { robot: 'ci' },
+      { token: standin.rootToken, deadlineMs: 20_000 },
+    );
     expect([stalled.code, stalled.details]).toEqual([grpc.status.UNKNOWN, 'context deadline exceeded']);
     expect(writes(standin)).toMatchObject({ stalled: 1, applied: 0, inFlight: 0 });
     expect(standin.control.listTokens().map((view) => view.subject)).toEqual(['pach:root']);
@@ -228,7 +279,11 @@ describe('contention over gRPC', () => {
 });
 
 describe('contention control', () => {
-  async function post(base: string, route: string, body: object): Promise<{ status: number; json: Record<string, unknown> }> {
+  async function post(
+    base: string,
+    route: string,
+    body: object,
+  ): Promise<{ status: number; json: Record<string, unknown> }> {
     const response = await fetch(`${base}${route}`, { method: 'POST', body: JSON.stringify(body) });
     return { status: response.status, json: (await response.json()) as Record<string, unknown> };
   }

@@ -56,7 +56,11 @@ describe('HTTP control server', () => {
 
   it('creates principals with roles, lists tokens by hash, and moves the clock', async () => {
     const { client, control } = await start(2);
-    const created = await request(control, 'POST', '/tokens', { subject: 'robot:vault', ttlSeconds: 120, roles: ['robotUser'] });
+    const created = await request(control, 'POST', '/tokens', {
+      subject: 'robot:vault',
+      ttlSeconds: 120,
+      roles: ['robotUser'],
+    });
     expect(created.status).toBe(200);
     const token = String(created.json['token']);
     expect(created.json['hash']).toBe(sha256Hex(token));
@@ -97,7 +101,9 @@ describe('HTTP control server', () => {
     expect((await client.failure('auth.API', 'WhoAmI', {}, { token })).code).toBe(grpc.status.UNIMPLEMENTED);
     const reactivated = await request(control, 'POST', '/auth/activate');
     expect(reactivated.json).toEqual({ activated: true, rootToken: standin.rootToken });
-    expect((await client.call<{ username: string }>('auth.API', 'WhoAmI', {}, { token })).username).toBe('github:alice');
+    expect((await client.call<{ username: string }>('auth.API', 'WhoAmI', {}, { token })).username).toBe(
+      'github:alice',
+    );
 
     const rootBeforeWipe = standin.rootToken;
     await request(control, 'POST', '/auth/deactivate', { wipe: true });
@@ -111,7 +117,12 @@ describe('HTTP control server', () => {
 
   it('injects errors, latency and unavailability, and resets them', async () => {
     const { standin, client, control } = await start(1);
-    const injected = await request(control, 'POST', '/faults/error', { method: 'WhoAmI', code: 14, message: 'flaky', count: 1 });
+    const injected = await request(control, 'POST', '/faults/error', {
+      method: 'WhoAmI',
+      code: 14,
+      message: 'flaky',
+      count: 1,
+    });
     expect(injected.json['errors']).toEqual([{ method: 'WhoAmI', code: 14, message: 'flaky', remaining: 1 }]);
     expect((await client.failure('auth.API', 'WhoAmI', {}, { token: standin.rootToken })).details).toBe('flaky');
     await request(control, 'POST', '/faults/latency', { ms: 50 });
@@ -175,7 +186,12 @@ describe('scripts/pachd-standin', () => {
 
     const client = new PachdTestClient(String(announced['address']));
     cleanups.push(() => client.close());
-    const minted = await client.call<{ subject: string }>('auth.API', 'GetAuthToken', { subject: 'corp:bob' }, { token: 'ab'.repeat(16) });
+    const minted = await client.call<{ subject: string }>(
+      'auth.API',
+      'GetAuthToken',
+      { subject: 'corp:bob' },
+      { token: 'ab'.repeat(16) },
+    );
     expect(minted.subject).toBe('corp:bob');
 
     const exitCode = await new Promise<number | null>((resolve) => {

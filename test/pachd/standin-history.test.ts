@@ -29,10 +29,18 @@ describe('token history, 2.x', () => {
     const firstRoot = standin.rootToken;
     const auth = 'auth_v2.API';
     const vault = standin.control.createToken({ subject: 'robot:vault', roles: ['robotUser'] });
-    const robot = (await client.call<{ token: string }>(auth, 'GetRobotToken', { robot: 'ci', ttl: 60 }, { token: vault.token })).token;
+    const robot = (
+      await client.call<{ token: string }>(auth, 'GetRobotToken', { robot: 'ci', ttl: 60 }, { token: vault.token })
+    ).token;
     const restoredHash = sha256Hex('restored-plaintext');
-    await client.call(auth, 'RestoreAuthToken', { token: { subject: 'user:alice', hashed_token: restoredHash } }, { token: firstRoot });
-    const rotated = (await client.call<{ root_token: string }>(auth, 'RotateRootToken', {}, { token: firstRoot })).root_token;
+    await client.call(
+      auth,
+      'RestoreAuthToken',
+      { token: { subject: 'user:alice', hashed_token: restoredHash } },
+      { token: firstRoot },
+    );
+    const rotated = (await client.call<{ root_token: string }>(auth, 'RotateRootToken', {}, { token: firstRoot }))
+      .root_token;
     await client.call(auth, 'RevokeAuthToken', { token: robot }, { token: rotated });
     await client.call(auth, 'Deactivate', {}, { token: rotated });
     const activated = (await client.call<{ pach_token: string }>(auth, 'Activate', {})).pach_token;
@@ -41,7 +49,13 @@ describe('token history, 2.x', () => {
 
     const history = standin.control.tokenHistory();
     expect(history.map((entry) => entry.origin)).toEqual([
-      'bootstrap', 'control', 'GetRobotToken', 'RestoreAuthToken', 'RotateRootToken', 'Activate', 'bootstrap',
+      'bootstrap',
+      'control',
+      'GetRobotToken',
+      'RestoreAuthToken',
+      'RotateRootToken',
+      'Activate',
+      'bootstrap',
     ]);
     expect(originsByHash(history)).toEqual({
       [sha256Hex(firstRoot)]: 'bootstrap',
@@ -53,7 +67,13 @@ describe('token history, 2.x', () => {
       [sha256Hex(rebootstrapped)]: 'bootstrap',
     });
     expect(history.map((entry) => entry.subject)).toEqual([
-      'pach:root', 'robot:vault', 'robot:ci', 'user:alice', 'pach:root', 'pach:root', 'pach:root',
+      'pach:root',
+      'robot:vault',
+      'robot:ci',
+      'user:alice',
+      'pach:root',
+      'pach:root',
+      'pach:root',
     ]);
     // Only the last root token is still in the table; the history forgot nothing.
     expect(standin.control.listTokens().map((view) => view.hash)).toEqual([sha256Hex(rebootstrapped)]);
@@ -74,7 +94,14 @@ describe('token history, 2.x', () => {
 
   it('serves the history over HTTP without any plaintext', async () => {
     const { standin, client } = await start(2);
-    const robot = (await client.call<{ token: string }>('auth_v2.API', 'GetRobotToken', { robot: 'ci' }, { token: standin.rootToken })).token;
+    const robot = (
+      await client.call<{ token: string }>(
+        'auth_v2.API',
+        'GetRobotToken',
+        { robot: 'ci' },
+        { token: standin.rootToken },
+      )
+    ).token;
     const response = await fetch(`${String(standin.controlUrl)}/tokens/history`);
     const text = await response.text();
     expect(response.status).toBe(200);
@@ -89,7 +116,14 @@ describe('token history, 1.x', () => {
   it('records GetAuthToken, RestoreAuthToken, Activate, bootstrap and control inserts', async () => {
     const { standin, client } = await start(1);
     const root = standin.rootToken;
-    const minted = (await client.call<{ token: string }>('auth.API', 'GetAuthToken', { subject: 'robot:ci', ttl: 60 }, { token: root })).token;
+    const minted = (
+      await client.call<{ token: string }>(
+        'auth.API',
+        'GetAuthToken',
+        { subject: 'robot:ci', ttl: 60 },
+        { token: root },
+      )
+    ).token;
     const restoredHash = sha256Hex('restored-1x');
     await client.call(
       'auth.API',
@@ -99,7 +133,9 @@ describe('token history, 1.x', () => {
     );
     const alice = standin.control.createToken({ subject: 'github:alice' });
     standin.control.deactivateAuth({ wipe: true });
-    const activated = (await client.call<{ pach_token: string }>('auth.API', 'Activate', { root_token: 'cd'.repeat(16) })).pach_token;
+    const activated = (
+      await client.call<{ pach_token: string }>('auth.API', 'Activate', { root_token: 'cd'.repeat(16) })
+    ).pach_token;
 
     expect(originsByHash(standin.control.tokenHistory())).toEqual({
       [sha256Hex(root)]: 'bootstrap',

@@ -50,7 +50,12 @@ async function rejection(promise: Promise<unknown>): Promise<grpc.ServiceError> 
   return error as grpc.ServiceError;
 }
 
-async function http(base: string, method: string, route: string, body?: object): Promise<{ status: number; json: unknown }> {
+async function http(
+  base: string,
+  method: string,
+  route: string,
+  body?: object,
+): Promise<{ status: number; json: unknown }> {
   const init: RequestInit = { method };
   if (body !== undefined) init.body = JSON.stringify(body);
   const response = await fetch(`${base}${route}`, init);
@@ -70,7 +75,10 @@ describe('2.x role bindings', () => {
   test('starts with project default granting allClusterUsers projectWriter; creators own what they create', async () => {
     const s = await start(2);
     const created = await http(s.control, 'POST', '/repos', { name: 'images', owner: 'user:alice@example.com' });
-    expect(created).toEqual({ status: 200, json: { type: 'repo', name: 'default/images', entries: { 'user:alice@example.com': ['repoOwner'] } } });
+    expect(created).toEqual({
+      status: 200,
+      json: { type: 'repo', name: 'default/images', entries: { 'user:alice@example.com': ['repoOwner'] } },
+    });
     expect((await http(s.control, 'POST', '/projects', { name: 'ml', owner: 'robot:pat' })).status).toBe(200);
     const bindings = await http(s.control, 'GET', '/bindings');
     expect(bindings.json).toEqual({
@@ -116,9 +124,16 @@ describe('2.x role bindings', () => {
   test("pachd's refusals, in its words", async () => {
     const s = await start(2);
     s.standin.control.createRepo({ name: 'images' });
-    const missing = await rejection(modify(s, s.root, { type: REPO, name: 'default/nosuchrepo' }, 'robot:x', ['repoReader']));
-    expect([missing.code, missing.details]).toEqual([grpc.status.UNKNOWN, 'no role binding exists for REPO default/nosuchrepo']);
-    const unknownRole = await rejection(modify(s, s.root, { type: REPO, name: 'default/images' }, 'robot:x', ['noSuchRole']));
+    const missing = await rejection(
+      modify(s, s.root, { type: REPO, name: 'default/nosuchrepo' }, 'robot:x', ['repoReader']),
+    );
+    expect([missing.code, missing.details]).toEqual([
+      grpc.status.UNKNOWN,
+      'no role binding exists for REPO default/nosuchrepo',
+    ]);
+    const unknownRole = await rejection(
+      modify(s, s.root, { type: REPO, name: 'default/images' }, 'robot:x', ['noSuchRole']),
+    );
     expect([unknownRole.code, unknownRole.details]).toEqual([grpc.status.UNKNOWN, 'unknown role "noSuchRole"']);
     const noPrefix = await rejection(modify(s, s.root, { type: REPO, name: 'default/images' }, 'x', ['repoReader']));
     expect(noPrefix.details).toBe('subject has no prefix, must be of the form <type>:<name>');
@@ -127,7 +142,9 @@ describe('2.x role bindings', () => {
     // pachd never checks CanBeBoundTo: a cluster-only role binds to a repo.
     await modify(s, s.root, { type: REPO, name: 'default/images' }, 'robot:odd', ['robotUser']);
     const outsider = s.standin.control.createToken({ subject: 'robot:outsider' }).token;
-    const denied = await rejection(modify(s, outsider, { type: REPO, name: 'default/images' }, 'robot:x', ['repoReader']));
+    const denied = await rejection(
+      modify(s, outsider, { type: REPO, name: 'default/images' }, 'robot:x', ['repoReader']),
+    );
     expect(denied.code).toBe(grpc.status.PERMISSION_DENIED);
     expect(denied.details).toBe(
       'robot:outsider is not authorized to perform this operation - needs permissions [REPO_MODIFY_BINDINGS] on ' +
@@ -141,7 +158,13 @@ describe('2.x role bindings', () => {
     s.standin.control.createRepo({ project: 'ml', name: 'models' });
     const ci = s.standin.control.createToken({ subject: 'robot:ci' }).token;
     const models = { type: REPO, name: 'ml/models' };
-    const permissions = () => s.client.call<{ permissions: number[]; roles: string[] }>(V2, 'GetPermissions', { resource: models }, { token: ci });
+    const permissions = () =>
+      s.client.call<{ permissions: number[]; roles: string[] }>(
+        V2,
+        'GetPermissions',
+        { resource: models },
+        { token: ci },
+      );
     expect(await permissions()).toEqual({ permissions: [], roles: [] });
     await modify(s, s.root, models, 'robot:ci', ['repoReader']);
     const reader = await permissions();
@@ -174,14 +197,24 @@ describe('2.x role bindings', () => {
     s.standin.control.createToken({ subject: 'robot:ci' });
     s.standin.control.createToken({ subject: 'robot:ci2' });
     const minter = s.standin.control.createToken({ subject: 'robot:minter', roles: ['robotUser'] }).token;
-    const denied = await rejection(s.client.call(V2, 'RevokeAuthTokensForUser', { username: 'robot:ci' }, { token: minter }));
+    const denied = await rejection(
+      s.client.call(V2, 'RevokeAuthTokensForUser', { username: 'robot:ci' }, { token: minter }),
+    );
     expect(denied.code).toBe(grpc.status.PERMISSION_DENIED);
     s.standin.control.resetStats();
-    const revoked = await s.client.call<{ number: string }>(V2, 'RevokeAuthTokensForUser', { username: 'robot:ci' }, { token: s.root });
+    const revoked = await s.client.call<{ number: string }>(
+      V2,
+      'RevokeAuthTokensForUser',
+      { username: 'robot:ci' },
+      { token: s.root },
+    );
     expect(revoked.number).toBe('2');
-    expect(s.standin.control.listTokens().filter((token) => token.subject.startsWith('robot:ci')).map((t) => t.subject)).toEqual([
-      'robot:ci2',
-    ]);
+    expect(
+      s.standin.control
+        .listTokens()
+        .filter((token) => token.subject.startsWith('robot:ci'))
+        .map((t) => t.subject),
+    ).toEqual(['robot:ci2']);
     await modify(s, s.root, { type: 1, name: '' }, 'robot:ci2', ['robotUser']);
     // Both are database writes at pachd, so both count as writes.
     expect(s.standin.control.stats().writes).toMatchObject({ total: 2, applied: 2 });
@@ -192,7 +225,9 @@ describe('2.x role bindings', () => {
     expect((await http(s.control, 'POST', '/projects', { name: 'ml' })).status).toBe(400);
     s.standin.control.createRepo({ name: 'images' });
     await modify(s, s.root, { type: REPO, name: 'images' }, 'robot:x', ['repoReader']);
-    expect((await get(s, s.root, { type: REPO, name: 'images' })).binding.entries).toEqual({ 'robot:x': { roles: { repoReader: true } } });
+    expect((await get(s, s.root, { type: REPO, name: 'images' })).binding.entries).toEqual({
+      'robot:x': { roles: { repoReader: true } },
+    });
     const project = await rejection(modify(s, s.root, { type: PROJECT, name: 'default' }, 'robot:x', ['repoReader']));
     expect(project.details).toBe('unknown resource type 4');
     const role = await rejection(modify(s, s.root, { type: REPO, name: 'images' }, 'robot:x', ['projectViewer']));
@@ -217,11 +252,20 @@ describe('1.x scopes', () => {
       { username: 'github:alice', scope: SCOPE.READER },
       { username: 'robot:ci', scope: SCOPE.WRITER },
     ]);
-    const scopes = await s.client.call<{ scopes: number[] }>(V1, 'GetScope', { username: 'robot:ci', repos: ['images', 'nosuchrepo'] }, { token: s.root });
+    const scopes = await s.client.call<{ scopes: number[] }>(
+      V1,
+      'GetScope',
+      { username: 'robot:ci', repos: ['images', 'nosuchrepo'] },
+      { token: s.root },
+    );
     expect(scopes.scopes).toEqual([SCOPE.WRITER, SCOPE.NONE]);
     // A non-admin asking about someone else needs READER on the repo.
-    const denied = await rejection(s.client.call(V1, 'GetScope', { username: 'robot:ci', repos: ['images'] }, { token: reader }));
-    expect(denied.details).toBe('robot:reader is not authorized to perform this operation on the repo images, must have at least READER access');
+    const denied = await rejection(
+      s.client.call(V1, 'GetScope', { username: 'robot:ci', repos: ['images'] }, { token: reader }),
+    );
+    expect(denied.details).toBe(
+      'robot:reader is not authorized to perform this operation on the repo images, must have at least READER access',
+    );
     await setScope(s, s.root, 'robot:ci', 'images', SCOPE.NONE);
     await setScope(s, s.root, 'github:alice', 'images', SCOPE.NONE);
     expect((await acl(s, reader, 'images')).entries).toEqual([]);
@@ -232,16 +276,30 @@ describe('1.x scopes', () => {
     const s = await start(1);
     s.standin.control.createRepo({ name: 'images', owner: 'robot:owner' });
     const missing = await rejection(setScope(s, s.root, 'robot:x', 'nosuchrepo', SCOPE.READER));
-    expect([missing.code, missing.details]).toEqual([grpc.status.UNKNOWN, '/pachyderm_pfs/repos/ nosuchrepo not found']);
+    expect([missing.code, missing.details]).toEqual([
+      grpc.status.UNKNOWN,
+      '/pachyderm_pfs/repos/ nosuchrepo not found',
+    ]);
     const owner = s.standin.control.createToken({ subject: 'robot:owner' }).token;
     const other = s.standin.control.createToken({ subject: 'robot:other' }).token;
     await setScope(s, owner, 'robot:other', 'images', SCOPE.WRITER);
     const denied = await rejection(setScope(s, other, 'robot:x', 'images', SCOPE.READER));
-    expect(denied.details).toBe('robot:other is not authorized to perform this operation on the repo images, must have at least OWNER access');
-    expect((await rejection(setScope(s, s.root, '', 'images', SCOPE.READER))).details).toBe('invalid request: must set username');
-    expect((await rejection(setScope(s, s.root, 'robot:x', '', SCOPE.READER))).details).toBe('invalid request: must set repo');
-    const view = (await http(s.control, 'GET', '/bindings')).json as { resources: Array<{ name: string; entries: object }> };
-    expect(view.resources.find((resource) => resource.name === 'images')?.entries).toEqual({ 'robot:other': ['WRITER'], 'robot:owner': ['OWNER'] });
+    expect(denied.details).toBe(
+      'robot:other is not authorized to perform this operation on the repo images, must have at least OWNER access',
+    );
+    expect((await rejection(setScope(s, s.root, '', 'images', SCOPE.READER))).details).toBe(
+      'invalid request: must set username',
+    );
+    expect((await rejection(setScope(s, s.root, 'robot:x', '', SCOPE.READER))).details).toBe(
+      'invalid request: must set repo',
+    );
+    const view = (await http(s.control, 'GET', '/bindings')).json as {
+      resources: Array<{ name: string; entries: object }>;
+    };
+    expect(view.resources.find((resource) => resource.name === 'images')?.entries).toEqual({
+      'robot:other': ['WRITER'],
+      'robot:owner': ['OWNER'],
+    });
     expect((await http(s.control, 'POST', '/projects', { name: 'ml' })).status).toBe(400);
   });
 });

@@ -50,7 +50,10 @@ async function timed<T>(work: () => Promise<T>): Promise<{ result: T; elapsedMs:
 }
 
 function tcpConnect(address: string): Promise<'connected' | string> {
-  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+  const [host, port] = [
+    address.slice(0, address.lastIndexOf(':')),
+    Number(address.slice(address.lastIndexOf(':') + 1)),
+  ];
   return new Promise((resolve) => {
     const socket = net.connect({ host, port });
     socket.once('connect', () => {
@@ -88,7 +91,7 @@ describe('the other generation', () => {
     ]);
   });
 
-  it("uses the older grpc-go wordings of pachd 1.8", async () => {
+  it('uses the older grpc-go wordings of pachd 1.8', async () => {
     const early = await start({ generation: 1, pachdVersion: '1.8.0' });
     expect((await early.client.rawFailure('/auth.API/GetRobotToken')).details).toBe('unknown method GetRobotToken');
     const later = await start({ generation: 1, pachdVersion: '1.8.5' });
@@ -111,7 +114,9 @@ describe('latency injection', () => {
   it('delays every method with "*" and stops when set to 0', async () => {
     const { standin, client } = await start({ generation: 2 });
     standin.control.setLatency('*', 200);
-    expect((await timed(() => client.call('versionpb_v2.API', 'GetVersion', {}))).elapsedMs).toBeGreaterThanOrEqual(180);
+    expect((await timed(() => client.call('versionpb_v2.API', 'GetVersion', {}))).elapsedMs).toBeGreaterThanOrEqual(
+      180,
+    );
     standin.control.setLatency('*', 0);
     expect((await timed(() => client.call('versionpb_v2.API', 'GetVersion', {}))).elapsedMs).toBeLessThan(150);
   });
@@ -121,13 +126,26 @@ describe('error injection', () => {
   it('fails N calls of one method with the given status, then recovers', async () => {
     const { standin, client } = await start({ generation: 1 });
     const root = standin.rootToken;
-    standin.control.injectError({ method: 'GetAuthToken', code: grpc.status.UNAVAILABLE, message: 'pachd overloaded', count: 2 });
+    standin.control.injectError({
+      method: 'GetAuthToken',
+      code: grpc.status.UNAVAILABLE,
+      message: 'pachd overloaded',
+      count: 2,
+    });
     for (let attempt = 0; attempt < 2; attempt += 1) {
       const failure = await client.failure('auth.API', 'GetAuthToken', { subject: 'robot:x' }, { token: root });
       expect([failure.code, failure.details]).toEqual([grpc.status.UNAVAILABLE, 'pachd overloaded']);
     }
-    await expect(client.call('auth.API', 'WhoAmI', {}, { token: root })).resolves.toHaveProperty('username', 'pach:root');
-    const third = await client.call<{ subject: string }>('auth.API', 'GetAuthToken', { subject: 'robot:x' }, { token: root });
+    await expect(client.call('auth.API', 'WhoAmI', {}, { token: root })).resolves.toHaveProperty(
+      'username',
+      'pach:root',
+    );
+    const third = await client.call<{ subject: string }>(
+      'auth.API',
+      'GetAuthToken',
+      { subject: 'robot:x' },
+      { token: root },
+    );
     expect(third.subject).toBe('robot:x');
   });
 
@@ -140,14 +158,22 @@ describe('error injection', () => {
     expect(standin.control.faults().errors).toHaveLength(1);
     await standin.control.resetFaults();
     expect(standin.control.faults().errors).toHaveLength(0);
-    await expect(client.call('auth_v2.API', 'WhoAmI', {}, { token: standin.rootToken })).resolves.toHaveProperty('username', 'pach:root');
+    await expect(client.call('auth_v2.API', 'WhoAmI', {}, { token: standin.rootToken })).resolves.toHaveProperty(
+      'username',
+      'pach:root',
+    );
   });
 });
 
 describe('unavailability', () => {
   it('refuses connections while down and serves again on the same address', async () => {
     const { standin, client } = await start({ generation: 1 });
-    const minted = await client.call<{ token: string }>('auth.API', 'GetAuthToken', { subject: 'robot:kept', ttl: 600 }, { token: standin.rootToken });
+    const minted = await client.call<{ token: string }>(
+      'auth.API',
+      'GetAuthToken',
+      { subject: 'robot:kept', ttl: 600 },
+      { token: standin.rootToken },
+    );
     expect(await tcpConnect(standin.address)).toBe('connected');
     standin.control.makeUnavailable();
     expect(standin.control.info().serving).toBe(false);
@@ -190,7 +216,9 @@ describe('TLS and unix sockets', () => {
     expect(refused.code).toBe(grpc.status.UNAVAILABLE);
     const untrusting = new PachdTestClient(standin.address, grpc.credentials.createSsl());
     cleanups.push(() => untrusting.close());
-    expect((await untrusting.failure('auth_v2.API', 'WhoAmI', {}, { token: standin.rootToken })).code).toBe(grpc.status.UNAVAILABLE);
+    expect((await untrusting.failure('auth_v2.API', 'WhoAmI', {}, { token: standin.rootToken })).code).toBe(
+      grpc.status.UNAVAILABLE,
+    );
   });
 
   it('listens on a unix socket and comes back on it', async () => {
@@ -200,12 +228,18 @@ describe('TLS and unix sockets', () => {
     const { standin, client } = await start({ generation: 2, listen: `unix://${socket}` });
     expect(standin.address).toBe(`unix://${socket}`);
     expect(standin.pachdAddress).toBe(`unix://${socket}`);
-    expect((await client.call<{ username: string }>('auth_v2.API', 'WhoAmI', {}, { token: standin.rootToken })).username).toBe('pach:root');
+    expect(
+      (await client.call<{ username: string }>('auth_v2.API', 'WhoAmI', {}, { token: standin.rootToken })).username,
+    ).toBe('pach:root');
     standin.control.makeUnavailable();
-    expect((await client.failure('auth_v2.API', 'WhoAmI', {}, { token: standin.rootToken })).code).toBe(grpc.status.UNAVAILABLE);
+    expect((await client.failure('auth_v2.API', 'WhoAmI', {}, { token: standin.rootToken })).code).toBe(
+      grpc.status.UNAVAILABLE,
+    );
     await standin.control.makeAvailable();
     const again = freshClient(standin.address);
-    expect((await again.call<{ username: string }>('auth_v2.API', 'WhoAmI', {}, { token: standin.rootToken })).username).toBe('pach:root');
+    expect(
+      (await again.call<{ username: string }>('auth_v2.API', 'WhoAmI', {}, { token: standin.rootToken })).username,
+    ).toBe('pach:root');
   });
 });
 

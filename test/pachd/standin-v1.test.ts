@@ -42,8 +42,7 @@ async function harness(options: PachdStandinOptions = {}): Promise<Harness> {
     standin,
     client,
     root,
-    mint: (subject, ttl) =>
-      client.call<AuthToken>(AUTH, 'GetAuthToken', { subject, ttl }, { token: root }),
+    mint: (subject, ttl) => client.call<AuthToken>(AUTH, 'GetAuthToken', { subject, ttl }, { token: root }),
     whoAmI: (token) => client.call<WhoAmI>(AUTH, 'WhoAmI', {}, { token }),
   };
   running.push(created);
@@ -96,12 +95,7 @@ describe('1.x GetAuthToken', () => {
   it('keeps only the SHA-256 of each token', async () => {
     const { standin, client, root, mint } = await harness();
     const minted = await mint('robot:hashed', 600);
-    const extracted = await client.call<{ tokens: HashedAuthToken[] }>(
-      AUTH,
-      'ExtractAuthTokens',
-      {},
-      { token: root },
-    );
+    const extracted = await client.call<{ tokens: HashedAuthToken[] }>(AUTH, 'ExtractAuthTokens', {}, { token: root });
     const entry = extracted.tokens.find((token) => token.token_info?.subject === 'robot:hashed');
     expect(entry?.hashed_token).toBe(sha256Hex(minted.token));
     expect(entry?.token_info?.source).toBe(2);
@@ -125,10 +119,7 @@ describe('1.x GetAuthToken', () => {
     const pach = await client.failure(AUTH, 'GetAuthToken', { subject: 'pach:other', ttl: 60 }, { token: root });
     expect([pach.code, pach.details]).toEqual([grpc.status.UNKNOWN, 'GetAuthTokenRequest.Subject is invalid']);
     const unknown = await client.failure(AUTH, 'GetAuthToken', { subject: 'okta:bob@example.com' }, { token: root });
-    expect([unknown.code, unknown.details]).toEqual([
-      grpc.status.UNKNOWN,
-      'subject has unrecognized prefix: okta:',
-    ]);
+    expect([unknown.code, unknown.details]).toEqual([grpc.status.UNKNOWN, 'subject has unrecognized prefix: okta:']);
     const corp = await client.call<AuthToken>(AUTH, 'GetAuthToken', { subject: 'corp:bob' }, { token: root });
     expect(corp.subject).toBe('corp:bob');
     // Root asking for itself resolves to pach:root, which is refused the same way.
@@ -151,7 +142,12 @@ describe('1.x GetAuthToken', () => {
   it('follows the release: a 1.9.x admin TTL of 0 never expires, 1.10 caps it', async () => {
     const old = await harness({ pachdVersion: '1.9.12' });
     expect((await old.whoAmI((await old.mint('robot:a', 0)).token)).ttl).toBe('-1');
-    const negative = await old.client.failure(AUTH, 'GetAuthToken', { subject: 'robot:b', ttl: -1 }, { token: old.root });
+    const negative = await old.client.failure(
+      AUTH,
+      'GetAuthToken',
+      { subject: 'robot:b', ttl: -1 },
+      { token: old.root },
+    );
     expect(negative.details).toBe('GetAuthTokenRequest.TTL must be >= 0');
     const newer = await harness({ pachdVersion: '1.10.0' });
     const ttl = Number((await newer.whoAmI((await newer.mint('robot:a', 0)).token)).ttl);
@@ -161,14 +157,25 @@ describe('1.x GetAuthToken', () => {
   it('lets a non-admin mint only for itself, never beyond its own TTL', async () => {
     const { client, mint, whoAmI } = await harness();
     const alice = await mint('github:alice', 1000);
-    const forOther = await client.failure(AUTH, 'GetAuthToken', { subject: 'robot:x', ttl: 60 }, { token: alice.token });
+    const forOther = await client.failure(
+      AUTH,
+      'GetAuthToken',
+      { subject: 'robot:x', ttl: 60 },
+      { token: alice.token },
+    );
     expect([forOther.code, forOther.details]).toEqual([
       grpc.status.UNKNOWN,
-      'github:alice is not authorized to perform this operation; must be an admin to call GetAuthToken on behalf of another user',
+      'github:alice is not authorized to perform this operation; must be an admin to call GetAuthToken on behalf of ' +
+        'another user',
     ]);
     const negative = await client.failure(AUTH, 'GetAuthToken', { subject: 'alice', ttl: -5 }, { token: alice.token });
     expect(negative.details).toBe('GetAuthTokenRequest.TTL must be >= 0');
-    const own = await client.call<AuthToken>(AUTH, 'GetAuthToken', { subject: 'alice', ttl: 5000 }, { token: alice.token });
+    const own = await client.call<AuthToken>(
+      AUTH,
+      'GetAuthToken',
+      { subject: 'alice', ttl: 5000 },
+      { token: alice.token },
+    );
     expect(own.subject).toBe('github:alice');
     const ownTtl = Number((await whoAmI(own.token)).ttl);
     expect(ownTtl).toBeLessThanOrEqual(1000);
@@ -210,7 +217,12 @@ describe('1.x ExtendAuthToken', () => {
     const minted = await mint('robot:renew', 600);
     const zero = await client.failure(AUTH, 'ExtendAuthToken', { token: minted.token, ttl: 0 }, { token: root });
     expect(zero.details).toBe('invalid request: ExtendAuthTokenRequest.TTL must be > 0');
-    const tooLong = await client.failure(AUTH, 'ExtendAuthToken', { token: minted.token, ttl: 2592001 }, { token: root });
+    const tooLong = await client.failure(
+      AUTH,
+      'ExtendAuthToken',
+      { token: minted.token, ttl: 2592001 },
+      { token: root },
+    );
     expect(tooLong.details).toBe('can only extend tokens by at most 2592000 seconds');
     const unknown = await client.failure(AUTH, 'ExtendAuthToken', { token: 'a'.repeat(32), ttl: 60 }, { token: root });
     expect([unknown.code, unknown.details]).toEqual([grpc.status.UNAUTHENTICATED, BAD_TOKEN]);
@@ -219,7 +231,12 @@ describe('1.x ExtendAuthToken', () => {
   it('is admin-only', async () => {
     const { client, mint } = await harness();
     const alice = await mint('github:alice', 600);
-    const denied = await client.failure(AUTH, 'ExtendAuthToken', { token: alice.token, ttl: 900 }, { token: alice.token });
+    const denied = await client.failure(
+      AUTH,
+      'ExtendAuthToken',
+      { token: alice.token, ttl: 900 },
+      { token: alice.token },
+    );
     expect([denied.code, denied.details]).toEqual([
       grpc.status.UNKNOWN,
       'github:alice is not authorized to perform this operation; must be an admin to call ExtendAuthToken',
@@ -248,17 +265,12 @@ describe('1.x RevokeAuthToken', () => {
   it('fails on an unknown token from 1.13.3 with ErrRevokeUnknownToken', async () => {
     const { client, root } = await harness({ pachdVersion: '1.13.3' });
     const unknown = await client.failure(AUTH, 'RevokeAuthToken', { token: 'b'.repeat(32) }, { token: root });
-    expect([unknown.code, unknown.details]).toEqual([
-      grpc.status.INTERNAL,
-      'token has expired or is already revoked',
-    ]);
+    expect([unknown.code, unknown.details]).toEqual([grpc.status.INTERNAL, 'token has expired or is already revoked']);
   });
 
   it('succeeds on an unknown token up to 1.11.7', async () => {
     const { client, root, mint } = await harness({ pachdVersion: '1.11.0' });
-    await expect(
-      client.call(AUTH, 'RevokeAuthToken', { token: 'b'.repeat(32) }, { token: root }),
-    ).resolves.toEqual({});
+    await expect(client.call(AUTH, 'RevokeAuthToken', { token: 'b'.repeat(32) }, { token: root })).resolves.toEqual({});
     const alice = await mint('github:alice', 600);
     await expect(
       client.call(AUTH, 'RevokeAuthToken', { token: 'c'.repeat(32) }, { token: alice.token }),
@@ -276,7 +288,8 @@ describe('1.x RevokeAuthToken', () => {
     const alice = await mint('github:alice', 600);
     const asUser = await client.failure(AUTH, 'RevokeAuthToken', { token }, { token: alice.token });
     expect(asUser.details).toBe(
-      "github:alice is not authorized to perform this operation; must be an admin to call RevokeAuthToken on another user's token",
+      'github:alice is not authorized to perform this operation; must be an admin to call RevokeAuthToken on ' +
+        "another user's token",
     );
   });
 
@@ -335,7 +348,13 @@ describe('1.x RestoreAuthToken and ExtractAuthTokens', () => {
     const past = await client.failure(
       AUTH,
       'RestoreAuthToken',
-      { token: { ...token, hashed_token: sha256Hex('other'), expiration: { seconds: expiresAtSeconds - 7200, nanos: 0 } } },
+      {
+        token: {
+          ...token,
+          hashed_token: sha256Hex('other'),
+          expiration: { seconds: expiresAtSeconds - 7200, nanos: 0 },
+        },
+      },
       { token: root },
     );
     expect([past.code, past.details]).toEqual([grpc.status.INTERNAL, 'token expiration is in the past']);
@@ -378,7 +397,8 @@ describe('1.x admins', () => {
     expect(both.details).toBe('Invalid Request: "robot:a" both added and removed as admin');
     const none = await client.failure(AUTH, 'ModifyAdmins', { remove: ['pach:root'] }, { token: root });
     expect(none.details).toBe(
-      'error applying cluster role bindings: invalid request: cannot remove all cluster administrators while auth is active, to avoid unfixable cluster states',
+      'error applying cluster role bindings: invalid request: cannot remove all cluster administrators while auth ' +
+        'is active, to avoid unfixable cluster states',
     );
   });
 

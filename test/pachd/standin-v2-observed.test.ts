@@ -188,7 +188,13 @@ describe('pachd 2.11.6 as observed: RestoreAuthToken', () => {
     const past = await client.failure(
       AUTH,
       'RestoreAuthToken',
-      { token: { subject: 'user:late', hashed_token: sha256Hex('late'), ...expiration(standin.control.clock().nowMs - 5_000) } },
+      {
+        token: {
+          subject: 'user:late',
+          hashed_token: sha256Hex('late'),
+          ...expiration(standin.control.clock().nowMs - 5_000),
+        },
+      },
       { token: root },
     );
     expect([past.code, past.details]).toEqual([grpc.status.INTERNAL, EXPIRED]);
@@ -207,18 +213,24 @@ describe('pachd 2.11.6 as observed: revoking', () => {
     expect(await client.call(AUTH, 'RevokeAuthToken', { token: alice.token }, { token: ci })).toEqual({ number: '1' });
     expect((await client.failure(AUTH, 'WhoAmI', {}, { token: alice.token })).details).toBe(BAD_TOKEN);
     expect(await client.call(AUTH, 'RevokeAuthToken', { token: alice.token }, { token: ci })).toEqual({ number: '0' });
-    expect(await client.call(AUTH, 'RevokeAuthToken', { token: '9'.repeat(32) }, { token: ci })).toEqual({ number: '0' });
+    expect(await client.call(AUTH, 'RevokeAuthToken', { token: '9'.repeat(32) }, { token: ci })).toEqual({
+      number: '0',
+    });
     expect((await whoAmI(ci)).username).toBe('robot:ci');
     const anonymous = await client.failure(AUTH, 'RevokeAuthToken', { token: ci });
     expect(anonymous.code).toBe(grpc.status.UNAUTHENTICATED);
   });
 
-  it('revokes a robot\'s tokens, answering how many, and refuses pach: users', async () => {
+  it("revokes a robot's tokens, answering how many, and refuses pach: users", async () => {
     const { client, root, robotToken } = await observedRelease();
     await robotToken('ci');
     await robotToken('robot:ci');
-    expect(await client.call(AUTH, 'RevokeAuthTokensForUser', { username: 'robot:ci' }, { token: root })).toEqual({ number: '2' });
-    expect(await client.call(AUTH, 'RevokeAuthTokensForUser', { username: 'robot:ci' }, { token: root })).toEqual({ number: '0' });
+    expect(await client.call(AUTH, 'RevokeAuthTokensForUser', { username: 'robot:ci' }, { token: root })).toEqual({
+      number: '2',
+    });
+    expect(await client.call(AUTH, 'RevokeAuthTokensForUser', { username: 'robot:ci' }, { token: root })).toEqual({
+      number: '0',
+    });
     for (const username of ['pach:root', 'pach:someone']) {
       const failure = await client.failure(AUTH, 'RevokeAuthTokensForUser', { username }, { token: root });
       expect([failure.code, failure.details]).toEqual([grpc.status.UNKNOWN, 'cannot revoke tokens for pach: users']);
@@ -231,7 +243,10 @@ describe('pachd 2.11.6 as observed: Activate and RotateRootToken', () => {
     const { client, root } = await observedRelease();
     for (const options of [{ token: root }, {}]) {
       const failure = await client.failure(AUTH, 'Activate', { root_token: 'a'.repeat(32) }, options);
-      expect([failure.code, failure.details]).toEqual([grpc.status.UNIMPLEMENTED, 'the auth service is already activated']);
+      expect([failure.code, failure.details]).toEqual([
+        grpc.status.UNIMPLEMENTED,
+        'the auth service is already activated',
+      ]);
     }
   });
 
@@ -239,7 +254,9 @@ describe('pachd 2.11.6 as observed: Activate and RotateRootToken', () => {
     const { standin, client, root, robotToken, whoAmI } = await observedRelease();
     const ci = await robotToken('ci');
     const chosen = '7'.repeat(32);
-    expect(await client.call(AUTH, 'RotateRootToken', { root_token: chosen }, { token: root })).toEqual({ root_token: chosen });
+    expect(await client.call(AUTH, 'RotateRootToken', { root_token: chosen }, { token: root })).toEqual({
+      root_token: chosen,
+    });
     expect((await client.failure(AUTH, 'WhoAmI', {}, { token: root })).code).toBe(grpc.status.UNAUTHENTICATED);
     expect((await whoAmI(chosen)).username).toBe('pach:root');
     expect(standin.rootToken).toBe(chosen);
@@ -247,7 +264,7 @@ describe('pachd 2.11.6 as observed: Activate and RotateRootToken', () => {
     expect(denied.code).toBe(grpc.status.PERMISSION_DENIED);
   });
 
-  it('keeps the root token when the new value collides with another subject\'s token (one transaction)', async () => {
+  it("keeps the root token when the new value collides with another subject's token (one transaction)", async () => {
     const { client, root, robotToken, whoAmI } = await observedRelease();
     const ci = await robotToken('ci');
     const failure = await client.failure(AUTH, 'RotateRootToken', { root_token: ci }, { token: root });

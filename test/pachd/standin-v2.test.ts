@@ -84,10 +84,7 @@ describe('2.x bootstrap and version', () => {
   it('refuses a second Activate', async () => {
     const { client } = await harness();
     const again = await client.failure(AUTH, 'Activate', {});
-    expect([again.code, again.details]).toEqual([
-      grpc.status.UNIMPLEMENTED,
-      'the auth service is already activated',
-    ]);
+    expect([again.code, again.details]).toEqual([grpc.status.UNIMPLEMENTED, 'the auth service is already activated']);
   });
 });
 
@@ -116,7 +113,12 @@ describe('2.x GetRobotToken', () => {
   it('needs CLUSTER_AUTH_GET_ROBOT_TOKEN: a robotUser robot may, a plain user may not', async () => {
     const { standin, client } = await harness();
     const vault = standin.control.createToken({ subject: 'robot:vault', roles: ['robotUser'] });
-    const minted = await client.call<{ token: string }>(AUTH, 'GetRobotToken', { robot: 'x', ttl: 60 }, { token: vault.token });
+    const minted = await client.call<{ token: string }>(
+      AUTH,
+      'GetRobotToken',
+      { robot: 'x', ttl: 60 },
+      { token: vault.token },
+    );
     expect(minted.token).toMatch(/^[0-9a-f]{32}$/);
     const alice = standin.control.createToken({ subject: 'user:alice@example.com' });
     const denied = await client.failure(AUTH, 'GetRobotToken', { robot: 'x' }, { token: alice.token });
@@ -127,7 +129,10 @@ describe('2.x GetRobotToken', () => {
   });
 
   it('refuses subjects longer than its token table holds: 128 characters, 64 before 2.5.4', async () => {
-    for (const [pachdVersion, limit] of [['2.12.0', 128], ['2.4.0', 64]] as const) {
+    for (const [pachdVersion, limit] of [
+      ['2.12.0', 128],
+      ['2.4.0', 64],
+    ] as const) {
       const { client, root, robotToken, whoAmI } = await harness({ pachdVersion });
       const fits = 'r'.repeat(limit - 'robot:'.length);
       expect((await whoAmI(await robotToken(fits, 60))).username).toBe(`robot:${fits}`);
@@ -166,7 +171,12 @@ describe('2.x RestoreAuthToken and ExtractAuthTokens', () => {
     expect(Math.abs(Number(me.expiration?.seconds) - expiresAt)).toBeLessThanOrEqual(1);
 
     const odd = 'aaaabbbbccccddddaaaabbbbccccdddd';
-    await client.call(AUTH, 'RestoreAuthToken', { token: { subject: 'pach:sneaky', hashed_token: sha256Hex(odd) } }, { token: root });
+    await client.call(
+      AUTH,
+      'RestoreAuthToken',
+      { token: { subject: 'pach:sneaky', hashed_token: sha256Hex(odd) } },
+      { token: root },
+    );
     expect(await whoAmI(odd)).toEqual({ username: 'pach:sneaky', expiration: null });
   });
 
@@ -180,7 +190,13 @@ describe('2.x RestoreAuthToken and ExtractAuthTokens', () => {
     const past = await client.failure(
       AUTH,
       'RestoreAuthToken',
-      { token: { subject: 'user:bob', hashed_token: sha256Hex('x'), expiration: { seconds: Math.floor(nowSeconds()) - 10, nanos: 0 } } },
+      {
+        token: {
+          subject: 'user:bob',
+          hashed_token: sha256Hex('x'),
+          expiration: { seconds: Math.floor(nowSeconds()) - 10, nanos: 0 },
+        },
+      },
       { token: root },
     );
     expect([past.code, past.details]).toEqual([grpc.status.INTERNAL, 'token expiration is in the past']);
@@ -194,10 +210,20 @@ describe('2.x RestoreAuthToken and ExtractAuthTokens', () => {
   it('takes an empty subject before 2.11.0, which began recording principals', async () => {
     const { client, root, whoAmI } = await harness({ pachdVersion: '2.10.4' });
     const plaintext = '0123456789abcdef0123456789abcdef';
-    await client.call(AUTH, 'RestoreAuthToken', { token: { subject: '', hashed_token: sha256Hex(plaintext) } }, { token: root });
+    await client.call(
+      AUTH,
+      'RestoreAuthToken',
+      { token: { subject: '', hashed_token: sha256Hex(plaintext) } },
+      { token: root },
+    );
     expect((await whoAmI(plaintext)).username).toBe('');
     const newer = await harness({ pachdVersion: '2.11.0' });
-    const refused = await newer.client.failure(AUTH, 'RestoreAuthToken', { token: { subject: '', hashed_token: sha256Hex(plaintext) } }, { token: newer.root });
+    const refused = await newer.client.failure(
+      AUTH,
+      'RestoreAuthToken',
+      { token: { subject: '', hashed_token: sha256Hex(plaintext) } },
+      { token: newer.root },
+    );
     expect(refused.code).toBe(grpc.status.UNKNOWN);
   });
 
@@ -263,7 +289,9 @@ describe('2.x RevokeAuthToken and RevokeAuthTokensForUser', () => {
     const first = await robotToken('batch', 600);
     await robotToken('batch', 600);
     const other = await robotToken('other', 600);
-    expect(await client.call(AUTH, 'RevokeAuthTokensForUser', { username: 'robot:batch' }, { token: root })).toEqual({ number: '2' });
+    expect(await client.call(AUTH, 'RevokeAuthTokensForUser', { username: 'robot:batch' }, { token: root })).toEqual({
+      number: '2',
+    });
     expect((await client.failure(AUTH, 'WhoAmI', {}, { token: first })).details).toBe(BAD_TOKEN);
     expect((await whoAmI(other)).username).toBe('robot:other');
     const pach = await client.failure(AUTH, 'RevokeAuthTokensForUser', { username: 'pach:root' }, { token: root });
@@ -303,11 +331,15 @@ describe('2.x RotateRootToken and GetPermissions', () => {
   it('reports cluster roles and permissions of the caller', async () => {
     const { standin, client, root } = await harness();
     const cluster = { resource: { type: 1, name: '' } };
-    const admin = await client.call<{ roles: string[]; permissions: number[] }>(AUTH, 'GetPermissions', cluster, { token: root });
+    const admin = await client.call<{ roles: string[]; permissions: number[] }>(AUTH, 'GetPermissions', cluster, {
+      token: root,
+    });
     expect(admin.roles).toEqual(['clusterAdmin', 'projectCreator']);
     expect(admin.permissions).toContain(PERMISSION_RESTORE_TOKEN);
     const vault = standin.control.createToken({ subject: 'robot:vault', roles: ['robotUser'] });
-    const robot = await client.call<{ roles: string[]; permissions: number[] }>(AUTH, 'GetPermissions', cluster, { token: vault.token });
+    const robot = await client.call<{ roles: string[]; permissions: number[] }>(AUTH, 'GetPermissions', cluster, {
+      token: vault.token,
+    });
     expect(robot.roles).toEqual(['projectCreator', 'robotUser']);
     expect(robot.permissions).toContain(PERMISSION_GET_ROBOT_TOKEN);
     expect(robot.permissions).not.toContain(PERMISSION_RESTORE_TOKEN);

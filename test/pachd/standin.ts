@@ -6,22 +6,12 @@ import { AuthV2Emulation } from './auth-v2-emulation';
 import { type ContentionSettings, contentionSettings } from './contention-model';
 import { ControlHttpServer } from './control-http-server';
 import { FaultInjector } from './fault-injector';
-import {
-  type ListenAddress,
-  dialTarget,
-  parseListenAddress,
-  qualifiedPachdAddress,
-} from './listen-address';
+import { type ListenAddress, dialTarget, parseListenAddress, qualifiedPachdAddress } from './listen-address';
 import type { PachdAuthEmulation } from './pachd-emulation';
 import { PachdGrpcServer } from './pachd-grpc-server';
 import { buildMethodTable } from './pachd-method-table';
 import { authV2EnumNames, pachdProtoDefinitions } from './pachd-protos';
-import {
-  DEFAULT_PACHD_VERSION,
-  type PachdGeneration,
-  PachdVersion,
-  checkVersionFitsGeneration,
-} from './pachd-version';
+import { DEFAULT_PACHD_VERSION, type PachdGeneration, PachdVersion, checkVersionFitsGeneration } from './pachd-version';
 import { StandinClock } from './standin-clock';
 import { StandinControl } from './standin-control';
 import { StandinStats } from './standin-stats';
@@ -143,9 +133,7 @@ export async function startPachdStandin(options: PachdStandinOptions = {}): Prom
     logger,
     verbose: options.verbose ?? false,
   });
-  const bound: ListenAddress = await grpcServer.listen(
-    parseListenAddress(options.listen ?? '127.0.0.1:0'),
-  );
+  const bound: ListenAddress = await grpcServer.listen(parseListenAddress(options.listen ?? '127.0.0.1:0'));
   const tls = options.tls !== undefined;
   const address = dialTarget(bound);
   const pachdAddress = qualifiedPachdAddress(bound, tls);
@@ -178,10 +166,7 @@ export async function startPachdStandin(options: PachdStandinOptions = {}): Prom
       throw error;
     }
   }
-  logger.info(
-    { address, generation, pachdVersion: version.toString(), tls, controlUrl },
-    'pachd stand-in serving',
-  );
+  logger.info({ address, generation, pachdVersion: version.toString(), tls, controlUrl }, 'pachd stand-in serving');
 
   let stopped = false;
   return {

@@ -6,13 +6,7 @@ import type { StandinClock } from './standin-clock';
  * `control` for POST /tokens.
  */
 export type TokenOrigin =
-  | 'GetAuthToken'
-  | 'GetRobotToken'
-  | 'RestoreAuthToken'
-  | 'RotateRootToken'
-  | 'Activate'
-  | 'bootstrap'
-  | 'control';
+  'GetAuthToken' | 'GetRobotToken' | 'RestoreAuthToken' | 'RotateRootToken' | 'Activate' | 'bootstrap' | 'control';
 
 export interface HistoryToken {
   hash: string;

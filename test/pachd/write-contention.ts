@@ -1,10 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
 
-import {
-  type ContentionSettings,
-  stallProbability,
-  writeServiceMs,
-} from './contention-model';
+import { type ContentionSettings, stallProbability, writeServiceMs } from './contention-model';
 import { PachdStatusError } from './pachd-status';
 import { seededRandom } from './seeded-random';
 import type { StandinStats } from './standin-stats';
@@ -114,6 +110,8 @@ export class WriteContention {
    */
   private stall(write: ContendedWrite, settings: ContentionSettings): void {
     this.stats.writeStalled();
+    // Assigned once, below, but read by a listener that may run first.
+    // eslint-disable-next-line prefer-const
     let timer: NodeJS.Timeout | undefined;
     const stopListening = write.whenClientGone(() => {
       if (timer !== undefined) this.cancelTimer(timer);

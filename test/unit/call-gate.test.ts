@@ -73,7 +73,9 @@ describe('the gate in front of token writes to one pachd', () => {
 
   it('frees the place of a call that fails', async () => {
     const gate = new PachdCallGate('grpc://pachd:30650');
-    await expect(gate.run(1, later(), async () => Promise.reject(new Error('pachd said no')))).rejects.toThrow('pachd said no');
+    await expect(gate.run(1, later(), async () => Promise.reject(new Error('pachd said no')))).rejects.toThrow(
+      'pachd said no',
+    );
     expect(await gate.run(1, later(), async () => 'ok')).toBe('ok');
     expect(gate.active).toBe(0);
   });
@@ -96,7 +98,9 @@ describe('the gate in front of token writes to one pachd', () => {
   it('sends a call at once when there is room, whatever calls took before, and learns only from answered ones', async () => {
     const gate = new PachdCallGate('grpc://pachd:30650');
     // A call that ran into its deadline does not count as how long writes take.
-    await expect(gate.run(1, later(), () => new Promise((_, reject) => setTimeout(() => reject(new Error('deadline')), 80)))).rejects.toThrow();
+    await expect(
+      gate.run(1, later(), () => new Promise((_, reject) => setTimeout(() => reject(new Error('deadline')), 80))),
+    ).rejects.toThrow();
     let sent = false;
     await gate.run(1, Date.now() + 10, async () => {
       sent = true;

@@ -30,7 +30,10 @@ describe('plugin certificate', () => {
 
   it('has a positive serial and a matching key pair', () => {
     expect(parsed.serialNumber).toMatch(/^[0-7][0-9A-F]{31}$/);
-    const fromKey = createPublicKey(createPrivateKey(certificate.privateKeyPem)).export({ type: 'spki', format: 'der' });
+    const fromKey = createPublicKey(createPrivateKey(certificate.privateKeyPem)).export({
+      type: 'spki',
+      format: 'der',
+    });
     expect(Buffer.compare(fromKey, parsed.publicKey.export({ type: 'spki', format: 'der' }))).toBe(0);
     expect(Buffer.compare(certificate.certificateDer, parsed.raw)).toBe(0);
   });

@@ -33,7 +33,7 @@ describe('durations', () => {
     expect(formatDuration(0n)).toBe('0s');
   });
 
-  it('reads long digit strings exactly and refuses what does not fit Go\'s time.Duration', () => {
+  it("reads long digit strings exactly and refuses what does not fit Go's time.Duration", () => {
     expect(parseDuration('9223372036')).toBe(9_223_372_036_000_000_000n);
     expect(parseDuration('9223372037')).toBeUndefined();
     expect(parseDuration('2562047h')).toBe(2_562_047n * 3600n * 1_000_000_000n);

@@ -53,7 +53,9 @@ describe('field data', () => {
   });
 
   it('names each bad field in one 400', () => {
-    const message = badRequestOf(() => new FieldData(schemas, { name: 'x', count: 'abc', ttl: 'soon', color: 'green' }));
+    const message = badRequestOf(
+      () => new FieldData(schemas, { name: 'x', count: 'abc', ttl: 'soon', color: 'green' }),
+    );
     expect(message).toContain('field "count": expected an integer, got "abc"');
     expect(message).toContain('field "ttl"');
     expect(message).toContain('"green" is not one of "red", "blue"');
@@ -81,7 +83,9 @@ describe('field data', () => {
   });
 
   it('never takes a body key for a schema it inherited (constructor, toString, __proto__)', () => {
-    const raw = JSON.parse('{"constructor": 1, "toString": "x", "__proto__": {"a": 1}, "hasOwnProperty": [], "name": "ok"}') as Record<string, unknown>;
+    const raw = JSON.parse(
+      '{"constructor": 1, "toString": "x", "__proto__": {"a": 1}, "hasOwnProperty": [], "name": "ok"}',
+    ) as Record<string, unknown>;
     const fields = new FieldData(schemas, raw);
     expect(fields.string('name')).toBe('ok');
     expect([...fields.unknownFields].sort()).toEqual(['__proto__', 'constructor', 'hasOwnProperty', 'toString']);
@@ -107,7 +111,9 @@ describe('field data', () => {
       tags: { type: 'comma-string-list', description: 'g', maxLength: 3 },
     };
     expect(new FieldData(bounded, { name: '12345678', tags: 'abc,de' }).string('name')).toBe('12345678');
-    expect(badRequestOf(() => new FieldData(bounded, { name: '123456789' }))).toMatch(/field "name": longer than 8 characters \(9\)/);
+    expect(badRequestOf(() => new FieldData(bounded, { name: '123456789' }))).toMatch(
+      /field "name": longer than 8 characters \(9\)/,
+    );
     expect(badRequestOf(() => new FieldData(bounded, { tags: ['ab', 'abcd'] }))).toMatch(/field "tags": longer than 3/);
   });
 

@@ -32,7 +32,11 @@ function testBackend(overrides: Partial<BackendDefinition> = {}) {
     operationPrefix: 'test',
     version: 'v1.2.3',
     paths: [
-      { pattern: 'items/?', helpSynopsis: 'List items.', operations: { list: async (r) => listResponse(await r.storage.list('items/')) } },
+      {
+        pattern: 'items/?',
+        helpSynopsis: 'List items.',
+        operations: { list: async (r) => listResponse(await r.storage.list('items/')) },
+      },
       {
         pattern: 'items/(?<name>\\w+)',
         helpSynopsis: 'One item.',
@@ -40,7 +44,8 @@ function testBackend(overrides: Partial<BackendDefinition> = {}) {
           name: { type: 'string', description: 'Item name.' },
           size: { type: 'int', description: 'Item size.', default: 1 },
         },
-        existenceCheck: async (request, fields) => (await request.storage.get(`items/${fields.string('name')}`)) !== undefined,
+        existenceCheck: async (request, fields) =>
+          (await request.storage.get(`items/${fields.string('name')}`)) !== undefined,
         operations: {
           create: async (request, fields) => {
             calls.push('create');
@@ -52,10 +57,15 @@ function testBackend(overrides: Partial<BackendDefinition> = {}) {
             await putJson(request.storage, `items/${fields.string('name')}`, { size: fields.int('size') });
             return undefined;
           },
-          read: { summary: 'Read one item.', handler: async (request, fields) => {
-            const entry = await request.storage.get(`items/${fields.string('name')}`);
-            return entry === undefined ? undefined : { data: JSON.parse(entry.value.toString()) as Record<string, unknown> };
-          } },
+          read: {
+            summary: 'Read one item.',
+            handler: async (request, fields) => {
+              const entry = await request.storage.get(`items/${fields.string('name')}`);
+              return entry === undefined
+                ? undefined
+                : { data: JSON.parse(entry.value.toString()) as Record<string, unknown> };
+            },
+          },
         },
       },
       {
@@ -114,7 +124,10 @@ describe('framework routing', () => {
     const check = await backend.existenceCheck(makeRequest('create', 'items/a', { storage }));
     expect(check).toEqual({ checkFound: true, exists: false });
     await backend.handleRequest(makeRequest('create', 'items/a', { storage, data: { size: '5' } }));
-    expect(await backend.existenceCheck(makeRequest('update', 'items/a', { storage }))).toEqual({ checkFound: true, exists: true });
+    expect(await backend.existenceCheck(makeRequest('update', 'items/a', { storage }))).toEqual({
+      checkFound: true,
+      exists: true,
+    });
     await backend.handleRequest(makeRequest('update', 'items/a', { storage, data: { size: 6 } }));
     expect(calls).toEqual(['create', 'update']);
     expect((await backend.handleRequest(makeRequest('read', 'items/a', { storage })))?.data).toEqual({ size: 6 });
@@ -124,13 +137,20 @@ describe('framework routing', () => {
 
   it('says there is no existence check where none is declared', async () => {
     const { backend } = testBackend();
-    expect(await backend.existenceCheck(makeRequest('update', 'creds/x'))).toEqual({ checkFound: false, exists: false });
+    expect(await backend.existenceCheck(makeRequest('update', 'creds/x'))).toEqual({
+      checkFound: false,
+      exists: false,
+    });
   });
 
   it('gives 404 for unknown paths and 405 for undeclared operations', async () => {
     const { backend } = testBackend();
-    expect((await rejection(backend.handleRequest(makeRequest('read', 'nope/x')))).type).toBe(ErrorType.UnsupportedPath);
-    expect((await rejection(backend.existenceCheck(makeRequest('update', 'nope/x')))).type).toBe(ErrorType.UnsupportedPath);
+    expect((await rejection(backend.handleRequest(makeRequest('read', 'nope/x')))).type).toBe(
+      ErrorType.UnsupportedPath,
+    );
+    expect((await rejection(backend.existenceCheck(makeRequest('update', 'nope/x')))).type).toBe(
+      ErrorType.UnsupportedPath,
+    );
     const error = await rejection(backend.handleRequest(makeRequest('delete', 'items/a', { data: { size: 'bad' } })));
     expect(error.type).toBe(ErrorType.UnsupportedOperation);
   });
@@ -153,10 +173,22 @@ describe('framework routing', () => {
   it('refuses to define an existence check without a create handler or an undeclared capture', () => {
     expect(() =>
       testBackend({
-        paths: [{ pattern: 'x/(?<id>\\d+)', helpSynopsis: 's', fields: { id: { type: 'string', description: 'd' } }, existenceCheck: async () => true, operations: { update: async () => undefined } }],
+        paths: [
+          {
+            pattern: 'x/(?<id>\\d+)',
+            helpSynopsis: 's',
+            fields: { id: { type: 'string', description: 'd' } },
+            existenceCheck: async () => true,
+            operations: { update: async () => undefined },
+          },
+        ],
       }),
     ).toThrow(/needs a create handler/);
-    expect(() => testBackend({ paths: [{ pattern: 'x/(?<id>\\d+)', helpSynopsis: 's', operations: { read: async () => undefined } }] })).toThrow(/must be declared/);
+    expect(() =>
+      testBackend({
+        paths: [{ pattern: 'x/(?<id>\\d+)', helpSynopsis: 's', operations: { read: async () => undefined } }],
+      }),
+    ).toThrow(/must be declared/);
   });
 });
 
@@ -171,7 +203,13 @@ describe('framework secrets', () => {
     const renewed = await backend.handleRequest(
       makeRequest('renew', 'creds/ci', {
         secret: {
-          leaseOptions: { ttl: secret.ttl, maxTtl: secret.maxTtl, renewable: true, increment: 1800n * 1_000_000_000n, issueTime },
+          leaseOptions: {
+            ttl: secret.ttl,
+            maxTtl: secret.maxTtl,
+            renewable: true,
+            increment: 1800n * 1_000_000_000n,
+            issueTime,
+          },
           internalData: secret.internalData,
           leaseId: '',
         },
@@ -190,12 +228,18 @@ describe('framework secrets', () => {
     const { backend, calls } = testBackend();
     const leaseOptions = { ttl: 1n, maxTtl: 1n, renewable: true, increment: 0n, issueTime: new Date() };
     const response = await backend.handleRequest(
-      makeRequest('revoke', 'creds/ci', { secret: { leaseOptions, internalData: { name: 'ci', [SECRET_TYPE_KEY]: 'cred' }, leaseId: '' } }),
+      makeRequest('revoke', 'creds/ci', {
+        secret: { leaseOptions, internalData: { name: 'ci', [SECRET_TYPE_KEY]: 'cred' }, leaseId: '' },
+      }),
     );
     expect(calls).toEqual(['revoke ci']);
     expect(response?.warnings).toEqual(['revoked']);
     const error = await rejection(
-      backend.handleRequest(makeRequest('revoke', 'creds/ci', { secret: { leaseOptions, internalData: { [SECRET_TYPE_KEY]: 'other' }, leaseId: '' } })),
+      backend.handleRequest(
+        makeRequest('revoke', 'creds/ci', {
+          secret: { leaseOptions, internalData: { [SECRET_TYPE_KEY]: 'other' }, leaseId: '' },
+        }),
+      ),
     );
     expect(error.type).toBe(ErrorType.Internal);
   });
@@ -221,10 +265,17 @@ describe('framework rollback', () => {
 describe('help and OpenAPI', () => {
   it('answers help on the root path with an OpenAPI document of every path', async () => {
     const { backend } = testBackend();
-    const response = await backend.handleRequest(makeRequest('help', '', { data: { requestResponsePrefix: 'secret' } }));
+    const response = await backend.handleRequest(
+      makeRequest('help', '', { data: { requestResponsePrefix: 'secret' } }),
+    );
     const data = response!.data!;
     expect(data.help).toContain('A test backend.');
-    const document = data.openapi as { openapi: string; info: { version: string }; paths: Record<string, Record<string, unknown>>; components: { schemas: Record<string, unknown> } };
+    const document = data.openapi as {
+      openapi: string;
+      info: { version: string };
+      paths: Record<string, Record<string, unknown>>;
+      components: { schemas: Record<string, unknown> };
+    };
     expect(document.openapi).toBe('3.0.2');
     expect(document.info.version).toBe('v1.2.3');
     expect(Object.keys(document.paths).sort()).toEqual(['/creds/{name}', '/items/', '/items/{name}']);
@@ -234,7 +285,9 @@ describe('help and OpenAPI', () => {
     expect(item.post).toMatchObject({ operationId: 'test-write-items' });
     // Inline rather than $ref: Vault's decoder of plugin documents drops "$ref".
     expect(item.post).toMatchObject({
-      requestBody: { content: { 'application/json': { schema: { type: 'object', properties: { size: { type: 'integer' } } } } } },
+      requestBody: {
+        content: { 'application/json': { schema: { type: 'object', properties: { size: { type: 'integer' } } } } },
+      },
     });
     expect(document.paths['/items/']!.get).toMatchObject({ operationId: 'test-list-items' });
     expect(document.components.schemas.TestWriteItemsRequest).toEqual({
@@ -294,17 +347,36 @@ describe('framework sensitive fields', () => {
           {
             pattern: 'config',
             helpSynopsis: 'Configure.',
-            fields: { api_key: { type: 'string', description: 'k', sensitive: true }, region: { type: 'string', description: 'r' } },
+            fields: {
+              api_key: { type: 'string', description: 'k', sensitive: true },
+              region: { type: 'string', description: 'r' },
+            },
             operations: { update: async () => undefined },
           },
         ],
         secrets: [
-          { type: 's', description: 's', fields: { password: { type: 'string', description: 'p', sensitive: true } }, revoke: async () => undefined },
+          {
+            type: 's',
+            description: 's',
+            fields: { password: { type: 'string', description: 'p', sensitive: true } },
+            revoke: async () => undefined,
+          },
         ],
       },
-      { storage: new InMemoryStorage(), system: new StaticSystemView(), logger, redactor, config: {}, backendUuid: 'uuid' },
+      {
+        storage: new InMemoryStorage(),
+        system: new StaticSystemView(),
+        logger,
+        redactor,
+        config: {},
+        backendUuid: 'uuid',
+      },
     );
-    expect(['api_key', 'password', 'region'].map((name) => redactor.isSecretFieldName(name))).toEqual([true, true, false]);
+    expect(['api_key', 'password', 'region'].map((name) => redactor.isSecretFieldName(name))).toEqual([
+      true,
+      true,
+      false,
+    ]);
     logger.info('configured', { api_key: 'k-123-456789', password: 'p-123-456789', region: 'eu-west' });
     expect(lines.join('')).not.toMatch(/k-123-456789|p-123-456789/);
     expect(lines.join('')).toContain('eu-west');

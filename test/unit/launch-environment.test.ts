@@ -79,7 +79,12 @@ describe('handshake line', () => {
   const der = Buffer.from([0x30, 0x82, 0x01, 0x02, 0x03]);
 
   it('has six fields and unpadded standard base64', () => {
-    const line = handshakeLine({ protocolVersion: 5, socketPath: '/tmp/plugin1', certificateDer: der, brokerMultiplexRequested: false });
+    const line = handshakeLine({
+      protocolVersion: 5,
+      socketPath: '/tmp/plugin1',
+      certificateDer: der,
+      brokerMultiplexRequested: false,
+    });
     const fields = line.split('|');
     expect(fields).toHaveLength(6);
     expect(fields.slice(0, 5)).toEqual(['1', '5', 'unix', '/tmp/plugin1', 'grpc']);
@@ -89,7 +94,12 @@ describe('handshake line', () => {
   });
 
   it('adds the seventh field only when the host asked', () => {
-    const line = handshakeLine({ protocolVersion: 5, socketPath: '/tmp/p', certificateDer: der, brokerMultiplexRequested: true });
+    const line = handshakeLine({
+      protocolVersion: 5,
+      socketPath: '/tmp/p',
+      certificateDer: der,
+      brokerMultiplexRequested: true,
+    });
     expect(line.split('|')).toHaveLength(7);
     expect(line.endsWith('|false')).toBe(true);
   });

@@ -22,7 +22,10 @@ function sourceFiles(directory: string): string[] {
   });
 }
 
-/** Imports of a file that resolve to other files under plugin/ (packages and .proto files are not part of the graph). */
+/**
+ * Imports of a file that resolve to other files under plugin/ (packages and .proto files are not
+ * part of the graph).
+ */
 function localImports(file: string): string[] {
   const { importedFiles } = ts.preProcessFile(readFileSync(file, 'utf8'), true, true);
   const targets: string[] = [];

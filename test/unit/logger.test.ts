@@ -69,7 +69,9 @@ describe('hclog-shaped logger', () => {
     const redactor = new Redactor();
     const logger = createLogger({ module: 'm', level: 'trace', write: (line) => lines.push(line), redactor });
     redactor.addFieldName('api_key');
-    logger.named('child').info('configured', { api_key: 'k-123-456789', nested: { api_key: 'k-987-654321' }, region: 'eu' });
+    logger
+      .named('child')
+      .info('configured', { api_key: 'k-123-456789', nested: { api_key: 'k-987-654321' }, region: 'eu' });
     const text = lines.join('');
     expect(text).not.toContain('k-123-456789');
     expect(text).not.toContain('k-987-654321');

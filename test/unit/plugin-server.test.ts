@@ -22,19 +22,26 @@ const shutdown = unaryMethod<object, object>(controllerService, 'Shutdown');
 
 function pemFromHandshake(line: string): string {
   const der = Buffer.from(line.split('|')[5] ?? '', 'base64');
-  const body = der.toString('base64').match(/.{1,64}/g)!.join('\n');
+  const body = der
+    .toString('base64')
+    .match(/.{1,64}/g)!
+    .join('\n');
   return `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`;
 }
 
 /** A logger whose lines a test can wait for: the broker's trace line says an announcement arrived. */
-function observedLogger(): { logger: Logger; logged: (message: string, fields: Record<string, unknown>) => Promise<void> } {
+function observedLogger(): {
+  logger: Logger;
+  logged: (message: string, fields: Record<string, unknown>) => Promise<void>;
+} {
   const lines = new EventEmitter();
   const logger = createLogger({ module: 'test', level: 'trace', write: (line) => lines.emit('line', line) });
   const logged = (message: string, fields: Record<string, unknown>) =>
     new Promise<void>((resolve) => {
       const listener = (line: string) => {
         const entry = JSON.parse(line) as Record<string, unknown>;
-        if (entry['@message'] !== message || Object.entries(fields).some(([key, value]) => entry[key] !== value)) return;
+        if (entry['@message'] !== message || Object.entries(fields).some(([key, value]) => entry[key] !== value))
+          return;
         lines.off('line', listener);
         resolve();
       };
@@ -68,7 +75,13 @@ describe('go-plugin server over AutoMTLS', () => {
         logger: observed.logger,
         registerServices: () => undefined,
       },
-      { protocolVersion: 5, hostCertificatePem: host.certificatePem, socketDirectory: directory, socketGroup: undefined, brokerMultiplexRequested: false },
+      {
+        protocolVersion: 5,
+        hostCertificatePem: host.certificatePem,
+        socketDirectory: directory,
+        socketGroup: undefined,
+        brokerMultiplexRequested: false,
+      },
     );
     pluginPem = pemFromHandshake(running.handshakeLine);
   });
@@ -79,7 +92,10 @@ describe('go-plugin server over AutoMTLS', () => {
     rmSync(directory, { recursive: true, force: true });
   });
 
-  function client<T extends grpc.Client>(Ctor: new (address: string, credentials: grpc.ChannelCredentials) => T, identity = host): T {
+  function client<T extends grpc.Client>(
+    Ctor: new (address: string, credentials: grpc.ChannelCredentials) => T,
+    identity = host,
+  ): T {
     const credentials = grpc.credentials.createSsl(
       Buffer.from(pluginPem),
       Buffer.from(identity.privateKeyPem),
@@ -103,7 +119,9 @@ describe('go-plugin server over AutoMTLS', () => {
   });
 
   it('refuses a client that does not present the host certificate', async () => {
-    await expect(check.call(client(HealthClient, stranger), { service: 'plugin' }, { deadline: Date.now() + 5000 })).rejects.toMatchObject({
+    await expect(
+      check.call(client(HealthClient, stranger), { service: 'plugin' }, { deadline: Date.now() + 5000 }),
+    ).rejects.toMatchObject({
       code: grpc.status.UNAVAILABLE,
     });
   });
@@ -116,7 +134,11 @@ describe('go-plugin server over AutoMTLS', () => {
     await new Promise<void>((resolve, reject) =>
       hostServer.bindAsync(
         `unix:${hostSocket}`,
-        grpc.ServerCredentials.createSsl(Buffer.from(pluginPem), [{ private_key: Buffer.from(host.privateKeyPem), cert_chain: Buffer.from(host.certificatePem) }], true),
+        grpc.ServerCredentials.createSsl(
+          Buffer.from(pluginPem),
+          [{ private_key: Buffer.from(host.privateKeyPem), cert_chain: Buffer.from(host.certificatePem) }],
+          true,
+        ),
         (error) => (error ? reject(error) : resolve()),
       ),
     );

@@ -71,7 +71,10 @@ describe('scripts/register', () => {
     const result = register({ MOUNTED: 'pachyderm/' });
     expect(result.status).toBe(0);
     const lines = readFileSync(calls, 'utf8').trim().split('\n');
-    expect(lines.slice(2)).toEqual([`secrets tune -plugin-version=v${version} pachyderm`, 'plugin reload -plugin=pachyderm']);
+    expect(lines.slice(2)).toEqual([
+      `secrets tune -plugin-version=v${version} pachyderm`,
+      'plugin reload -plugin=pachyderm',
+    ]);
   });
 
   it('says what is missing', () => {

@@ -42,13 +42,30 @@ describe('wire translation', () => {
   it('decodes requests with their secret, keeping nanoseconds exact', () => {
     const args: WireHandleRequestArgs = {
       request: {
-        id: 'r', operation: 'renew', path: 'creds/x', data: 'null',
+        id: 'r',
+        operation: 'renew',
+        path: 'creds/x',
+        data: 'null',
         secret: {
-          lease_options: { TTL: TWO_HUNDRED_DAYS.toString(), MaxTTL: '0', renewable: true, increment: '3600000000000', issue_time: dateToWire(new Date('2026-01-02T03:04:05.678Z')) },
-          internal_data: '{"token":"abc"}', lease_id: '',
+          lease_options: {
+            TTL: TWO_HUNDRED_DAYS.toString(),
+            MaxTTL: '0',
+            renewable: true,
+            increment: '3600000000000',
+            issue_time: dateToWire(new Date('2026-01-02T03:04:05.678Z')),
+          },
+          internal_data: '{"token":"abc"}',
+          lease_id: '',
         },
-        client_token: '', client_token_accessor: '', display_name: '', mount_point: '', mount_type: '', mount_accessor: '',
-        entity_id: 'e1', policy_override: false, unauthenticated: false,
+        client_token: '',
+        client_token_accessor: '',
+        display_name: '',
+        mount_point: '',
+        mount_type: '',
+        mount_accessor: '',
+        entity_id: 'e1',
+        policy_override: false,
+        unauthenticated: false,
       },
     };
     const bytes = handleRequest.requestSerialize(args);
@@ -64,9 +81,24 @@ describe('wire translation', () => {
   });
 
   it('rejects request data that is not a JSON object', () => {
-    const base = { id: '', operation: 'update', path: 'x', client_token: '', client_token_accessor: '', display_name: '', mount_point: '', mount_type: '', mount_accessor: '', entity_id: '', policy_override: false, unauthenticated: false };
+    const base = {
+      id: '',
+      operation: 'update',
+      path: 'x',
+      client_token: '',
+      client_token_accessor: '',
+      display_name: '',
+      mount_point: '',
+      mount_type: '',
+      mount_accessor: '',
+      entity_id: '',
+      policy_override: false,
+      unauthenticated: false,
+    };
     expect(() => requestFromWire({ ...base, data: '[1]' }, new InMemoryStorage())).toThrow(/JSON object/);
-    expect(() => requestFromWire({ ...base, operation: 'frobnicate', data: '{}' }, new InMemoryStorage())).toThrow(/unknown operation/);
+    expect(() => requestFromWire({ ...base, operation: 'frobnicate', data: '{}' }, new InMemoryStorage())).toThrow(
+      /unknown operation/,
+    );
   });
 
   it('maps errors to typed ProtoErrors, with text as an error response where the type would drop it', () => {
@@ -77,7 +109,11 @@ describe('wire translation', () => {
     expect(denied.err.err_type).toBe(ErrorType.PermissionDenied);
     expect(denied.response).toBeDefined();
     const coded = errorToWire(codedError(502, 'pachd at grpc://x:30650 is unreachable'));
-    expect(coded.err).toEqual({ err_type: ErrorType.Coded, err_msg: 'pachd at grpc://x:30650 is unreachable', err_code: 502 });
+    expect(coded.err).toEqual({
+      err_type: ErrorType.Coded,
+      err_msg: 'pachd at grpc://x:30650 is unreachable',
+      err_code: 502,
+    });
     expect(coded.response).toBeUndefined();
     expect(errorToWire(new Error('boom')).err.err_type).toBe(ErrorType.Internal);
   });

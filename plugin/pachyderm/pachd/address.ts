@@ -33,7 +33,9 @@ export function parsePachdAddress(input: string): PachdAddress {
   if (scheme === 'unix') {
     const socketPath = withScheme.slice('unix://'.length);
     if (!socketPath.startsWith('/')) {
-      throw new AddressError(`unix pachd address needs an absolute socket path (unix:///path/to/socket), got ${JSON.stringify(input)}`);
+      throw new AddressError(
+        `unix pachd address needs an absolute socket path (unix:///path/to/socket), got ${JSON.stringify(input)}`,
+      );
     }
     return { canonical: `unix://${socketPath}`, target: `unix://${socketPath}`, tls: false, host: '' };
   }
@@ -60,12 +62,19 @@ export function parsePachdAddress(input: string): PachdAddress {
   if (url.username !== '' || url.password !== '') {
     throw new AddressError('pachd address should not include login credentials');
   }
-  if (url.search !== '' || withScheme.includes('?')) throw new AddressError('pachd address should not include a query string');
-  if (url.hash !== '' || withScheme.includes('#')) throw new AddressError('pachd address should not include a fragment');
+  if (url.search !== '' || withScheme.includes('?'))
+    throw new AddressError('pachd address should not include a query string');
+  if (url.hash !== '' || withScheme.includes('#'))
+    throw new AddressError('pachd address should not include a fragment');
   if (afterAuthority.includes('/')) throw new AddressError('pachd address should not include a path');
   if (url.hostname === '') throw new AddressError(`pachd address ${JSON.stringify(input)} has no host`);
 
   const host = url.hostname;
   const hostPort = `${host}:${port}`;
-  return { canonical: `${known.canonical}://${hostPort}`, target: hostPort, tls: known.tls, host: host.replace(/^\[|\]$/g, '') };
+  return {
+    canonical: `${known.canonical}://${hostPort}`,
+    target: hostPort,
+    tls: known.tls,
+    host: host.replace(/^\[|\]$/g, ''),
+  };
 }

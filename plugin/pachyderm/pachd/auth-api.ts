@@ -9,7 +9,10 @@ export interface TokenIdentity {
 }
 
 export interface AdminIdentity extends TokenIdentity {
-  /** May install tokens of the engine's choosing with RestoreAuthToken (2.x: CLUSTER_AUTH_RESTORE_TOKEN; 1.x: an admin). */
+  /**
+   * May install tokens of the engine's choosing with RestoreAuthToken (2.x:
+   * CLUSTER_AUTH_RESTORE_TOKEN; 1.x: an admin).
+   */
   canRestore: boolean;
   /** May have pachd generate tokens: 2.x robots with CLUSTER_AUTH_GET_ROBOT_TOKEN; 1.x anyone, as an admin. */
   canGenerate: { users: boolean; robots: boolean };

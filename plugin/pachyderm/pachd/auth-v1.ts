@@ -28,11 +28,11 @@ const calls = {
   >(service, 'WhoAmI'),
   setScope: unaryMethod<{ username: string; repo: string; scope: number }, object>(service, 'SetScope'),
   getScope: unaryMethod<{ username: string; repos: string[] }, { scopes: number[] }>(service, 'GetScope'),
-  getAcl: unaryMethod<{ repo: string }, { entries: Array<{ username: string; scope: number }> }>(
+  getAcl: unaryMethod<{ repo: string }, { entries: Array<{ username: string; scope: number }> }>(service, 'GetACL'),
+  getAuthToken: unaryMethod<{ subject: string; ttl: number }, { token: string; subject: string }>(
     service,
-    'GetACL',
+    'GetAuthToken',
   ),
-  getAuthToken: unaryMethod<{ subject: string; ttl: number }, { token: string; subject: string }>(service, 'GetAuthToken'),
   extendAuthToken: unaryMethod<{ token: string; ttl: number }, object>(service, 'ExtendAuthToken'),
   revokeAuthToken: unaryMethod<{ token: string }, object>(service, 'RevokeAuthToken'),
   restoreAuthToken: unaryMethod<
@@ -184,7 +184,8 @@ export class PachdAuthV1 implements PachdAuthApi {
     if (scope === undefined) {
       throw this.refuse(
         'SetScope',
-        `pachd 1.x repo scopes stand for the roles repoReader, repoWriter and repoOwner only, not ${JSON.stringify(role)}`,
+        `pachd 1.x repo scopes stand for the roles repoReader, repoWriter and repoOwner only, not ` +
+          `${JSON.stringify(role)}`,
       );
     }
     // A missing repo fails "/pachyderm_pfs/repos/ <repo> not found" (resource-not-found).
@@ -205,7 +206,8 @@ export class PachdAuthV1 implements PachdAuthApi {
   async canModifyBindings(callerToken: string, resource: BindingResource): Promise<boolean> {
     const repo = this.repoOf(resource, 'GetScope');
     const identity = await this.connection.call(calls.whoAmI, {}, callerToken);
-    if (identity.is_admin || (identity.cluster_roles?.roles ?? []).some((role) => ACL_ADMIN_ROLES.has(role))) return true;
+    if (identity.is_admin || (identity.cluster_roles?.roles ?? []).some((role) => ACL_ADMIN_ROLES.has(role)))
+      return true;
     // The caller's effective scope, as SetScope checks it: OWNER may change the ACL.
     const reply = await this.connection.call(calls.getScope, { username: '', repos: [repo] }, callerToken);
     return reply.scopes[0] === SCOPE_OWNER;

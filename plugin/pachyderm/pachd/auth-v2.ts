@@ -185,7 +185,12 @@ export class PachdAuthV2 implements PachdAuthApi {
     const wire = this.wireResource(resource, 'ModifyRoleBinding');
     // The roles replace whatever the principal held there; [] removes its entry. A resource
     // without a binding (no such repo or project) fails "no role binding exists for ...".
-    await this.connection.call(calls.modifyRoleBinding, { resource: wire, principal, roles: [...roles] }, adminToken, 'write');
+    await this.connection.call(
+      calls.modifyRoleBinding,
+      { resource: wire, principal, roles: [...roles] },
+      adminToken,
+      'write',
+    );
   }
 
   async rolesOf(callerToken: string, resource: BindingResource, principal: string): Promise<string[]> {
@@ -243,7 +248,8 @@ export class PachdAuthV2 implements PachdAuthApi {
       case 'cluster':
         return { type: RESOURCE_CLUSTER, name: '' };
       case 'project':
-        if (!this.hasProjects) throw refuse(`pachd before 2.5.0 has no projects, so no binding on project ${JSON.stringify(resource.name)}`);
+        if (!this.hasProjects)
+          throw refuse(`pachd before 2.5.0 has no projects, so no binding on project ${JSON.stringify(resource.name)}`);
         if (resource.name === '' || resource.name.includes('/')) {
           throw refuse(`${JSON.stringify(resource.name)} is not a project name`);
         }

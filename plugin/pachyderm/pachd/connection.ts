@@ -138,5 +138,8 @@ export function isSendableToken(token: string): boolean {
 }
 
 function methodName(path: string): string {
-  return path.split('/').filter((part) => part !== '').join('/');
+  return path
+    .split('/')
+    .filter((part) => part !== '')
+    .join('/');
 }

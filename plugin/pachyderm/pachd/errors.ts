@@ -80,7 +80,11 @@ export function tokenIsGone(error: unknown): boolean {
 
 /** grpc-js's words for a call that failed before a connection existed to send it on. */
 export function neverSent(error: unknown): boolean {
-  return isServiceError(error) && error.code === grpc.status.UNAVAILABLE && error.details.startsWith('No connection established');
+  return (
+    isServiceError(error) &&
+    error.code === grpc.status.UNAVAILABLE &&
+    error.details.startsWith('No connection established')
+  );
 }
 
 /**
@@ -102,7 +106,15 @@ export function classifyPachdError(
   }
   if (!isServiceError(error)) {
     const detail = scrubber.scrub(error instanceof Error ? error.message : String(error));
-    return new PachdError('other', `pachd at ${address} (${method}): ${detail}`, address, method, undefined, detail, true);
+    return new PachdError(
+      'other',
+      `pachd at ${address} (${method}): ${detail}`,
+      address,
+      method,
+      undefined,
+      detail,
+      true,
+    );
   }
   // grpc-js appends an empty "Resolution note:" to connection failures.
   const detail = scrubber.scrub((error.details || error.message).replace(/\s*Resolution note:\s*$/, ''));
@@ -116,7 +128,11 @@ export function classifyPachdError(
       }
       return make('unreachable', `pachd at ${address} is unreachable: ${detail}`, !neverSent(error));
     case grpc.status.DEADLINE_EXCEEDED:
-      return make('unreachable', `pachd at ${address} did not answer ${method} in time (${timeoutMs / 1000}s at most)`, true);
+      return make(
+        'unreachable',
+        `pachd at ${address} did not answer ${method} in time (${timeoutMs / 1000}s at most)`,
+        true,
+      );
     case grpc.status.CANCELLED:
       return make('unreachable', `call to pachd at ${address} (${method}) was cancelled: ${detail}`, true);
     case grpc.status.UNIMPLEMENTED:
@@ -171,10 +187,15 @@ function pastExpiry(
 ): PachdError {
   if (method === 'auth.API/RestoreAuthToken') {
     // Not the caller's doing: the two clocks disagree by more than the token's lifetime.
-    return make('other', `pachd at ${address} refused ${method}: the expiry is in the past by pachd's clock, which runs ahead of this host's`);
+    return make(
+      'other',
+      `pachd at ${address} refused ${method}: the expiry is in the past by pachd's clock, which runs ahead of this ` +
+        `host's`,
+    );
   }
   return make(
     'unauthenticated',
-    `pachd at ${address} rejected the token: it is past its expiry (or, for ${method}, pachd's clock runs ahead of this host's)`,
+    `pachd at ${address} rejected the token: it is past its expiry (or, for ${method}, pachd's clock runs ahead of ` +
+      `this host's)`,
   );
 }

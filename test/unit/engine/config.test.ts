@@ -37,11 +37,17 @@ describe.each([1, 2] as const)('config against pachd %i.x', (generation) => {
   it('updates only the fields given', async () => {
     await harness.configure({ ttl: '30m' });
     await harness.request('update', 'config', { ttl: '45m' });
-    expect((await harness.request('read', 'config'))?.data).toMatchObject({ ttl: 2700, pachd_address: harness.pachd.pachdAddress });
+    expect((await harness.request('read', 'config'))?.data).toMatchObject({
+      ttl: 2700,
+      pachd_address: harness.pachd.pachdAddress,
+    });
   });
 
   it('refuses a new address that does not answer with a 400 naming it, and stores nothing', async () => {
-    const error = await harness.failure('create', 'config', { pachd_address: 'grpc://127.0.0.1:9', admin_token: harness.pachd.rootToken });
+    const error = await harness.failure('create', 'config', {
+      pachd_address: 'grpc://127.0.0.1:9',
+      admin_token: harness.pachd.rootToken,
+    });
     expect(error.type).toBe(ErrorType.InvalidRequest);
     expect(error.message).toContain('grpc://127.0.0.1:9');
     expect(error.message).toMatch(/unreachable.*verify_connection=false/);
@@ -61,7 +67,10 @@ describe.each([1, 2] as const)('config against pachd %i.x', (generation) => {
   it('refuses a token that is not an admin with a 400, and stores nothing', async () => {
     const subject = generation === 1 ? 'github:mallory' : 'user:mallory@example.com';
     const { token } = harness.pachd.control.createToken({ subject, ttlSeconds: 3600 });
-    const error = await harness.failure('create', 'config', { pachd_address: harness.pachd.pachdAddress, admin_token: token });
+    const error = await harness.failure('create', 'config', {
+      pachd_address: harness.pachd.pachdAddress,
+      admin_token: token,
+    });
     expect(error.type).toBe(ErrorType.InvalidRequest);
     expect(error.message).toContain(subject);
     expect(error.message).toMatch(/admin|CLUSTER_AUTH/);
@@ -70,7 +79,10 @@ describe.each([1, 2] as const)('config against pachd %i.x', (generation) => {
   });
 
   it('refuses a token pachd does not know', async () => {
-    const error = await harness.failure('create', 'config', { pachd_address: harness.pachd.pachdAddress, admin_token: 'f'.repeat(32) });
+    const error = await harness.failure('create', 'config', {
+      pachd_address: harness.pachd.pachdAddress,
+      admin_token: 'f'.repeat(32),
+    });
     expect(error.type).toBe(ErrorType.InvalidRequest);
     expect(error.message).toContain('rejected admin_token');
     expect(error.message).not.toContain('f'.repeat(32));
@@ -78,7 +90,10 @@ describe.each([1, 2] as const)('config against pachd %i.x', (generation) => {
 
   it('says when auth is not activated', async () => {
     harness.pachd.control.deactivateAuth();
-    const error = await harness.failure('create', 'config', { pachd_address: harness.pachd.pachdAddress, admin_token: harness.pachd.rootToken });
+    const error = await harness.failure('create', 'config', {
+      pachd_address: harness.pachd.pachdAddress,
+      admin_token: harness.pachd.rootToken,
+    });
     expect(error.code).toBe(502);
     expect(error.message).toMatch(/auth is not activated/);
   });
@@ -91,7 +106,10 @@ describe.each([1, 2] as const)('config against pachd %i.x', (generation) => {
       [{ pachd_address: 'grpc://u:p@x', admin_token: root }, 'login credentials'],
       [{ pachd_address: harness.pachd.pachdAddress }, 'missing required field "admin_token"'],
       [{ admin_token: root }, 'missing required field "pachd_address"'],
-      [{ pachd_address: harness.pachd.pachdAddress, admin_token: root, pachd_tls_ca: '-----BEGIN CERTIFICATE-----' }, 'does not use TLS'],
+      [
+        { pachd_address: harness.pachd.pachdAddress, admin_token: root, pachd_tls_ca: '-----BEGIN CERTIFICATE-----' },
+        'does not use TLS',
+      ],
       [{ pachd_address: harness.pachd.pachdAddress, admin_token: root, ttl: '2h', max_ttl: '1h' }, 'above max_ttl'],
       [{ pachd_address: harness.pachd.pachdAddress, admin_token: root, generation: '3' }, 'is not one of'],
     ] as const) {
@@ -109,7 +127,10 @@ describe.each([1, 2] as const)('config against pachd %i.x', (generation) => {
       verify_connection: false,
     });
     expect(response?.warnings?.[0]).toMatch(/without checking/);
-    expect((await harness.request('read', 'config'))?.data).toMatchObject({ pachd_address: 'grpc://127.0.0.1:9', admin_subject: null });
+    expect((await harness.request('read', 'config'))?.data).toMatchObject({
+      pachd_address: 'grpc://127.0.0.1:9',
+      admin_subject: null,
+    });
   });
 
   it('deletes the configuration', async () => {
@@ -121,7 +142,10 @@ describe.each([1, 2] as const)('config against pachd %i.x', (generation) => {
   it('never shows the admin token in any response or log line', async () => {
     await harness.configure();
     await harness.request('read', 'config');
-    await harness.failure('create', 'config', { pachd_address: 'grpc://127.0.0.1:9', admin_token: harness.pachd.rootToken });
+    await harness.failure('create', 'config', {
+      pachd_address: 'grpc://127.0.0.1:9',
+      admin_token: harness.pachd.rootToken,
+    });
     const everything = [...harness.transcript, ...harness.logLines].join('\n');
     expect(everything).not.toContain(harness.pachd.rootToken);
   });
@@ -133,8 +157,9 @@ describe.each([1, 2] as const)('config against pachd %i.x', (generation) => {
       generation: generation === 1 ? '2' : '1',
     });
     expect(error.type).toBe(ErrorType.InvalidRequest);
-    expect(error.message).toMatch(new RegExp(`forced to ${generation === 1 ? 2 : 1}, but pachd .* speaks generation ${generation}`));
+    expect(error.message).toMatch(
+      new RegExp(`forced to ${generation === 1 ? 2 : 1}, but pachd .* speaks generation ${generation}`),
+    );
     expect(await harness.request('read', 'config')).toBeUndefined();
   });
 });
-

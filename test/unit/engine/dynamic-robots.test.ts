@@ -22,7 +22,11 @@ describe.each([1, 2] as const)('dynamic robots against pachd %i.x', (generation)
   const expectedBindings: Record<string, string[]> =
     generation === 1
       ? { 'repo:images': ['READER'], 'repo:edges': ['WRITER'] }
-      : { 'repo:default/images': ['repoReader'], 'repo:default/edges': ['repoWriter'], 'project:default': ['projectViewer'] };
+      : {
+          'repo:default/images': ['repoReader'],
+          'repo:default/edges': ['repoWriter'],
+          'project:default': ['projectViewer'],
+        };
 
   beforeEach(async () => {
     harness = await EngineHarness.start({ generation });
@@ -61,7 +65,12 @@ describe.each([1, 2] as const)('dynamic robots against pachd %i.x', (generation)
   }
 
   async function writeRole(extra: Record<string, unknown> = {}) {
-    await harness.request('create', 'roles/dyn', { role_bindings: written.join(','), ttl: '10m', max_ttl: '1h', ...extra });
+    await harness.request('create', 'roles/dyn', {
+      role_bindings: written.join(','),
+      ttl: '10m',
+      max_ttl: '1h',
+      ...extra,
+    });
   }
 
   async function read(): Promise<Response> {
@@ -70,7 +79,7 @@ describe.each([1, 2] as const)('dynamic robots against pachd %i.x', (generation)
     return response;
   }
 
-  it('gives each read a robot of its own, holding exactly the role\'s bindings, and revoking one leaves the other', async () => {
+  it("gives each read a robot of its own, holding exactly the role's bindings, and revoking one leaves the other", async () => {
     await writeRole();
     expect((await harness.request('read', 'roles/dyn'))?.data).toMatchObject({
       subject: '',
@@ -106,7 +115,12 @@ describe.each([1, 2] as const)('dynamic robots against pachd %i.x', (generation)
     await writeRole();
     const response = await read();
     const robot = response.data?.subject as string;
-    const renewed = await harness.request('renew', '', {}, { secret: leaseOf(response, new Date(), 20n * 60n * 1_000_000_000n) });
+    const renewed = await harness.request(
+      'renew',
+      '',
+      {},
+      { secret: leaseOf(response, new Date(), 20n * 60n * 1_000_000_000n) },
+    );
     expect(renewed?.secret?.ttl).toBe(20n * 60n * 1_000_000_000n);
     expect(await harness.whoAmI(response.data?.user_token as string)).toBe(robot);
     expect(bindingsOf(robot)).toEqual(expectedBindings);
@@ -203,7 +217,9 @@ describe.each([1, 2] as const)('dynamic robots against pachd %i.x', (generation)
     const error = await harness.failure('revoke', '', {}, { secret: leaseOf(response) });
     expect(error.message).toContain('the engine is not configured');
     expect(error.message).toContain(
-      generation === 1 ? `pachctl auth set repo images none ${robot}` : `pachctl auth set repo images none ${robot} --project default`,
+      generation === 1
+        ? `pachctl auth set repo images none ${robot}`
+        : `pachctl auth set repo images none ${robot} --project default`,
     );
     expect(error.message).not.toContain(response.data?.user_token as string);
     // Its token revoked itself; the bindings wait for an admin token.
@@ -224,7 +240,7 @@ describe.each([1, 2] as const)('dynamic robots against pachd %i.x', (generation)
       { ...lease.internalData, role_bindings: [{ resource: { type: 'repo' }, roles: ['repoReader'] }] },
     ]) {
       const error = await harness.failure('revoke', '', {}, { secret: { ...lease, internalData: tampered } });
-      expect(error.message).toContain("role bindings are unreadable");
+      expect(error.message).toContain('role bindings are unreadable');
     }
     // Nothing was touched at pachd.
     expect(bindingsOf(response.data?.subject as string)).toEqual(expectedBindings);
@@ -233,7 +249,10 @@ describe.each([1, 2] as const)('dynamic robots against pachd %i.x', (generation)
 
   it('refuses invalid roles on write with a 400 and stores nothing', async () => {
     const cases: [string, string][] = [
-      [generation === 1 ? 'repo:images=noSuchRole' : 'repo:default/images=noSuchRole', 'unknown pachd role "noSuchRole"'],
+      [
+        generation === 1 ? 'repo:images=noSuchRole' : 'repo:default/images=noSuchRole',
+        'unknown pachd role "noSuchRole"',
+      ],
       ['repo:nosuchrepo=repoReader', 'does not exist'],
       ['cluster=clusterAdmin', 'cannot be given clusterAdmin'],
       ['repo:images=repoReader,subject', 'must read'],
@@ -257,7 +276,10 @@ describe.each([1, 2] as const)('dynamic robots against pachd %i.x', (generation)
       });
       await harness.request('delete', 'roles/fits');
     }
-    const both = await harness.failure('create', 'roles/bad', { role_bindings: written.join(','), subject: 'robot:ci' });
+    const both = await harness.failure('create', 'roles/bad', {
+      role_bindings: written.join(','),
+      subject: 'robot:ci',
+    });
     expect(both.message).toContain('give one of');
     expect((await harness.request('list', 'roles/'))?.data).toEqual({ keys: [] });
   });

@@ -77,11 +77,21 @@ export class EngineHarness {
     let answered = false;
     const { cancelledOnceAnswered, ...options } = extra;
     const cancelled = options.cancelled ?? (() => cancelledOnceAnswered === true && answered);
-    const request = makeRequest(operation, path, { storage: this.storage, data, afterResponse: after, ...options, cancelled });
+    const request = makeRequest(operation, path, {
+      storage: this.storage,
+      data,
+      afterResponse: after,
+      ...options,
+      cancelled,
+    });
     try {
       const response = await this.backend.handleRequest(request);
       answered = true;
-      this.transcript.push(JSON.stringify(response ?? null, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value)));
+      this.transcript.push(
+        JSON.stringify(response ?? null, (_key, value: unknown) =>
+          typeof value === 'bigint' ? value.toString() : value,
+        ),
+      );
       await after.settle(!request.cancelled(), this.logger);
       return response;
     } catch (error) {
@@ -92,7 +102,12 @@ export class EngineHarness {
   }
 
   /** Expects the request to fail and returns the error. */
-  async failure(operation: Operation, path: string, data: Record<string, unknown> = {}, extra = {}): Promise<VaultError> {
+  async failure(
+    operation: Operation,
+    path: string,
+    data: Record<string, unknown> = {},
+    extra = {},
+  ): Promise<VaultError> {
     try {
       await this.request(operation, path, data, extra);
     } catch (error) {
@@ -103,7 +118,11 @@ export class EngineHarness {
   }
 
   async configure(data: Record<string, unknown> = {}): Promise<Response | undefined> {
-    return this.request('create', 'config', { pachd_address: this.pachd.pachdAddress, admin_token: this.pachd.rootToken, ...data });
+    return this.request('create', 'config', {
+      pachd_address: this.pachd.pachdAddress,
+      admin_token: this.pachd.rootToken,
+      ...data,
+    });
   }
 
   /** Who pachd says a token belongs to; undefined when pachd rejects it. */

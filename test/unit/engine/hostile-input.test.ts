@@ -25,7 +25,9 @@ describe.each([1, 2] as const)('hostile input, pachd %i.x', (generation) => {
     const snapshot = JSON.stringify([...harness.storage.entries.entries()].filter(([key]) => !key.startsWith('wal/')));
     const error = await harness.failure(operation, path, data);
     expect([ErrorType.InvalidRequest, ErrorType.UnsupportedPath, ErrorType.UnsupportedOperation]).toContain(error.type);
-    expect(JSON.stringify([...harness.storage.entries.entries()].filter(([key]) => !key.startsWith('wal/')))).toBe(snapshot);
+    expect(JSON.stringify([...harness.storage.entries.entries()].filter(([key]) => !key.startsWith('wal/')))).toBe(
+      snapshot,
+    );
     return error;
   }
 
@@ -50,7 +52,9 @@ describe.each([1, 2] as const)('hostile input, pachd %i.x', (generation) => {
   });
 
   it('never takes a body key named after an inherited property for a field', async () => {
-    const keys = JSON.parse('{"constructor": 1, "toString": "x", "__proto__": {"polluted": true}, "valueOf": [], "hasOwnProperty": null}') as Record<string, unknown>;
+    const keys = JSON.parse(
+      '{"constructor": 1, "toString": "x", "__proto__": {"polluted": true}, "valueOf": [], "hasOwnProperty": null}',
+    ) as Record<string, unknown>;
     for (const [operation, path] of [
       ['update', 'config'],
       ['update', 'roles/ci'],
@@ -60,7 +64,11 @@ describe.each([1, 2] as const)('hostile input, pachd %i.x', (generation) => {
       ['read', 'version'],
     ] as const) {
       try {
-        const response = await harness.request(operation, path, { ...keys, username: 'robot:ci', user_token: 'f'.repeat(32) });
+        const response = await harness.request(operation, path, {
+          ...keys,
+          username: 'robot:ci',
+          user_token: 'f'.repeat(32),
+        });
         expect(response?.warnings?.join(' ') ?? '').toMatch(/unrecognized parameters|^$/);
       } catch (error) {
         expect(error).toBeInstanceOf(VaultError);
@@ -71,10 +79,21 @@ describe.each([1, 2] as const)('hostile input, pachd %i.x', (generation) => {
   });
 
   it('refuses templates that could never render, and subjects in prefixes pachd reserves', async () => {
-    for (const template of ['user:{{identity.entity.aliases..name}}', 'user:{{identity.entity.metadata.}}', 'user:{{identity.entity.aliases. .name}}']) {
+    for (const template of [
+      'user:{{identity.entity.aliases..name}}',
+      'user:{{identity.entity.metadata.}}',
+      'user:{{identity.entity.aliases. .name}}',
+    ]) {
       await refused('update', 'roles/bad', { subject_template: template });
     }
-    for (const subject of ['robot:ci\u0085', 'robot:ci\u0090x', 'robot:ci\u200b', 'robot:\u202eic', 'robot:ci\u2066', 'robot:c\u00a0i']) {
+    for (const subject of [
+      'robot:ci\u0085',
+      'robot:ci\u0090x',
+      'robot:ci\u200b',
+      'robot:\u202eic',
+      'robot:ci\u2066',
+      'robot:c\u00a0i',
+    ]) {
       expect((await refused('update', 'login', { username: subject })).message).toMatch(/invisible/);
       await refused('update', 'roles/c1', { subject });
     }
@@ -84,17 +103,20 @@ describe.each([1, 2] as const)('hostile input, pachd %i.x', (generation) => {
     // A prefix named like an inherited property is an ordinary prefix: 2.x refuses it as it
     // refuses any but user: and robot:; 1.x takes it for an identity provider's name.
     for (const subject of ['constructor:x', 'toString:x', '__proto__:x']) {
-      if (generation === 2) expect((await refused('update', 'login', { username: subject })).message).toMatch(/only to user: and robot:/);
+      if (generation === 2)
+        expect((await refused('update', 'login', { username: subject })).message).toMatch(/only to user: and robot:/);
       else expect((await harness.request('update', 'login', { username: subject }))?.data?.subject).toBe(subject);
     }
   });
 
-  it('refuses on 2.x a subject longer than pachd\'s token table holds, before asking pachd', async () => {
+  it("refuses on 2.x a subject longer than pachd's token table holds, before asking pachd", async () => {
     if (generation === 1) return;
     const subject = `user:${'a'.repeat(124)}`;
     expect((await refused('update', 'login', { username: subject })).message).toMatch(/at most 128 characters/);
     expect((await refused('update', 'roles/long', { subject })).message).toMatch(/at most 128 characters/);
-    expect((await harness.request('update', 'login', { username: subject.slice(0, 128) }))?.data?.subject).toHaveLength(128);
+    expect((await harness.request('update', 'login', { username: subject.slice(0, 128) }))?.data?.subject).toHaveLength(
+      128,
+    );
   });
 
   it('bounds the length of every string it stores or sends', async () => {

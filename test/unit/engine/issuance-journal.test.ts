@@ -27,7 +27,9 @@ describe.each([
   });
 
   const walEntries = async () =>
-    Promise.all((await listWal(harness.storage)).map(async (id) => (await getWal<PendingTokenWal>(harness.storage, id))!));
+    Promise.all(
+      (await listWal(harness.storage)).map(async (id) => (await getWal<PendingTokenWal>(harness.storage, id))!),
+    );
 
   it('says it restores, and installs robot and user tokens it picked itself, never asking pachd to generate one', async () => {
     expect((await harness.request('read', 'config'))?.data).toMatchObject({ issuance_mode: 'restore' });
@@ -56,7 +58,12 @@ describe.each([
   });
 
   it('keeps the entry after an ambiguous failure, and says so when the rollback finds nothing at pachd', async () => {
-    harness.pachd.control.injectError({ method: 'RestoreAuthToken', code: 13, message: 'transport is closing', count: 1 });
+    harness.pachd.control.injectError({
+      method: 'RestoreAuthToken',
+      code: 13,
+      message: 'transport is closing',
+      count: 1,
+    });
     expect((await harness.failure('update', 'login', { username: user })).code).toBe(502);
     expect(await walEntries()).toHaveLength(1);
     await harness.request('rollback', '', { immediate: true });
@@ -68,27 +75,39 @@ describe.each([
   });
 
   it('drops the entry at once when pachd refused the call', async () => {
-    harness.pachd.control.injectError({ method: 'RestoreAuthToken', code: 7, message: 'not authorized to perform this operation', count: 1 });
+    harness.pachd.control.injectError({
+      method: 'RestoreAuthToken',
+      code: 7,
+      message: 'not authorized to perform this operation',
+      count: 1,
+    });
     expect((await harness.failure('update', 'login', { username: user })).code).toBe(502);
     expect(await listWal(harness.storage)).toEqual([]);
   });
 
   it('revokes the token when the host gave up before the answer reached it, and releases the entry', async () => {
-    await expect(harness.request('update', 'login', { username: user }, { cancelledOnceAnswered: true })).resolves.toBeDefined();
+    await expect(
+      harness.request('update', 'login', { username: user }, { cancelledOnceAnswered: true }),
+    ).resolves.toBeDefined();
     expect(harness.liveTokensExcept([harness.pachd.rootToken])).toEqual([]);
     expect(await listWal(harness.storage)).toEqual([]);
   });
 
   it('keeps the entry until the answer is out, then releases it', async () => {
     let entriesWhileAnswering = -1;
-    const issued = await harness.request('update', 'login', { username: user }, {
-      cancelled: () => {
-        void listWal(harness.storage).then((ids) => {
-          entriesWhileAnswering = Math.max(entriesWhileAnswering, ids.length);
-        });
-        return false;
+    const issued = await harness.request(
+      'update',
+      'login',
+      { username: user },
+      {
+        cancelled: () => {
+          void listWal(harness.storage).then((ids) => {
+            entriesWhileAnswering = Math.max(entriesWhileAnswering, ids.length);
+          });
+          return false;
+        },
       },
-    });
+    );
     expect(entriesWhileAnswering).toBe(1);
     expect(harness.liveToken(issued?.data?.user_token as string)?.subject).toBe(user);
     expect(await listWal(harness.storage)).toEqual([]);
@@ -108,7 +127,9 @@ describe.each([
     const error = await harness.failure('update', 'login', { username: 'robot:ci', ttl: '60s', max_ttl: '60s' });
     expect(error.code).toBe(502);
     expect(error.message).toMatch(/without an expiry/);
-    expect(harness.pachd.control.listTokens().filter((view) => view.expiresAt === null && view.subject === 'robot:ci')).toEqual([]);
+    expect(
+      harness.pachd.control.listTokens().filter((view) => view.expiresAt === null && view.subject === 'robot:ci'),
+    ).toEqual([]);
     expect(await listWal(harness.storage)).toEqual([]);
   });
 });

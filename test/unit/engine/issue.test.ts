@@ -67,12 +67,23 @@ describe.each([1, 2] as const)('issuing tokens against pachd %i.x', (generation)
 
   it("fills a role's subject_template from the caller's identity", async () => {
     const prefix = generation === 1 ? 'okta' : 'user';
-    await harness.request('create', 'roles/self', { subject_template: `${prefix}:{{identity.entity.aliases.auth_oidc_1234.name}}` });
+    await harness.request('create', 'roles/self', {
+      subject_template: `${prefix}:{{identity.entity.aliases.auth_oidc_1234.name}}`,
+    });
     harness.system.entities.set('entity-1', {
       id: 'entity-1',
       name: 'alice',
       metadata: { email: 'alice@example.com' },
-      aliases: [{ id: 'a1', name: 'alice@example.com', mountType: 'oidc', mountAccessor: 'auth_oidc_1234', metadata: {}, customMetadata: {} }],
+      aliases: [
+        {
+          id: 'a1',
+          name: 'alice@example.com',
+          mountType: 'oidc',
+          mountAccessor: 'auth_oidc_1234',
+          metadata: {},
+          customMetadata: {},
+        },
+      ],
       disabled: false,
       namespaceId: 'root',
     });
@@ -83,7 +94,14 @@ describe.each([1, 2] as const)('issuing tokens against pachd %i.x', (generation)
     expect(noEntity.type).toBe(ErrorType.InvalidRequest);
     expect(noEntity.message).toMatch(/no identity entity/);
 
-    harness.system.entities.set('entity-2', { id: 'entity-2', name: 'bob', metadata: {}, aliases: [], disabled: false, namespaceId: 'root' });
+    harness.system.entities.set('entity-2', {
+      id: 'entity-2',
+      name: 'bob',
+      metadata: {},
+      aliases: [],
+      disabled: false,
+      namespaceId: 'root',
+    });
     const noAlias = await harness.failure('read', 'creds/self', {}, { entityId: 'entity-2' });
     expect(noAlias.message).toMatch(/alias on auth mount auth_oidc_1234 is missing/);
   });
@@ -99,8 +117,12 @@ describe.each([1, 2] as const)('issuing tokens against pachd %i.x', (generation)
   });
 
   it('refuses a ttl above max_ttl, and on 1.x above 30 days', async () => {
-    expect((await harness.failure('update', 'login', { username: 'robot:ci', ttl: '2h', max_ttl: '1h' })).message).toMatch(/above max_ttl/);
-    expect((await harness.failure('update', 'login', { username: 'robot:ci', max_ttl: '20d' })).message).toMatch(/max lease TTL/);
+    expect(
+      (await harness.failure('update', 'login', { username: 'robot:ci', ttl: '2h', max_ttl: '1h' })).message,
+    ).toMatch(/above max_ttl/);
+    expect((await harness.failure('update', 'login', { username: 'robot:ci', max_ttl: '20d' })).message).toMatch(
+      /max lease TTL/,
+    );
     if (generation === 1) {
       harness.system.maxLeaseTtlValue = 60n * DAY;
       const error = await harness.failure('update', 'login', { username: 'robot:ci', ttl: '31d', max_ttl: '40d' });
@@ -153,7 +175,7 @@ describe('issuing tokens against a pachd 1.x without RestoreAuthToken (1.11.2)',
     await harness.stop();
   });
 
-  it('says pachd picks the token values, and passes on pachd\'s judgement of identity-provider prefixes as a 400', async () => {
+  it("says pachd picks the token values, and passes on pachd's judgement of identity-provider prefixes as a 400", async () => {
     const config = (await harness.request('read', 'config'))?.data;
     expect(config).toMatchObject({ issuance_mode: 'pachd-generated' });
     expect(config?.issuance_mode_reason).toMatch(/predates RestoreAuthToken/);

@@ -18,7 +18,14 @@ const DAY = 24n * HOUR;
 const THIRTY_DAYS = 30n * DAY;
 
 function inputs(overrides: Partial<TtlInputs> = {}): TtlInputs {
-  return { generation: 2, configTtl: 0n, configMaxTtl: 0n, mountDefaultTtl: 32n * DAY, mountMaxTtl: 32n * DAY, ...overrides };
+  return {
+    generation: 2,
+    configTtl: 0n,
+    configMaxTtl: 0n,
+    mountDefaultTtl: 32n * DAY,
+    mountMaxTtl: 32n * DAY,
+    ...overrides,
+  };
 }
 
 function refusal(check: () => unknown): VaultError {
@@ -50,7 +57,12 @@ describe('defaultTtls', () => {
 
 describe('resolveLeaseTtls', () => {
   it('takes the request over the role over the configuration', () => {
-    const layered = inputs({ roleTtl: 20n * MINUTE, roleMaxTtl: 3n * HOUR, configTtl: 30n * MINUTE, configMaxTtl: 4n * HOUR });
+    const layered = inputs({
+      roleTtl: 20n * MINUTE,
+      roleMaxTtl: 3n * HOUR,
+      configTtl: 30n * MINUTE,
+      configMaxTtl: 4n * HOUR,
+    });
     expect(resolveLeaseTtls(layered)).toMatchObject({ ttl: 20n * MINUTE, maxTtl: 3n * HOUR, warnings: [] });
     expect(resolveLeaseTtls({ ...layered, requestedTtl: 5n * MINUTE, requestedMaxTtl: 2n * HOUR })).toMatchObject({
       ttl: 5n * MINUTE,
@@ -71,7 +83,9 @@ describe('resolveLeaseTtls', () => {
   });
 
   it('refuses a requested ttl above max_ttl, and caps a configured one with a warning; a default is capped silently', () => {
-    expect(refusal(() => resolveLeaseTtls(inputs({ requestedTtl: 2n * HOUR, requestedMaxTtl: HOUR }))).message).toMatch(/above max_ttl/);
+    expect(refusal(() => resolveLeaseTtls(inputs({ requestedTtl: 2n * HOUR, requestedMaxTtl: HOUR }))).message).toMatch(
+      /above max_ttl/,
+    );
     const configured = resolveLeaseTtls(inputs({ roleTtl: 2n * HOUR, roleMaxTtl: HOUR }));
     expect(configured).toMatchObject({ ttl: HOUR, maxTtl: HOUR });
     expect(configured.warnings).toEqual([expect.stringMatching(/above max_ttl; using/)]);
@@ -81,26 +95,34 @@ describe('resolveLeaseTtls', () => {
 
   it('holds 1.x to its 30 days: refused when asked for, capped with a warning when configured', () => {
     const mount = { generation: 1 as const, mountDefaultTtl: 60n * DAY, mountMaxTtl: 60n * DAY };
-    expect(resolveLeaseTtls(inputs({ ...mount, requestedTtl: THIRTY_DAYS, requestedMaxTtl: 40n * DAY })).ttl).toBe(THIRTY_DAYS);
-    const asked = refusal(() => resolveLeaseTtls(inputs({ ...mount, requestedTtl: THIRTY_DAYS + SECOND, requestedMaxTtl: 40n * DAY })));
+    expect(resolveLeaseTtls(inputs({ ...mount, requestedTtl: THIRTY_DAYS, requestedMaxTtl: 40n * DAY })).ttl).toBe(
+      THIRTY_DAYS,
+    );
+    const asked = refusal(() =>
+      resolveLeaseTtls(inputs({ ...mount, requestedTtl: THIRTY_DAYS + SECOND, requestedMaxTtl: 40n * DAY })),
+    );
     expect(asked.message).toMatch(/above what pachd 1\.x issues/);
     const configured = resolveLeaseTtls(inputs({ ...mount, roleTtl: 31n * DAY, roleMaxTtl: 40n * DAY }));
     expect(configured.ttl).toBe(THIRTY_DAYS);
     expect(configured.warnings).toEqual([expect.stringMatching(/using 30 days/)]);
     // 2.x has no such cap: the token is cut at max_ttl.
-    expect(resolveLeaseTtls(inputs({ ...mount, generation: 2, requestedTtl: 31n * DAY, requestedMaxTtl: 40n * DAY })).ttl).toBe(31n * DAY);
+    expect(
+      resolveLeaseTtls(inputs({ ...mount, generation: 2, requestedTtl: 31n * DAY, requestedMaxTtl: 40n * DAY })).ttl,
+    ).toBe(31n * DAY);
   });
 
   it('refuses lifetimes under a second', () => {
-    expect(refusal(() => resolveLeaseTtls(inputs({ requestedTtl: SECOND - 1n, requestedMaxTtl: SECOND - 1n }))).message).toMatch(
-      /at least one second/,
-    );
+    expect(
+      refusal(() => resolveLeaseTtls(inputs({ requestedTtl: SECOND - 1n, requestedMaxTtl: SECOND - 1n }))).message,
+    ).toMatch(/at least one second/);
     expect(resolveLeaseTtls(inputs({ requestedTtl: SECOND, requestedMaxTtl: SECOND })).ttl).toBe(SECOND);
   });
 
   it("asks pachd for the lease's lifetime on 1.x and for max_ttl on 2.x", () => {
     const asked = { requestedTtl: 10n * MINUTE, requestedMaxTtl: 2n * HOUR };
-    expect(resolveLeaseTtls(inputs({ ...asked, generation: 1 })).pachdLifetimeSeconds).toBe(600 + V1_EXPIRY_SKEW_SECONDS);
+    expect(resolveLeaseTtls(inputs({ ...asked, generation: 1 })).pachdLifetimeSeconds).toBe(
+      600 + V1_EXPIRY_SKEW_SECONDS,
+    );
     expect(resolveLeaseTtls(inputs({ ...asked, generation: 2 })).pachdLifetimeSeconds).toBe(7200 + 1);
   });
 });

@@ -15,7 +15,7 @@ describe('leases against pachd 1.x', () => {
     await harness.stop();
   });
 
-  it("renew extends the token at pachd, then the lease, never past max_ttl", async () => {
+  it('renew extends the token at pachd, then the lease, never past max_ttl', async () => {
     const issued = await harness.request('update', 'login', { username: 'robot:ci', ttl: '10m', max_ttl: '1h' });
     const token = issued?.data?.user_token as string;
     expect(harness.liveToken(token)?.ttlSeconds).toBeLessThanOrEqual(605);
@@ -26,11 +26,21 @@ describe('leases against pachd 1.x', () => {
     expect(harness.liveToken(token)?.ttlSeconds).toBeGreaterThanOrEqual(1800);
 
     // Issued 50 minutes ago: only 10 minutes are left before max_ttl.
-    const late = await harness.request('renew', 'login', {}, { secret: leaseOf(renewed, new Date(Date.now() - 50 * 60_000), HOUR) });
+    const late = await harness.request(
+      'renew',
+      'login',
+      {},
+      { secret: leaseOf(renewed, new Date(Date.now() - 50 * 60_000), HOUR) },
+    );
     expect(Number(late?.secret?.ttl) / 1e9).toBeCloseTo(600, -1);
     expect(late?.warnings?.[0]).toMatch(/max_ttl/);
 
-    const expired = await harness.failure('renew', 'login', {}, { secret: leaseOf(renewed, new Date(Date.now() - 2 * 3600_000), HOUR) });
+    const expired = await harness.failure(
+      'renew',
+      'login',
+      {},
+      { secret: leaseOf(renewed, new Date(Date.now() - 2 * 3600_000), HOUR) },
+    );
     expect(expired.message).toMatch(/reached its max_ttl/);
   });
 
@@ -63,7 +73,11 @@ describe('leases against pachd 2.x', () => {
   });
 
   it('renew moves only the lease; the pachd token was cut at max_ttl', async () => {
-    const issued = await harness.request('update', 'login', { username: 'user:alice@example.com', ttl: '10m', max_ttl: '1h' });
+    const issued = await harness.request('update', 'login', {
+      username: 'user:alice@example.com',
+      ttl: '10m',
+      max_ttl: '1h',
+    });
     const token = issued?.data?.user_token as string;
     const before = harness.liveToken(token)!;
     expect(Math.abs(before.ttlSeconds - 3600)).toBeLessThanOrEqual(2);
@@ -72,16 +86,28 @@ describe('leases against pachd 2.x', () => {
     expect(renewed?.secret?.ttl).toBe(20n * MINUTE);
     expect(harness.liveToken(token)?.expiresAt).toBe(before.expiresAt);
 
-    const late = await harness.request('renew', 'login', {}, { secret: leaseOf(issued, new Date(Date.now() - 55 * 60_000), 20n * MINUTE) });
+    const late = await harness.request(
+      'renew',
+      'login',
+      {},
+      { secret: leaseOf(issued, new Date(Date.now() - 55 * 60_000), 20n * MINUTE) },
+    );
     expect(Number(late?.secret?.ttl) / 1e9).toBeCloseTo(300, -1);
-    const over = await harness.failure('renew', 'login', {}, { secret: leaseOf(issued, new Date(Date.now() - 3600_000), MINUTE) });
+    const over = await harness.failure(
+      'renew',
+      'login',
+      {},
+      { secret: leaseOf(issued, new Date(Date.now() - 3600_000), MINUTE) },
+    );
     expect(over.message).toMatch(/reached its max_ttl/);
   });
 
   it('renew refuses a token revoked at pachd meanwhile', async () => {
     const issued = await harness.request('update', 'login', { username: 'robot:ci' });
     await harness.request('update', 'revoke', { user_token: issued?.data?.user_token });
-    expect((await harness.failure('renew', 'login', {}, { secret: leaseOf(issued) })).message).toMatch(/was revoked at pachd/);
+    expect((await harness.failure('renew', 'login', {}, { secret: leaseOf(issued) })).message).toMatch(
+      /was revoked at pachd/,
+    );
   });
 });
 
@@ -114,7 +140,10 @@ describe.each([
   });
 
   it('revokes with the token itself when the admin token no longer works', async () => {
-    const admin = harness.pachd.control.createToken({ subject: generation === 1 ? 'robot:vault' : 'robot:vault', roles: [generation === 1 ? 'SUPER' : 'clusterAdmin'] });
+    const admin = harness.pachd.control.createToken({
+      subject: generation === 1 ? 'robot:vault' : 'robot:vault',
+      roles: [generation === 1 ? 'SUPER' : 'clusterAdmin'],
+    });
     await harness.configure({ admin_token: admin.token });
     const issued = await harness.request('update', 'login', { username: user });
     harness.pachd.control.deleteToken(admin.hash);
@@ -150,9 +179,18 @@ describe.each([
   });
 
   it('stops Vault retrying a lease whose data is unusable', async () => {
-    const error = await harness.failure('revoke', 'login', {}, {
-      secret: { leaseOptions: { ttl: 1n, maxTtl: 1n, renewable: true, increment: 0n, issueTime: new Date() }, internalData: { secret_type: 'pachyderm_token' }, leaseId: '' },
-    });
+    const error = await harness.failure(
+      'revoke',
+      'login',
+      {},
+      {
+        secret: {
+          leaseOptions: { ttl: 1n, maxTtl: 1n, renewable: true, increment: 0n, issueTime: new Date() },
+          internalData: { secret_type: 'pachyderm_token' },
+          leaseId: '',
+        },
+      },
+    );
     expect(error.type).toBe(ErrorType.Unrecoverable);
   });
 

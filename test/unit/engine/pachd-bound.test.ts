@@ -21,7 +21,14 @@ describe('the bound on token writes in flight at one pachd', () => {
 
   const burst = (harness: EngineHarness, count: number, deadline?: number) =>
     Promise.allSettled(
-      Array.from({ length: count }, (_, i) => harness.request('update', 'login', { username: `robot:worker-${i}` }, deadline === undefined ? {} : { deadline })),
+      Array.from({ length: count }, (_, i) =>
+        harness.request(
+          'update',
+          'login',
+          { username: `robot:worker-${i}` },
+          deadline === undefined ? {} : { deadline },
+        ),
+      ),
     );
 
   it('holds two mounts of one process to their bound together', async () => {
@@ -44,11 +51,13 @@ describe('the bound on token writes in flight at one pachd', () => {
     expect(first.pachd.control.stats().writes.maxInFlight).toBe(8);
   });
 
-  it('queues within each request\'s deadline and answers 503 only for the ones whose wait would pass it', async () => {
+  it("queues within each request's deadline and answers 503 only for the ones whose wait would pass it", async () => {
     await first.configure({ pachd_max_in_flight: 1 });
     first.pachd.control.setLatency('RestoreAuthToken', 150);
     const results = await burst(first, 4, Date.now() + 400);
-    const refused = results.flatMap((result) => (result.status === 'rejected' ? [result.reason as { code: number; message: string }] : []));
+    const refused = results.flatMap((result) =>
+      result.status === 'rejected' ? [result.reason as { code: number; message: string }] : [],
+    );
     expect(results.filter((result) => result.status === 'fulfilled').length).toBeGreaterThanOrEqual(1);
     expect(refused.length).toBeGreaterThanOrEqual(1);
     for (const error of refused) {

@@ -44,7 +44,9 @@ describe.each([1, 2] as const)('the revoke path, pachd %i.x', (generation) => {
   });
 
   it('counts a token pachd does not know as revoked', async () => {
-    expect(await harness.request('update', 'revoke', { user_token: '0123456789abcdef0123456789abcdef' })).toBeUndefined();
+    expect(
+      await harness.request('update', 'revoke', { user_token: '0123456789abcdef0123456789abcdef' }),
+    ).toBeUndefined();
     const issued = await harness.request('update', 'login', { username: 'robot:ci' });
     const token = issued?.data?.user_token as string;
     await harness.request('update', 'revoke', { user_token: token });

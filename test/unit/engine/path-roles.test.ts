@@ -52,12 +52,23 @@ describe.each([1, 2] as const)('the roles path, pachd %i.x', (generation) => {
   it('updates only the fields given, and giving another subject source replaces the old one', async () => {
     await harness.request('create', 'roles/ci', { subject: 'robot:ci', ttl: '10m', max_ttl: '1h' });
     await harness.request('update', 'roles/ci', { ttl: '20m' });
-    expect((await harness.request('read', 'roles/ci'))?.data).toMatchObject({ subject: 'robot:ci', ttl: 1200, max_ttl: 3600 });
+    expect((await harness.request('read', 'roles/ci'))?.data).toMatchObject({
+      subject: 'robot:ci',
+      ttl: 1200,
+      max_ttl: 3600,
+    });
     const template = generation === 1 ? 'okta:{{identity.entity.name}}' : 'user:{{identity.entity.name}}';
     await harness.request('update', 'roles/ci', { subject_template: template });
-    expect((await harness.request('read', 'roles/ci'))?.data).toMatchObject({ subject: '', subject_template: template, ttl: 1200 });
+    expect((await harness.request('read', 'roles/ci'))?.data).toMatchObject({
+      subject: '',
+      subject_template: template,
+      ttl: 1200,
+    });
     await harness.request('update', 'roles/ci', { subject: 'robot:ci' });
-    expect((await harness.request('read', 'roles/ci'))?.data).toMatchObject({ subject: 'robot:ci', subject_template: '' });
+    expect((await harness.request('read', 'roles/ci'))?.data).toMatchObject({
+      subject: 'robot:ci',
+      subject_template: '',
+    });
   });
 
   it('refuses to clear the only subject source, and a ttl raised above the stored max_ttl', async () => {
@@ -67,11 +78,18 @@ describe.each([1, 2] as const)('the roles path, pachd %i.x', (generation) => {
     expect(above.type).toBe(ErrorType.InvalidRequest);
     expect(above.message).toMatch(/ttl 7200s is above max_ttl 3600s/);
     // Nothing of a refused write is stored.
-    expect((await harness.request('read', 'roles/ci'))?.data).toMatchObject({ subject: 'robot:ci', ttl: 0, max_ttl: 3600 });
+    expect((await harness.request('read', 'roles/ci'))?.data).toMatchObject({
+      subject: 'robot:ci',
+      ttl: 0,
+      max_ttl: 3600,
+    });
   });
 
   it('refuses a robot_name_template without role_bindings', async () => {
-    const error = await harness.failure('create', 'roles/ci', { subject: 'robot:ci', robot_name_template: 'vault-{{random 8}}' });
+    const error = await harness.failure('create', 'roles/ci', {
+      subject: 'robot:ci',
+      robot_name_template: 'vault-{{random 8}}',
+    });
     expect(error.type).toBe(ErrorType.InvalidRequest);
     expect(error.message).toMatch(/robot_name_template names dynamic robots/);
     expect(await harness.request('read', 'roles/ci')).toBeUndefined();
@@ -113,6 +131,8 @@ describe('the roles path before any configuration', () => {
   it('stores a role whose subject only a configured pachd could refuse, checking its form alone', async () => {
     await harness.request('create', 'roles/gh', { subject: 'github:alice' });
     expect((await harness.request('read', 'roles/gh'))?.data).toMatchObject({ subject: 'github:alice' });
-    expect((await harness.failure('create', 'roles/root', { subject: 'pach:root' })).type).toBe(ErrorType.InvalidRequest);
+    expect((await harness.failure('create', 'roles/root', { subject: 'pach:root' })).type).toBe(
+      ErrorType.InvalidRequest,
+    );
   });
 });

@@ -15,7 +15,11 @@ describe('revocation when the admin token has expired (pachd 2.x)', () => {
   });
 
   it('falls back to the token itself when pachd answers "token expiration is in the past" for the admin token', async () => {
-    const admin = harness.pachd.control.createToken({ subject: 'robot:vault', roles: ['clusterAdmin'], ttlSeconds: 120 });
+    const admin = harness.pachd.control.createToken({
+      subject: 'robot:vault',
+      roles: ['clusterAdmin'],
+      ttlSeconds: 120,
+    });
     await harness.configure({ admin_token: admin.token });
     const issued = await harness.request('update', 'login', { username: 'robot:ci', max_ttl: '2h' });
     const token = issued?.data?.user_token as string;
@@ -66,7 +70,9 @@ describe.each([1, 2] as const)('leases issued at a pachd the configuration has m
       expect(error.type).toBe(ErrorType.InvalidRequest);
       expect(error.message).toMatch(/configured for another pachd/);
     }
-    expect(old.pachd.control.stats().calls.byCaller[createHash('sha256').update(moved.rootToken).digest('hex')]).toBeUndefined();
+    expect(
+      old.pachd.control.stats().calls.byCaller[createHash('sha256').update(moved.rootToken).digest('hex')],
+    ).toBeUndefined();
   });
 });
 
@@ -77,13 +83,20 @@ describe('an issuance whose admin token was refused while the configuration move
     try {
       await old.configure();
       old.pachd.control.setLatency('RestoreAuthToken', 150);
-      old.pachd.control.injectError({ method: 'RestoreAuthToken', code: 16, message: 'provided auth token is corrupted or has expired', count: 1 });
+      old.pachd.control.injectError({
+        method: 'RestoreAuthToken',
+        code: 16,
+        message: 'provided auth token is corrupted or has expired',
+        count: 1,
+      });
       old.pachd.control.resetStats();
       const issuing = old.failure('update', 'login', { username: 'robot:ci' });
       await new Promise((resolve) => setTimeout(resolve, 30));
       await old.request('update', 'config', { pachd_address: moved.pachdAddress, admin_token: moved.rootToken });
       expect((await issuing).code).toBe(502);
-      expect(old.pachd.control.stats().calls.byCaller[createHash('sha256').update(moved.rootToken).digest('hex')]).toBeUndefined();
+      expect(
+        old.pachd.control.stats().calls.byCaller[createHash('sha256').update(moved.rootToken).digest('hex')],
+      ).toBeUndefined();
     } finally {
       await old.stop();
       await moved.stop();

@@ -16,7 +16,9 @@ describe('robot name templates', () => {
 
   it('makes a fresh name per render from the default template', () => {
     const template = RobotNameTemplate.parse(DEFAULT_ROBOT_NAME_TEMPLATE);
-    const names = new Set(Array.from({ length: 1000 }, () => template.render({ roleName: 'ci', displayName: 'token' }, at)));
+    const names = new Set(
+      Array.from({ length: 1000 }, () => template.render({ roleName: 'ci', displayName: 'token' }, at)),
+    );
     expect(names.size).toBe(1000);
     for (const name of names) expect(name).toMatch(/^vault-ci-1796040000-[a-z0-9]{8}$/);
   });

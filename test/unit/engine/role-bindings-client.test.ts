@@ -15,7 +15,11 @@ interface Setup {
 const running: Setup[] = [];
 
 async function setup(generation: PachdGeneration, pachdVersion?: string): Promise<Setup> {
-  const standin = await startPachdStandin({ generation, controlListen: null, ...(pachdVersion ? { pachdVersion } : {}) });
+  const standin = await startPachdStandin({
+    generation,
+    controlListen: null,
+    ...(pachdVersion ? { pachdVersion } : {}),
+  });
   const clients = new PachdClients();
   const connection = clients.connection({
     pachd_address: standin.pachdAddress,
@@ -50,7 +54,7 @@ const project = (name: string): BindingResource => ({ type: 'project', name });
 const CLUSTER: BindingResource = { type: 'cluster', name: '' };
 
 describe('pachd 2.x role bindings through the client', () => {
-  test('setRoles binds, rolesOf reads the principal\'s own entry, [] removes it', async () => {
+  test("setRoles binds, rolesOf reads the principal's own entry, [] removes it", async () => {
     const { standin, auth, root } = await setup(2);
     standin.control.createRepo({ name: 'images', owner: 'user:alice@example.com' });
     await auth.setRoles(root, repo('default/images'), 'robot:ci-1', ['repoReader', 'repoWriter']);
@@ -78,9 +82,13 @@ describe('pachd 2.x role bindings through the client', () => {
     const set = await failure(auth.setRoles(root, repo('default/nosuchrepo'), 'robot:x', ['repoReader']));
     expect(set.failure).toBe('resource-not-found');
     expect(set.detail).toBe('no role binding exists for REPO default/nosuchrepo');
-    expect((await failure(auth.rolesOf(root, repo('default/nosuchrepo'), 'robot:x'))).failure).toBe('resource-not-found');
+    expect((await failure(auth.rolesOf(root, repo('default/nosuchrepo'), 'robot:x'))).failure).toBe(
+      'resource-not-found',
+    );
     expect((await failure(auth.rolesOf(root, project('nosuchproject'), 'robot:x'))).failure).toBe('resource-not-found');
-    expect((await failure(auth.canModifyBindings(root, repo('default/nosuchrepo')))).failure).toBe('resource-not-found');
+    expect((await failure(auth.canModifyBindings(root, repo('default/nosuchrepo')))).failure).toBe(
+      'resource-not-found',
+    );
   });
 
   test('an unknown role and a malformed repo name are invalid-input', async () => {
@@ -122,9 +130,12 @@ describe('pachd 2.x role bindings through the client', () => {
     standin.control.createToken({ subject: 'robot:ci-3' });
     standin.control.createToken({ subject: 'robot:ci-30' });
     expect(await auth.revokeTokensOf(root, 'robot:ci-3')).toBe(2);
-    expect(standin.control.listTokens().map((token) => token.subject).filter((s) => s.startsWith('robot:'))).toEqual([
-      'robot:ci-30',
-    ]);
+    expect(
+      standin.control
+        .listTokens()
+        .map((token) => token.subject)
+        .filter((s) => s.startsWith('robot:')),
+    ).toEqual(['robot:ci-30']);
     expect(await auth.revokeTokensOf(root, 'robot:ci-3')).toBe(0);
     const pach = await failure(auth.revokeTokensOf(root, 'pach:root'));
     expect(pach.failure).toBe('invalid-input');

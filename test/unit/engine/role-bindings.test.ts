@@ -78,37 +78,55 @@ describe('role bindings against what pachd can express', () => {
   const grants = (...entries: string[]) => parseRoleBindings(entries);
 
   it('names repos project/repo from 2.5 on, filling in the default project and merging what then coincides', () => {
-    expect(checkRoleGrants(grants('repo:images=repoReader', 'repo:default/images=repoWriter', 'repo:lab/x=repoWriter'), 2, release('2.11.6'))).toEqual([
+    expect(
+      checkRoleGrants(
+        grants('repo:images=repoReader', 'repo:default/images=repoWriter', 'repo:lab/x=repoWriter'),
+        2,
+        release('2.11.6'),
+      ),
+    ).toEqual([
       { resource: { type: 'repo', name: 'default/images' }, roles: ['repoReader', 'repoWriter'] },
       { resource: { type: 'repo', name: 'lab/x' }, roles: ['repoWriter'] },
     ]);
     // projectViewer and projectWriter came a release after projects.
-    expect(refusal(() => checkRoleGrants(grants('project:default=projectViewer'), 2, release('2.5.4')))).toContain('before 2.6');
+    expect(refusal(() => checkRoleGrants(grants('project:default=projectViewer'), 2, release('2.5.4')))).toContain(
+      'before 2.6',
+    );
     expect(checkRoleGrants(grants('cluster=projectCreator'), 2, release('2.5.4'))).toHaveLength(1);
   });
 
   it('names repos bare before projects existed, and refuses projects there', () => {
-    expect(checkRoleGrants(grants('repo:images=repoWriter', 'repo:default/images=repoReader'), 2, release('2.4.6'))).toEqual([
-      { resource: { type: 'repo', name: 'images' }, roles: ['repoWriter', 'repoReader'] },
-    ]);
-    expect(refusal(() => checkRoleGrants(grants('repo:lab/images=repoWriter'), 2, release('2.4.6')))).toContain('no projects');
-    expect(refusal(() => checkRoleGrants(grants('project:default=projectViewer'), 2, release('2.4.6')))).toContain('no projects');
-    expect(refusal(() => checkRoleGrants(grants('cluster=projectCreator'), 2, release('2.4.6')))).toContain('no role projectCreator');
+    expect(
+      checkRoleGrants(grants('repo:images=repoWriter', 'repo:default/images=repoReader'), 2, release('2.4.6')),
+    ).toEqual([{ resource: { type: 'repo', name: 'images' }, roles: ['repoWriter', 'repoReader'] }]);
+    expect(refusal(() => checkRoleGrants(grants('repo:lab/images=repoWriter'), 2, release('2.4.6')))).toContain(
+      'no projects',
+    );
+    expect(refusal(() => checkRoleGrants(grants('project:default=projectViewer'), 2, release('2.4.6')))).toContain(
+      'no projects',
+    );
+    expect(refusal(() => checkRoleGrants(grants('cluster=projectCreator'), 2, release('2.4.6')))).toContain(
+      'no role projectCreator',
+    );
   });
 
   it('maps 1.x to one scope per repo and refuses what its model cannot say', () => {
     expect(checkRoleGrants(grants('repo:images=repoWriter'), 1, release('1.13.4'))).toEqual([
       { resource: { type: 'repo', name: 'images' }, roles: ['repoWriter'] },
     ]);
-    expect(refusal(() => checkRoleGrants(grants('repo:images=repoReader', 'repo:images=repoWriter'), 1, release('1.13.4')))).toContain(
-      'one scope per user and repo',
-    );
+    expect(
+      refusal(() => checkRoleGrants(grants('repo:images=repoReader', 'repo:images=repoWriter'), 1, release('1.13.4'))),
+    ).toContain('one scope per user and repo');
     // The same repo written two ways is one repo to 1.x: refused when written, not at every read.
     expect(
-      refusal(() => checkRoleGrants(grants('repo:images=repoReader', 'repo:default/images=repoWriter'), 1, release('1.13.4'))),
+      refusal(() =>
+        checkRoleGrants(grants('repo:images=repoReader', 'repo:default/images=repoWriter'), 1, release('1.13.4')),
+      ),
     ).toContain('one scope per user and repo');
     expect(refusal(() => checkRoleGrants(grants('cluster=secretAdmin'), 1, release('1.13.4')))).toContain('1.x');
-    expect(refusal(() => checkRoleGrants(grants('project:default=projectViewer'), 1, release('1.13.4')))).toContain('no projects');
+    expect(refusal(() => checkRoleGrants(grants('project:default=projectViewer'), 1, release('1.13.4')))).toContain(
+      'no projects',
+    );
   });
 
   it('refuses unknown roles, roles on the wrong resource, and roles that outlive a lease', () => {
@@ -118,19 +136,39 @@ describe('role bindings against what pachd can express', () => {
     expect(refusal(() => checkRoleGrants(grants('repo:images=projectViewer'), 2, release('2.11.6')))).toContain(
       'projectViewer means nothing on a repo',
     );
-    expect(refusal(() => checkRoleGrants(grants('repo:images=constructor'), 2, release('2.11.6')))).toContain('unknown pachd role');
-    for (const role of ['clusterAdmin', 'robotUser', 'identityAdmin', 'idpAdmin', 'oidcAppAdmin', 'repoOwner', 'projectOwner']) {
-      expect(refusal(() => checkRoleGrants(grants(`cluster=${role}`), 2, release('2.11.6')))).toContain(`cannot be given ${role}`);
+    expect(refusal(() => checkRoleGrants(grants('repo:images=constructor'), 2, release('2.11.6')))).toContain(
+      'unknown pachd role',
+    );
+    for (const role of [
+      'clusterAdmin',
+      'robotUser',
+      'identityAdmin',
+      'idpAdmin',
+      'oidcAppAdmin',
+      'repoOwner',
+      'projectOwner',
+    ]) {
+      expect(refusal(() => checkRoleGrants(grants(`cluster=${role}`), 2, release('2.11.6')))).toContain(
+        `cannot be given ${role}`,
+      );
     }
-    expect(refusal(() => checkRoleGrants(grants('repo:images=repoOwner'), 1, release('1.13.4')))).toContain('cannot be given repoOwner');
+    expect(refusal(() => checkRoleGrants(grants('repo:images=repoOwner'), 1, release('1.13.4')))).toContain(
+      'cannot be given repoOwner',
+    );
     expect(refusal(() => checkRoleGrants([], 2, release('2.11.6')))).toContain('at least one');
   });
 
   it('reads stored grants back, and nothing else', () => {
     const stored = JSON.parse(JSON.stringify(grants('repo:images=repoReader', 'cluster=debugger'))) as unknown;
     expect(grantsFromStored(stored)).toEqual(grants('repo:images=repoReader', 'cluster=debugger'));
-    for (const bad of [null, 'x', [null], [{ resource: { type: 'repo' }, roles: [] }], [{ resource: { type: 'job', name: 'x' }, roles: [] }],
-      [{ resource: { type: 'repo', name: 'x' }, roles: [1] }]]) {
+    for (const bad of [
+      null,
+      'x',
+      [null],
+      [{ resource: { type: 'repo' }, roles: [] }],
+      [{ resource: { type: 'job', name: 'x' }, roles: [] }],
+      [{ resource: { type: 'repo', name: 'x' }, roles: [1] }],
+    ]) {
       expect(grantsFromStored(bad)).toBeUndefined();
     }
   });

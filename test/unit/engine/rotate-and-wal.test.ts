@@ -44,7 +44,11 @@ describe('rotate-root', () => {
     const oldRoot = harness.pachd.rootToken;
     await harness.configure();
     const response = await harness.request('update', 'config/rotate-root');
-    expect(response?.data).toMatchObject({ admin_subject: 'pach:root', rotation_method: 'restore', admin_token_expires_at: null });
+    expect(response?.data).toMatchObject({
+      admin_subject: 'pach:root',
+      rotation_method: 'restore',
+      admin_token_expires_at: null,
+    });
     expect(await harness.whoAmI(oldRoot)).toBeUndefined();
     const issued = await harness.request('update', 'login', { username: 'robot:ci' });
     expect(await harness.whoAmI(issued?.data?.user_token as string)).toBe('robot:ci');
@@ -58,7 +62,9 @@ describe('rotate-root', () => {
     expect(response?.data?.admin_subject).toBe('pach:root');
     expect(await harness.whoAmI(oldRoot)).toBeUndefined();
     expect(harness.pachd.rootToken).not.toBe(oldRoot);
-    expect(response?.data?.admin_token_fingerprint).toBe(`sha256:${hashPachdToken(harness.pachd.rootToken).slice(0, 16)}`);
+    expect(response?.data?.admin_token_fingerprint).toBe(
+      `sha256:${hashPachdToken(harness.pachd.rootToken).slice(0, 16)}`,
+    );
     const issued = await harness.request('update', 'login', { username: 'user:alice@example.com' });
     expect(await harness.whoAmI(issued?.data?.user_token as string)).toBe('user:alice@example.com');
   });
@@ -68,7 +74,11 @@ describe('rotate-root', () => {
     await harness.configure();
     const response = await harness.request('update', 'config/rotate-root', { ttl: '720h' });
     expect(response?.warnings?.join(' ')).toMatch(/ttl is ignored/);
-    expect(response?.data).toMatchObject({ admin_subject: 'pach:root', rotation_method: 'rotate-root', admin_token_expires_at: null });
+    expect(response?.data).toMatchObject({
+      admin_subject: 'pach:root',
+      rotation_method: 'rotate-root',
+      admin_token_expires_at: null,
+    });
     expect(await harness.whoAmI(harness.pachd.rootToken)).toBe('pach:root');
     const issued = await harness.request('update', 'login', { username: 'robot:ci' });
     expect(await harness.whoAmI(issued?.data?.user_token as string)).toBe('robot:ci');
@@ -76,7 +86,11 @@ describe('rotate-root', () => {
 
   it('2.x: rotates a clusterAdmin robot with RestoreAuthToken and revokes the old token', async () => {
     harness = await EngineHarness.start({ generation: 2 });
-    const admin = harness.pachd.control.createToken({ subject: 'robot:vault', roles: ['clusterAdmin'], ttlSeconds: 3600 });
+    const admin = harness.pachd.control.createToken({
+      subject: 'robot:vault',
+      roles: ['clusterAdmin'],
+      ttlSeconds: 3600,
+    });
     await harness.configure({ admin_token: admin.token });
     const response = await harness.request('update', 'config/rotate-root', { ttl: '2h' });
     expect(response?.data).toMatchObject({ admin_subject: 'robot:vault', rotation_method: 'restore' });
@@ -118,13 +132,18 @@ describe('WAL rollback', () => {
     harness = await EngineHarness.start({ generation: 1 });
     await harness.configure();
     const issued = harness.pachd.control.createToken({ subject: 'robot:ci', ttlSeconds: 3600 });
-    await putWal(harness.storage, PENDING_TOKEN_WAL, {
-      subject: 'robot:ci',
-      generation: 1,
-      pachd_address: harness.pachd.pachdAddress,
-      expires_at: new Date(Date.now() + 3600_000).toISOString(),
-      token: issued.token,
-    } satisfies PendingTokenWal, Date.now() - 11 * 60_000);
+    await putWal(
+      harness.storage,
+      PENDING_TOKEN_WAL,
+      {
+        subject: 'robot:ci',
+        generation: 1,
+        pachd_address: harness.pachd.pachdAddress,
+        expires_at: new Date(Date.now() + 3600_000).toISOString(),
+        token: issued.token,
+      } satisfies PendingTokenWal,
+      Date.now() - 11 * 60_000,
+    );
     await harness.pachd.control.makeUnavailable();
     await harness.request('rollback', '');
     expect(await listWal(harness.storage)).toHaveLength(1);
@@ -152,7 +171,9 @@ describe('WAL rollback', () => {
     };
     await putWal(harness.storage, ADMIN_ROTATION_WAL, journal, Date.now() - 11 * 60_000);
     await harness.request('rollback', '');
-    expect((await harness.request('read', 'config'))?.data?.admin_token_fingerprint).toBe(`sha256:${hashPachdToken(newRoot).slice(0, 16)}`);
+    expect((await harness.request('read', 'config'))?.data?.admin_token_fingerprint).toBe(
+      `sha256:${hashPachdToken(newRoot).slice(0, 16)}`,
+    );
     expect(await listWal(harness.storage)).toEqual([]);
   });
 
@@ -161,14 +182,19 @@ describe('WAL rollback', () => {
     const admin = harness.pachd.control.createToken({ subject: 'robot:vault', roles: ['SUPER'] });
     await harness.configure({ admin_token: admin.token });
     const minted = harness.pachd.control.createToken({ subject: 'robot:vault' });
-    await putWal(harness.storage, ADMIN_ROTATION_WAL, {
-      stage: 'minting',
-      subject: 'robot:vault',
-      generation: 1,
-      pachd_address: harness.pachd.pachdAddress,
-      old_token: admin.token,
-      new_token: minted.token,
-    } satisfies AdminRotationWal, Date.now() - 11 * 60_000);
+    await putWal(
+      harness.storage,
+      ADMIN_ROTATION_WAL,
+      {
+        stage: 'minting',
+        subject: 'robot:vault',
+        generation: 1,
+        pachd_address: harness.pachd.pachdAddress,
+        old_token: admin.token,
+        new_token: minted.token,
+      } satisfies AdminRotationWal,
+      Date.now() - 11 * 60_000,
+    );
     await harness.request('rollback', '');
     expect(await harness.whoAmI(minted.token)).toBeUndefined();
     expect(await harness.whoAmI(admin.token)).toBe('robot:vault');
@@ -252,7 +278,7 @@ describe('rotations that did not finish', () => {
     expect(await listWal(harness.storage)).toEqual([]);
   });
 
-  it('leaves the operator\'s token alone when a rotation that never stored its new token finds no configuration', async () => {
+  it("leaves the operator's token alone when a rotation that never stored its new token finds no configuration", async () => {
     const oldAdmin = harness.pachd.control.createToken({ subject: 'robot:vault', roles: ['clusterAdmin'] });
     await harness.configure({ admin_token: oldAdmin.token });
     const newAdmin = harness.pachd.control.createToken({ subject: 'robot:vault' });
@@ -270,13 +296,14 @@ describe('rotations that did not finish', () => {
     expect(response?.data?.rotation_method).toBe('pachd-generated');
     const expiresAt = Date.parse(response?.data?.admin_token_expires_at as string);
     expect(expiresAt - Date.now()).toBeGreaterThan(29 * 24 * 3600_000);
-    const atPachd = harness.pachd.control.listTokens().filter((view) => view.subject === 'robot:vault' && !view.expired);
+    const atPachd = harness.pachd.control
+      .listTokens()
+      .filter((view) => view.subject === 'robot:vault' && !view.expired);
     expect(atPachd).toHaveLength(1);
     expect(atPachd[0]?.expiresAt).not.toBeNull();
     expect(Math.abs(Date.parse(atPachd[0]?.expiresAt ?? '') - expiresAt)).toBeLessThan(2000);
   });
 });
-
 
 describe('rotations, as a bad day would have them', () => {
   let harness: EngineHarness;
@@ -318,9 +345,15 @@ describe('rotations, as a bad day would have them', () => {
 
   it('refuses an admin token lifetime under ten minutes', async () => {
     harness = await EngineHarness.start({ generation: 2 });
-    const admin = harness.pachd.control.createToken({ subject: 'robot:vault', roles: ['clusterAdmin'], ttlSeconds: 3600 });
+    const admin = harness.pachd.control.createToken({
+      subject: 'robot:vault',
+      roles: ['clusterAdmin'],
+      ttlSeconds: 3600,
+    });
     await harness.configure({ admin_token: admin.token });
-    expect((await harness.failure('update', 'config/rotate-root', { ttl: '1s' })).message).toMatch(/at least 10 minutes/);
+    expect((await harness.failure('update', 'config/rotate-root', { ttl: '1s' })).message).toMatch(
+      /at least 10 minutes/,
+    );
     expect(await harness.whoAmI(admin.token)).toBe('robot:vault');
   });
 });

@@ -17,7 +17,14 @@ const alice: Entity = {
   name: 'alice',
   metadata: { team: 'data', empty: '' },
   aliases: [
-    { id: 'a1', name: 'alice@example.com', mountType: 'oidc', mountAccessor: 'auth_oidc_1234', metadata: { sub: '42' }, customMetadata: {} },
+    {
+      id: 'a1',
+      name: 'alice@example.com',
+      mountType: 'oidc',
+      mountAccessor: 'auth_oidc_1234',
+      metadata: { sub: '42' },
+      customMetadata: {},
+    },
   ],
   disabled: false,
   namespaceId: 'root',
@@ -36,7 +43,8 @@ describe('SubjectTemplate.parse', () => {
       ['pach:{{identity.entity.name}}', /pachd's internal users/],
       ['group:{{identity.entity.name}}', /groups/],
     ];
-    for (const [template, reason] of cases) expect(refusal(() => SubjectTemplate.parse(template)).message).toMatch(reason);
+    for (const [template, reason] of cases)
+      expect(refusal(() => SubjectTemplate.parse(template)).message).toMatch(reason);
   });
 
   it('refuses a template without a placeholder, an unclosed one and unknown ones', () => {
@@ -72,7 +80,9 @@ describe('SubjectTemplate.render', () => {
   });
 
   it('needs an identity entity', () => {
-    expect(refusal(() => SubjectTemplate.parse('user:{{identity.entity.name}}').render(undefined)).message).toMatch(/no identity entity/);
+    expect(refusal(() => SubjectTemplate.parse('user:{{identity.entity.name}}').render(undefined)).message).toMatch(
+      /no identity entity/,
+    );
   });
 
   it('refuses a placeholder the entity leaves missing or empty, naming it', () => {
@@ -95,9 +105,13 @@ describe('SubjectTemplate.render', () => {
 
   it('checks the rendered subject, so identity data cannot smuggle in whitespace or a robot colon', () => {
     const spaced: Entity = { ...alice, name: 'alice smith' };
-    expect(refusal(() => SubjectTemplate.parse('user:{{identity.entity.name}}').render(spaced)).message).toMatch(/whitespace/);
+    expect(refusal(() => SubjectTemplate.parse('user:{{identity.entity.name}}').render(spaced)).message).toMatch(
+      /whitespace/,
+    );
     const colon: Entity = { ...alice, name: 'a:b' };
-    expect(refusal(() => SubjectTemplate.parse('robot:{{identity.entity.name}}').render(colon)).message).toMatch(/colons/);
+    expect(refusal(() => SubjectTemplate.parse('robot:{{identity.entity.name}}').render(colon)).message).toMatch(
+      /colons/,
+    );
     expect(SubjectTemplate.parse('user:{{identity.entity.name}}').render(colon)).toBe('user:a:b');
   });
 });

@@ -42,7 +42,14 @@ describe('checkSubjectForm', () => {
   });
 
   it('refuses whitespace, control and invisible characters inside the subject', () => {
-    for (const subject of ['user:ali ce', 'user:ali\u0000ce', 'user:ali\u200bce', 'user:\u202eecila', 'user:ali\u00a0ce', 'user:ali\u0085ce']) {
+    for (const subject of [
+      'user:ali ce',
+      'user:ali\u0000ce',
+      'user:ali\u200bce',
+      'user:\u202eecila',
+      'user:ali\u00a0ce',
+      'user:ali\u0085ce',
+    ]) {
       expect(refusal(() => checkSubjectForm(subject)).message).toMatch(/whitespace, control or invisible/);
     }
   });
@@ -84,9 +91,13 @@ describe('checkSubject', () => {
   it("holds 2.x subjects to pachd's column: 64 characters before 2.5.4, 128 from then on", () => {
     const at = (length: number) => `robot:${'r'.repeat(length - 'robot:'.length)}`;
     expect(checkSubject(at(64), 2, release('2.5.3'))).toBe(at(64));
-    expect(refusal(() => checkSubject(at(65), 2, release('2.5.3'))).message).toMatch(/before 2\.5\.4 holds subjects of at most 64/);
+    expect(refusal(() => checkSubject(at(65), 2, release('2.5.3'))).message).toMatch(
+      /before 2\.5\.4 holds subjects of at most 64/,
+    );
     expect(checkSubject(at(128), 2, release('2.5.4'))).toBe(at(128));
-    expect(refusal(() => checkSubject(at(129), 2, release('2.12.0'))).message).toMatch(/at most 128 characters; this one has 129/);
+    expect(refusal(() => checkSubject(at(129), 2, release('2.12.0'))).message).toMatch(
+      /at most 128 characters; this one has 129/,
+    );
     // An unknown release is held to the later, larger limit.
     expect(checkSubject(at(128), 2)).toBe(at(128));
     expect(refusal(() => checkSubject(at(129), 2)).type).toBe(ErrorType.InvalidRequest);

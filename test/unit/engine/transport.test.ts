@@ -44,7 +44,11 @@ describe('TLS to pachd', () => {
 
   beforeAll(async () => {
     tls = makeLocalhostCertificate();
-    harness = await EngineHarness.start({ generation: 2, listen: '127.0.0.1:0', tls: { certPem: tls.certPem, keyPem: tls.keyPem } });
+    harness = await EngineHarness.start({
+      generation: 2,
+      listen: '127.0.0.1:0',
+      tls: { certPem: tls.certPem, keyPem: tls.keyPem },
+    });
   });
 
   afterAll(async () => {
