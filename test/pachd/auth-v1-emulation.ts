@@ -1,5 +1,5 @@
 import { AuthEmulationBase, ROOT_USER, type ExpiryRule } from './auth-emulation-base';
-import { ClusterRolesV1, notAnAdmin } from './cluster-roles-v1';
+import { adminGrants, ClusterRolesV1, notAnAdmin } from './cluster-roles-v1';
 import { canonicalV1Subject } from './subjects-v1';
 import { extendCap, grantedTtl, leaseExpiryMs } from './token-lifetimes-v1';
 import type {
@@ -23,7 +23,7 @@ import type {
   RestoreAuthTokenRequest,
   WhoAmIResponse,
 } from './auth-v1-messages';
-import { type PachdStatusError, plainGoError } from './pachd-status';
+import { plainGoError } from './pachd-status';
 import type { PachdVersion } from './pachd-version';
 import { type AclCallerContext, RepoAclsV1 } from './repo-acls-v1';
 import type { StandinClock } from './standin-clock';
@@ -32,7 +32,6 @@ import { type StoredToken, TokenSource, hashPachToken, newPachToken } from './to
 
 /** Where 1.x pachd keeps token hashes in etcd; it surfaces in one pre-1.13.3 error text. */
 const ETCD_TOKEN_KEY_PREFIX = 'pachyderm/1.7.0/pachyderm_auth/tokens/';
-const MIN_SWEEP_SIZE = 4096;
 
 export interface AuthV1Options {
   version: PachdVersion;
@@ -59,8 +58,6 @@ export class AuthV1Emulation extends AuthEmulationBase implements PachdAuthEmula
   private readonly clusterRoles = new ClusterRolesV1();
   /** Repo ACLs and which repos exist. */
   private readonly acls = new RepoAclsV1();
-  /** Table size that triggers the next sweep of expired tokens (see insertToken). */
-  private sweepAtSize = MIN_SWEEP_SIZE;
 
   constructor(options: AuthV1Options) {
     super(1, options.version, options.clock, options.history);
@@ -168,31 +165,13 @@ export class AuthV1Emulation extends AuthEmulationBase implements PachdAuthEmula
   }
 
   private modifyAdmins(request: ModifyAdminsRequest, call: PachdCall): object {
-    const grants = new Map<string, boolean>();
-    for (const principal of request.add) grants.set(principal, true);
-    for (const principal of request.remove) {
-      if (grants.has(principal) && this.version.isAtLeast(1, 11, 0)) {
-        throw plainGoError(`Invalid Request: ${JSON.stringify(principal)} both added and removed as admin`);
-      }
-      grants.set(principal, false);
-    }
+    const grants = adminGrants(request, this.version);
     this.requireActive();
     const caller = this.authenticatedCaller(call);
     if (!this.clusterRoles.isAdmin(caller.subject)) {
-      const adminOp = this.version.isAtLeast(1, 11, 0) ? 'ModifyClusterRoleBinding' : 'ModifyAdmins';
-      throw notAnAdmin(caller.subject, adminOp);
+      throw notAnAdmin(caller.subject, this.version.isAtLeast(1, 11, 0) ? 'ModifyClusterRoleBinding' : 'ModifyAdmins');
     }
-    const wrap = (message: string): PachdStatusError =>
-      plainGoError(`error applying cluster role bindings: ${message}`);
-    const canonical = new Map<string, boolean>();
-    for (const [principal, grant] of grants) {
-      try {
-        canonical.set(canonicalV1Subject(this.version, this.idps, principal), grant);
-      } catch (error) {
-        throw wrap(error instanceof Error ? error.message : String(error));
-      }
-    }
-    this.clusterRoles.applyAdminChanges(canonical, wrap);
+    this.clusterRoles.applyAdminGrants(grants, (principal) => canonicalV1Subject(this.version, this.idps, principal));
     return {};
   }
 
@@ -334,17 +313,8 @@ export class AuthV1Emulation extends AuthEmulationBase implements PachdAuthEmula
     };
   }
 
-  /**
-   * Expired tokens are otherwise only dropped when touched, so a long benchmark minting short
-   * tokens would grow the table forever. Sweeping whenever it doubles keeps inserts O(1)
-   * amortized.
-   */
   private insertToken(token: StoredToken, origin: TokenOrigin): void {
-    this.tokens.insert(token, origin);
-    if (this.tokens.size >= this.sweepAtSize) {
-      this.tokens.deleteExpired(this.clock.nowMs(), true);
-      this.sweepAtSize = Math.max(MIN_SWEEP_SIZE, this.tokens.size * 2);
-    }
+    this.tokens.insertSweeping(token, origin, this.clock.nowMs());
   }
 
   /** The token if its lease has not run out; an expired one is deleted, as etcd would. */

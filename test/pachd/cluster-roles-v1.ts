@@ -4,7 +4,9 @@
  * maps ModifyAdmins onto them; before, SUPER is all there is.
  */
 
+import type { ModifyAdminsRequest } from './auth-v1-messages';
 import { type PachdStatusError, plainGoError } from './pachd-status';
+import type { PachdVersion } from './pachd-version';
 
 type ClusterRoleName = 'SUPER' | 'FS';
 const CLUSTER_ROLE_NUMBERS: Record<ClusterRoleName, number> = { SUPER: 1, FS: 2 };
@@ -13,8 +15,39 @@ function isClusterRoleName(name: string): name is ClusterRoleName {
   return name === 'SUPER' || name === 'FS';
 }
 
+/**
+ * ModifyAdmins' principals, true to add: checked before anything else, as pachd does (1.11+
+ * refuses one principal in both lists).
+ */
+export function adminGrants(request: ModifyAdminsRequest, version: PachdVersion): Map<string, boolean> {
+  const grants = new Map<string, boolean>();
+  for (const principal of request.add) grants.set(principal, true);
+  for (const principal of request.remove) {
+    if (grants.has(principal) && version.isAtLeast(1, 11, 0)) {
+      throw plainGoError(`Invalid Request: ${JSON.stringify(principal)} both added and removed as admin`);
+    }
+    grants.set(principal, false);
+  }
+  return grants;
+}
+
 export class ClusterRolesV1 {
   private readonly roles = new Map<string, Set<ClusterRoleName>>();
+
+  /** ModifyAdmins once the caller passed: each principal canonicalized, then the changes applied. */
+  applyAdminGrants(grants: ReadonlyMap<string, boolean>, canonicalize: (principal: string) => string): void {
+    const wrap = (message: string): PachdStatusError =>
+      plainGoError(`error applying cluster role bindings: ${message}`);
+    const canonical = new Map<string, boolean>();
+    for (const [principal, grant] of grants) {
+      try {
+        canonical.set(canonicalize(principal), grant);
+      } catch (error) {
+        throw wrap(error instanceof Error ? error.message : String(error));
+      }
+    }
+    this.applyAdminChanges(canonical, wrap);
+  }
 
   isAdmin(subject: string): boolean {
     return this.roles.get(subject)?.has('SUPER') ?? false;

@@ -1,60 +1,8 @@
 // The 1.x stand-in (auth.API, versionpb.API) through real gRPC clients.
 import * as grpc from '@grpc/grpc-js';
 
-import { PachdTestClient, sha256Hex } from './pachd-test-client';
-import { type PachdStandin, type PachdStandinOptions, startPachdStandin } from './standin';
-
-const AUTH = 'auth.API';
-const VERSION = 'versionpb.API';
-const BAD_TOKEN = 'provided auth token is corrupted or has expired (try logging in again)';
-
-interface WhoAmI {
-  username: string;
-  is_admin: boolean;
-  ttl: string;
-  cluster_roles: { roles: number[] } | null;
-}
-interface AuthToken {
-  token: string;
-  subject: string;
-}
-interface HashedAuthToken {
-  hashed_token: string;
-  token_info: { subject: string; source: number } | null;
-  expiration: { seconds: string; nanos: number } | null;
-}
-
-interface Harness {
-  standin: PachdStandin;
-  client: PachdTestClient;
-  root: string;
-  mint(subject: string, ttl: number): Promise<AuthToken>;
-  whoAmI(token: string): Promise<WhoAmI>;
-}
-
-const running: Harness[] = [];
-
-async function harness(options: PachdStandinOptions = {}): Promise<Harness> {
-  const standin = await startPachdStandin({ generation: 1, ...options });
-  const client = new PachdTestClient(standin.address);
-  const root = standin.rootToken;
-  const created: Harness = {
-    standin,
-    client,
-    root,
-    mint: (subject, ttl) => client.call<AuthToken>(AUTH, 'GetAuthToken', { subject, ttl }, { token: root }),
-    whoAmI: (token) => client.call<WhoAmI>(AUTH, 'WhoAmI', {}, { token }),
-  };
-  running.push(created);
-  return created;
-}
-
-afterEach(async () => {
-  for (const { standin, client } of running.splice(0)) {
-    client.close();
-    await standin.stop();
-  }
-});
+import { sha256Hex } from './pachd-test-client';
+import { AUTH, VERSION, BAD_TOKEN, harness, type AuthToken, type HashedAuthToken } from './standin-v1-harness';
 
 describe('1.x bootstrap and version', () => {
   it('starts activated with a non-expiring pach:root admin token', async () => {
@@ -376,40 +324,5 @@ describe('1.x RestoreAuthToken and ExtractAuthTokens', () => {
     expect(denied.details).toBe(
       'github:alice is not authorized to perform this operation; must be an admin to call ExtractAuthTokens',
     );
-  });
-});
-
-describe('1.x admins', () => {
-  it('adds admins with ModifyAdmins and lists SUPER holders with GetAdmins', async () => {
-    const { client, root, mint, whoAmI } = await harness();
-    await client.call(AUTH, 'ModifyAdmins', { add: ['robot:deputy'] }, { token: root });
-    const admins = await client.call<{ admins: string[] }>(AUTH, 'GetAdmins', {}, { token: root });
-    expect(admins.admins).toEqual(['pach:root', 'robot:deputy']);
-    const deputy = await mint('robot:deputy', 600);
-    expect((await whoAmI(deputy.token)).is_admin).toBe(true);
-    const minted = await client.call<AuthToken>(AUTH, 'GetAuthToken', { subject: 'robot:x' }, { token: deputy.token });
-    expect(minted.subject).toBe('robot:x');
-  });
-
-  it('refuses contradictory or admin-less changes', async () => {
-    const { client, root } = await harness();
-    const both = await client.failure(AUTH, 'ModifyAdmins', { add: ['robot:a'], remove: ['robot:a'] }, { token: root });
-    expect(both.details).toBe('Invalid Request: "robot:a" both added and removed as admin');
-    const none = await client.failure(AUTH, 'ModifyAdmins', { remove: ['pach:root'] }, { token: root });
-    expect(none.details).toBe(
-      'error applying cluster role bindings: invalid request: cannot remove all cluster administrators while auth ' +
-        'is active, to avoid unfixable cluster states',
-    );
-  });
-
-  it('answers ErrNotActivated while auth is deactivated, and recovers', async () => {
-    const { standin, client, root, whoAmI } = await harness();
-    standin.control.deactivateAuth();
-    const off = await client.failure(AUTH, 'WhoAmI', {}, { token: root });
-    expect([off.code, off.details]).toEqual([grpc.status.UNIMPLEMENTED, 'the auth service is not activated']);
-    const mintOff = await client.failure(AUTH, 'GetAuthToken', { subject: 'robot:x' }, { token: root });
-    expect(mintOff.code).toBe(grpc.status.UNIMPLEMENTED);
-    expect(standin.control.activateAuth().rootToken).toBe(root);
-    expect((await whoAmI(root)).username).toBe('pach:root');
   });
 });
