@@ -123,11 +123,11 @@ export function checkRoleGrants(
       const types = Object.hasOwn(ROLE_RESOURCE_TYPES, role) ? ROLE_RESOURCE_TYPES[role] : undefined;
       if (types === undefined)
         throw badRequest(`unknown pachd role ${JSON.stringify(role)} in the binding on ${shown}`);
+      const never = Object.hasOwn(NEVER_GRANTED, role) ? NEVER_GRANTED[role] : undefined;
+      if (never !== undefined) throw badRequest(`a dynamic robot cannot be given ${role}: ${never}`);
       if (!types.includes(grant.resource.type)) {
         throw badRequest(`${role} means nothing on a ${grant.resource.type}; it applies to: ${types.join(', ')}`);
       }
-      const never = Object.hasOwn(NEVER_GRANTED, role) ? NEVER_GRANTED[role] : undefined;
-      if (never !== undefined) throw badRequest(`a dynamic robot cannot be given ${role}: ${never}`);
     }
   }
   // Entries become one resource once written in pachd's terms (repo:images is default/images on
