@@ -11,7 +11,7 @@ import type {
   TokenIdentity,
 } from './auth-api';
 import type { PachdConnection } from './connection';
-import { PachdError, tokenIsGone } from './errors';
+import { PachdError, refusedBeforeSending, tokenIsGone } from './errors';
 import { pachdDefinitions } from './protos';
 import { type PachdRelease, v1CanRestore, v1ReportsUnknownRevocations } from './release';
 import { hashPachdToken } from './token-material';
@@ -106,15 +106,12 @@ export class PachdAuthV1 implements PachdAuthApi {
 
   async generate(adminToken: string, subject: string, lifetimeSeconds: number | null): Promise<MintedToken> {
     if (subject.startsWith('pach:')) {
-      throw new PachdError(
-        'invalid-input',
-        `pachd 1.x before 1.11.9 cannot issue tokens for ${subject}; to rotate the admin credential, give a ` +
-          'dedicated subject (for example robot:vault) the cluster role SUPER and configure its token instead',
+      throw refusedBeforeSending(
         this.connection.address.canonical,
         'auth.API/GetAuthToken',
-        undefined,
+        `pachd 1.x before 1.11.9 cannot issue tokens for ${subject}; to rotate the admin credential, give a ` +
+          'dedicated subject (for example robot:vault) the cluster role SUPER and configure its token instead',
         'GetAuthTokenRequest.Subject is invalid',
-        false,
       );
     }
     // A negative TTL asks an admin's pachd (1.11+) for a token that never expires.
@@ -233,15 +230,8 @@ export class PachdAuthV1 implements PachdAuthApi {
   }
 
   private refuse(rpc: string, why: string): PachdError {
-    return new PachdError(
-      'invalid-input',
-      `${why} (pachd at ${this.connection.address.canonical})`,
-      this.connection.address.canonical,
-      `auth.API/${rpc}`,
-      undefined,
-      why,
-      false,
-    );
+    const address = this.connection.address.canonical;
+    return refusedBeforeSending(address, `auth.API/${rpc}`, `${why} (pachd at ${address})`, why);
   }
 }
 

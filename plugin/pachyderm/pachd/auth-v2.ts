@@ -11,7 +11,7 @@ import type {
   TokenIdentity,
 } from './auth-api';
 import type { PachdConnection } from './connection';
-import { PachdError, tokenIsGone } from './errors';
+import { type PachdError, refusedBeforeSending, tokenIsGone } from './errors';
 import { pachdDefinitions } from './protos';
 import type { PachdRelease } from './release';
 import { hashPachdToken } from './token-material';
@@ -124,14 +124,11 @@ export class PachdAuthV2 implements PachdAuthApi {
 
   async generate(adminToken: string, subject: string, lifetimeSeconds: number | null): Promise<MintedToken> {
     if (!subject.startsWith('robot:')) {
-      throw new PachdError(
-        'invalid-input',
-        `pachd 2.x generates tokens for robots only, not for ${subject}`,
+      throw refusedBeforeSending(
         this.connection.address.canonical,
         'auth_v2.API/GetRobotToken',
-        undefined,
+        `pachd 2.x generates tokens for robots only, not for ${subject}`,
         'not a robot',
-        false,
       );
     }
     // ttl 0 or below means "never expires" to pachd: only ever sent when that is what was asked.
@@ -234,16 +231,9 @@ export class PachdAuthV2 implements PachdAuthApi {
    * on 2.5+ and the bare repo name before (src/pfs/pfs.go Repo.AuthResource @ v2.5.0 and v2.4.6).
    */
   private wireResource(resource: BindingResource, rpc: string): WireResource {
+    const address = this.connection.address.canonical;
     const refuse = (why: string): PachdError =>
-      new PachdError(
-        'invalid-input',
-        `${why} (pachd at ${this.connection.address.canonical})`,
-        this.connection.address.canonical,
-        `auth_v2.API/${rpc}`,
-        undefined,
-        why,
-        false,
-      );
+      refusedBeforeSending(address, `auth_v2.API/${rpc}`, `${why} (pachd at ${address})`, why);
     switch (resource.type) {
       case 'cluster':
         return { type: RESOURCE_CLUSTER, name: '' };

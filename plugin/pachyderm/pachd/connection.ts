@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { UnaryMethod } from '../../grpc/grpc-call';
 import type { PachdAddress } from './address';
 import type { PachdCallGate } from './call-gate';
-import { classifyPachdError, neverSent, PachdError } from './errors';
+import { classifyPachdError, neverSent, refusedBeforeSending } from './errors';
 
 /** The metadata key pachd reads the caller's token from (no `Bearer` prefix). */
 export const AUTH_TOKEN_KEY = 'authn-token';
@@ -91,15 +91,12 @@ export class PachdConnection {
     const name = methodName(method.path);
     if (token !== undefined && !isSendableToken(token)) {
       // grpc-js would refuse it with an error that quotes the whole value.
-      throw new PachdError(
-        'invalid-input',
-        'the token holds characters gRPC metadata cannot carry (whitespace, control or non-ASCII characters); ' +
-          'it was not sent to pachd',
+      throw refusedBeforeSending(
         this.address.canonical,
         name,
-        undefined,
+        'the token holds characters gRPC metadata cannot carry (whitespace, control or non-ASCII characters); ' +
+          'it was not sent to pachd',
         'token not sendable',
-        false,
       );
     }
     try {

@@ -50,6 +50,14 @@ export class PachdError extends Error {
   }
 }
 
+/**
+ * A request this client refuses before sending anything (a value pachd would refuse, or one the
+ * transport cannot carry): pachd never saw it, so nothing can have been applied.
+ */
+export function refusedBeforeSending(address: string, method: string, message: string, detail: string): PachdError {
+  return new PachdError('invalid-input', message, address, method, undefined, detail, false);
+}
+
 const INVALID_INPUT = [
   // PostgreSQL's words for a subject past its column (2.x); the transaction rolled back.
   'value too long for type character varying',
