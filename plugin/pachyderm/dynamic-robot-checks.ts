@@ -72,8 +72,8 @@ export async function checkDynamicRobotRole(
         await authApi.setRoles(config.admin_token, grant.resource, `robot:${sample}`, []);
         continue;
       }
-      // Any binding read proves the resource exists (pachd answers "no role binding exists" otherwise).
-      await authApi.rolesOf(config.admin_token, grant.resource, `robot:${sample}`);
+      // 2.x's GetPermissions answers both questions: it fails for a missing repo or project
+      // ("no role binding exists"), even for an admin, and otherwise lists *_MODIFY_BINDINGS.
       if (!(await authApi.canModifyBindings(config.admin_token, grant.resource))) throw refusedGrant();
     } catch (error) {
       if (error instanceof PachdError && error.failure === 'resource-not-found') {
