@@ -24,6 +24,11 @@ export interface Logger {
   named(name: string): Logger;
   /** A logger that adds these fields to every line. */
   with(fields: LogFields): Logger;
+  /**
+   * A logger that also keeps what `redactor` holds out of its lines: the fields it names and the
+   * values it holds, wherever they appear in the message or a field's text.
+   */
+  redacting(redactor: Redactor): Logger;
   isLevelEnabled(level: LogLevel): boolean;
 }
 
@@ -38,7 +43,7 @@ export interface LoggerOptions {
   redactFields?: readonly string[];
   /** Where lines go; stderr unless a test wants them. */
   write?: (line: string) => void;
-  /** Scrubs registered secret values out of every line, and redacts the fields it names. */
+  /** Scrubs held secret values out of every line's text, and redacts the fields it names. */
   redactor?: Redactor;
 }
 
@@ -50,8 +55,6 @@ export function levelFromEnvironment(fallback: LogLevel): LogLevel {
 
 export function createLogger(options: LoggerOptions): Logger {
   const write = options.write ?? ((line: string) => process.stderr.write(line));
-  const redactor = options.redactor;
-  const destination = { write: redactor === undefined ? write : (line: string) => write(redactor.scrub(line)) };
   const root = pino(
     {
       level: options.level ?? 'info',
@@ -62,38 +65,65 @@ export function createLogger(options: LoggerOptions): Logger {
         level: (label: string) => ({ '@level': label === 'fatal' ? 'error' : label }),
       },
     },
-    destination,
+    { write },
   );
   const named = new Set(options.redactFields ?? []);
-  // Asked at every line, not copied: a backend names its sensitive fields after the logger exists.
-  const isSecretField: SecretFieldTest =
-    redactor === undefined ? (name) => named.has(name) : (name) => named.has(name) || redactor.isSecretFieldName(name);
-  return new PinoLogger(root, { '@module': options.module }, isSecretField);
+  return new PinoLogger(
+    root,
+    { '@module': options.module },
+    { named, redactors: options.redactor === undefined ? [] : [options.redactor] },
+  );
 }
-
-type SecretFieldTest = (name: string) => boolean;
 
 /**
- * Replaces the values of secret fields, at the top level and one level down. (pino's own
- * `redact` compiles code for its paths, which cost more at start-up than this whole module.)
+ * What a logger keeps out of its lines. Asked at every line, not copied: a backend names its
+ * sensitive fields, and holds its secrets, after its logger exists.
  */
-function redact(fields: LogFields, isSecretField: SecretFieldTest): LogFields {
-  let copy: Record<string, unknown> | undefined;
-  for (const [key, value] of Object.entries(fields)) {
-    const replacement = isSecretField(key) ? REDACTED : redactOneLevel(value, isSecretField);
-    if (replacement !== value) {
-      copy ??= { ...fields };
-      copy[key] = replacement;
-    }
-  }
-  return copy ?? fields;
+interface Secrecy {
+  named: ReadonlySet<string>;
+  redactors: readonly Redactor[];
 }
 
-function redactOneLevel(value: unknown, isSecretField: SecretFieldTest): unknown {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
-  const entries = Object.entries(value);
-  if (!entries.some(([key]) => isSecretField(key))) return value;
-  return Object.fromEntries(entries.map(([key, inner]) => [key, isSecretField(key) ? REDACTED : inner]));
+/** Nested values deeper than this are logged as they are: engine lines are flat. */
+const SCRUB_DEPTH = 4;
+
+function isSecretField(secrecy: Secrecy, name: string): boolean {
+  return secrecy.named.has(name) || secrecy.redactors.some((redactor) => redactor.isSecretFieldName(name));
+}
+
+function scrubText(secrecy: Secrecy, text: string): string {
+  let result = text;
+  for (const redactor of secrecy.redactors) result = redactor.scrub(result);
+  return result;
+}
+
+/**
+ * The fields with secret names replaced and held values scrubbed out of every string, before pino
+ * encodes them: whatever a secret looks like, the line stays one valid JSON object. (pino's own
+ * `redact` compiles code for its paths, which cost more at start-up than this whole module.)
+ */
+function redact(fields: LogFields, secrecy: Secrecy): LogFields {
+  return redactValue(fields, secrecy, 0) as LogFields;
+}
+
+function redactValue(value: unknown, secrecy: Secrecy, depth: number): unknown {
+  if (typeof value === 'string') return secrecy.redactors.length === 0 ? value : scrubText(secrecy, value);
+  if (typeof value !== 'object' || value === null || depth >= SCRUB_DEPTH) return value;
+  if (value instanceof Error) return redactValue({ message: value.message }, secrecy, depth);
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    value.forEach((item: unknown, index) => {
+      const replacement = redactValue(item, secrecy, depth + 1);
+      if (replacement !== item) (copy ??= [...value])[index] = replacement;
+    });
+    return copy ?? value;
+  }
+  let copy: Record<string, unknown> | undefined;
+  for (const [key, inner] of Object.entries(value)) {
+    const replacement = isSecretField(secrecy, key) ? REDACTED : redactValue(inner, secrecy, depth + 1);
+    if (replacement !== inner) (copy ??= { ...(value as Record<string, unknown>) })[key] = replacement;
+  }
+  return copy ?? value;
 }
 
 class PinoLogger implements Logger {
@@ -104,36 +134,36 @@ class PinoLogger implements Logger {
   constructor(
     private readonly root: pino.Logger,
     private readonly bindings: LogFields & { '@module': string },
-    private readonly isSecretField: SecretFieldTest,
+    private readonly secrecy: Secrecy,
   ) {
-    this.sink = root.child(redact(bindings, isSecretField));
+    this.sink = root.child(redact(bindings, secrecy));
   }
 
   trace(message: string, fields?: LogFields): void {
-    if (this.sink.isLevelEnabled('trace')) this.sink.trace(this.fields(fields), message);
+    if (this.sink.isLevelEnabled('trace')) this.sink.trace(this.fields(fields), this.message(message));
   }
 
   debug(message: string, fields?: LogFields): void {
-    if (this.sink.isLevelEnabled('debug')) this.sink.debug(this.fields(fields), message);
+    if (this.sink.isLevelEnabled('debug')) this.sink.debug(this.fields(fields), this.message(message));
   }
 
   info(message: string, fields?: LogFields): void {
-    if (this.sink.isLevelEnabled('info')) this.sink.info(this.fields(fields), message);
+    if (this.sink.isLevelEnabled('info')) this.sink.info(this.fields(fields), this.message(message));
   }
 
   warn(message: string, fields?: LogFields): void {
-    if (this.sink.isLevelEnabled('warn')) this.sink.warn(this.fields(fields), message);
+    if (this.sink.isLevelEnabled('warn')) this.sink.warn(this.fields(fields), this.message(message));
   }
 
   error(message: string, fields?: LogFields): void {
-    this.sink.error(this.fields(fields), message);
+    this.sink.error(this.fields(fields), this.message(message));
   }
 
   named(name: string): Logger {
     return new PinoLogger(
       this.root,
       { ...this.bindings, '@module': `${this.bindings['@module']}.${name}` },
-      this.isSecretField,
+      this.secrecy,
     );
   }
 
@@ -141,8 +171,15 @@ class PinoLogger implements Logger {
     return new PinoLogger(
       this.root,
       { ...this.bindings, ...fields, '@module': this.bindings['@module'] },
-      this.isSecretField,
+      this.secrecy,
     );
+  }
+
+  redacting(redactor: Redactor): Logger {
+    return new PinoLogger(this.root, this.bindings, {
+      named: this.secrecy.named,
+      redactors: [...this.secrecy.redactors, redactor],
+    });
   }
 
   isLevelEnabled(level: LogLevel): boolean {
@@ -150,7 +187,11 @@ class PinoLogger implements Logger {
   }
 
   private fields(fields: LogFields | undefined): LogFields {
-    return fields === undefined ? {} : redact(fields, this.isSecretField);
+    return fields === undefined ? {} : redact(fields, this.secrecy);
+  }
+
+  private message(message: string): string {
+    return scrubText(this.secrecy, message);
   }
 }
 

@@ -72,13 +72,26 @@ export class ProtoDefinitions {
   messageType(fullName: string): protobuf.Type {
     return this.root.lookupType(fullName);
   }
+
+  /**
+   * A message encoded as gRPC will send it. A server that must know its answer can be sent before
+   * it counts the answer as given encodes it first and hands gRPC the bytes, which pass unchanged.
+   */
+  encode(fullName: string, message: object): EncodedMessage {
+    return encodeWith(this.messageType(fullName), message);
+  }
+}
+
+/** A message already encoded: the service definitions' serializers pass it through as it is. */
+export type EncodedMessage = Buffer;
+
+function encodeWith(type: protobuf.Type, message: object): Buffer {
+  const bytes = type.encode(type.fromObject(message as Record<string, unknown>)).finish();
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function serializer(type: protobuf.Type): (message: object) => Buffer {
-  return (message) => {
-    const bytes = type.encode(type.fromObject(message as Record<string, unknown>)).finish();
-    return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  };
+  return (message) => (Buffer.isBuffer(message) ? message : encodeWith(type, message));
 }
 
 function deserializer(type: protobuf.Type): (bytes: Buffer) => object {

@@ -12,6 +12,7 @@ import type { Engine } from './engine';
 import { retireOldToken, rotatedConfig, type AdminRotationWal } from './admin-rotation';
 import type { PachdAuthApi } from './pachd/auth-api';
 import { tokenIsGone } from './pachd/errors';
+import { authApiAtHome } from './token-home';
 
 /** Whether a token authenticates at pachd; throws when pachd cannot tell (unreachable). */
 async function works(authApi: PachdAuthApi, token: string): Promise<boolean> {
@@ -36,7 +37,7 @@ export async function finishInterruptedRotation(
 ): Promise<void> {
   const journal = entry.data;
   await engine.configs.update(request, async (config, writer) => {
-    const authApi = await engine.pachd.authApiAt(config, journal, request.deadline);
+    const authApi = await authApiAtHome(engine, request.storage, config, journal, request.deadline);
     const log = { subject: journal.subject, wal_id: entry.id };
     if (journal.new_token === undefined) {
       engine.logger.warn(
@@ -106,6 +107,7 @@ async function rollForwardOrBack(
       config,
       { token: newToken, subject: identity.subject, expiresAt: identity.expiresAt },
       identity.expiresAt,
+      journal.generation,
     ),
   );
   engine.logger.warn('completed an interrupted admin token rotation: stored the new token', log);

@@ -28,11 +28,13 @@ import {
 } from './pachd/auth-api';
 import { PachdError, tokenIsGone } from './pachd/errors';
 import { generatePachdToken, tokenFingerprint } from './pachd/token-material';
+import type { TokenHome } from './pachd-clients';
+import { configuredHome } from './token-home';
 import { vaultErrorFromPachd } from './upstream-errors';
 
 export const ADMIN_ROTATION_WAL = 'admin-rotation';
 
-export interface AdminRotationWal {
+export interface AdminRotationWal extends TokenHome {
   /**
    * `minting`: the new token may not exist at pachd yet, and the configuration holds the old
    * one. `revoking-old`: the new token exists; the configuration is switched to it (or about to
@@ -40,8 +42,6 @@ export interface AdminRotationWal {
    */
   stage: 'minting' | 'revoking-old';
   subject: string;
-  generation: PachdGeneration;
-  pachd_address: string;
   old_token: string;
   new_token?: string;
 }
@@ -75,15 +75,18 @@ export async function rotateAdminToken(
     const lifetime =
       method === 'rotate-root' ? null : newLifetime(requestedTtl, identity, authApi.generation, method, warnings);
 
+    const home = await configuredHome(engine, request.storage, config, {
+      generation: authApi.generation,
+      pachd_address: authApi.connection.address.canonical,
+    });
     const journal: AdminRotationWal = {
       stage: 'minting',
       subject: identity.subject,
-      generation: authApi.generation,
-      pachd_address: authApi.connection.address.canonical,
+      ...home,
       old_token: config.admin_token,
       ...(method === 'pachd-generated' ? {} : { new_token: generatePachdToken() }),
     };
-    if (journal.new_token !== undefined) engine.configs.protect(journal.new_token);
+    if (journal.new_token !== undefined) writer.protect(journal.new_token);
     let wal = await putWal(request.storage, ADMIN_ROTATION_WAL, journal);
 
     let minted: MintedToken;
@@ -94,14 +97,14 @@ export async function rotateAdminToken(
         await deleteWal(request.storage, wal.id).catch(() => undefined);
       throw failed(error);
     }
-    engine.configs.protect(minted.token);
+    writer.protect(minted.token);
 
     let expiresAt: Date | null = null;
     if (method === 'rotate-root') {
       // pachd swapped the root token in one transaction: the old one is already gone, so the new
       // one is stored before anything else can fail (revoking it would leave pach:root without a
       // token, and keeping the old one would leave the engine with a dead credential).
-      await writer.save(rotatedConfig(config, minted, null));
+      await writer.save(rotatedConfig(config, minted, null, authApi.generation));
       journal.stage = 'revoking-old';
       wal = await updateWal(request.storage, wal, journal);
     } else {
@@ -119,7 +122,7 @@ export async function rotateAdminToken(
       // crash in between must not leave the old token working once the configuration has moved on.
       journal.stage = 'revoking-old';
       wal = await updateWal(request.storage, wal, journal);
-      await writer.save(rotatedConfig(config, minted, expiresAt));
+      await writer.save(rotatedConfig(config, minted, expiresAt, authApi.generation));
     }
     let retired = false;
     try {
@@ -253,10 +256,16 @@ async function confirmNewToken(
   );
 }
 
-export function rotatedConfig(config: EngineConfig, minted: MintedToken, expiresAt: Date | null): EngineConfig {
+export function rotatedConfig(
+  config: EngineConfig,
+  minted: MintedToken,
+  expiresAt: Date | null,
+  generation: PachdGeneration,
+): EngineConfig {
   return {
     ...config,
     admin_token: minted.token,
+    admin_token_minted: { subject: minted.subject, generation, minted_at: new Date().toISOString() },
     ...(config.observed === undefined
       ? {}
       : {

@@ -11,6 +11,7 @@ import { revokePath } from './path-revoke';
 import { rolePaths } from './path-roles';
 import { versionPaths } from './path-version';
 import { pachdTokenSecret } from './secret-pachd-token';
+import { TlsCaStore, TLS_CA_PREFIX } from './tls-ca-store';
 import { walRollback, WAL_ROLLBACK_MIN_AGE_MS } from './wal-rollback';
 
 export const PLUGIN_NAME = 'pachyderm';
@@ -31,6 +32,7 @@ export function createPachydermBackend(config: BackendConfig): Backend {
     pachd: new PachdClients(),
     system: config.system,
     logger: config.logger,
+    tlsCas: new TlsCaStore(),
     learnedObservations: new Map(),
   };
   return new Backend(
@@ -49,8 +51,9 @@ export function createPachydermBackend(config: BackendConfig): Backend {
       ],
       secrets: [pachdTokenSecret(engine)],
       specialPaths: {
-        // The journal of side effects at pachd is per cluster, and holds token values.
-        localStorage: ['wal/'],
+        // The journal of side effects at pachd is per cluster, and holds token values; leases are
+        // per cluster too, and so are the CA copies their homes name.
+        localStorage: ['wal/', TLS_CA_PREFIX],
         sealWrapStorage: [CONFIG_KEY, 'wal/'],
       },
       walRollback: walRollback(engine),

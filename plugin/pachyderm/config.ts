@@ -1,4 +1,4 @@
-import type { Redactor } from '../goplugin/redactor';
+import type { Redactor, Release } from '../goplugin/redactor';
 import { badRequest, internalError } from '../sdk/errors';
 import type { Request } from '../sdk/logical';
 import { getJson, putJson, type Storage } from '../sdk/storage';
@@ -33,6 +33,18 @@ export interface EngineConfig {
   pachd_max_in_flight?: number;
   /** What pachd said when the configuration was last verified. */
   observed?: ObservedPachd;
+  /**
+   * Present when the engine minted the admin token (rotate-root), absent when an operator wrote
+   * it. The engine revokes a token it minted once the configuration lets go of it, and leaves an
+   * operator's alone: the operator may use it elsewhere.
+   */
+  admin_token_minted?: MintedAdminToken;
+}
+
+export interface MintedAdminToken {
+  subject: string;
+  generation: PachdGeneration;
+  minted_at: string;
 }
 
 export interface ObservedPachd {
@@ -66,19 +78,28 @@ export const MAX_WRITES_IN_FLIGHT_LIMIT = 64;
  * the configuration (config writes and deletes, rotations, a rotation's completion in rollback)
  * runs through `update`, one at a time, and sees the stored configuration as the writer before
  * it left it.
+ *
+ * The cache is versioned: a read that began before a write or an invalidation finished stores
+ * nothing, so an older configuration (a revoked admin token, a former address) never replaces a
+ * newer one in it.
  */
 export class ConfigStore {
   private cached: EngineConfig | null | undefined;
+  /** Bumped by every change of what the cache should hold. */
+  private version = 0;
+  /** Keeps the cached configuration's admin token secret while the cache holds it. */
+  private releaseCached: Release | undefined;
   private readonly writers = new SerialRunner();
 
   constructor(private readonly redactor: Redactor) {}
 
   async load(storage: Storage): Promise<EngineConfig | undefined> {
-    if (this.cached === undefined) {
-      const stored = await getJson<EngineConfig>(storage, CONFIG_KEY);
-      this.remember(stored ?? null);
-    }
-    return this.cached ?? undefined;
+    if (this.cached !== undefined) return this.cached ?? undefined;
+    const versionAtStart = this.version;
+    const stored = (await getJson<EngineConfig>(storage, CONFIG_KEY)) ?? null;
+    if (this.version === versionAtStart) this.remember(stored);
+    // Something newer arrived meanwhile: prefer it to what this read found.
+    return (this.cached === undefined ? stored : this.cached) ?? undefined;
   }
 
   /** The configuration, or a 400 telling the operator to write it. */
@@ -90,7 +111,8 @@ export class ConfigStore {
 
   /**
    * Runs `change` alone among the configuration's writers, with the configuration read afresh
-   * from storage (a cached copy could predate the last writer on another node).
+   * from storage (a cached copy could predate the last writer on another node). What the writer
+   * protects stays secret until `change` has finished; what it saves, for as long as it is stored.
    */
   update<T>(
     request: Pick<Request, 'storage' | 'cancelled' | 'deadline'>,
@@ -102,40 +124,51 @@ export class ConfigStore {
       if (request.cancelled() || (request.deadline !== undefined && Date.now() >= request.deadline)) {
         throw internalError('the request was cancelled while it waited for another configuration change to finish');
       }
-      const stored = await getJson<EngineConfig>(storage, CONFIG_KEY);
-      this.remember(stored ?? null);
-      return change(stored, {
-        save: (config) => this.save(storage, config),
-        delete: () => this.delete(storage),
-      });
+      const releases: Release[] = [];
+      try {
+        const stored = (await getJson<EngineConfig>(storage, CONFIG_KEY)) ?? null;
+        this.version += 1;
+        this.remember(stored);
+        return await change(stored ?? undefined, {
+          save: (config) => this.save(storage, config),
+          delete: () => this.delete(storage),
+          protect: (value) => void releases.push(this.redactor.hold(value)),
+        });
+      } finally {
+        for (const release of releases) release();
+      }
     });
   }
 
   /** Another node changed the configuration. */
   invalidate(): void {
-    this.cached = undefined;
-  }
-
-  /** Registers a value that may become the admin token, before anything could echo it. */
-  protect(adminToken: string): void {
-    this.redactor.add(adminToken);
+    this.version += 1;
+    this.remember(undefined);
   }
 
   private async save(storage: Storage, config: EngineConfig): Promise<void> {
-    this.protect(config.admin_token);
-    await putJson(storage, CONFIG_KEY, { ...config, version: STORAGE_VERSION }, { sealWrap: true });
+    const release = this.redactor.hold(config.admin_token);
+    try {
+      await putJson(storage, CONFIG_KEY, { ...config, version: STORAGE_VERSION }, { sealWrap: true });
+    } finally {
+      release();
+    }
+    this.version += 1;
     this.remember(config);
   }
 
   private async delete(storage: Storage): Promise<void> {
     await storage.delete(CONFIG_KEY);
+    this.version += 1;
     this.remember(null);
   }
 
-  private remember(config: EngineConfig | null): void {
-    // Whatever else goes wrong, this value never reaches an answer or a log line. Retired admin
-    // tokens stay registered: other mounts of a multiplexed process may share one, and they are few.
-    if (config !== null) this.protect(config.admin_token);
+  private remember(config: EngineConfig | null | undefined): void {
+    // Whatever else goes wrong, the admin token the cache holds never reaches an answer or a log
+    // line; a replaced one is let go, so the set of secrets stays as small as the mount's.
+    const release = config === null || config === undefined ? undefined : this.redactor.hold(config.admin_token);
+    this.releaseCached?.();
+    this.releaseCached = release;
     this.cached = config;
   }
 }
@@ -144,6 +177,8 @@ export class ConfigStore {
 export interface ConfigWriter {
   save(config: EngineConfig): Promise<void>;
   delete(): Promise<void>;
+  /** Keeps a value that may become the admin token out of answers and logs while the change runs. */
+  protect(value: string): void;
 }
 
 export function notConfigured(): Error {

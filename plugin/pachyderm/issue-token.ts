@@ -30,6 +30,7 @@ import { grantRoles, removeDynamicRobot } from './robot-bindings';
 import { checkRoleGrants, formatRoleGrants, type RoleGrant } from './role-bindings';
 import { TOKEN_SECRET_TYPE, type TokenLeaseData } from './secret-pachd-token';
 import { checkSubject, checkSubjectForm } from './subjects';
+import { configuredHome } from './token-home';
 import { revokeAtHome } from './token-revocation';
 import { vaultErrorFromPachd } from './upstream-errors';
 import { PENDING_TOKEN_WAL, type PendingTokenWal } from './wal-rollback';
@@ -85,10 +86,13 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
     mountMaxTtl: await engine.system.maxLeaseTtl(),
   });
 
-  const journal = new IssuanceJournal(engine, request.storage, config, {
-    subject,
+  const home = await configuredHome(engine, request.storage, config, {
     generation: authApi.generation,
     pachd_address: authApi.connection.address.canonical,
+  });
+  const journal = new IssuanceJournal(engine, request.storage, config, {
+    subject,
+    ...home,
     expires_at: new Date(Date.now() + ttls.pachdLifetimeSeconds * 1000).toISOString(),
     ...(issuance.mode === 'restore' ? { token: generatePachdToken() } : {}),
     ...(grants === undefined ? {} : { role_bindings: grants }),
@@ -141,8 +145,7 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
   const data: TokenLeaseData = {
     token: minted.token,
     subject: minted.subject,
-    generation: authApi.generation,
-    pachd_address: authApi.connection.address.canonical,
+    ...home,
     ttl_seconds: nanosToSeconds(ttls.ttl),
     max_ttl_seconds: nanosToSeconds(ttls.maxTtl),
     token_expires_at: minted.expiresAt?.toISOString() ?? null,
@@ -310,9 +313,9 @@ class IssuanceJournal {
       // The configuration now in force: a rotation since the issuance began retired its admin token.
       const config = (await this.engine.configs.load(this.storage).catch(() => undefined)) ?? this.config;
       if (grants !== undefined) {
-        await removeDynamicRobot(this.engine, config, { ...this.entry, grants, token });
+        await removeDynamicRobot(this.engine, this.storage, config, { ...this.entry, grants, token });
       } else if (token !== undefined) {
-        await revokeAtHome(this.engine, config, this.entry, token);
+        await revokeAtHome(this.engine, this.storage, config, this.entry, token);
       }
     } catch (error) {
       this.engine.logger.error('could not revoke a token whose issuance failed; the rollback tick retries', {

@@ -22,6 +22,11 @@ export interface PachdVersionInfo {
 export interface TokenHome {
   pachd_address: string;
   generation: PachdGeneration;
+  /**
+   * The CA certificates that pachd was dialled with (tls-ca-store.ts); absent for the system
+   * roots, and in leases and entries written before homes carried them.
+   */
+  pachd_tls_ca_sha256?: string;
 }
 
 type ConnectionSettings = Pick<
@@ -121,22 +126,26 @@ export class PachdClients {
   }
 
   /**
-   * The auth API of the pachd a token lives at, with the configuration's TLS settings and
-   * bounds (defaults when the engine is no longer configured).
+   * The auth API of the pachd a token lives at. The configured pachd is dialled as configured;
+   * any other with the CA certificates its home was dialled with (`homeTlsCa`, the system roots
+   * when none), the configuration's call timeout and bound, or the defaults once it is gone.
    */
-  async authApiAt(config: EngineConfig | undefined, home: TokenHome, deadline?: number): Promise<PachdAuthApi> {
-    const settings: ConnectionSettings = config ?? {
-      pachd_address: home.pachd_address,
-      pachd_tls_ca: '',
-      request_timeout_seconds: DEFAULT_REQUEST_TIMEOUT_SECONDS,
-      pachd_max_in_flight: DEFAULT_MAX_WRITES_IN_FLIGHT,
-    };
-    const connection = this.connection(settings, { address: home.pachd_address, deadline });
-    const known =
-      config !== undefined && isConfiguredAddress(config, connection.address)
-        ? config.observed?.pachd_version
-        : undefined;
-    return this.authApi(connection, home.generation, known);
+  async authApiAt(
+    config: EngineConfig | undefined,
+    home: TokenHome,
+    options: { deadline?: number | undefined; homeTlsCa?: string | undefined } = {},
+  ): Promise<PachdAuthApi> {
+    const configured = config !== undefined && isConfiguredAddress(config, home.pachd_address);
+    const settings: ConnectionSettings = configured
+      ? config
+      : {
+          pachd_address: home.pachd_address,
+          pachd_tls_ca: options.homeTlsCa ?? '',
+          request_timeout_seconds: config?.request_timeout_seconds ?? DEFAULT_REQUEST_TIMEOUT_SECONDS,
+          pachd_max_in_flight: config?.pachd_max_in_flight ?? DEFAULT_MAX_WRITES_IN_FLIGHT,
+        };
+    const connection = this.connection(settings, { address: home.pachd_address, deadline: options.deadline });
+    return this.authApi(connection, home.generation, configured ? config.observed?.pachd_version : undefined);
   }
 
   close(): void {

@@ -19,6 +19,7 @@ import { isConfiguredAddress, parseAddress } from './pachd-clients';
 import { isSendableToken } from './pachd/connection';
 import { tokenFingerprint } from './pachd/token-material';
 import { observePachd } from './pachd-observation';
+import { DISCARD_ROOT_TOKEN_FIELD, prepareAdminTokenRelease } from './admin-token-retirement';
 import { vaultErrorFromPachd } from './upstream-errors';
 
 const GENERATIONS: readonly GenerationSetting[] = ['auto', '1', '2'];
@@ -100,6 +101,13 @@ no role sets them.`,
         description: 'Check the address and admin token against pachd before storing (default true).',
         default: true,
       },
+      [DISCARD_ROOT_TOKEN_FIELD]: {
+        type: 'bool',
+        description:
+          'Let a write that replaces admin_token, or a delete, drop a pach:root token that config/rotate-root ' +
+          "minted: the cluster's only root token, which no one else holds. Without it such a change is refused.",
+        default: false,
+      },
     },
     existenceCheck: async (request) => (await engine.configs.load(request.storage)) !== undefined,
     operations: {
@@ -117,11 +125,21 @@ no role sets them.`,
       },
       delete: {
         summary: 'Delete the configuration.',
-        handler: async (request) => {
-          await engine.configs.update(request, async (_current, writer) => writer.delete());
+        handler: async (request, fields) => {
+          const warnings = await engine.configs.update(request, async (current, writer) => {
+            if (current === undefined) return [];
+            const release = await prepareAdminTokenRelease(
+              engine,
+              request,
+              current,
+              fields.bool(DISCARD_ROOT_TOKEN_FIELD),
+            );
+            await writer.delete();
+            return release();
+          });
           engine.pachd.close();
           engine.learnedObservations.clear();
-          return undefined;
+          return warnings.length > 0 ? { warnings } : undefined;
         },
       },
     },
@@ -180,6 +198,12 @@ async function writeConfig(engine: Engine, request: Request, fields: FieldData):
   // answers to the calls it makes; it is registered with the redactor once it is stored.
   return engine.configs.update(request, async (existing, writer) => {
     const next = nextConfig(fields, existing);
+    if (fields.has('admin_token')) writer.protect(next.admin_token);
+    requireAdminTokenForNewPachd(fields, next, existing);
+    const replacesAdminToken = existing !== undefined && existing.admin_token !== next.admin_token;
+    if (existing?.admin_token_minted !== undefined && !replacesAdminToken) {
+      next.admin_token_minted = existing.admin_token_minted;
+    }
     const warnings: string[] = [];
     if (fields.bool('verify_connection')) {
       next.observed = await verify(engine, next, existing, request, warnings);
@@ -192,7 +216,11 @@ async function writeConfig(engine: Engine, request: Request, fields: FieldData):
       if (unchanged && existing.observed !== undefined) next.observed = existing.observed;
       else warnings.push('stored without checking pachd (verify_connection=false)');
     }
+    const release = replacesAdminToken
+      ? await prepareAdminTokenRelease(engine, request, existing, fields.bool(DISCARD_ROOT_TOKEN_FIELD))
+      : undefined;
     await writer.save(next);
+    if (release !== undefined) warnings.push(...(await release()));
     engine.logger.info('configuration written', {
       pachd_address: next.pachd_address,
       admin_subject: next.observed?.admin_subject,
@@ -256,6 +284,22 @@ function nextConfig(fields: FieldData, existing: EngineConfig | undefined): Engi
     throw badRequest(`pachd_max_in_flight must be between 0 (no bound) and ${MAX_WRITES_IN_FLIGHT_LIMIT}`);
   }
   return next;
+}
+
+/**
+ * The admin token is write-only, so it must never follow the configuration somewhere new: a
+ * writer who could point the engine at another pachd (or trust another CA for the same address)
+ * without also giving the token would collect the stored one at the first call there.
+ */
+function requireAdminTokenForNewPachd(fields: FieldData, next: EngineConfig, existing: EngineConfig | undefined): void {
+  if (existing === undefined || fields.has('admin_token')) return;
+  const moved = !isConfiguredAddress(existing, next.pachd_address);
+  const newTrust = next.pachd_tls_ca !== existing.pachd_tls_ca;
+  if (!moved && !newTrust) return;
+  throw badRequest(
+    `changing ${moved ? 'pachd_address' : 'pachd_tls_ca'} needs admin_token in the same write: the stored admin ` +
+      'token is never sent to a pachd, or through a TLS trust, it was not written for; nothing was changed',
+  );
 }
 
 /** Asks pachd what this configuration would get; nothing is stored when it fails. */

@@ -49,7 +49,7 @@ then is harmless. The engine's own admin token is refused: rotate it with config
           try {
             const authApi = await engine.pachd.configuredAuthApi(config, request.deadline);
             const home = { pachd_address: authApi.connection.address.canonical, generation: authApi.generation };
-            outcome = await revokeAtHome(engine, config, home, token, request.deadline);
+            outcome = await revokeAtHome(engine, request.storage, config, home, token, request.deadline);
           } catch (error) {
             throw vaultErrorFromPachd(error, 'cannot revoke the token');
           }

@@ -12,7 +12,8 @@ import { isConfiguredAddress, type TokenHome } from './pachd-clients';
 import type { PachdAuthApi } from './pachd/auth-api';
 import { PachdError } from './pachd/errors';
 import { formatResource, type RoleGrant } from './role-bindings';
-import { revokeAtHome } from './token-revocation';
+import type { Storage } from '../sdk/storage';
+import { authApiAtHome } from './token-home';
 
 /** A dynamic robot as its lease or journal knows it. */
 export interface DynamicRobot extends TokenHome {
@@ -40,38 +41,50 @@ export async function grantRoles(
   for (const grant of grants) await authApi.setRoles(adminToken, grant.resource, subject, grant.roles);
 }
 
-/** Revokes every token of the robot and removes every binding it was given. */
+/**
+ * Revokes every token of the robot and removes every binding it was given. When the admin token
+ * cannot do it (it goes to no other pachd than the configured one, and it may have expired or been
+ * revoked), the robot's token is still revoked by its own value, and the error names the bindings
+ * left and how to remove them by hand; the caller keeps what covers the robot and tries again.
+ */
 export async function removeDynamicRobot(
   engine: Engine,
+  storage: Storage,
   config: EngineConfig | undefined,
   robot: DynamicRobot,
   deadline?: number,
 ): Promise<RobotRemoval> {
-  const authApi = await engine.pachd.authApiAt(config, robot, deadline);
+  const authApi = await authApiAtHome(engine, storage, config, robot, deadline);
   const atHome = config !== undefined && isConfiguredAddress(config, authApi.connection.address);
   if (!atHome) {
     // The admin token goes to no other pachd: the token can still revoke itself, the bindings stay.
-    if (robot.token !== undefined) await revokeAtHome(engine, config, robot, robot.token, deadline);
-    const why =
+    if (robot.token !== undefined) await authApi.revokeAsItself(robot.token);
+    throw bindingsLeft(
+      robot,
+      robot.grants,
       config === undefined
         ? 'the engine is not configured, so it holds no admin token to remove them with'
-        : 'the engine is now configured for another pachd, and its admin token goes nowhere else';
-    const commands = robot.grants.map((grant) => removalCommand(grant, robot.subject)).join('; ');
-    throw codedError(
-      502,
-      `cannot remove the role bindings of ${robot.subject} at pachd ${robot.pachd_address}: ${why}` +
-        `${robot.token === undefined ? '' : ' (its token was revoked)'}. Write config for that pachd again and ` +
-        `this is retried, or remove them by hand (${commands}) and revoke the lease with -force`,
+        : 'the engine is now configured for another pachd, and its admin token goes nowhere else',
     );
   }
-  const tokensRevoked = await revokeTokens(engine, config, authApi, robot, deadline);
+  const adminRefused = () =>
+    'the admin token no longer works at pachd (expired or revoked); write config with a working admin_token';
+  let tokensRevoked: number | 'unknown';
+  try {
+    tokensRevoked = await revokeTokens(config, authApi, robot);
+  } catch (error) {
+    if (!isUnauthenticated(error)) throw error;
+    if (robot.token !== undefined) await authApi.revokeAsItself(robot.token);
+    throw bindingsLeft(robot, robot.grants, adminRefused());
+  }
   let bindingsRemoved = 0;
   let resourcesGone = 0;
-  for (const grant of robot.grants) {
+  for (const [index, grant] of robot.grants.entries()) {
     try {
       await authApi.setRoles(config.admin_token, grant.resource, robot.subject, []);
       bindingsRemoved += 1;
     } catch (error) {
+      if (isUnauthenticated(error)) throw bindingsLeft(robot, robot.grants.slice(index), adminRefused());
       // A binding on a deleted repo or project went with it.
       if (!(error instanceof PachdError) || error.failure !== 'resource-not-found') throw error;
       resourcesGone += 1;
@@ -90,11 +103,9 @@ export async function removeDynamicRobot(
  * this engine holds is revoked by value.
  */
 async function revokeTokens(
-  engine: Engine,
   config: EngineConfig,
   authApi: PachdAuthApi,
   robot: DynamicRobot,
-  deadline: number | undefined,
 ): Promise<number | 'unknown'> {
   try {
     const revoked = await authApi.revokeTokensOf(config.admin_token, robot.subject);
@@ -103,8 +114,23 @@ async function revokeTokens(
     if (!(error instanceof PachdError) || error.failure !== 'permission-denied') throw error;
   }
   if (robot.token === undefined) return 0;
-  const outcome = await revokeAtHome(engine, config, robot, robot.token, deadline);
+  const outcome = await authApi.revoke(config.admin_token, robot.token);
   return outcome === 'unknown' ? 'unknown' : outcome === 'revoked' ? 1 : 0;
+}
+
+function isUnauthenticated(error: unknown): boolean {
+  return error instanceof PachdError && error.failure === 'unauthenticated';
+}
+
+/** The robot's token is gone (when its value is known) but these bindings stay until someone removes them. */
+function bindingsLeft(robot: DynamicRobot, grants: readonly RoleGrant[], why: string): Error {
+  const commands = grants.map((grant) => removalCommand(grant, robot.subject)).join('; ');
+  return codedError(
+    502,
+    `cannot remove the role bindings of ${robot.subject} at pachd ${robot.pachd_address}: ${why}` +
+      `${robot.token === undefined ? '' : ' (its token was revoked)'}. This is retried; or remove them by hand ` +
+      `(${commands}) and revoke the lease with -force`,
+  );
 }
 
 /** What an operator runs to remove one binding by hand, in pachctl's words. */

@@ -11,23 +11,21 @@ import type { RenewResult, SecretDefinition } from '../sdk/framework';
 import type { Request, Secret } from '../sdk/logical';
 import type { Engine } from './engine';
 import { pachdLifetime, V1_EXPIRY_SKEW_SECONDS } from './lease-ttl';
-import { isConfiguredAddress } from './pachd-clients';
-import { PACHD_V1_MAX_TTL_SECONDS, type PachdGeneration, type RevokeOutcome } from './pachd/auth-api';
+import { isConfiguredAddress, type TokenHome } from './pachd-clients';
+import { PACHD_V1_MAX_TTL_SECONDS, type RevokeOutcome } from './pachd/auth-api';
 import { PachdError, tokenIsGone } from './pachd/errors';
 import { tokenFingerprint } from './pachd/token-material';
 import { removeDynamicRobot } from './robot-bindings';
 import { formatRoleGrants, grantsFromStored, type RoleGrant } from './role-bindings';
+import { authApiAtHome } from './token-home';
 import { revokeAtHome } from './token-revocation';
 import { vaultErrorFromPachd } from './upstream-errors';
 
 export const TOKEN_SECRET_TYPE = 'pachyderm_token';
 
-export interface TokenLeaseData {
+export interface TokenLeaseData extends TokenHome {
   token: string;
   subject: string;
-  generation: PachdGeneration;
-  /** Canonical address of the pachd that issued the token. */
-  pachd_address: string;
   /** The lease's base TTL: what a renew without increment asks for. */
   ttl_seconds: number;
   max_ttl_seconds: number;
@@ -86,9 +84,11 @@ async function renewToken(engine: Engine, request: Request, secret: Secret): Pro
   }
 
   const config = await engine.configs.load(request.storage);
-  const authApi = await engine.pachd.authApiAt(config, lease, request.deadline).catch((error: unknown) => {
-    throw vaultErrorFromPachd(error, 'cannot renew');
-  });
+  const authApi = await authApiAtHome(engine, request.storage, config, lease, request.deadline).catch(
+    (error: unknown) => {
+      throw vaultErrorFromPachd(error, 'cannot renew');
+    },
+  );
 
   if (lease.generation === 1) {
     if (config === undefined) {
@@ -149,7 +149,7 @@ async function revokeToken(engine: Engine, request: Request, secret: Secret): Pr
   const config = await engine.configs.load(request.storage);
   let outcome: RevokeOutcome;
   try {
-    outcome = await revokeAtHome(engine, config, lease, lease.token, request.deadline);
+    outcome = await revokeAtHome(engine, request.storage, config, lease, lease.token, request.deadline);
   } catch (error) {
     // Vault retries failed revocations with backoff; the error says why this one failed.
     throw vaultErrorFromPachd(error, `cannot revoke the token for ${lease.subject}`);
@@ -172,7 +172,7 @@ async function revokeDynamicRobot(
 ): Promise<void> {
   const config = await engine.configs.load(request.storage);
   try {
-    const removal = await removeDynamicRobot(engine, config, { ...lease, grants }, request.deadline);
+    const removal = await removeDynamicRobot(engine, request.storage, config, { ...lease, grants }, request.deadline);
     engine.logger.debug('removed a dynamic robot', {
       subject: lease.subject,
       fingerprint: tokenFingerprint(lease.token),
@@ -196,6 +196,7 @@ function leaseData(secret: Secret, doing: 'renew' | 'revoke'): TokenLeaseData {
     typeof data.subject === 'string' &&
     (data.generation === 1 || data.generation === 2) &&
     typeof data.pachd_address === 'string' &&
+    (data.pachd_tls_ca_sha256 === undefined || typeof data.pachd_tls_ca_sha256 === 'string') &&
     typeof data.ttl_seconds === 'number' &&
     typeof data.max_ttl_seconds === 'number';
   if (!valid) {

@@ -3,6 +3,8 @@ import type { Engine } from './engine';
 import { isConfiguredAddress, type TokenHome } from './pachd-clients';
 import type { RevokeOutcome } from './pachd/auth-api';
 import { PachdError } from './pachd/errors';
+import { authApiAtHome } from './token-home';
+import type { Storage } from '../sdk/storage';
 
 /**
  * Revokes a token at the pachd it lives at. The admin token goes only to the configured pachd:
@@ -13,12 +15,13 @@ import { PachdError } from './pachd/errors';
  */
 export async function revokeAtHome(
   engine: Engine,
+  storage: Storage,
   config: EngineConfig | undefined,
   home: TokenHome,
   token: string,
   deadline?: number,
 ): Promise<RevokeOutcome> {
-  const authApi = await engine.pachd.authApiAt(config, home, deadline);
+  const authApi = await authApiAtHome(engine, storage, config, home, deadline);
   if (config === undefined || !isConfiguredAddress(config, authApi.connection.address)) {
     return authApi.revokeAsItself(token);
   }

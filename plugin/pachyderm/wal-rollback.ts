@@ -10,8 +10,9 @@ import type { Request } from '../sdk/logical';
 import type { WalEntry } from '../sdk/wal';
 import { ADMIN_ROTATION_WAL, type AdminRotationWal } from './admin-rotation';
 import { finishInterruptedRotation } from './admin-rotation-rollback';
+import { finishInterruptedRetirement, RETIRED_ADMIN_WAL, type RetiredAdminWal } from './admin-token-retirement';
 import type { Engine } from './engine';
-import type { PachdGeneration } from './pachd/auth-api';
+import type { TokenHome } from './pachd-clients';
 import { tokenFingerprint } from './pachd/token-material';
 import { removeDynamicRobot } from './robot-bindings';
 import { grantsFromStored, type RoleGrant } from './role-bindings';
@@ -21,10 +22,8 @@ export const PENDING_TOKEN_WAL = 'pachd-token';
 export const WAL_ROLLBACK_MIN_AGE_MS = 10 * 60 * 1000;
 
 /** An issuance in progress: the token's value once known (before pachd sees it when the engine picks it). */
-export interface PendingTokenWal {
+export interface PendingTokenWal extends TokenHome {
   subject: string;
-  generation: PachdGeneration;
-  pachd_address: string;
   /** When pachd expires the token, if it was minted. */
   expires_at: string;
   token?: string;
@@ -39,6 +38,8 @@ export function walRollback(engine: Engine): (request: Request, entry: WalEntry)
         return revokePending(engine, request, entry as WalEntry<unknown> as WalEntry<PendingTokenWal>);
       case ADMIN_ROTATION_WAL:
         return finishInterruptedRotation(engine, request, entry as WalEntry<unknown> as WalEntry<AdminRotationWal>);
+      case RETIRED_ADMIN_WAL:
+        return finishInterruptedRetirement(engine, request, entry as WalEntry<unknown> as WalEntry<RetiredAdminWal>);
       default:
         engine.logger.warn('dropping WAL entry of unknown kind', { kind: entry.kind, wal_id: entry.id });
     }
@@ -65,7 +66,7 @@ async function revokePending(engine: Engine, request: Request, entry: WalEntry<P
     return;
   }
   const config = await engine.configs.load(request.storage);
-  const outcome = await revokeAtHome(engine, config, pending, pending.token, request.deadline);
+  const outcome = await revokeAtHome(engine, request.storage, config, pending, pending.token, request.deadline);
   const fingerprint = tokenFingerprint(pending.token);
   switch (outcome) {
     case 'revoked':
@@ -110,6 +111,7 @@ async function removeInterruptedRobot(
   const config = await engine.configs.load(request.storage);
   const removal = await removeDynamicRobot(
     engine,
+    request.storage,
     config,
     { ...pending, grants, token: pending.token },
     request.deadline,

@@ -9,9 +9,10 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Broker } from '../goplugin/broker';
 import type { Logger } from '../goplugin/logger';
-import type { Redactor } from '../goplugin/redactor';
+import { Redactor } from '../goplugin/redactor';
 import { serviceDefinition } from '../grpc/proto-loading';
 import { AfterResponse } from './after-response';
+import { answerProblem } from './answer-check';
 import { ErrorType, VaultError } from './errors';
 import type { Backend, BackendConfig } from './framework';
 import { HostStorage, HostSystemView, RequestConsistency } from './host-clients';
@@ -24,7 +25,7 @@ import type {
   WireSetupArgs,
 } from './protos';
 import { vaultDefinitions } from './protos';
-import { errorToWire, requestFromWire, responseToWire } from './translation';
+import { errorToWire, requestFromWire, responseToWire, utf8Safe } from './translation';
 
 export type BackendFactory = (config: BackendConfig) => Backend | Promise<Backend>;
 
@@ -34,8 +35,6 @@ export interface BackendServerOptions {
   version: string;
   logger: Logger;
   multiplexing: boolean;
-  /** Scrubs registered secrets from every answer and error text, whatever path produced them. */
-  redactor: Redactor;
 }
 
 /**
@@ -57,6 +56,19 @@ interface MountInstance {
   backend: Backend;
   channel: grpc.Channel;
   storage: HostStorage;
+  /**
+   * This mount's secrets, kept out of its error texts and log lines, and checked for in its
+   * answers; no other mount's secret can touch what this mount says.
+   */
+  redactor: Redactor;
+  logger: Logger;
+  /** After-response work waiting out its delivery grace; run at once if the mount closes first. */
+  pendingWork: Set<PendingWork>;
+}
+
+interface PendingWork {
+  timer: NodeJS.Timeout;
+  run: () => Promise<void>;
 }
 
 type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => void;
@@ -108,13 +120,29 @@ export class BackendServer {
     return (call, callback) => {
       run(call).then(
         (reply) => callback(null, reply),
-        (error: unknown) => {
-          const detail = this.options.redactor.scrub(errorMessage(error));
-          this.options.logger.error('backend call failed', { method: call.getPath(), error: detail });
-          callback({ code: grpc.status.INTERNAL, details: detail });
-        },
+        (error: unknown) => this.failCall(call, callback, error),
       );
     };
+  }
+
+  /** A call that failed outside any backend's answer: a gRPC error, in this mount's words only. */
+  private failCall(
+    call: grpc.ServerUnaryCall<unknown, unknown>,
+    callback: (error: grpc.ServiceError | null) => void,
+    error: unknown,
+  ): void {
+    const mount = this.knownInstance(call);
+    const detail = utf8Safe(mount === undefined ? errorMessage(error) : mount.redactor.scrub(errorMessage(error)));
+    (mount?.logger ?? this.options.logger).error('backend call failed', { method: call.getPath(), error: detail });
+    callback({ code: grpc.status.INTERNAL, details: detail } as grpc.ServiceError);
+  }
+
+  private knownInstance(call: grpc.ServerUnaryCall<unknown, unknown>): MountInstance | undefined {
+    try {
+      return this.instance(call);
+    } catch {
+      return undefined;
+    }
   }
 
   private multiplexId(call: grpc.ServerUnaryCall<unknown, unknown>): string {
@@ -140,16 +168,18 @@ export class BackendServer {
     try {
       channel = await this.broker.dial(args.broker_id);
       const storage = new HostStorage(channel);
+      const redactor = new Redactor();
+      const logger = this.options.logger.redacting(redactor);
       const backend = await this.options.factory({
         storage,
         system: new HostSystemView(channel),
-        logger: this.options.logger,
-        redactor: this.options.redactor,
+        logger,
+        redactor,
         config: { ...args.Config },
         backendUuid: args.backendUUID,
       });
       const previous = this.instances.get(id);
-      this.instances.set(id, { backend, channel, storage });
+      this.instances.set(id, { backend, channel, storage, redactor, logger, pendingWork: new Set() });
       if (previous !== undefined) await this.close(previous);
       return { err: '' };
     } catch (error) {
@@ -186,39 +216,94 @@ export class BackendServer {
 
   /**
    * HandleRequest, with the request's after-response work run once the reply is handed to
-   * grpc-js. A host that cancelled first never sees the reply, and the work is told so.
+   * grpc-js. The reply is encoded here, before it counts as given: one the host could not decode
+   * would reach it as a failed call, and the work must then be told the host holds nothing. A
+   * host that cancelled first never sees the reply, and the work is told so too.
    */
   private serveRequest(
     call: grpc.ServerUnaryCall<WireHandleRequestArgs, WireHandleRequestReply>,
     callback: grpc.sendUnaryData<WireHandleRequestReply>,
   ): void {
     const after = new AfterResponse();
-    this.handleRequest(call, after).then(
+    let mount: MountInstance | undefined;
+    this.handleRequest(call, after, (instance) => (mount = instance)).then(
       (reply) => {
+        const encoded = this.encodeReply(reply, mount);
         // Read before answering: grpc-js marks every call cancelled once its stream has closed,
         // however it closed, so only now does the flag mean the host gave up.
-        const delivered = !call.cancelled && reply.err === null;
-        callback(null, reply);
+        const delivered = !call.cancelled && encoded.delivers;
+        // The serializer passes encoded bytes through unchanged (proto-loading.ts).
+        callback(null, encoded.bytes as unknown as WireHandleRequestReply);
         if (after.pending === 0) return;
-        setTimeout(() => void after.settle(delivered, this.options.logger), DELIVERY_GRACE_MS);
+        const logger = mount?.logger ?? this.options.logger;
+        if (mount === undefined) {
+          void after.settle(false, logger);
+          return;
+        }
+        this.settleAfterGrace(mount, () => after.settle(delivered, logger));
       },
       (error: unknown) => {
-        const detail = this.options.redactor.scrub(errorMessage(error));
-        this.options.logger.error('backend call failed', { method: call.getPath(), error: detail });
-        callback({ code: grpc.status.INTERNAL, details: detail });
-        if (after.pending > 0) void after.settle(false, this.options.logger);
+        this.failCall(call, callback, error);
+        if (after.pending > 0) void after.settle(false, mount?.logger ?? this.options.logger);
       },
     );
+  }
+
+  /** Runs `work` once the delivery grace is over, or as soon as the mount closes, whichever is first. */
+  private settleAfterGrace(mount: MountInstance, work: () => Promise<void>): void {
+    const pending: PendingWork = {
+      timer: setTimeout(() => void pending.run(), DELIVERY_GRACE_MS),
+      run: async () => {
+        if (!mount.pendingWork.delete(pending)) return;
+        clearTimeout(pending.timer);
+        await work();
+      },
+    };
+    mount.pendingWork.add(pending);
+  }
+
+  /**
+   * The reply's bytes, and whether they carry the backend's answer. An answer that reveals one of
+   * the mount's secrets, or that the host could not decode, is replaced by an error: it is never
+   * rewritten, and never counted as given.
+   */
+  private encodeReply(
+    reply: WireHandleRequestReply,
+    mount: MountInstance | undefined,
+  ): { bytes: Buffer; delivers: boolean } {
+    const problem = reply.err === null ? answerProblem(reply, mount?.redactor) : undefined;
+    if (problem === undefined) {
+      try {
+        return { bytes: vaultDefinitions.encode('pb.HandleRequestReply', reply), delivers: reply.err === null };
+      } catch (error) {
+        return this.encodeWithheld(reply, mount, `the answer could not be encoded: ${errorMessage(error)}`);
+      }
+    }
+    return this.encodeWithheld(reply, mount, problem);
+  }
+
+  private encodeWithheld(
+    reply: WireHandleRequestReply,
+    mount: MountInstance | undefined,
+    problem: string,
+  ): { bytes: Buffer; delivers: false } {
+    (mount?.logger ?? this.options.logger).error('withheld an answer', { problem });
+    const { err } = errorToWire(new Error(`the plugin withheld its answer: ${problem}`));
+    const withheld: WireHandleRequestReply = { response: null, err, walIndex: reply.walIndex };
+    return { bytes: vaultDefinitions.encode('pb.HandleRequestReply', withheld), delivers: false };
   }
 
   private async handleRequest(
     call: grpc.ServerUnaryCall<WireHandleRequestArgs, unknown>,
     after: AfterResponse,
+    found: (instance: MountInstance) => void,
   ): Promise<WireHandleRequestReply> {
     const instance = this.instance(call);
+    found(instance);
     const consistency = new RequestConsistency(call.metadata);
     const wire = call.request.request;
     if (wire === null || wire === undefined) throw new Error('HandleRequest without a request');
+    const censor = (text: string) => instance.redactor.scrub(text);
     try {
       const request = requestFromWire(wire, instance.storage.forRequest(consistency), {
         // grpc-js keeps the flag itself; an AbortController per request cost more than the request.
@@ -227,30 +312,17 @@ export class BackendServer {
         afterResponse: after.add,
       });
       const response = await instance.backend.handleRequest(request);
-      return this.scrubbed({
+      if (response?.warnings !== undefined) response.warnings = response.warnings.map(censor);
+      return {
         response: response === undefined ? null : responseToWire(response),
         err: null,
         walIndex: consistency.walIndex(),
-      });
+      };
     } catch (error) {
-      this.logFailure(wire.operation, wire.path, error);
-      const { err, response } = errorToWire(error);
-      return this.scrubbed({ response: response ?? null, err, walIndex: consistency.walIndex() });
+      this.logFailure(instance.logger, wire.operation, wire.path, error);
+      const { err, response } = errorToWire(error, censor);
+      return { response: response ?? null, err, walIndex: consistency.walIndex() };
     }
-  }
-
-  /** The last line of defence: no registered secret leaves in an answer, however it got there. */
-  private scrubbed(reply: WireHandleRequestReply): WireHandleRequestReply {
-    const redactor = this.options.redactor;
-    const response = reply.response;
-    if (response !== null && response !== undefined) {
-      response.data = redactor.scrub(response.data);
-      if (response.warnings !== undefined)
-        response.warnings = response.warnings.map((warning) => redactor.scrub(warning));
-    }
-    if (reply.err !== null && reply.err !== undefined)
-      reply.err = { ...reply.err, err_msg: redactor.scrub(reply.err.err_msg) };
-    return reply;
   }
 
   private async existenceCheck(
@@ -267,9 +339,12 @@ export class BackendServer {
       const { checkFound, exists } = await instance.backend.existenceCheck(request);
       return { check_found: checkFound, exists, err: null };
     } catch (error) {
-      this.logFailure('existence check', wire.path, error);
-      const err = existenceCheckError(error);
-      return { check_found: false, exists: false, err: { ...err, err_msg: this.options.redactor.scrub(err.err_msg) } };
+      this.logFailure(instance.logger, 'existence check', wire.path, error);
+      return {
+        check_found: false,
+        exists: false,
+        err: existenceCheckError(error, (text) => instance.redactor.scrub(text)),
+      };
     }
   }
 
@@ -283,21 +358,27 @@ export class BackendServer {
     return {};
   }
 
+  /**
+   * Closes a mount: first the work its answers left (a reload, seal or step-down must not leave a
+   * delivered token's journal for the rollback to revoke under a held lease), while the host still
+   * serves its storage; then the backend; then its connection.
+   */
   private async close(instance: MountInstance): Promise<void> {
     try {
+      await Promise.allSettled([...instance.pendingWork].map((work) => work.run()));
       await instance.backend.cleanup();
     } catch (error) {
-      this.options.logger.warn('backend cleanup failed', { error: errorMessage(error) });
+      instance.logger.warn('backend cleanup failed', { error: errorMessage(error) });
     } finally {
       instance.channel.close();
     }
   }
 
-  private logFailure(operation: string, path: string, error: unknown): void {
+  private logFailure(logger: Logger, operation: string, path: string, error: unknown): void {
     if (error instanceof VaultError) {
-      this.options.logger.debug('request refused', { operation, path, error: error.message });
+      logger.debug('request refused', { operation, path, error: error.message });
     } else {
-      this.options.logger.error('request failed', {
+      logger.error('request failed', {
         operation,
         path,
         error: error instanceof Error ? (error.stack ?? error.message) : String(error),
@@ -310,8 +391,8 @@ export class BackendServer {
  * Vault treats an existence check's error as "no check" when it is an unsupported path, shows it
  * to the caller as a 400 when it is a user error, and turns anything else into a bare 500.
  */
-function existenceCheckError(error: unknown): WireProtoError {
-  const wire = errorToWire(error).err;
+function existenceCheckError(error: unknown, censor: (text: string) => string): WireProtoError {
+  const wire = errorToWire(error, censor).err;
   if (error instanceof VaultError && error.type !== ErrorType.UnsupportedPath && error.type !== ErrorType.Internal) {
     return { ...wire, err_type: ErrorType.User };
   }

@@ -1,6 +1,5 @@
 import type { HandshakeConfig } from '../goplugin/launch-environment';
 import { createLogger, levelFromEnvironment, type Logger } from '../goplugin/logger';
-import { Redactor } from '../goplugin/redactor';
 import { servePlugin } from '../goplugin/server';
 import { BackendServer, type BackendFactory } from './backend-server';
 
@@ -25,7 +24,6 @@ export interface ServeBackendOptions {
   factory: BackendFactory;
   multiplexing?: boolean;
   logger?: Logger;
-  redactor?: Redactor;
 }
 
 /** Runs a Vault backend plugin process until Vault stops it. */
@@ -34,9 +32,9 @@ export async function serveBackend(options: ServeBackendOptions): Promise<void> 
   // which drops what is below the server's level. So everything is emitted, as Go plugins do;
   // per-request lines stay at debug and few. PLUGIN_LOG_LEVEL (set with
   // `vault plugin register -env`) quiets a plugin at the source.
-  const redactor = options.redactor ?? new Redactor();
-  const logger =
-    options.logger ?? createLogger({ module: options.name, level: levelFromEnvironment('trace'), redactor });
+  // Secrets are a mount's own: each mount's logger and answers are guarded by its own redactor
+  // (backend-server.ts), so the process-wide logger holds none.
+  const logger = options.logger ?? createLogger({ module: options.name, level: levelFromEnvironment('trace') });
   let backendServer: BackendServer | undefined;
   await servePlugin({
     handshake: VAULT_BACKEND_HANDSHAKE,
@@ -51,7 +49,6 @@ export async function serveBackend(options: ServeBackendOptions): Promise<void> 
           version: options.version,
           logger,
           multiplexing: options.multiplexing ?? true,
-          redactor,
         },
         broker,
       );

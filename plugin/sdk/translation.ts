@@ -69,12 +69,17 @@ function secretFromWire(wire: WireSecret): Secret {
   };
 }
 
+/**
+ * The response as the host decodes it. Data and internal data travel as JSON, which
+ * JSON.stringify keeps well-formed whatever the strings hold; other text is sent as protobuf
+ * strings, which the host refuses whole if they are not valid UTF-8, as a lone surrogate would be.
+ */
 export function responseToWire(response: Response): WireResponse {
   const wire: WireResponse = {
     // Vault decodes this as JSON: an empty string would fail the whole request.
     data: response.data === undefined ? 'null' : JSON.stringify(response.data),
   };
-  if (response.warnings !== undefined && response.warnings.length > 0) wire.warnings = response.warnings;
+  if (response.warnings !== undefined && response.warnings.length > 0) wire.warnings = response.warnings.map(utf8Safe);
   if (response.headers !== undefined) wire.headers = headersToWire(response.headers);
   if (response.secret !== undefined) {
     const secret = response.secret;
@@ -94,16 +99,31 @@ export function responseToWire(response: Response): WireResponse {
   return wire;
 }
 
-/** How a thrown error travels: a typed ProtoError, and for some types an error response. */
-export function errorToWire(error: unknown): { err: WireProtoError; response: WireResponse | undefined } {
+/**
+ * How a thrown error travels: a typed ProtoError, and for some types an error response.
+ * `censor` rewrites the message's text before it is put in either (so a secret it removes is
+ * gone from both, and the JSON around it is built afterwards).
+ */
+export function errorToWire(
+  error: unknown,
+  censor: (text: string) => string = (text) => text,
+): { err: WireProtoError; response: WireResponse | undefined } {
   if (error instanceof VaultError) {
+    const message = utf8Safe(censor(error.message));
     return {
-      err: { err_type: error.type, err_msg: error.message, err_code: error.code },
-      response: error.asResponse ? { data: JSON.stringify({ error: error.message }) } : undefined,
+      err: { err_type: error.type, err_msg: message, err_code: error.code },
+      response: error.asResponse ? { data: JSON.stringify({ error: message }) } : undefined,
     };
   }
-  const message = error instanceof Error ? error.message : String(error);
+  const message = utf8Safe(censor(error instanceof Error ? error.message : String(error)));
   return { err: { err_type: ErrorType.Internal, err_msg: message, err_code: 0 }, response: undefined };
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/** Text the host's protobuf decoder accepts: each lone surrogate becomes U+FFFD, as Go's JSON decoder does too. */
+export function utf8Safe(text: string): string {
+  return text.replace(LONE_SURROGATE, '\uFFFD');
 }
 
 function parseJsonObject(text: string, what: string): Record<string, unknown> {

@@ -81,9 +81,9 @@ describe('hclog-shaped logger', () => {
   it('scrubs registered secret values wherever they appear', () => {
     const { logger, lines, redactor } = capture();
     const secret = 'f00dfeedcafe1234deadbeef';
-    redactor.add(secret);
+    const release = redactor.hold(secret);
     logger.error(`pachd said: bad token ${secret}`, { detail: `x${secret}y` });
-    redactor.delete(secret);
+    release();
     logger.error(`after removal ${secret}`);
     expect(lines[0]).not.toContain(secret);
     expect(lines[1]).toContain(secret);

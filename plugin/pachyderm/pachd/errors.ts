@@ -107,7 +107,7 @@ export function classifyPachdError(
   callToken?: string,
 ): PachdError {
   const scrubber = new Redactor();
-  if (callToken !== undefined) scrubber.add(callToken);
+  if (callToken !== undefined) scrubber.hold(callToken);
   if (error instanceof PachdError) return error;
   if (error instanceof GateTimeout) {
     return new PachdError('busy', error.message, address, method, undefined, error.message, false);
