@@ -89,6 +89,53 @@ describe('hclog-shaped logger', () => {
     expect(lines[1]).toContain(secret);
   });
 
+  it('stays one JSON object per line whatever a held secret looks like, and scrubs it from every text', () => {
+    const { logger, lines, redactor } = capture();
+    const hostile = ['"@message":"', '{"user_token":"', '","@level":"error', '\\u0000\\"}', '.*+?()[]{}|^$\\'];
+    for (const value of hostile) redactor.hold(value);
+    for (const value of hostile) {
+      logger.info(`pachd said ${value} twice: ${value}`, { detail: `x${value}y`, nested: { list: [value] } });
+    }
+    expect(lines).toHaveLength(hostile.length);
+    for (const line of lines) {
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      expect(entry['@level']).toBe('info');
+      expect(String(entry['@message'])).toMatch(/^pachd said \[REDACTED\] twice: \[REDACTED\]$/);
+      expect(entry.detail).toBe('x[REDACTED]y');
+      expect(entry.nested).toEqual({ list: ['[REDACTED]'] });
+    }
+  });
+
+  it("scrubs with the redactors of its own lineage only: one mount's secret leaves another's lines alone", () => {
+    const lines: string[] = [];
+    const root = createLogger({ module: 'plugin', level: 'trace', write: (line) => lines.push(line) });
+    const mountA = new Redactor();
+    const mountB = new Redactor();
+    const loggerA = root.redacting(mountA).named('a');
+    const loggerB = root.redacting(mountB).named('b');
+    mountB.hold('pachd_address');
+    mountB.addFieldName('subject');
+    loggerA.info('issued', { pachd_address: 'grpc://pachd:30650', subject: 'robot:ci' });
+    loggerB.info('issued', { pachd_address: 'grpc://pachd:30650', subject: 'robot:ci', note: 'pachd_address' });
+    const [a, b] = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(a).toMatchObject({ pachd_address: 'grpc://pachd:30650', subject: 'robot:ci', '@module': 'plugin.a' });
+    expect(b).toMatchObject({ subject: '[REDACTED]', note: '[REDACTED]', '@module': 'plugin.b' });
+  });
+
+  it('lets go of a value once its last holder does', () => {
+    const redactor = new Redactor();
+    const first = redactor.hold('shared-admin-token');
+    const second = redactor.hold('shared-admin-token');
+    redactor.hold('short');
+    expect(redactor.size).toBe(1);
+    first();
+    first();
+    expect(redactor.scrub('shared-admin-token')).toBe('[REDACTED]');
+    second();
+    expect(redactor.size).toBe(0);
+    expect(redactor.scrub('shared-admin-token')).toBe('shared-admin-token');
+  });
+
   it('formats timestamps with six fractional digits', () => {
     expect(hclogTimestamp(Date.UTC(2025, 0, 2, 3, 4, 5, 123) * 1000 + 456)).toBe('2025-01-02T03:04:05.123456Z');
     expect(hclogTimestamp(Date.UTC(2025, 0, 2, 3, 4, 5, 0) * 1000 + 7)).toBe('2025-01-02T03:04:05.000007Z');

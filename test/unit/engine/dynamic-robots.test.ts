@@ -111,6 +111,55 @@ describe.each([1, 2] as const)('dynamic robots against pachd %i.x', (generation)
     expect(await listWal(harness.storage)).toEqual([]);
   });
 
+  describe('once the admin token no longer works at pachd', () => {
+    async function readWithDeadAdmin(): Promise<{ response: Response; robot: string; token: string }> {
+      const admin = harness.pachd.control.createToken({
+        subject: 'robot:engine-admin',
+        roles: generation === 1 ? ['SUPER'] : ['clusterAdmin'],
+      });
+      await harness.request('update', 'config', { admin_token: admin.token });
+      await writeRole();
+      const response = await read();
+      // Expired or revoked at pachd behind the engine's back.
+      expect(harness.pachd.control.deleteToken(admin.hash)).toBe(true);
+      return { response, robot: response.data?.subject as string, token: response.data?.user_token as string };
+    }
+
+    it("revokes the robot's token by its value, names the bindings left, and finishes once the admin token works", async () => {
+      const { response, robot, token } = await readWithDeadAdmin();
+      const error = await harness.failure('revoke', '', {}, { secret: leaseOf(response) });
+      expect(error.code).toBe(502);
+      expect(error.message).toMatch(/the admin token no longer works at pachd/);
+      expect(error.message).toContain('(its token was revoked)');
+      expect(error.message).toContain(`pachctl auth set repo edges none ${robot}`);
+      expect(harness.liveToken(token)).toBeUndefined();
+      expect(bindingsOf(robot)).toEqual(expectedBindings);
+      // Vault retries the revocation; with a working admin token it completes.
+      await harness.request('update', 'config', { admin_token: harness.pachd.rootToken });
+      await harness.request('revoke', '', {}, { secret: leaseOf(response) });
+      expect(robotsLeft()).toEqual([]);
+    });
+
+    it("the rollback of an interrupted creation revokes the robot's token by value and keeps its entry", async () => {
+      const { response, robot, token } = await readWithDeadAdmin();
+      await putWal(harness.storage, 'pachd-token', {
+        subject: robot,
+        generation,
+        pachd_address: response.data?.pachd_address,
+        expires_at: new Date(Date.now() + 3600_000).toISOString(),
+        token,
+        role_bindings: response.secret?.internalData.role_bindings,
+      });
+      await harness.request('rollback', '', { immediate: true });
+      expect(harness.liveToken(token)).toBeUndefined();
+      expect(await listWal(harness.storage)).toHaveLength(1);
+      await harness.request('update', 'config', { admin_token: harness.pachd.rootToken });
+      await harness.request('rollback', '', { immediate: true });
+      expect(await listWal(harness.storage)).toEqual([]);
+      expect(bindingsOf(robot)).toEqual({});
+    });
+  });
+
   it('keeps the robot and its bindings on renew', async () => {
     await writeRole();
     const response = await read();
