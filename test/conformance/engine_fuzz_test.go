@@ -621,16 +621,20 @@ func (f *fuzzRun) adoptRotatedToken() {
 	f.restoreConfig("after an accepted config/rotate-root")
 }
 
+// goodConfig is the known-good configuration. After a fuzzed rotation of
+// pach:root, the configuration holds a root token the engine minted, which it
+// refuses to drop unless told to: the restore says so.
 func (f *fuzzRun) goodConfig(verify bool) map[string]interface{} {
 	return map[string]interface{}{
-		"pachd_address":     f.e.pachd.PachdAddress,
-		"admin_token":       f.adminToken,
-		"ttl":               "0",
-		"max_ttl":           "0",
-		"pachd_tls_ca":      "",
-		"request_timeout":   "10s",
-		"generation":        "auto",
-		"verify_connection": verify,
+		"discard_root_token": true,
+		"pachd_address":      f.e.pachd.PachdAddress,
+		"admin_token":        f.adminToken,
+		"ttl":                "0",
+		"max_ttl":            "0",
+		"pachd_tls_ca":       "",
+		"request_timeout":    "10s",
+		"generation":         "auto",
+		"verify_connection":  verify,
 	}
 }
 
