@@ -21,7 +21,7 @@ For a role with role_bindings, each read creates a robot of its own, grants it t
 bindings and issues its token; the answer names the robot and its bindings. When the lease
 ends, the robot's tokens are revoked and its bindings removed.`,
     fields: {
-      name: { type: 'string', description: 'Name of the role.', maxLength: MAX_ROLE_NAME_LENGTH },
+      name: { type: 'string', description: 'Name of the role.', maxLength: MAX_ROLE_NAME_LENGTH, in: 'path' },
       ttl: { type: 'duration', description: "Lease TTL, at most the role's max_ttl; defaults to the role's ttl." },
     },
     operations: {

@@ -22,6 +22,7 @@ login/robot:ci, or use roles and creds/ instead.`,
         type: 'string',
         description: 'The subject, given in the path: login/user:alice@example.com.',
         maxLength: MAX_SUBJECT_LENGTH,
+        in: 'path',
       },
       username: {
         type: 'string',

@@ -57,7 +57,7 @@ user:{{identity.entity.metadata.email}}. Placeholders: identity.entity.id, ident
 identity.entity.metadata.KEY, identity.entity.aliases.MOUNT_ACCESSOR.name and
 identity.entity.aliases.MOUNT_ACCESSOR.metadata.KEY. The template must begin with a literal prefix.`,
       fields: {
-        name: { type: 'string', description: 'Name of the role.', maxLength: MAX_ROLE_NAME_LENGTH },
+        name: { type: 'string', description: 'Name of the role.', maxLength: MAX_ROLE_NAME_LENGTH, in: 'path' },
         subject: {
           type: 'string',
           description: 'Fixed pachd subject of every token of this role.',

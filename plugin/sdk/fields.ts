@@ -30,6 +30,13 @@ export interface FieldSchema {
   sensitive?: boolean;
   /** Longest accepted string (or list item), in characters; longer values are a 400. */
   maxLength?: number;
+  /**
+   * Where the value comes from, as OpenAPI says it. `'path'`: a named capture of the path's
+   * pattern, which only the request's URL fills; a body (or query) key of the same name is a 400,
+   * so a policy that constrains the body cannot be sidestepped through the path's own field.
+   * Absent: the request's data. Every capture must be declared so, and nothing else may be.
+   */
+  in?: 'path';
 }
 
 export type FieldSchemas = Readonly<Record<string, FieldSchema>>;

@@ -14,6 +14,7 @@ import type { Redactor } from '../goplugin/redactor';
 import type { Request, Response, Secret } from './logical';
 import { openApiDocument } from './openapi';
 import type { PathDefinition, RoutedOperation } from './path';
+import { pathFieldsOf, refusePathFieldsInData, type PathFields } from './path-fields';
 import type { Storage } from './storage';
 import { walWritable, type SystemView } from './system-view';
 import { deleteWal, getWal, listWal, type WalEntry } from './wal';
@@ -96,6 +97,7 @@ interface CompiledPath {
   definition: PathDefinition;
   regex: RegExp;
   fields: FieldSchemas;
+  pathFields: PathFields;
 }
 
 export class Backend {
@@ -183,6 +185,7 @@ export class Backend {
     if (declared === undefined) {
       throw unsupportedOperation(`${request.operation} is not supported on ${JSON.stringify(request.path)}`);
     }
+    refusePathFieldsInData(path.pathFields, request.data);
     const fields = new FieldData(path.fields, { ...request.data, ...captures });
     const handler = typeof declared === 'function' ? declared : declared.handler;
     const response = await handler(request, fields);
@@ -325,15 +328,11 @@ export class Backend {
 function compilePath(definition: PathDefinition): CompiledPath {
   const regex = new RegExp(`^(?:${definition.pattern})$`);
   const fields: FieldSchemas = definition.fields ?? {};
-  for (const name of captureNames(definition.pattern)) {
-    if (fields[name] === undefined) {
-      throw new Error(`path ${definition.pattern}: capture "${name}" must be declared as a field`);
-    }
-  }
+  const pathFields = pathFieldsOf(definition.pattern, fields);
   if (definition.existenceCheck !== undefined && definition.operations.create === undefined) {
     throw new Error(`path ${definition.pattern}: an existence check needs a create handler`);
   }
-  return { definition, regex, fields };
+  return { definition, regex, fields, pathFields };
 }
 
 function sensitiveFieldNames(definition: BackendDefinition): string[] {
@@ -346,10 +345,6 @@ function sensitiveFieldNames(definition: BackendDefinition): string[] {
       .filter(([, field]) => field.sensitive === true)
       .map(([name]) => name),
   );
-}
-
-function captureNames(pattern: string): string[] {
-  return [...pattern.matchAll(/\(\?<([A-Za-z_][A-Za-z0-9_]*)>/g)].map((match) => match[1] ?? '');
 }
 
 /**

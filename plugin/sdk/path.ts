@@ -30,7 +30,8 @@ export type OperationHandler = OperationFunc | PathOperation;
 export interface PathDefinition {
   /**
    * A regular expression in JavaScript syntax matched against the whole request path (anchors
-   * are added). Named groups (`(?<name>...)`) become fields, which must be declared.
+   * are added). Named groups (`(?<name>...)`) become fields, which must be declared with
+   * `in: 'path'`.
    */
   pattern: string;
   fields?: FieldSchemas;

@@ -41,7 +41,7 @@ function testBackend(overrides: Partial<BackendDefinition> = {}) {
         pattern: 'items/(?<name>\\w+)',
         helpSynopsis: 'One item.',
         fields: {
-          name: { type: 'string', description: 'Item name.' },
+          name: { type: 'string', description: 'Item name.', in: 'path' },
           size: { type: 'int', description: 'Item size.', default: 1 },
         },
         existenceCheck: async (request, fields) =>
@@ -71,7 +71,7 @@ function testBackend(overrides: Partial<BackendDefinition> = {}) {
       {
         pattern: 'creds/(?<name>\\w+)',
         helpSynopsis: 'Issue a credential.',
-        fields: { name: { type: 'string', description: 'Name.' } },
+        fields: { name: { type: 'string', description: 'Name.', in: 'path' } },
         operations: {
           read: async (_request, fields) =>
             leaseResponse({
@@ -177,7 +177,7 @@ describe('framework routing', () => {
           {
             pattern: 'x/(?<id>\\d+)',
             helpSynopsis: 's',
-            fields: { id: { type: 'string', description: 'd' } },
+            fields: { id: { type: 'string', description: 'd', in: 'path' } },
             existenceCheck: async () => true,
             operations: { update: async () => undefined },
           },

@@ -24,7 +24,7 @@ function createConformanceBackend(config: BackendConfig): Backend {
   const logger = config.logger.named('conformance');
 
   const kvFields = {
-    key: { type: 'string', description: 'Key under kv/ (may contain slashes).' },
+    key: { type: 'string', description: 'Key under kv/ (may contain slashes).', in: 'path' },
     value: { type: 'string', description: 'A string value.' },
     count: { type: 'int', description: 'An integer.' },
     enabled: { type: 'bool', description: 'A boolean.' },
@@ -77,7 +77,7 @@ function createConformanceBackend(config: BackendConfig): Backend {
     {
       pattern: 'secret/(?<name>\\w+)',
       fields: {
-        name: { type: 'string', description: 'Name of the secret.' },
+        name: { type: 'string', description: 'Name of the secret.', in: 'path' },
         ttl: { type: 'duration', description: 'Lease TTL.', default: 3600 },
         max_ttl: { type: 'duration', description: 'Lease max TTL.' },
       },
@@ -90,8 +90,8 @@ function createConformanceBackend(config: BackendConfig): Backend {
     {
       pattern: '(?<what>revoked|renewed)/(?<name>\\w+)',
       fields: {
-        what: { type: 'string', description: 'revoked or renewed.' },
-        name: { type: 'string', description: 'Name of the secret.' },
+        what: { type: 'string', description: 'revoked or renewed.', in: 'path' },
+        name: { type: 'string', description: 'Name of the secret.', in: 'path' },
       },
       helpSynopsis: 'What the last revoke or renew of a secret received.',
       operations: {
@@ -155,7 +155,7 @@ function createConformanceBackend(config: BackendConfig): Backend {
     },
     {
       pattern: 'errors/(?<kind>\\w+)',
-      fields: { kind: { type: 'string', description: 'Which error.' } },
+      fields: { kind: { type: 'string', description: 'Which error.', in: 'path' } },
       helpSynopsis: 'Fail in a chosen way.',
       operations: {
         read: async (_request, fields) => {
