@@ -13,7 +13,7 @@ import type { Logger } from '../goplugin/logger';
 import type { Redactor } from '../goplugin/redactor';
 import type { Request, Response, Secret } from './logical';
 import { openApiDocument } from './openapi';
-import type { PathDefinition, RoutedOperation } from './path';
+import type { Path, RoutedOperation } from './path';
 import { pathFieldsOf, refusePathFieldsInData, type PathFields } from './path-fields';
 import type { Storage } from './storage';
 import { walWritable, type SystemView } from './system-view';
@@ -72,7 +72,8 @@ export interface BackendConfig {
 export interface BackendDefinition {
   /** Shown by `vault path-help <mount>` and at the top of the OpenAPI document. */
   help: string;
-  paths: readonly PathDefinition[];
+  /** Each made by `definePath`, which checks its handlers against its fields. */
+  paths: readonly Path[];
   secrets?: readonly SecretDefinition[];
   specialPaths?: Partial<SpecialPaths>;
   /** Prefix of OpenAPI operation ids, e.g. the plugin's name. */
@@ -94,7 +95,7 @@ export const SECRET_TYPE_KEY = 'secret_type';
 const DEFAULT_WAL_MIN_AGE_MS = 10 * 60 * 1000;
 
 interface CompiledPath {
-  definition: PathDefinition;
+  definition: Path;
   regex: RegExp;
   fields: FieldSchemas;
   pathFields: PathFields;
@@ -325,7 +326,7 @@ export class Backend {
   }
 }
 
-function compilePath(definition: PathDefinition): CompiledPath {
+function compilePath(definition: Path): CompiledPath {
   const regex = new RegExp(`^(?:${definition.pattern})$`);
   const fields: FieldSchemas = definition.fields ?? {};
   const pathFields = pathFieldsOf(definition.pattern, fields);

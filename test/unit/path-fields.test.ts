@@ -1,6 +1,6 @@
 import { ErrorType, VaultError } from '../../plugin/sdk/errors';
 import { Backend, type BackendDefinition } from '../../plugin/sdk/framework';
-import type { PathDefinition } from '../../plugin/sdk/path';
+import { definePath } from '../../plugin/sdk/path';
 import { InMemoryStorage } from '../../plugin/sdk/storage';
 import { StaticSystemView } from '../../plugin/sdk/system-view';
 import { makeRequest, memoryLogger } from './sdk-helpers';
@@ -18,7 +18,7 @@ function loginLikeBackend(paths?: BackendDefinition['paths']) {
       operationPrefix: 'test',
       version: 'v1.0.0',
       paths: paths ?? [
-        {
+        definePath({
           pattern: 'login(?:/(?<subject>.+))?',
           helpSynopsis: 'Log in.',
           fields: {
@@ -31,7 +31,7 @@ function loginLikeBackend(paths?: BackendDefinition['paths']) {
               return { data: { ok: true } };
             },
           },
-        },
+        }),
       ],
     },
     { storage: new InMemoryStorage(), system: new StaticSystemView(), logger, redactor, config: {}, backendUuid: 'u' },
@@ -80,21 +80,21 @@ describe('path fields', () => {
   });
 
   it('refuses to build a path whose captures and in: path declarations disagree', () => {
-    const bodyCapture: PathDefinition = {
+    const bodyCapture = definePath({
       pattern: 'x/(?<id>\\d+)',
       helpSynopsis: 's',
       fields: { id: { type: 'string', description: 'd' } },
       operations: { read: async () => undefined },
-    };
+    });
     expect(() => loginLikeBackend([bodyCapture])).toThrow(
       `path x/(?<id>\\d+): capture "id" must be declared with in: 'path'`,
     );
-    const pathFieldWithoutCapture: PathDefinition = {
+    const pathFieldWithoutCapture = definePath({
       pattern: 'x',
       helpSynopsis: 's',
       fields: { id: { type: 'string', description: 'd', in: 'path' } },
       operations: { read: async () => undefined },
-    };
+    });
     expect(() => loginLikeBackend([pathFieldWithoutCapture])).toThrow(
       `path x: field "id" is declared in: 'path' but the pattern has no capture of it`,
     );
