@@ -3,12 +3,12 @@
  * `vault write -f pachyderm/config/rotate-root`: a fresh admin token for the same pachd subject.
  */
 
-import type { PathDefinition } from '../sdk/path';
+import { definePath, type Path } from '../sdk/path';
 import { rotateAdminToken } from './admin-rotation';
 import type { Engine } from './engine';
 
-export function rotateRootPath(engine: Engine): PathDefinition {
-  return {
+export function rotateRootPath(engine: Engine): Path {
+  return definePath({
     pattern: 'config/rotate-root',
     helpSynopsis: 'Replace the admin token with a new one for the same pachd subject and revoke the old one.',
     helpDescription: `
@@ -30,5 +30,5 @@ finished or undone by the rollback tick.`,
         handler: (request, fields) => rotateAdminToken(engine, request, fields.optionalDuration('ttl')),
       },
     },
-  };
+  });
 }

@@ -1,7 +1,7 @@
 import { formatDuration, nanosToSeconds, secondsToNanos } from '../sdk/duration';
 import { badRequest } from '../sdk/errors';
 import type { FieldData } from '../sdk/fields';
-import type { PathDefinition } from '../sdk/path';
+import { definePath, type Path } from '../sdk/path';
 import type { Request, Response } from '../sdk/logical';
 import {
   DEFAULT_MAX_WRITES_IN_FLIGHT,
@@ -30,8 +30,8 @@ const MAX_ADDRESS_LENGTH = 1024;
 /** A CA bundle; large enough for a whole system bundle, small enough for every storage backend's entry limit. */
 const MAX_TLS_CA_LENGTH = 256 * 1024;
 
-export function configPath(engine: Engine): PathDefinition {
-  return {
+export function configPath(engine: Engine): Path {
+  return definePath({
     pattern: 'config',
     helpSynopsis: 'Where pachd is and the admin token this engine issues tokens with.',
     helpDescription: `
@@ -143,7 +143,7 @@ no role sets them.`,
         },
       },
     },
-  };
+  });
 }
 
 async function readConfig(engine: Engine, request: Request): Promise<Response | undefined> {
@@ -193,7 +193,22 @@ export function describeConfig(
   };
 }
 
-async function writeConfig(engine: Engine, request: Request, fields: FieldData): Promise<Response | undefined> {
+/** The fields a config write stores; the path declares them, so its handlers may hand them on. */
+type ConfigField =
+  | 'pachd_address'
+  | 'admin_token'
+  | 'ttl'
+  | 'max_ttl'
+  | 'pachd_tls_ca'
+  | 'request_timeout'
+  | 'pachd_max_in_flight'
+  | 'generation';
+
+async function writeConfig(
+  engine: Engine,
+  request: Request,
+  fields: FieldData<ConfigField | 'verify_connection'>,
+): Promise<Response | undefined> {
   // A candidate admin token is checked before it goes anywhere, and scrubbed from whatever pachd
   // answers to the calls it makes; it is registered with the redactor once it is stored.
   return engine.configs.update(request, async (existing, writer) => {
@@ -231,8 +246,8 @@ async function writeConfig(engine: Engine, request: Request, fields: FieldData):
 }
 
 /** The stored configuration with the given fields applied, checked for everything pachd need not be asked about. */
-function nextConfig(fields: FieldData, existing: EngineConfig | undefined): EngineConfig {
-  const pick = <T>(name: string, read: () => T, fallback: T): T => (fields.has(name) ? read() : fallback);
+function nextConfig(fields: FieldData<ConfigField>, existing: EngineConfig | undefined): EngineConfig {
+  const pick = <T>(name: ConfigField, read: () => T, fallback: T): T => (fields.has(name) ? read() : fallback);
   const next: EngineConfig = {
     version: 1,
     pachd_address: pick('pachd_address', () => fields.string('pachd_address').trim(), existing?.pachd_address ?? ''),

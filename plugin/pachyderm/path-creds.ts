@@ -1,5 +1,5 @@
 import { badRequest } from '../sdk/errors';
-import type { PathDefinition } from '../sdk/path';
+import { definePath, type Path } from '../sdk/path';
 import { secondsToNanos } from '../sdk/duration';
 import type { Engine } from './engine';
 import { isDynamicRobotRole, loadRole, MAX_ROLE_NAME_LENGTH, robotNameTemplateOf, ROLE_NAME_PATTERN } from './role';
@@ -8,8 +8,8 @@ import { SubjectTemplate } from './subject-template';
 import { issueToken } from './issue-token';
 
 /** A fresh pachd token for a role's subject, behind a lease: `vault read pachyderm/creds/ci`. */
-export function credsPath(engine: Engine): PathDefinition {
-  return {
+export function credsPath(engine: Engine): Path {
+  return definePath({
     pattern: `creds/(?<name>${ROLE_NAME_PATTERN})`,
     helpSynopsis: "Issue a pachd token for a role's subject.",
     helpDescription: `
@@ -21,7 +21,7 @@ For a role with role_bindings, each read creates a robot of its own, grants it t
 bindings and issues its token; the answer names the robot and its bindings. When the lease
 ends, the robot's tokens are revoked and its bindings removed.`,
     fields: {
-      name: { type: 'string', description: 'Name of the role.', maxLength: MAX_ROLE_NAME_LENGTH },
+      name: { type: 'string', description: 'Name of the role.', maxLength: MAX_ROLE_NAME_LENGTH, in: 'path' },
       ttl: { type: 'duration', description: "Lease TTL, at most the role's max_ttl; defaults to the role's ttl." },
     },
     operations: {
@@ -54,5 +54,5 @@ ends, the robot's tokens are revoked and its bindings removed.`,
         },
       },
     },
-  };
+  });
 }

@@ -1,5 +1,5 @@
 import { badRequest } from '../sdk/errors';
-import type { PathDefinition } from '../sdk/path';
+import { definePath, type Path } from '../sdk/path';
 import type { Engine } from './engine';
 import { MAX_SUBJECT_LENGTH } from './subjects';
 import { issueToken } from './issue-token';
@@ -9,8 +9,8 @@ import { issueToken } from './issue-token';
  * `vault write pachyderm/login username=user:alice ttl=30m` or `vault write pachyderm/login/robot:ci`.
  * Whoever may write here may impersonate anyone at pachd; grant it to few, and prefer roles.
  */
-export function loginPath(engine: Engine): PathDefinition {
-  return {
+export function loginPath(engine: Engine): Path {
+  return definePath({
     pattern: 'login(?:/(?<subject>.+))?',
     helpSynopsis: "Issue a pachd token for any subject (the original plugin's login flow).",
     helpDescription: `
@@ -22,6 +22,7 @@ login/robot:ci, or use roles and creds/ instead.`,
         type: 'string',
         description: 'The subject, given in the path: login/user:alice@example.com.',
         maxLength: MAX_SUBJECT_LENGTH,
+        in: 'path',
       },
       username: {
         type: 'string',
@@ -57,5 +58,5 @@ login/robot:ci, or use roles and creds/ instead.`,
         },
       },
     },
-  };
+  });
 }

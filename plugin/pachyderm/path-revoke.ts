@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import { badRequest } from '../sdk/errors';
-import type { PathDefinition } from '../sdk/path';
+import { definePath, type Path } from '../sdk/path';
 import type { Engine } from './engine';
 import type { RevokeOutcome } from './pachd/auth-api';
 import { isSendableToken } from './pachd/connection';
@@ -10,8 +10,8 @@ import { revokeAtHome } from './token-revocation';
 import { vaultErrorFromPachd } from './upstream-errors';
 
 /** Revokes a pachd token by value: `vault write pachyderm/revoke user_token=...`. */
-export function revokePath(engine: Engine): PathDefinition {
-  return {
+export function revokePath(engine: Engine): Path {
+  return definePath({
     pattern: 'revoke',
     helpSynopsis: 'Revoke a pachd token by its value.',
     helpDescription: `
@@ -58,7 +58,7 @@ then is harmless. The engine's own admin token is refused: rotate it with config
         },
       },
     },
-  };
+  });
 }
 
 /** Compares by pachd's hash, in constant time, so timing tells nothing about the admin token. */

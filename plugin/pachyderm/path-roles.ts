@@ -2,7 +2,7 @@ import { nanosToSeconds } from '../sdk/duration';
 import { badRequest } from '../sdk/errors';
 import type { FieldData } from '../sdk/fields';
 import { listResponse } from '../sdk/framework';
-import type { PathDefinition } from '../sdk/path';
+import { definePath, type Path } from '../sdk/path';
 import type { Request, Response } from '../sdk/logical';
 import type { Engine } from './engine';
 import { checkDynamicRobotRole } from './dynamic-robot-checks';
@@ -28,16 +28,16 @@ import { checkSubject, checkSubjectForm, MAX_SUBJECT_LENGTH } from './subjects';
  * caller's Vault identity, so that one role serves everyone as themselves, or `role_bindings`,
  * for a robot of its own per read that holds exactly those bindings while its lease lives.
  */
-export function rolePaths(engine: Engine): PathDefinition[] {
+export function rolePaths(engine: Engine): Path[] {
   return [
-    {
+    definePath({
       pattern: 'roles/?',
       helpSynopsis: 'List roles.',
       operations: {
         list: async (request) => listResponse(await request.storage.list(ROLE_PREFIX)),
       },
-    },
-    {
+    }),
+    definePath({
       pattern: `roles/(?<name>${ROLE_NAME_PATTERN})`,
       helpSynopsis: 'Manage a role: whom its tokens are for and how long they live.',
       helpDescription: `
@@ -57,7 +57,7 @@ user:{{identity.entity.metadata.email}}. Placeholders: identity.entity.id, ident
 identity.entity.metadata.KEY, identity.entity.aliases.MOUNT_ACCESSOR.name and
 identity.entity.aliases.MOUNT_ACCESSOR.metadata.KEY. The template must begin with a literal prefix.`,
       fields: {
-        name: { type: 'string', description: 'Name of the role.', maxLength: MAX_ROLE_NAME_LENGTH },
+        name: { type: 'string', description: 'Name of the role.', maxLength: MAX_ROLE_NAME_LENGTH, in: 'path' },
         subject: {
           type: 'string',
           description: 'Fixed pachd subject of every token of this role.',
@@ -102,7 +102,7 @@ identity.entity.aliases.MOUNT_ACCESSOR.metadata.KEY. The template must begin wit
           },
         },
       },
-    },
+    }),
   ];
 }
 
@@ -118,7 +118,14 @@ function describeRole(role: Role): Record<string, unknown> {
   };
 }
 
-async function writeRole(engine: Engine, request: Request, fields: FieldData): Promise<Response | undefined> {
+/** The fields a role write reads; the path declares them, so its handlers may hand them on. */
+type RoleField = 'name' | 'subject' | 'subject_template' | 'role_bindings' | 'robot_name_template' | 'ttl' | 'max_ttl';
+
+async function writeRole(
+  engine: Engine,
+  request: Request,
+  fields: FieldData<RoleField>,
+): Promise<Response | undefined> {
   const name = fields.string('name');
   const existing = await loadRole(request.storage, name);
   const role: Role = {

@@ -1,4 +1,4 @@
-import type { PathDefinition } from '../sdk/path';
+import { definePath, type Path } from '../sdk/path';
 import { PLUGIN_VERSION } from './version';
 import type { Engine } from './engine';
 import { vaultErrorFromPachd } from './upstream-errors';
@@ -8,16 +8,16 @@ import { vaultErrorFromPachd } from './upstream-errors';
  * running the plugin (in the single executable, the embedded one), so an operator or a scanner's
  * finding can be checked against the running runtime rather than the build's notes.
  */
-export function versionPaths(engine: Engine): PathDefinition[] {
+export function versionPaths(engine: Engine): Path[] {
   return [
-    {
+    definePath({
       pattern: 'version/client-only',
       helpSynopsis: "The plugin's own version and its Node.js version, without asking pachd.",
       operations: {
         read: async () => ({ data: { 'client-version': PLUGIN_VERSION, node_version: process.version } }),
       },
-    },
-    {
+    }),
+    definePath({
       pattern: 'version',
       helpSynopsis: "The plugin's version and the configured pachd's version and API generation.",
       operations: {
@@ -38,6 +38,6 @@ export function versionPaths(engine: Engine): PathDefinition[] {
           };
         },
       },
-    },
+    }),
   ];
 }

@@ -30,22 +30,35 @@ export interface FieldSchema {
   sensitive?: boolean;
   /** Longest accepted string (or list item), in characters; longer values are a 400. */
   maxLength?: number;
+  /**
+   * Where the value comes from, as OpenAPI says it. `'path'`: a named capture of the path's
+   * pattern, which only the request's URL fills; a body (or query) key of the same name is a 400,
+   * so a policy that constrains the body cannot be sidestepped through the path's own field.
+   * Absent: the request's data. Every capture must be declared so, and nothing else may be.
+   */
+  in?: 'path';
 }
 
 export type FieldSchemas = Readonly<Record<string, FieldSchema>>;
 
 type FieldValue = string | number | boolean | bigint | string[] | Record<string, unknown>;
 
-/** The parsed fields of one request: path captures and body, checked against the schema. */
-export class FieldData {
+/**
+ * The parsed fields of one request: path captures and body, checked against the schema. `Name`
+ * is the names the holder may read: a handler gets the names its path declares, and can pass its
+ * FieldData on only to code that reads no others (hence `in`: FieldData<'a' | 'b'> is usable as
+ * FieldData<'a'>, never the reverse). Reading an undeclared name still throws at run time, for
+ * callers the compiler does not see.
+ */
+export class FieldData<in Name extends string = string> {
   private readonly values = new Map<string, FieldValue>();
+  private readonly schemas: FieldSchemas;
   /** Fields the request named that the path does not declare (Vault warns about these). */
   readonly unknownFields: readonly string[];
 
-  constructor(
-    private readonly schemas: FieldSchemas,
-    raw: Readonly<Record<string, unknown>>,
-  ) {
+  constructor(declared: Readonly<Record<Name, FieldSchema>>, raw: Readonly<Record<string, unknown>>) {
+    const schemas: FieldSchemas = declared;
+    this.schemas = schemas;
     const unknown: string[] = [];
     const problems: string[] = [];
     for (const [name, value] of Object.entries(raw)) {
@@ -70,52 +83,52 @@ export class FieldData {
   }
 
   /** Whether the caller supplied the field (defaults do not count). */
-  has(name: string): boolean {
+  has(name: Name): boolean {
     this.schema(name);
     return this.values.has(name);
   }
 
-  string(name: string): string {
+  string(name: Name): string {
     return this.typed(name, 'string', (value) => (typeof value === 'string' ? value : undefined)) ?? '';
   }
 
-  optionalString(name: string): string | undefined {
+  optionalString(name: Name): string | undefined {
     return this.has(name) ? this.string(name) : undefined;
   }
 
-  int(name: string): number {
+  int(name: Name): number {
     return this.typed(name, 'int', (value) => (typeof value === 'number' ? value : undefined)) ?? 0;
   }
 
-  bool(name: string): boolean {
+  bool(name: Name): boolean {
     return this.typed(name, 'bool', (value) => (typeof value === 'boolean' ? value : undefined)) ?? false;
   }
 
   /** A duration in nanoseconds; 0 when absent without default. */
-  duration(name: string): Nanoseconds {
+  duration(name: Name): Nanoseconds {
     return this.typed(name, 'duration', (value) => (typeof value === 'bigint' ? value : undefined)) ?? 0n;
   }
 
-  optionalDuration(name: string): Nanoseconds | undefined {
+  optionalDuration(name: Name): Nanoseconds | undefined {
     return this.has(name) ? this.duration(name) : undefined;
   }
 
-  stringList(name: string): string[] {
+  stringList(name: Name): string[] {
     return this.typed(name, 'comma-string-list', (value) => (Array.isArray(value) ? [...value] : undefined)) ?? [];
   }
 
-  stringMap(name: string): Record<string, string> {
+  stringMap(name: Name): Record<string, string> {
     const value = this.typed(name, 'kv-pairs', (v) => (isObject(v) ? { ...v } : undefined)) ?? {};
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, String(v)]));
   }
 
-  private schema(name: string): FieldSchema {
+  private schema(name: Name): FieldSchema {
     const schema = Object.hasOwn(this.schemas, name) ? this.schemas[name] : undefined;
     if (schema === undefined) throw new Error(`field "${name}" is not declared on this path`);
     return schema;
   }
 
-  private typed<T>(name: string, type: FieldType, pick: (value: FieldValue) => T | undefined): T | undefined {
+  private typed<T>(name: Name, type: FieldType, pick: (value: FieldValue) => T | undefined): T | undefined {
     const schema = this.schema(name);
     if (schema.type !== type) {
       throw new Error(`field "${name}" is declared as ${schema.type}, read as ${type}`);

@@ -13,7 +13,8 @@ import type { Logger } from '../goplugin/logger';
 import type { Redactor } from '../goplugin/redactor';
 import type { Request, Response, Secret } from './logical';
 import { openApiDocument } from './openapi';
-import type { PathDefinition, RoutedOperation } from './path';
+import type { Path, RoutedOperation } from './path';
+import { pathFieldsOf, refusePathFieldsInData, type PathFields } from './path-fields';
 import type { Storage } from './storage';
 import { walWritable, type SystemView } from './system-view';
 import { deleteWal, getWal, listWal, type WalEntry } from './wal';
@@ -71,7 +72,8 @@ export interface BackendConfig {
 export interface BackendDefinition {
   /** Shown by `vault path-help <mount>` and at the top of the OpenAPI document. */
   help: string;
-  paths: readonly PathDefinition[];
+  /** Each made by `definePath`, which checks its handlers against its fields. */
+  paths: readonly Path[];
   secrets?: readonly SecretDefinition[];
   specialPaths?: Partial<SpecialPaths>;
   /** Prefix of OpenAPI operation ids, e.g. the plugin's name. */
@@ -93,9 +95,10 @@ export const SECRET_TYPE_KEY = 'secret_type';
 const DEFAULT_WAL_MIN_AGE_MS = 10 * 60 * 1000;
 
 interface CompiledPath {
-  definition: PathDefinition;
+  definition: Path;
   regex: RegExp;
   fields: FieldSchemas;
+  pathFields: PathFields;
 }
 
 export class Backend {
@@ -183,6 +186,7 @@ export class Backend {
     if (declared === undefined) {
       throw unsupportedOperation(`${request.operation} is not supported on ${JSON.stringify(request.path)}`);
     }
+    refusePathFieldsInData(path.pathFields, request.data);
     const fields = new FieldData(path.fields, { ...request.data, ...captures });
     const handler = typeof declared === 'function' ? declared : declared.handler;
     const response = await handler(request, fields);
@@ -322,18 +326,14 @@ export class Backend {
   }
 }
 
-function compilePath(definition: PathDefinition): CompiledPath {
+function compilePath(definition: Path): CompiledPath {
   const regex = new RegExp(`^(?:${definition.pattern})$`);
   const fields: FieldSchemas = definition.fields ?? {};
-  for (const name of captureNames(definition.pattern)) {
-    if (fields[name] === undefined) {
-      throw new Error(`path ${definition.pattern}: capture "${name}" must be declared as a field`);
-    }
-  }
+  const pathFields = pathFieldsOf(definition.pattern, fields);
   if (definition.existenceCheck !== undefined && definition.operations.create === undefined) {
     throw new Error(`path ${definition.pattern}: an existence check needs a create handler`);
   }
-  return { definition, regex, fields };
+  return { definition, regex, fields, pathFields };
 }
 
 function sensitiveFieldNames(definition: BackendDefinition): string[] {
@@ -346,10 +346,6 @@ function sensitiveFieldNames(definition: BackendDefinition): string[] {
       .filter(([, field]) => field.sensitive === true)
       .map(([name]) => name),
   );
-}
-
-function captureNames(pattern: string): string[] {
-  return [...pattern.matchAll(/\(\?<([A-Za-z_][A-Za-z0-9_]*)>/g)].map((match) => match[1] ?? '');
 }
 
 /**

@@ -61,7 +61,9 @@ function pathItem(
 ): JsonObject | undefined {
   const fields = path.fields ?? {};
   const parameterNames = [...template.matchAll(/\{(\w+)\}/g)].map((match) => match[1] ?? '');
-  const bodyFields = Object.entries(fields).filter(([name]) => !parameterNames.includes(name));
+  // A path field is never a body property, not even in the template an optional capture is left
+  // out of (`login` beside `login/{subject}`): the framework refuses it in the body.
+  const bodyFields = Object.entries(fields).filter(([, field]) => field.in !== 'path');
   const isListPath = template.endsWith('/') || template === '';
   const operations = path.operations;
   const words = operationWords(template);

@@ -5,7 +5,7 @@
  * keeps the same split (framework/path.go).
  */
 
-import type { FieldData, FieldSchemas } from './fields';
+import type { FieldData, FieldSchema, FieldSchemas } from './fields';
 import type { Operation, Request, Response } from './logical';
 
 /**
@@ -14,34 +14,76 @@ import type { Operation, Request, Response } from './logical';
  */
 export type RoutedOperation = Extract<Operation, 'create' | 'read' | 'update' | 'delete' | 'list'>;
 
-/** Vault's `framework.OperationFunc`. */
-export type OperationFunc = (request: Request, fields: FieldData) => Promise<Response | undefined>;
+/** The names a path's `fields` declares: all its handlers may read. */
+export type FieldNames<F extends FieldSchemas> = keyof F & string;
+
+/** Vault's `framework.OperationFunc`; it may read the fields named `Name`. */
+export type OperationFunc<Name extends string = string> = (
+  request: Request,
+  fields: FieldData<Name>,
+) => Promise<Response | undefined>;
 
 /** Vault's `framework.PathOperation`: a handler with the words help and OpenAPI show for it. */
-export interface PathOperation {
-  handler: OperationFunc;
+export interface PathOperation<Name extends string = string> {
+  handler: OperationFunc<Name>;
   summary?: string;
   description?: string;
 }
 
 /** Vault's `framework.OperationHandler`; a bare function stands for a PathOperation without words. */
-export type OperationHandler = OperationFunc | PathOperation;
+export type OperationHandler<Name extends string = string> = OperationFunc<Name> | PathOperation<Name>;
 
-export interface PathDefinition {
+/** Vault's `framework.ExistenceFunc`. */
+export type ExistenceFunc<Name extends string = string> = (
+  request: Request,
+  fields: FieldData<Name>,
+) => Promise<boolean>;
+
+/**
+ * What a backend writes to declare a path. `F` is its fields, so that each handler's FieldData
+ * reads only those; write it through `definePath`, which infers `F`.
+ */
+export interface PathDefinition<F extends FieldSchemas = FieldSchemas> {
   /**
    * A regular expression in JavaScript syntax matched against the whole request path (anchors
-   * are added). Named groups (`(?<name>...)`) become fields, which must be declared.
+   * are added). Named groups (`(?<name>...)`) become fields, which must be declared with
+   * `in: 'path'`.
    */
   pattern: string;
-  fields?: FieldSchemas;
-  operations: Partial<Record<RoutedOperation, OperationHandler>>;
+  fields?: F;
+  operations: Partial<Record<RoutedOperation, OperationHandler<FieldNames<F>>>>;
   /**
    * Decides whether a write is a create or an update: Vault asks before every write and checks
    * the caller's `create` or `update` capability accordingly. A path with one must handle create.
    * It sees only the path's captures: the body is checked by the write that follows, which can
    * answer a bad field with a 400 where a failing existence check could only give a 500.
    */
-  existenceCheck?: (request: Request, fields: FieldData) => Promise<boolean>;
+  existenceCheck?: ExistenceFunc<FieldNames<F>>;
   helpSynopsis: string;
   helpDescription?: string;
+}
+
+/**
+ * `F` itself when the compiler knows its names. Fields typed as plain FieldSchemas (say a constant
+ * annotated so) name every string, which would let handlers read any name: they are refused.
+ */
+type NamedFields<F extends FieldSchemas> = string extends keyof F ? never : F;
+
+const DEFINED = Symbol('defined by definePath');
+
+/**
+ * Vault's `framework.Path`: a path definition whose handlers were type-checked against its own
+ * fields. Only `definePath` makes one, so a backend cannot be given a path whose handlers were
+ * typed to read any name at all.
+ */
+export type Path = PathDefinition & { readonly [DEFINED]: true };
+
+/**
+ * Checks a path's handlers against its fields: `fields.string('x')` compiles only where the path
+ * declares `x`. A path without fields gets handlers that can read none.
+ */
+export function definePath<const F extends FieldSchemas = Readonly<Record<never, FieldSchema>>>(
+  definition: PathDefinition<F> & { fields?: NamedFields<F> },
+): Path {
+  return { ...definition, [DEFINED]: true };
 }

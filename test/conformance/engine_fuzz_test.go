@@ -119,8 +119,11 @@ type fuzzRoute struct {
 	tmpl    string
 	re      *regexp.Regexp
 	capture string // name of the path capture ("" if none)
-	fields  map[string]fieldKind
-	ops     map[logical.Operation]bool // operations the path serves (help: all)
+	// pathField is the field only the URL may give (the capture's, even where this form of the
+	// path leaves it out): the engine refuses it in the body.
+	pathField string
+	fields    map[string]fieldKind
+	ops       map[logical.Operation]bool // operations the path serves (help: all)
 }
 
 func opSet(ops ...logical.Operation) map[logical.Operation]bool {
@@ -149,16 +152,16 @@ var fuzzRoutes = []*fuzzRoute{
 	{tmpl: "config", re: regexp.MustCompile(`^config$`), fields: configFields,
 		ops: opSet(logical.ReadOperation, logical.CreateOperation, logical.UpdateOperation, logical.DeleteOperation)},
 	{tmpl: "roles/", re: regexp.MustCompile(`^roles/?$`), fields: map[string]fieldKind{}, ops: opSet(logical.ListOperation)},
-	{tmpl: "roles/<name>", re: regexp.MustCompile(`^roles/([A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)$`), capture: "name",
+	{tmpl: "roles/<name>", re: regexp.MustCompile(`^roles/([A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)$`), capture: "name", pathField: "name",
 		fields: map[string]fieldKind{"name": kName, "subject": kSubject, "subject_template": kTemplate, "ttl": kDuration, "max_ttl": kDuration,
 			"role_bindings": kBindings, "robot_name_template": kRobotTemplate},
 		ops: opSet(logical.ReadOperation, logical.CreateOperation, logical.UpdateOperation, logical.DeleteOperation)},
-	{tmpl: "creds/<name>", re: regexp.MustCompile(`^creds/([A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)$`), capture: "name",
+	{tmpl: "creds/<name>", re: regexp.MustCompile(`^creds/([A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)$`), capture: "name", pathField: "name",
 		fields: map[string]fieldKind{"name": kName, "ttl": kDuration}, ops: opSet(logical.ReadOperation)},
-	{tmpl: "login/<subject>", re: regexp.MustCompile(`^login/([^\n\r\x{2028}\x{2029}]+)$`), capture: "subject",
+	{tmpl: "login/<subject>", re: regexp.MustCompile(`^login/([^\n\r\x{2028}\x{2029}]+)$`), capture: "subject", pathField: "subject",
 		fields: map[string]fieldKind{"subject": kSubject, "username": kSubject, "ttl": kDuration, "max_ttl": kDuration},
 		ops:    opSet(logical.CreateOperation, logical.UpdateOperation)},
-	{tmpl: "login", re: regexp.MustCompile(`^login$`),
+	{tmpl: "login", re: regexp.MustCompile(`^login$`), pathField: "subject",
 		fields: map[string]fieldKind{"subject": kSubject, "username": kSubject, "ttl": kDuration, "max_ttl": kDuration},
 		ops:    opSet(logical.CreateOperation, logical.UpdateOperation)},
 	{tmpl: "revoke", re: regexp.MustCompile(`^revoke$`), fields: map[string]fieldKind{"user_token": kToken},
@@ -1165,6 +1168,9 @@ func mustFailReasons(q *fuzzReq) []string {
 	if q.op != logical.CreateOperation && q.op != logical.UpdateOperation {
 		return nil
 	}
+	if _, given := q.body[q.route.pathField]; given && q.route.pathField != "" {
+		out = append(out, "path field "+q.route.pathField+" in the body")
+	}
 	for k, v := range q.body {
 		kind, declared := q.route.fields[k]
 		if !declared || k == q.route.capture {
@@ -1203,7 +1209,7 @@ func mustFailReasons(q *fuzzReq) []string {
 			out = append(out, "revoke without a user_token (absent, null or blank)")
 		}
 	case "login":
-		if !present("subject") && !present("username") {
+		if !present("username") {
 			out = append(out, "login without a subject (username absent, null or blank)")
 		}
 	case "login/<subject>":

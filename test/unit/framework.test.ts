@@ -7,6 +7,7 @@ import {
   type BackendDefinition,
 } from '../../plugin/sdk/framework';
 import { expandPattern } from '../../plugin/sdk/openapi';
+import { definePath } from '../../plugin/sdk/path';
 import { InMemoryStorage, putJson } from '../../plugin/sdk/storage';
 import { StaticSystemView } from '../../plugin/sdk/system-view';
 import { putWal, listWal } from '../../plugin/sdk/wal';
@@ -32,16 +33,16 @@ function testBackend(overrides: Partial<BackendDefinition> = {}) {
     operationPrefix: 'test',
     version: 'v1.2.3',
     paths: [
-      {
+      definePath({
         pattern: 'items/?',
         helpSynopsis: 'List items.',
         operations: { list: async (r) => listResponse(await r.storage.list('items/')) },
-      },
-      {
+      }),
+      definePath({
         pattern: 'items/(?<name>\\w+)',
         helpSynopsis: 'One item.',
         fields: {
-          name: { type: 'string', description: 'Item name.' },
+          name: { type: 'string', description: 'Item name.', in: 'path' },
           size: { type: 'int', description: 'Item size.', default: 1 },
         },
         existenceCheck: async (request, fields) =>
@@ -67,11 +68,11 @@ function testBackend(overrides: Partial<BackendDefinition> = {}) {
             },
           },
         },
-      },
-      {
+      }),
+      definePath({
         pattern: 'creds/(?<name>\\w+)',
         helpSynopsis: 'Issue a credential.',
-        fields: { name: { type: 'string', description: 'Name.' } },
+        fields: { name: { type: 'string', description: 'Name.', in: 'path' } },
         operations: {
           read: async (_request, fields) =>
             leaseResponse({
@@ -83,7 +84,7 @@ function testBackend(overrides: Partial<BackendDefinition> = {}) {
               renewable: true,
             }),
         },
-      },
+      }),
     ],
     secrets: [
       {
@@ -174,19 +175,21 @@ describe('framework routing', () => {
     expect(() =>
       testBackend({
         paths: [
-          {
+          definePath({
             pattern: 'x/(?<id>\\d+)',
             helpSynopsis: 's',
-            fields: { id: { type: 'string', description: 'd' } },
+            fields: { id: { type: 'string', description: 'd', in: 'path' } },
             existenceCheck: async () => true,
             operations: { update: async () => undefined },
-          },
+          }),
         ],
       }),
     ).toThrow(/needs a create handler/);
     expect(() =>
       testBackend({
-        paths: [{ pattern: 'x/(?<id>\\d+)', helpSynopsis: 's', operations: { read: async () => undefined } }],
+        paths: [
+          definePath({ pattern: 'x/(?<id>\\d+)', helpSynopsis: 's', operations: { read: async () => undefined } }),
+        ],
       }),
     ).toThrow(/must be declared/);
   });
@@ -344,7 +347,7 @@ describe('framework sensitive fields', () => {
         operationPrefix: 'test',
         version: 'v1.0.0',
         paths: [
-          {
+          definePath({
             pattern: 'config',
             helpSynopsis: 'Configure.',
             fields: {
@@ -352,7 +355,7 @@ describe('framework sensitive fields', () => {
               region: { type: 'string', description: 'r' },
             },
             operations: { update: async () => undefined },
-          },
+          }),
         ],
         secrets: [
           {

@@ -11,7 +11,7 @@ import type { FieldData } from '../../../plugin/sdk/fields';
 import { Backend, leaseResponse, listResponse, type BackendConfig } from '../../../plugin/sdk/framework';
 import type { LogLevel } from '../../../plugin/goplugin/logger';
 import type { Request } from '../../../plugin/sdk/logical';
-import type { PathDefinition } from '../../../plugin/sdk/path';
+import { definePath, type Path } from '../../../plugin/sdk/path';
 import { serveBackend } from '../../../plugin/sdk/serve';
 import { getJson, putJson } from '../../../plugin/sdk/storage';
 import { PLUGIN_VERSION } from '../../../plugin/pachyderm/version';
@@ -24,7 +24,7 @@ function createConformanceBackend(config: BackendConfig): Backend {
   const logger = config.logger.named('conformance');
 
   const kvFields = {
-    key: { type: 'string', description: 'Key under kv/ (may contain slashes).' },
+    key: { type: 'string', description: 'Key under kv/ (may contain slashes).', in: 'path' },
     value: { type: 'string', description: 'A string value.' },
     count: { type: 'int', description: 'An integer.' },
     enabled: { type: 'bool', description: 'A boolean.' },
@@ -33,7 +33,9 @@ function createConformanceBackend(config: BackendConfig): Backend {
     labels: { type: 'kv-pairs', description: 'A map of strings.' },
   } as const;
 
-  const kvWrite = (operation: 'create' | 'update') => async (request: Request, fields: FieldData) => {
+  type KvField = keyof typeof kvFields;
+
+  const kvWrite = (operation: 'create' | 'update') => async (request: Request, fields: FieldData<KvField>) => {
     const key = `kv/${fields.string('key')}`;
     const stored = operation === 'update' ? ((await getJson<Record<string, unknown>>(request.storage, key)) ?? {}) : {};
     if (fields.has('value')) stored.value = fields.string('value');
@@ -47,15 +49,15 @@ function createConformanceBackend(config: BackendConfig): Backend {
     return undefined;
   };
 
-  const paths: PathDefinition[] = [
-    {
+  const paths: Path[] = [
+    definePath({
       pattern: 'kv/?',
       helpSynopsis: 'List keys under kv/.',
       operations: {
         list: async (request) => listResponse(await request.storage.list('kv/')),
       },
-    },
-    {
+    }),
+    definePath({
       pattern: 'kv/(?<key>.+)',
       fields: kvFields,
       helpSynopsis: 'A typed key/value entry.',
@@ -73,11 +75,11 @@ function createConformanceBackend(config: BackendConfig): Backend {
           return undefined;
         },
       },
-    },
-    {
+    }),
+    definePath({
       pattern: 'secret/(?<name>\\w+)',
       fields: {
-        name: { type: 'string', description: 'Name of the secret.' },
+        name: { type: 'string', description: 'Name of the secret.', in: 'path' },
         ttl: { type: 'duration', description: 'Lease TTL.', default: 3600 },
         max_ttl: { type: 'duration', description: 'Lease max TTL.' },
       },
@@ -86,12 +88,12 @@ function createConformanceBackend(config: BackendConfig): Backend {
         read: async (_request, fields) => issueSecret(fields),
         update: async (_request, fields) => issueSecret(fields),
       },
-    },
-    {
+    }),
+    definePath({
       pattern: '(?<what>revoked|renewed)/(?<name>\\w+)',
       fields: {
-        what: { type: 'string', description: 'revoked or renewed.' },
-        name: { type: 'string', description: 'Name of the secret.' },
+        what: { type: 'string', description: 'revoked or renewed.', in: 'path' },
+        name: { type: 'string', description: 'Name of the secret.', in: 'path' },
       },
       helpSynopsis: 'What the last revoke or renew of a secret received.',
       operations: {
@@ -103,8 +105,8 @@ function createConformanceBackend(config: BackendConfig): Backend {
           return seen === undefined ? undefined : { data: { internal_data: seen } };
         },
       },
-    },
-    {
+    }),
+    definePath({
       pattern: 'big',
       fields: { payload: { type: 'string', description: 'A large string.' } },
       helpSynopsis: 'Stores and returns a large value.',
@@ -125,13 +127,13 @@ function createConformanceBackend(config: BackendConfig): Backend {
           };
         },
       },
-    },
-    {
+    }),
+    definePath({
       pattern: 'periodic',
       helpSynopsis: 'How often the periodic hook ran.',
       operations: { read: async () => ({ data: { runs: periodicRuns } }) },
-    },
-    {
+    }),
+    definePath({
       pattern: 'log',
       fields: {
         level: {
@@ -152,10 +154,10 @@ function createConformanceBackend(config: BackendConfig): Backend {
           return undefined;
         },
       },
-    },
-    {
+    }),
+    definePath({
       pattern: 'errors/(?<kind>\\w+)',
-      fields: { kind: { type: 'string', description: 'Which error.' } },
+      fields: { kind: { type: 'string', description: 'Which error.', in: 'path' } },
       helpSynopsis: 'Fail in a chosen way.',
       operations: {
         read: async (_request, fields) => {
@@ -173,8 +175,8 @@ function createConformanceBackend(config: BackendConfig): Backend {
           }
         },
       },
-    },
-    {
+    }),
+    definePath({
       pattern: 'sys',
       helpSynopsis: 'What the system view says.',
       operations: {
@@ -188,8 +190,8 @@ function createConformanceBackend(config: BackendConfig): Backend {
           },
         }),
       },
-    },
-    {
+    }),
+    definePath({
       pattern: 'whoami',
       helpSynopsis: "The caller's identity entity.",
       operations: {
@@ -198,8 +200,8 @@ function createConformanceBackend(config: BackendConfig): Backend {
           return { data: { entity_id: request.entityId, entity_name: entity?.name ?? '' } };
         },
       },
-    },
-    {
+    }),
+    definePath({
       pattern: 'status',
       helpSynopsis: 'What Setup and Initialize saw.',
       operations: {
@@ -211,15 +213,15 @@ function createConformanceBackend(config: BackendConfig): Backend {
           },
         }),
       },
-    },
-    {
+    }),
+    definePath({
       pattern: 'admin/ping',
       helpSynopsis: 'A root-protected path.',
       operations: { read: async () => ({ data: { pong: true } }) },
-    },
+    }),
   ];
 
-  function issueSecret(fields: FieldData) {
+  function issueSecret(fields: FieldData<'name' | 'ttl' | 'max_ttl'>) {
     const name = fields.string('name');
     const ttl = fields.duration('ttl') || HOUR;
     const maxTtl = fields.duration('max_ttl');
