@@ -207,10 +207,10 @@ type ConfigField =
 async function writeConfig(
   engine: Engine,
   request: Request,
-  fields: FieldData<ConfigField | 'verify_connection'>,
+  fields: FieldData<ConfigField | 'verify_connection' | typeof DISCARD_ROOT_TOKEN_FIELD>,
 ): Promise<Response | undefined> {
-  // A candidate admin token is checked before it goes anywhere, and scrubbed from whatever pachd
-  // answers to the calls it makes; it is registered with the redactor once it is stored.
+  // A candidate admin token is checked before it goes anywhere, and kept secret (this mount's
+  // redactor) from the moment it arrives: pachd's answers to the calls it makes may quote it.
   return engine.configs.update(request, async (existing, writer) => {
     const next = nextConfig(fields, existing);
     if (fields.has('admin_token')) writer.protect(next.admin_token);
@@ -306,7 +306,11 @@ function nextConfig(fields: FieldData<ConfigField>, existing: EngineConfig | und
  * writer who could point the engine at another pachd (or trust another CA for the same address)
  * without also giving the token would collect the stored one at the first call there.
  */
-function requireAdminTokenForNewPachd(fields: FieldData, next: EngineConfig, existing: EngineConfig | undefined): void {
+function requireAdminTokenForNewPachd(
+  fields: FieldData<'admin_token'>,
+  next: EngineConfig,
+  existing: EngineConfig | undefined,
+): void {
   if (existing === undefined || fields.has('admin_token')) return;
   const moved = !isConfiguredAddress(existing, next.pachd_address);
   const newTrust = next.pachd_tls_ca !== existing.pachd_tls_ca;
