@@ -82,6 +82,11 @@ export class PachdConnection {
     private readonly budget: CallBudget,
   ) {}
 
+  /** When the request this connection serves must be done with pachd (ms since the epoch). */
+  get deadline(): number {
+    return this.budget.deadline;
+  }
+
   async call<Request, Response>(
     method: UnaryMethod<Request, Response>,
     request: Request,
