@@ -12,7 +12,8 @@ import type { Engine } from './engine';
 import { retireOldToken, rotatedConfig, type AdminRotationWal } from './admin-rotation';
 import type { PachdAuthApi } from './pachd/auth-api';
 import { tokenIsGone } from './pachd/errors';
-import { authApiAtHome } from './token-home';
+import { tokenFingerprint } from './pachd/token-material';
+import { authApiAtHome, isConfiguredHome } from './token-home';
 
 /** Whether a token authenticates at pachd; throws when pachd cannot tell (unreachable). */
 async function works(authApi: PachdAuthApi, token: string): Promise<boolean> {
@@ -57,18 +58,27 @@ export async function finishInterruptedRotation(
       return;
     }
     const newWorks = await works(authApi, journal.new_token);
-    if (config !== undefined && configured === journal.old_token) {
+    // The new token may go into the configuration only where it was minted: a writer who moved the
+    // configuration (to another pachd, or another CA) while keeping the old token's value must not
+    // receive it.
+    if (config !== undefined && configured === journal.old_token && isConfiguredHome(config, journal)) {
       // The configuration never let the old token go: keep it if it still works, else switch.
       await rollForwardOrBack(engine, authApi, journal, journal.new_token, config, writer, newWorks);
       return;
     }
-    // The configuration holds neither token of this rotation any more (deleted, or rewritten
-    // by an operator): the new token is nobody's, and the old one was on its way out.
-    if (newWorks) {
+    // The configuration holds neither token of this rotation any more (deleted, rewritten, or
+    // moved): the new token is nobody's, and the old one was on its way out.
+    if (newWorks && journal.subject === 'pach:root') {
+      // It may be the cluster's only root token: never revoked, whoever holds it now.
+      engine.logger.error(
+        'an interrupted rotation of pach:root minted a root token that no configuration holds; it is not revoked, ' +
+          "as it may be pachd's only root token: rotate pach:root at pachd to take it out of use",
+        { ...log, fingerprint: tokenFingerprint(journal.new_token) },
+      );
+    } else if (newWorks) {
       await authApi.revokeAsItself(journal.new_token);
       engine.logger.warn(
-        'revoked the new admin token of an interrupted rotation: the configuration no longer holds it' +
-          (journal.subject === 'pach:root' ? ' (pach:root then has no token left at pachd; rotate it there)' : ''),
+        'revoked the new admin token of an interrupted rotation: the configuration no longer holds it',
         log,
       );
     }

@@ -11,7 +11,8 @@
 import { badRequest } from '../sdk/errors';
 import type { Request } from '../sdk/logical';
 import type { Storage } from '../sdk/storage';
-import { deleteWal, putWal, type WalEntry } from '../sdk/wal';
+import { deleteWal, getWal, listWal, putWal, type WalEntry } from '../sdk/wal';
+import { ADMIN_ROTATION_WAL, type AdminRotationWal } from './admin-rotation';
 import type { EngineConfig } from './config';
 import type { Engine } from './engine';
 import type { TokenHome } from './pachd-clients';
@@ -42,6 +43,7 @@ export async function prepareAdminTokenRelease(
   dropped: EngineConfig,
   discardRoot: boolean,
 ): Promise<AdminTokenRelease> {
+  if (!discardRoot) await refuseWhileRootRotationPending(request.storage);
   const fingerprint = tokenFingerprint(dropped.admin_token);
   const minted = dropped.admin_token_minted;
   if (minted === undefined) {
@@ -103,6 +105,26 @@ export async function prepareAdminTokenRelease(
       ];
     }
   };
+}
+
+/**
+ * An interrupted rotation of pach:root may have left the cluster's only root token in its journal
+ * alone, for the rollback to store in this configuration: a change that let go of the
+ * configuration's token now would leave it to no one.
+ */
+async function refuseWhileRootRotationPending(storage: Storage): Promise<void> {
+  for (const id of await listWal(storage)) {
+    const entry = await getWal(storage, id).catch(() => undefined);
+    if (entry?.kind !== ADMIN_ROTATION_WAL) continue;
+    const rotation = entry.data as Partial<AdminRotationWal>;
+    if (rotation.subject !== 'pach:root' || rotation.new_token === undefined) continue;
+    throw badRequest(
+      'a rotation of pach:root was interrupted and its new root token is still journaled: the rollback tick ' +
+        'finishes it within about ten minutes of the rotation, storing the token in this configuration. Until ' +
+        `then, replacing or deleting the configuration's admin token would leave that root token to no one; ` +
+        `repeat the request with ${DISCARD_ROOT_TOKEN_FIELD}=true to do it anyway`,
+    );
+  }
 }
 
 /** The rollback of a retirement the process did not live to finish. */

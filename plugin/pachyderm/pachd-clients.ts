@@ -126,26 +126,28 @@ export class PachdClients {
   }
 
   /**
-   * The auth API of the pachd a token lives at. The configured pachd is dialled as configured;
-   * any other with the CA certificates its home was dialled with (`homeTlsCa`, the system roots
-   * when none), the configuration's call timeout and bound, or the defaults once it is gone.
+   * The auth API of the pachd a token lives at. `configured`: it is the configured pachd, reached
+   * as configured (its CA, timeout and bound). Otherwise it is dialled with `homeTlsCa` (the
+   * system roots when empty or absent), the configuration's call timeout and bound, or the
+   * defaults once it is gone.
    */
   async authApiAt(
     config: EngineConfig | undefined,
     home: TokenHome,
-    options: { deadline?: number | undefined; homeTlsCa?: string | undefined } = {},
+    options: { deadline?: number | undefined; configured: boolean; homeTlsCa?: string | undefined },
   ): Promise<PachdAuthApi> {
-    const configured = config !== undefined && isConfiguredAddress(config, home.pachd_address);
-    const settings: ConnectionSettings = configured
-      ? config
-      : {
-          pachd_address: home.pachd_address,
-          pachd_tls_ca: options.homeTlsCa ?? '',
-          request_timeout_seconds: config?.request_timeout_seconds ?? DEFAULT_REQUEST_TIMEOUT_SECONDS,
-          pachd_max_in_flight: config?.pachd_max_in_flight ?? DEFAULT_MAX_WRITES_IN_FLIGHT,
-        };
+    const settings: ConnectionSettings =
+      options.configured && config !== undefined
+        ? config
+        : {
+            pachd_address: home.pachd_address,
+            pachd_tls_ca: options.homeTlsCa ?? '',
+            request_timeout_seconds: config?.request_timeout_seconds ?? DEFAULT_REQUEST_TIMEOUT_SECONDS,
+            pachd_max_in_flight: config?.pachd_max_in_flight ?? DEFAULT_MAX_WRITES_IN_FLIGHT,
+          };
     const connection = this.connection(settings, { address: home.pachd_address, deadline: options.deadline });
-    return this.authApi(connection, home.generation, configured ? config.observed?.pachd_version : undefined);
+    const version = options.configured ? config?.observed?.pachd_version : undefined;
+    return this.authApi(connection, home.generation, version);
   }
 
   close(): void {

@@ -8,12 +8,12 @@
 import { codedError } from '../sdk/errors';
 import type { EngineConfig } from './config';
 import type { Engine } from './engine';
-import { isConfiguredAddress, type TokenHome } from './pachd-clients';
+import type { TokenHome } from './pachd-clients';
 import type { PachdAuthApi } from './pachd/auth-api';
 import { PachdError } from './pachd/errors';
 import { formatResource, type RoleGrant } from './role-bindings';
 import type { Storage } from '../sdk/storage';
-import { authApiAtHome } from './token-home';
+import { reachHome } from './token-home';
 
 /** A dynamic robot as its lease or journal knows it. */
 export interface DynamicRobot extends TokenHome {
@@ -54,9 +54,8 @@ export async function removeDynamicRobot(
   robot: DynamicRobot,
   deadline?: number,
 ): Promise<RobotRemoval> {
-  const authApi = await authApiAtHome(engine, storage, config, robot, deadline);
-  const atHome = config !== undefined && isConfiguredAddress(config, authApi.connection.address);
-  if (!atHome) {
+  const { authApi, adminTokenGoesThere } = await reachHome(engine, storage, config, robot, deadline);
+  if (config === undefined || !adminTokenGoesThere) {
     // The admin token goes to no other pachd: the token can still revoke itself, the bindings stay.
     if (robot.token !== undefined) await authApi.revokeAsItself(robot.token);
     throw bindingsLeft(
@@ -64,7 +63,7 @@ export async function removeDynamicRobot(
       robot.grants,
       config === undefined
         ? 'the engine is not configured, so it holds no admin token to remove them with'
-        : 'the engine is now configured for another pachd, and its admin token goes nowhere else',
+        : 'the engine is now configured for another pachd (or another CA), and its admin token goes nowhere else',
     );
   }
   const adminRefused = () =>

@@ -11,13 +11,13 @@ import type { RenewResult, SecretDefinition } from '../sdk/framework';
 import type { Request, Secret } from '../sdk/logical';
 import type { Engine } from './engine';
 import { pachdLifetime, V1_EXPIRY_SKEW_SECONDS } from './lease-ttl';
-import { isConfiguredAddress, type TokenHome } from './pachd-clients';
+import type { TokenHome } from './pachd-clients';
 import { PACHD_V1_MAX_TTL_SECONDS, type RevokeOutcome } from './pachd/auth-api';
 import { PachdError, tokenIsGone } from './pachd/errors';
 import { tokenFingerprint } from './pachd/token-material';
 import { removeDynamicRobot } from './robot-bindings';
 import { formatRoleGrants, grantsFromStored, type RoleGrant } from './role-bindings';
-import { authApiAtHome } from './token-home';
+import { reachHome } from './token-home';
 import { revokeAtHome } from './token-revocation';
 import { vaultErrorFromPachd } from './upstream-errors';
 
@@ -84,11 +84,15 @@ async function renewToken(engine: Engine, request: Request, secret: Secret): Pro
   }
 
   const config = await engine.configs.load(request.storage);
-  const authApi = await authApiAtHome(engine, request.storage, config, lease, request.deadline).catch(
-    (error: unknown) => {
-      throw vaultErrorFromPachd(error, 'cannot renew');
-    },
-  );
+  const { authApi, adminTokenGoesThere } = await reachHome(
+    engine,
+    request.storage,
+    config,
+    lease,
+    request.deadline,
+  ).catch((error: unknown) => {
+    throw vaultErrorFromPachd(error, 'cannot renew');
+  });
 
   if (lease.generation === 1) {
     if (config === undefined) {
@@ -96,10 +100,11 @@ async function renewToken(engine: Engine, request: Request, secret: Secret): Pro
         'cannot renew: the engine is no longer configured, so it has no admin token to extend the token with',
       );
     }
-    if (!isConfiguredAddress(config, lease.pachd_address)) {
+    if (!adminTokenGoesThere) {
       throw badRequest(
         `cannot renew: this lease's token lives at pachd ${lease.pachd_address}, and the engine is now configured ` +
-          'for another pachd; its admin token goes nowhere else, so the token cannot be extended. Request a new one',
+          'for another pachd (or another CA); its admin token goes nowhere else, so the token cannot be extended. ' +
+          'Request a new one',
       );
     }
     const cap = secondsToNanos(PACHD_V1_MAX_TTL_SECONDS - V1_EXPIRY_SKEW_SECONDS);

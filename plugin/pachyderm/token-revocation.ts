@@ -1,9 +1,9 @@
 import type { EngineConfig } from './config';
 import type { Engine } from './engine';
-import { isConfiguredAddress, type TokenHome } from './pachd-clients';
+import type { TokenHome } from './pachd-clients';
 import type { RevokeOutcome } from './pachd/auth-api';
 import { PachdError } from './pachd/errors';
-import { authApiAtHome } from './token-home';
+import { reachHome } from './token-home';
 import type { Storage } from '../sdk/storage';
 
 /**
@@ -21,10 +21,8 @@ export async function revokeAtHome(
   token: string,
   deadline?: number,
 ): Promise<RevokeOutcome> {
-  const authApi = await authApiAtHome(engine, storage, config, home, deadline);
-  if (config === undefined || !isConfiguredAddress(config, authApi.connection.address)) {
-    return authApi.revokeAsItself(token);
-  }
+  const { authApi, adminTokenGoesThere } = await reachHome(engine, storage, config, home, deadline);
+  if (config === undefined || !adminTokenGoesThere) return authApi.revokeAsItself(token);
   try {
     return await authApi.revoke(config.admin_token, token);
   } catch (error) {

@@ -31,3 +31,35 @@ export class AfterResponse {
     }
   }
 }
+
+/**
+ * Work held back for a while after an answer, that must still run, and finish, before whatever
+ * it needs goes away: `flush` starts what is still waiting and resolves once everything started
+ * has finished, including work the timer had started already.
+ */
+export class DeferredWork {
+  private readonly items = new Set<{ start: () => Promise<void> }>();
+
+  /** Runs `work` after `delayMs`, or at the next flush if that comes first. */
+  defer(delayMs: number, work: () => Promise<void>): void {
+    let running: Promise<void> | undefined;
+    const item = {
+      start: (): Promise<void> => {
+        clearTimeout(timer);
+        running ??= work().finally(() => this.items.delete(item));
+        return running;
+      },
+    };
+    const timer = setTimeout(() => void item.start(), delayMs);
+    this.items.add(item);
+  }
+
+  /** How much work is waiting or running. */
+  get size(): number {
+    return this.items.size;
+  }
+
+  async flush(): Promise<void> {
+    await Promise.allSettled([...this.items].map((item) => item.start()));
+  }
+}

@@ -11,7 +11,7 @@ import type { Broker } from '../goplugin/broker';
 import type { Logger } from '../goplugin/logger';
 import { Redactor } from '../goplugin/redactor';
 import { serviceDefinition } from '../grpc/proto-loading';
-import { AfterResponse } from './after-response';
+import { AfterResponse, DeferredWork } from './after-response';
 import { answerProblem } from './answer-check';
 import { ErrorType, VaultError } from './errors';
 import type { Backend, BackendConfig } from './framework';
@@ -62,13 +62,11 @@ interface MountInstance {
    */
   redactor: Redactor;
   logger: Logger;
-  /** After-response work waiting out its delivery grace; run at once if the mount closes first. */
-  pendingWork: Set<PendingWork>;
-}
-
-interface PendingWork {
-  timer: NodeJS.Timeout;
-  run: () => Promise<void>;
+  /**
+   * After-response work waiting out its delivery grace, or running: a mount that closes first runs
+   * what waits at once, and waits for all of it.
+   */
+  afterResponses: DeferredWork;
 }
 
 type Unary<Req, Res> = (call: grpc.ServerUnaryCall<Req, Res>, callback: grpc.sendUnaryData<Res>) => void;
@@ -179,7 +177,7 @@ export class BackendServer {
         backendUuid: args.backendUUID,
       });
       const previous = this.instances.get(id);
-      this.instances.set(id, { backend, channel, storage, redactor, logger, pendingWork: new Set() });
+      this.instances.set(id, { backend, channel, storage, redactor, logger, afterResponses: new DeferredWork() });
       if (previous !== undefined) await this.close(previous);
       return { err: '' };
     } catch (error) {
@@ -240,26 +238,13 @@ export class BackendServer {
           void after.settle(false, logger);
           return;
         }
-        this.settleAfterGrace(mount, () => after.settle(delivered, logger));
+        mount.afterResponses.defer(DELIVERY_GRACE_MS, () => after.settle(delivered, logger));
       },
       (error: unknown) => {
         this.failCall(call, callback, error);
         if (after.pending > 0) void after.settle(false, mount?.logger ?? this.options.logger);
       },
     );
-  }
-
-  /** Runs `work` once the delivery grace is over, or as soon as the mount closes, whichever is first. */
-  private settleAfterGrace(mount: MountInstance, work: () => Promise<void>): void {
-    const pending: PendingWork = {
-      timer: setTimeout(() => void pending.run(), DELIVERY_GRACE_MS),
-      run: async () => {
-        if (!mount.pendingWork.delete(pending)) return;
-        clearTimeout(pending.timer);
-        await work();
-      },
-    };
-    mount.pendingWork.add(pending);
   }
 
   /**
@@ -365,7 +350,7 @@ export class BackendServer {
    */
   private async close(instance: MountInstance): Promise<void> {
     try {
-      await Promise.allSettled([...instance.pendingWork].map((work) => work.run()));
+      await instance.afterResponses.flush();
       await instance.backend.cleanup();
     } catch (error) {
       instance.logger.warn('backend cleanup failed', { error: errorMessage(error) });

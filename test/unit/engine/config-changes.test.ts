@@ -1,5 +1,7 @@
 import { ErrorType } from '../../../plugin/sdk/errors';
-import { getWal, listWal } from '../../../plugin/sdk/wal';
+import { getWal, listWal, putWal } from '../../../plugin/sdk/wal';
+import { ADMIN_ROTATION_WAL, type AdminRotationWal } from '../../../plugin/pachyderm/admin-rotation';
+import { generatePachdToken, hashPachdToken } from '../../../plugin/pachyderm/pachd/token-material';
 import { RETIRED_ADMIN_WAL } from '../../../plugin/pachyderm/admin-token-retirement';
 import { makeLocalhostCertificate, type TlsFixture } from '../../pachd/tls-fixture';
 import { EngineHarness, leaseOf } from './engine-harness';
@@ -237,5 +239,109 @@ describe.each([1, 2] as const)('the admin token a configuration lets go of, pach
     const deleted = await harness.request('delete', 'config');
     expect(deleted?.warnings?.join(' ')).toMatch(/written by an operator/);
     expect(await harness.whoAmI(harness.pachd.rootToken)).toBe('pach:root');
+  });
+});
+
+describe('an interrupted rotation of pach:root meets a configuration change', () => {
+  let harness: EngineHarness;
+  let elsewhere: EngineHarness;
+  let oldRoot: string;
+  let newRoot: string;
+
+  beforeEach(async () => {
+    harness = await EngineHarness.start({ generation: 2 });
+    elsewhere = await EngineHarness.start({ generation: 2 });
+    await harness.configure();
+    oldRoot = harness.pachd.rootToken;
+    newRoot = generatePachdToken();
+    // pachd rotated (the old root token is gone), but the plugin died before storing the new one.
+    harness.pachd.control.createToken({ subject: 'pach:root', token: newRoot });
+    harness.pachd.control.deleteToken(hashPachdToken(oldRoot));
+    const journal: AdminRotationWal = {
+      stage: 'minting',
+      subject: 'pach:root',
+      generation: 2,
+      pachd_address: harness.pachd.pachdAddress,
+      pachd_tls_ca_sha256: '',
+      old_token: oldRoot,
+      new_token: newRoot,
+    };
+    await putWal(harness.storage, ADMIN_ROTATION_WAL, journal, Date.now() - 11 * 60_000);
+  });
+
+  afterEach(async () => {
+    await harness.stop();
+    await elsewhere.stop();
+  });
+
+  const fingerprintOf = (token: string) => `sha256:${hashPachdToken(token).slice(0, 16)}`;
+
+  it('never stores the new root token in a configuration moved elsewhere with the old token', async () => {
+    // A writer who knows the old (now dead) token points the mount at a server of their own.
+    await harness.request('update', 'config', {
+      pachd_address: elsewhere.pachd.pachdAddress,
+      admin_token: oldRoot,
+      verify_connection: false,
+    });
+    await harness.request('rollback', '');
+    const config = await harness.request('read', 'config');
+    expect(config?.data?.admin_token_fingerprint).toBe(fingerprintOf(oldRoot));
+    expect(config?.data?.pachd_address).toBe(elsewhere.pachd.pachdAddress);
+    // Not revoked either: it may be the cluster's only root token.
+    expect(await harness.whoAmI(newRoot)).toBe('pach:root');
+    expect(harness.logLines.join('\n')).toMatch(/minted a root token that no configuration holds/);
+  });
+
+  it('refuses to let go of the old token while the new root token is journaled, unless told to, and never revokes it', async () => {
+    const robot = harness.pachd.control.createToken({ subject: 'robot:vault', roles: ['clusterAdmin'] });
+    const refused = await harness.failure('update', 'config', { admin_token: robot.token });
+    expect(refused.type).toBe(ErrorType.InvalidRequest);
+    expect(refused.message).toMatch(/a rotation of pach:root was interrupted/);
+    const refusedDelete = await harness.failure('delete', 'config');
+    expect(refusedDelete.message).toMatch(/a rotation of pach:root was interrupted/);
+
+    await harness.request('update', 'config', { admin_token: robot.token, discard_root_token: true });
+    await harness.request('rollback', '');
+    expect(await harness.whoAmI(newRoot)).toBe('pach:root');
+    expect((await harness.request('read', 'config'))?.data?.admin_token_fingerprint).toBe(fingerprintOf(robot.token));
+    expect(await listWal(harness.storage)).toEqual([]);
+  });
+});
+
+describe('a home is dialled with the CA it was issued under', () => {
+  let issuedCa: TlsFixture;
+  let otherCa: TlsFixture;
+  let harness: EngineHarness;
+
+  beforeEach(async () => {
+    issuedCa = makeLocalhostCertificate();
+    otherCa = makeLocalhostCertificate();
+    harness = await EngineHarness.start({
+      generation: 2,
+      listen: '127.0.0.1:0',
+      tls: { certPem: issuedCa.certPem, keyPem: issuedCa.keyPem },
+    });
+  });
+
+  afterEach(async () => {
+    await harness.stop();
+    issuedCa.remove();
+    otherCa.remove();
+  });
+
+  it('revokes with the CA a lease was issued under, not one a later write trusts for the same address', async () => {
+    const address = `grpcs://localhost:${harness.pachd.address.split(':').pop()}`;
+    await harness.configure({ pachd_address: address, pachd_tls_ca: issuedCa.certPem.toString() });
+    const issued = await harness.request('update', 'login', { username: 'robot:ci' });
+    const token = issued?.data?.user_token as string;
+    // A writer with a token of their own now trusts another CA for the same address (a server they
+    // could hold a certificate for). Tokens issued before must not go through that trust.
+    await harness.request('update', 'config', {
+      pachd_tls_ca: otherCa.certPem.toString(),
+      admin_token: harness.pachd.rootToken,
+      verify_connection: false,
+    });
+    await harness.request('revoke', '', {}, { secret: leaseOf(issued) });
+    expect(harness.liveToken(token)).toBeUndefined();
   });
 });
