@@ -68,7 +68,15 @@ async function renewToken(engine: Engine, request: Request, secret: Secret): Pro
   const lease = leaseData(secret, 'renew');
   const elapsed = BigInt(Math.max(0, Date.now() - secret.leaseOptions.issueTime.getTime())) * 1_000_000n;
   const maxTtl = secondsToNanos(lease.max_ttl_seconds);
-  const remaining = maxTtl - elapsed;
+  let remaining = maxTtl - elapsed;
+  // A 2.x token dies at its pachd expiry, whatever the lease says: no renewal reaches past it.
+  if (lease.generation === 2 && lease.token_expires_at !== null) {
+    const untilExpiry = BigInt(Math.max(0, Date.parse(lease.token_expires_at) - Date.now())) * 1_000_000n;
+    if (untilExpiry < remaining) remaining = untilExpiry;
+  }
+  // The host rounds a lease's TTL up to whole seconds (OpenBao 2.6.2 made 1.692 s into 2 s), so
+  // what is left is offered in whole seconds rounded down: the lease never outlives the token.
+  remaining = (remaining / NANOS_PER_SECOND) * NANOS_PER_SECOND;
   if (remaining < NANOS_PER_SECOND) {
     throw badRequest(
       `this lease reached its max_ttl of ${formatDuration(maxTtl)} and cannot be renewed; request a new token`,

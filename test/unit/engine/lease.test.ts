@@ -102,6 +102,30 @@ describe('leases against pachd 2.x', () => {
     expect(over.message).toMatch(/reached its max_ttl/);
   });
 
+  it("renews near max_ttl in whole seconds, rounded down, and never past the token's pachd expiry", async () => {
+    const issued = await harness.request('update', 'login', { username: 'robot:ci', ttl: '4s', max_ttl: '12s' });
+    // Issued 10.3 s ago by the host's clock: 1.7 s are left, which the host would round up to 2.
+    const late = await harness.request(
+      'renew',
+      'login',
+      {},
+      { secret: leaseOf(issued, new Date(Date.now() - 10_300), 4n * 1_000_000_000n) },
+    );
+    expect(late?.secret?.ttl).toBe(1_000_000_000n);
+    // The host's lease started later than the token's life at pachd: the token's expiry caps it.
+    const expiresAt = Date.parse(issued?.data?.token_expires_at as string);
+    const lateIssue = new Date(expiresAt - 12_000 + 5_000);
+    const capped = await harness.request(
+      'renew',
+      'login',
+      {},
+      { secret: leaseOf(issued, lateIssue, 20n * 1_000_000_000n) },
+    );
+    const cappedSeconds = Number(capped?.secret?.ttl) / 1e9;
+    expect(Number.isInteger(cappedSeconds)).toBe(true);
+    expect(Date.now() + cappedSeconds * 1000).toBeLessThanOrEqual(expiresAt);
+  });
+
   it('renew refuses a token revoked at pachd meanwhile', async () => {
     const issued = await harness.request('update', 'login', { username: 'robot:ci' });
     await harness.request('update', 'revoke', { user_token: issued?.data?.user_token });
