@@ -145,7 +145,11 @@ async function singleExecutables(entry) {
         execArgv: SEA_EXEC_ARGV,
       }),
     );
-    execFileSync(hostRuntime, ['--experimental-sea-config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
+    // V8 accepts a code cache only from a process whose flags match the one that loads it.
+    const flags = native ? SEA_EXEC_ARGV : [];
+    execFileSync(hostRuntime, [...flags, '--experimental-sea-config', config], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
 
     const outfile = path.join(root, out);
     mkdirSync(path.dirname(outfile), { recursive: true });
