@@ -11,7 +11,7 @@ PLUGIN_SOURCES := $(call sources,plugin proto)
 STANDIN_SOURCES := $(call sources,test/pachd plugin/grpc proto/pachyderm)
 BACKEND_SOURCES := $(call sources,test/conformance/backend plugin proto)
 
-.PHONY: help plugin plugin-script build test test-unit test-conformance bench typecheck lint fmt register dev clean
+.PHONY: help plugin plugin-script build test test-unit test-conformance acceptance bench typecheck lint fmt register dev clean
 
 # HashiCorp's KV plugin: a conformance target that proves the harness right, and the benchmark's
 # baseline. Pinned so the baseline does not move under us.
@@ -65,7 +65,7 @@ fmt: node_modules/.package-lock.json ## format with Prettier, then apply ESLint'
 	npx prettier --write "**/*.{ts,mjs,cjs}"
 	npx eslint --fix .
 
-test: build $(KV_PLUGIN) ## run every suite (typecheck, lint, unit, conformance); ends with "N passed, N failed"
+test: build $(KV_PLUGIN) ## run every suite (typecheck, lint, unit, conformance, acceptance); ends with "N passed, N failed"
 	bash scripts/run-tests.sh
 
 test-unit: node_modules/.package-lock.json ## jest unit tests only
@@ -73,6 +73,9 @@ test-unit: node_modules/.package-lock.json ## jest unit tests only
 
 test-conformance: build $(KV_PLUGIN) ## Go conformance suite only (Vault's plugin client drives our executables)
 	cd test/conformance && PLUGIN_BUILD_DIR=$(CURDIR)/build go test ./... -count=1
+
+acceptance: build ## acceptance suite against a real server: BAO_BIN or VAULT_BIN, else OpenBao 2.6.2 from ../shared/servers
+	bash scripts/run-acceptance.sh
 
 bench: build $(KV_PLUGIN) ## benchmarks: ours against HashiCorp's Go KV plugin (BENCH_FLAGS=... to shorten)
 	cd test/conformance && PLUGIN_BUILD_DIR=$(CURDIR)/build go run ./cmd/bench $(BENCH_FLAGS)

@@ -32,13 +32,27 @@ fi
 
 echo "== conformance (Go, Vault's plugin client)"
 if [ -d test/conformance ] && [ -f test/conformance/go.mod ]; then
-  (cd test/conformance && PLUGIN_BUILD_DIR="$PWD/../../build" go test ./... -count=1 -json -timeout 20m) > "$results/go.json" 2> "$results/go.err"
+  # The acceptance package's tests skip here (no PACHYDERM_ACC); the next section runs them.
+  (cd test/conformance && env -u PACHYDERM_ACC PLUGIN_BUILD_DIR="$PWD/../../build" go test ./... -count=1 -json -timeout 20m) > "$results/go.json" 2> "$results/go.err"
   # Print the human-readable part of the run.
   node scripts/go-test-report.mjs < "$results/go.json"
   cat "$results/go.err" >&2
   read -r passed failed < <(node scripts/go-test-report.mjs --counts < "$results/go.json")
   if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then echo "conformance suite ran no test"; broken=1; failed=1; fi
   record conformance "$passed" "$failed"
+fi
+
+echo "== acceptance (a real Vault or OpenBao server)"
+if [ -d test/conformance/acceptance ]; then
+  ACCEPTANCE_COUNTS="$results/acceptance" bash scripts/run-acceptance.sh
+  if [ $? -ne 2 ]; then
+    if [ -s "$results/acceptance" ]; then
+      read -r passed failed < "$results/acceptance"
+    else
+      echo "the acceptance suite reported no counts"; broken=1; passed=0 failed=1
+    fi
+    record acceptance "$passed" "$failed"
+  fi
 fi
 
 echo
