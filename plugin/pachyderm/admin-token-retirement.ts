@@ -18,6 +18,7 @@ import type { Engine } from './engine';
 import type { TokenHome } from './pachd-clients';
 import { tokenFingerprint } from './pachd/token-material';
 import { authApiAtHome, configuredHome } from './token-home';
+import { walKind, type WalKind } from './wal-rollback';
 
 export const RETIRED_ADMIN_WAL = 'retired-admin-token';
 
@@ -128,7 +129,9 @@ async function refuseWhileRootRotationPending(storage: Storage): Promise<void> {
 }
 
 /** The rollback of a retirement the process did not live to finish. */
-export async function finishInterruptedRetirement(
+export const adminRetirementRollback: WalKind = walKind(RETIRED_ADMIN_WAL, finishInterruptedRetirement);
+
+async function finishInterruptedRetirement(
   engine: Engine,
   request: Request,
   entry: WalEntry<RetiredAdminWal>,

@@ -13,6 +13,9 @@ import { versionPaths } from './path-version';
 import { pachdTokenSecret } from './secret-pachd-token';
 import { TlsCaStore, TLS_CA_PREFIX } from './tls-ca-store';
 import { walRollback, WAL_ROLLBACK_MIN_AGE_MS } from './wal-rollback';
+import { issuanceRollback } from './issuance-journal';
+import { adminRotationRollback } from './admin-rotation-rollback';
+import { adminRetirementRollback } from './admin-token-retirement';
 
 export const PLUGIN_NAME = 'pachyderm';
 export const PLUGIN_DESCRIPTION = 'the Pachyderm secrets engine for HashiCorp Vault and OpenBao';
@@ -56,7 +59,7 @@ export function createPachydermBackend(config: BackendConfig): Backend {
         localStorage: ['wal/', TLS_CA_PREFIX],
         sealWrapStorage: [CONFIG_KEY, 'wal/'],
       },
-      walRollback: walRollback(engine),
+      walRollback: walRollback(engine, [issuanceRollback, adminRotationRollback, adminRetirementRollback]),
       walRollbackMinAgeMs: WAL_ROLLBACK_MIN_AGE_MS,
       cleanup: async () => engine.pachd.close(),
       invalidate: (key) => {

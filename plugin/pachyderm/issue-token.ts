@@ -15,10 +15,9 @@ import { nanosToSeconds, type Nanoseconds } from '../sdk/duration';
 import { badRequest, codedError, internalError } from '../sdk/errors';
 import { leaseResponse } from '../sdk/framework';
 import type { Request, Response } from '../sdk/logical';
-import type { Storage } from '../sdk/storage';
-import { deleteWal, putWal, updateWal, type WalEntry } from '../sdk/wal';
 import type { EngineConfig } from './config';
 import type { Engine } from './engine';
+import { IssuanceJournal, type PendingTokenWal } from './issuance-journal';
 import { issuanceOf, type Issuance } from './issuance-mode';
 import { resolveLeaseTtls } from './lease-ttl';
 import type { MintedToken, PachdAuthApi } from './pachd/auth-api';
@@ -26,14 +25,12 @@ import { PachdError } from './pachd/errors';
 import { PachdRelease } from './pachd/release';
 import { generatePachdToken, tokenFingerprint } from './pachd/token-material';
 import { observedFor } from './pachd-observation';
-import { grantRoles, removeDynamicRobot } from './robot-bindings';
+import { grantRoles } from './robot-bindings';
 import { checkRoleGrants, formatRoleGrants, type RoleGrant } from './role-bindings';
 import { TOKEN_SECRET_TYPE, type TokenLeaseData } from './secret-pachd-token';
 import { checkSubject, checkSubjectForm } from './subjects';
 import { configuredHome } from './token-home';
-import { revokeAtHome } from './token-revocation';
 import { vaultErrorFromPachd } from './upstream-errors';
-import { PENDING_TOKEN_WAL, type PendingTokenWal } from './wal-rollback';
 
 export interface IssueOptions {
   subject: string;
@@ -47,10 +44,6 @@ export interface IssueOptions {
   /** A dynamic robot's role bindings: granted after the journal opens, before the token is minted. */
   grants?: readonly RoleGrant[] | undefined;
 }
-
-/** Attempts to release a WAL entry after the answer went out, before leaving it to the rollback. */
-const RELEASE_ATTEMPTS = 3;
-const RELEASE_RETRY_MS = 200;
 
 export async function issueToken(engine: Engine, request: Request, options: IssueOptions): Promise<Response> {
   const config = await engine.configs.require(request.storage);
@@ -249,87 +242,4 @@ async function checkedExpiry(authApi: PachdAuthApi, pending: PendingTokenWal, to
     `pachd at ${pending.pachd_address} stored the token for ${pending.subject} without an expiry (its clock ` +
       "runs ahead of this host's by about the token's lifetime); the token is revoked again",
   );
-}
-
-/** The WAL entry that covers one issuance from before pachd is asked until Vault holds the lease. */
-class IssuanceJournal {
-  private wal: WalEntry<PendingTokenWal> | undefined;
-
-  constructor(
-    private readonly engine: Engine,
-    private readonly storage: Storage,
-    private readonly config: EngineConfig,
-    public entry: PendingTokenWal,
-  ) {}
-
-  async open(): Promise<void> {
-    this.wal = await putWal(this.storage, PENDING_TOKEN_WAL, this.entry);
-  }
-
-  /** Journals the value pachd generated. */
-  async record(token: string): Promise<void> {
-    this.entry = { ...this.entry, token };
-    this.wal = await updateWal(this.storage, this.required(), this.entry);
-  }
-
-  /** The issuance ended with nothing at pachd to cover. */
-  async close(): Promise<void> {
-    await deleteWal(this.storage, this.required().id);
-  }
-
-  /** The host holds the lease now: the journal is done, unless the storage refuses to let go. */
-  async release(): Promise<void> {
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        await this.close();
-        return;
-      } catch (error) {
-        if (attempt < RELEASE_ATTEMPTS) {
-          await new Promise((resolve) => setTimeout(resolve, RELEASE_RETRY_MS * attempt));
-          continue;
-        }
-        // Left in place, the entry makes the rollback revoke a token Vault holds a lease for:
-        // the safe way to fail.
-        this.engine.logger.error(
-          'could not release the journal of an issued token; the rollback tick will revoke the token',
-          {
-            subject: this.entry.subject,
-            error: (error as Error).message,
-          },
-        );
-        return;
-      }
-    }
-  }
-
-  /**
-   * Nobody will receive the token: revoke it now (and take a dynamic robot apart), or leave the
-   * entry for the rollback tick. `keepEntry`: the rollback repeats the clean-up later, for
-   * calls that may still land at pachd after this one.
-   */
-  async abandon(token: string | undefined, options: { keepEntry?: boolean } = {}): Promise<void> {
-    const grants = this.entry.role_bindings;
-    try {
-      // The configuration now in force: a rotation since the issuance began retired its admin token.
-      const config = (await this.engine.configs.load(this.storage).catch(() => undefined)) ?? this.config;
-      if (grants !== undefined) {
-        await removeDynamicRobot(this.engine, this.storage, config, { ...this.entry, grants, token });
-      } else if (token !== undefined) {
-        await revokeAtHome(this.engine, this.storage, config, this.entry, token);
-      }
-    } catch (error) {
-      this.engine.logger.error('could not revoke a token whose issuance failed; the rollback tick retries', {
-        subject: this.entry.subject,
-        ...(token === undefined ? {} : { fingerprint: tokenFingerprint(token) }),
-        error: (error as Error).message,
-      });
-      return;
-    }
-    if (!options.keepEntry) await this.close().catch(() => undefined);
-  }
-
-  private required(): WalEntry<PendingTokenWal> {
-    if (this.wal === undefined) throw new Error('the issuance journal was not opened');
-    return this.wal;
-  }
 }

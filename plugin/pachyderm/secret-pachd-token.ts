@@ -18,7 +18,7 @@ import { tokenFingerprint } from './pachd/token-material';
 import { removeDynamicRobot } from './robot-bindings';
 import { formatRoleGrants, grantsFromStored, type RoleGrant } from './role-bindings';
 import { reachHome } from './token-home';
-import { revokeAtHome } from './token-revocation';
+import { pastPachdExpiry, revokeAtHome } from './token-revocation';
 import { vaultErrorFromPachd } from './upstream-errors';
 
 export const TOKEN_SECRET_TYPE = 'pachyderm_token';
@@ -37,9 +37,6 @@ export interface TokenLeaseData extends TokenHome {
   /** A dynamic robot's bindings, removed with its tokens when the lease ends. */
   role_bindings?: RoleGrant[];
 }
-
-/** Tokens past their pachd expiry by this much are gone at pachd; revoking them is moot. */
-const EXPIRED_MARGIN_MS = 60_000;
 
 export function pachdTokenSecret(engine: Engine): SecretDefinition {
   return {
@@ -147,7 +144,7 @@ async function renewToken(engine: Engine, request: Request, secret: Secret): Pro
 async function revokeToken(engine: Engine, request: Request, secret: Secret): Promise<void> {
   const lease = leaseData(secret, 'revoke');
   if (lease.role_bindings !== undefined) return revokeDynamicRobot(engine, request, lease, lease.role_bindings);
-  if (lease.token_expires_at !== null && Date.parse(lease.token_expires_at) + EXPIRED_MARGIN_MS < Date.now()) {
+  if (pastPachdExpiry(lease.token_expires_at)) {
     engine.logger.debug('lease outlived its pachd token; nothing to revoke', { subject: lease.subject });
     return;
   }

@@ -31,3 +31,11 @@ export async function revokeAtHome(
     throw error;
   }
 }
+
+/** A token this far past its pachd expiry by this host's clock is gone at pachd whatever pachd's clock says. */
+export const EXPIRED_MARGIN_MS = 60_000;
+
+/** Whether a token is past its pachd expiry (ISO; null when it never expires) by the margin: revoking it is moot. */
+export function pastPachdExpiry(expiresAt: string | null): boolean {
+  return expiresAt !== null && Date.parse(expiresAt) + EXPIRED_MARGIN_MS < Date.now();
+}

@@ -1,6 +1,6 @@
 import { ErrorType } from '../../../plugin/sdk/errors';
 import { getWal, listWal } from '../../../plugin/sdk/wal';
-import type { PendingTokenWal } from '../../../plugin/pachyderm/wal-rollback';
+import type { PendingTokenWal } from '../../../plugin/pachyderm/issuance-journal';
 import { hashPachdToken } from '../../../plugin/pachyderm/pachd/token-material';
 import { EngineHarness } from './engine-harness';
 
