@@ -3,6 +3,7 @@ import { PLUGIN_VERSION } from './version';
 import { ConfigStore, CONFIG_KEY } from './config';
 import type { Engine } from './engine';
 import { PachdClients } from './pachd-clients';
+import { PachdObservations } from './pachd-observations';
 import { configPath } from './path-config';
 import { rotateRootPath } from './path-config-rotate-root';
 import { credsPath } from './path-creds';
@@ -36,7 +37,7 @@ export function createPachydermBackend(config: BackendConfig): Backend {
     system: config.system,
     logger: config.logger,
     tlsCas: new TlsCaStore(),
-    learnedObservations: new Map(),
+    observations: new PachdObservations(),
   };
   return new Backend(
     {

@@ -3,7 +3,7 @@ import type { Request } from '../sdk/logical';
 import type { Engine } from './engine';
 import { PachdError } from './pachd/errors';
 import { PachdRelease } from './pachd/release';
-import { observedFor } from './pachd-observation';
+import { observationFor } from './pachd-observation';
 import type { RobotNameTemplate } from './robot-name-template';
 import { checkRoleGrants, formatResource, type RoleGrant } from './role-bindings';
 import { checkSubject } from './subjects';
@@ -40,10 +40,10 @@ export async function checkDynamicRobotRole(
   const authApi = await engine.pachd.configuredAuthApi(config, request.deadline).catch((error: unknown) => {
     throw reach(error);
   });
-  const observed = await observedFor(engine, config, request.deadline).catch((error: unknown) => {
+  const observation = await observationFor(engine, config, request.deadline).catch((error: unknown) => {
     throw reach(error);
   });
-  const release = PachdRelease.parse(observed.pachd_version);
+  const release = PachdRelease.parse(observation.pachd_version);
   const atPachd = checkRoleGrants(grants, authApi.generation, release);
 
   // A name made for a caller with a long display name must fit too, or reads would fail later.
@@ -61,7 +61,7 @@ export async function checkDynamicRobotRole(
     const shown = formatResource(grant.resource);
     const refusedGrant = () =>
       badRequest(
-        `the engine's admin token (${observed.admin_subject}) may not change role bindings on ${shown}: ` +
+        `the engine's admin token (${observation.admin_subject}) may not change role bindings on ${shown}: ` +
           `it needs ${GRANTORS[grant.resource.type]}`,
       );
     try {

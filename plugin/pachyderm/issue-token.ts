@@ -24,7 +24,7 @@ import type { MintedToken, PachdAuthApi } from './pachd/auth-api';
 import { PachdError } from './pachd/errors';
 import { PachdRelease } from './pachd/release';
 import { generatePachdToken, tokenFingerprint } from './pachd/token-material';
-import { observedFor } from './pachd-observation';
+import { observationFor } from './pachd-observation';
 import { grantRoles } from './robot-bindings';
 import { checkRoleGrants, formatRoleGrants, type RoleGrant } from './role-bindings';
 import { TOKEN_SECRET_TYPE, type TokenLeaseData } from './secret-pachd-token';
@@ -53,11 +53,11 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
   const authApi = await engine.pachd.configuredAuthApi(config, request.deadline).catch((error: unknown) => {
     throw reach(error);
   });
-  const observed = await observedFor(engine, config, request.deadline).catch((error: unknown) => {
+  const observation = await observationFor(engine, config, request.deadline).catch((error: unknown) => {
     throw reach(error);
   });
-  const issuance = issuanceOf(observed);
-  const release = PachdRelease.parse(observed.pachd_version);
+  const issuance = issuanceOf(observation);
+  const release = PachdRelease.parse(observation.pachd_version);
   const subject = checkSubject(options.subject, authApi.generation, release);
   // In the pachd's own terms, which may have changed generation since the role was written.
   const grants =

@@ -88,7 +88,7 @@ export class PachdClients {
     return info;
   }
 
-  /** The generation to speak: forced by configuration, learned at configuration time, or asked. */
+  /** The generation to speak: forced by configuration, observed when the configuration was verified, or asked. */
   async generation(config: EngineConfig, connection: PachdConnection): Promise<PachdGeneration> {
     if (config.generation === '1') return 1;
     if (config.generation === '2') return 2;

@@ -1,20 +1,27 @@
 import { badRequest } from '../sdk/errors';
-import type { EngineConfig, ObservedPachd } from './config';
+import type { EngineConfig, PachdObservation } from './config';
 import type { Engine } from './engine';
 import type { AdminIdentity, PachdGeneration } from './pachd/auth-api';
-import { tokenFingerprint } from './pachd/token-material';
 
 /**
- * What pachd says about a configuration: its release and generation, and what the admin token
- * may do. A verified configuration stores it; one written with verify_connection=false learns it
- * on first use, kept in memory only.
+ * @file
+ * The pachd observation: what pachd says about a configuration, its release and generation and
+ * what the admin token may do. A verified configuration stores it (its `observed` field); one
+ * written with verify_connection=false observes pachd on first use and keeps the observation in
+ * memory only (pachd-observations.ts).
  */
-export interface Observation {
-  observed: ObservedPachd;
+
+/** An observation, with the admin token's identity it was made from. */
+export interface ObservationWithAdmin {
+  observation: PachdObservation;
   admin: AdminIdentity;
 }
 
-export async function observePachd(engine: Engine, config: EngineConfig, deadline?: number): Promise<Observation> {
+export async function observePachd(
+  engine: Engine,
+  config: EngineConfig,
+  deadline?: number,
+): Promise<ObservationWithAdmin> {
   const connection = engine.pachd.connection(config, { deadline });
   const version = await engine.pachd.version(connection, true);
   const generation: PachdGeneration =
@@ -29,7 +36,7 @@ export async function observePachd(engine: Engine, config: EngineConfig, deadlin
   const admin = await authApi.verifyAdmin(config.admin_token);
   return {
     admin,
-    observed: {
+    observation: {
       generation,
       pachd_version: version.version,
       admin_subject: admin.subject,
@@ -41,14 +48,16 @@ export async function observePachd(engine: Engine, config: EngineConfig, deadlin
   };
 }
 
-/** The configuration's observation: stored, or learned from pachd once per admin token. */
-export async function observedFor(engine: Engine, config: EngineConfig, deadline?: number): Promise<ObservedPachd> {
+/** The configuration's observation: stored, or made once per admin token and kept in memory. */
+export async function observationFor(
+  engine: Engine,
+  config: EngineConfig,
+  deadline?: number,
+): Promise<PachdObservation> {
   if (config.observed !== undefined) return config.observed;
-  const cache = engine.learnedObservations;
-  const key = `${config.pachd_address}\u0000${config.generation}\u0000${tokenFingerprint(config.admin_token)}`;
-  const known = cache.get(key);
+  const known = engine.observations.recall(config);
   if (known !== undefined) return known;
-  const { observed } = await observePachd(engine, config, deadline);
-  cache.set(key, observed);
-  return observed;
+  const { observation } = await observePachd(engine, config, deadline);
+  engine.observations.keep(config, observation);
+  return observation;
 }

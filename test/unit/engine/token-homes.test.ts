@@ -3,6 +3,7 @@ import { Redactor } from '../../../plugin/goplugin/redactor';
 import { ConfigStore } from '../../../plugin/pachyderm/config';
 import type { Engine } from '../../../plugin/pachyderm/engine';
 import { MAX_REQUEST_BUDGET_MS, PachdClients } from '../../../plugin/pachyderm/pachd-clients';
+import { PachdObservations } from '../../../plugin/pachyderm/pachd-observations';
 import { TLS_CA_PREFIX, TlsCaStore, tlsCaReference } from '../../../plugin/pachyderm/tls-ca-store';
 import { authApiAtHome } from '../../../plugin/pachyderm/token-home';
 import { WAL_ROLLBACK_MIN_AGE_MS } from '../../../plugin/pachyderm/wal-rollback';
@@ -19,7 +20,7 @@ function engineFor(): Engine {
     system: new StaticSystemView({ defaultLeaseTtl: 3600n * 1_000_000_000n, maxLeaseTtl: 3600n * 1_000_000_000n }),
     logger: createLogger({ module: 'test', write: () => undefined }),
     tlsCas: new TlsCaStore(),
-    learnedObservations: new Map(),
+    observations: new PachdObservations(),
   };
 }
 
