@@ -13,7 +13,7 @@ import type { Engine } from './engine';
 import type { TokenHome } from './pachd-clients';
 import { tokenFingerprint } from './pachd/token-material';
 import { removeDynamicRobot } from './robot-bindings';
-import { grantsFromStored, type RoleGrant } from './role-bindings';
+import { bindingsFromStored, type RoleBinding } from './role-bindings';
 import { pastPachdExpiry, revokeAtHome } from './token-revocation';
 import { walKind, type WalKind } from './wal-rollback';
 
@@ -26,7 +26,7 @@ export interface PendingTokenWal extends TokenHome {
   expires_at: string;
   token?: string;
   /** A dynamic robot's bindings, journaled before any is granted. */
-  role_bindings?: RoleGrant[];
+  role_bindings?: RoleBinding[];
 }
 
 /** Attempts to release a WAL entry after the answer went out, before leaving it to the rollback. */
@@ -90,12 +90,12 @@ export class IssuanceJournal {
    * calls that may still land at pachd after this one.
    */
   async abandon(token: string | undefined, options: { keepEntry?: boolean } = {}): Promise<void> {
-    const grants = this.entry.role_bindings;
+    const bindings = this.entry.role_bindings;
     try {
       // The configuration now in force: a rotation since the issuance began retired its admin token.
       const config = (await this.engine.configs.load(this.storage).catch(() => undefined)) ?? this.config;
-      if (grants !== undefined) {
-        await removeDynamicRobot(this.engine, this.storage, config, { ...this.entry, grants, token });
+      if (bindings !== undefined) {
+        await removeDynamicRobot(this.engine, this.storage, config, { ...this.entry, bindings, token });
       } else if (token !== undefined) {
         await revokeAtHome(this.engine, this.storage, config, this.entry, token);
       }
@@ -170,8 +170,8 @@ async function removeInterruptedRobot(
   entry: WalEntry<PendingTokenWal>,
 ): Promise<void> {
   const pending = entry.data;
-  const grants = grantsFromStored(pending.role_bindings);
-  if (grants === undefined) {
+  const bindings = bindingsFromStored(pending.role_bindings);
+  if (bindings === undefined) {
     engine.logger.error('dropping the journal of an interrupted dynamic robot whose bindings are unreadable', {
       subject: pending.subject,
       wal_id: entry.id,
@@ -183,7 +183,7 @@ async function removeInterruptedRobot(
     engine,
     request.storage,
     config,
-    { ...pending, grants, token: pending.token },
+    { ...pending, bindings, token: pending.token },
     request.deadline,
   );
   engine.logger.warn('took apart a dynamic robot whose creation was interrupted', {

@@ -25,8 +25,8 @@ import { PachdError } from './pachd/errors';
 import { PachdRelease } from './pachd/release';
 import { generatePachdToken, tokenFingerprint } from './pachd/token-material';
 import { observationFor } from './pachd-observation';
-import { grantRoles } from './robot-bindings';
-import { checkRoleGrants, formatRoleGrants, type RoleGrant } from './role-bindings';
+import { addRoleBindings } from './robot-bindings';
+import { checkRoleBindings, formatRoleBindings, type RoleBinding } from './role-bindings';
 import { TOKEN_SECRET_TYPE, type TokenLeaseData } from './secret-pachd-token';
 import { checkSubject, checkSubjectForm } from './subjects';
 import { configuredHome } from './token-home';
@@ -42,7 +42,7 @@ export interface IssueOptions {
   roleTtl?: Nanoseconds | undefined;
   roleMaxTtl?: Nanoseconds | undefined;
   /** A dynamic robot's role bindings: granted after the journal opens, before the token is minted. */
-  grants?: readonly RoleGrant[] | undefined;
+  bindings?: readonly RoleBinding[] | undefined;
 }
 
 export async function issueToken(engine: Engine, request: Request, options: IssueOptions): Promise<Response> {
@@ -60,8 +60,8 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
   const release = PachdRelease.parse(observation.pachd_version);
   const subject = checkSubject(options.subject, authApi.generation, release);
   // In the pachd's own terms, which may have changed generation since the role was written.
-  const grants =
-    options.grants === undefined ? undefined : checkRoleGrants(options.grants, authApi.generation, release);
+  const bindings =
+    options.bindings === undefined ? undefined : checkRoleBindings(options.bindings, authApi.generation, release);
   if (!issuance.users && !subject.startsWith('robot:')) {
     throw badRequest(
       `cannot issue a token for ${subject}: this engine's admin token issues robot tokens only (${issuance.reason})`,
@@ -88,7 +88,7 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
     ...home,
     expires_at: new Date(Date.now() + ttls.pachdLifetimeSeconds * 1000).toISOString(),
     ...(issuance.mode === 'restore' ? { token: generatePachdToken() } : {}),
-    ...(grants === undefined ? {} : { role_bindings: grants }),
+    ...(bindings === undefined ? {} : { role_bindings: bindings }),
   });
   await journal.open();
   if (request.cancelled()) {
@@ -98,14 +98,14 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
 
   let minted: MintedToken;
   try {
-    if (grants !== undefined) {
+    if (bindings !== undefined) {
       await withCurrentAdminToken(engine, request, config, (adminToken) =>
-        grantRoles(authApi, adminToken, subject, grants),
+        addRoleBindings(authApi, adminToken, subject, bindings),
       );
     }
     minted = await mint(engine, request, config, authApi, issuance, journal.entry, ttls.pachdLifetimeSeconds);
   } catch (error) {
-    if (grants !== undefined) {
+    if (bindings !== undefined) {
       // Some bindings may exist already: take the robot apart now. A call that may yet land at
       // pachd (its answer was lost, not refused) could grant or mint after that, so its entry
       // stays for the rollback, which acts only once no call of this request can still land.
@@ -144,7 +144,7 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
     token_expires_at: minted.expiresAt?.toISOString() ?? null,
     role: options.role,
     source: options.source,
-    ...(grants === undefined ? {} : { role_bindings: grants }),
+    ...(bindings === undefined ? {} : { role_bindings: bindings }),
   };
   engine.logger.debug('issued pachd token', {
     subject: minted.subject,
@@ -161,7 +161,7 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
       pachd_address: authApi.connection.address.canonical,
       subject: minted.subject,
       token_expires_at: data.token_expires_at,
-      ...(grants === undefined ? {} : { role_bindings: formatRoleGrants(grants) }),
+      ...(bindings === undefined ? {} : { role_bindings: formatRoleBindings(bindings) }),
     },
     internalData: { ...data },
     ttl: ttls.ttl,

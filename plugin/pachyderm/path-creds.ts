@@ -49,7 +49,7 @@ ends, the robot's tokens are revoked and its bindings removed.`,
             requestedTtl: fields.optionalDuration('ttl'),
             roleTtl: role.ttl_seconds > 0 ? secondsToNanos(role.ttl_seconds) : undefined,
             roleMaxTtl: role.max_ttl_seconds > 0 ? secondsToNanos(role.max_ttl_seconds) : undefined,
-            grants: isDynamicRobotRole(role) ? role.role_bindings : undefined,
+            bindings: isDynamicRobotRole(role) ? role.role_bindings : undefined,
           });
         },
       },

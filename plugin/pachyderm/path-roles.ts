@@ -18,7 +18,7 @@ import {
   type Role,
 } from './role';
 import { DEFAULT_ROBOT_NAME_TEMPLATE, MAX_TEMPLATE_LENGTH, RobotNameTemplate } from './robot-name-template';
-import { formatRoleGrants, parseRoleBindings } from './role-bindings';
+import { formatRoleBindings, parseRoleBindings } from './role-bindings';
 import { SubjectTemplate } from './subject-template';
 import { checkSubject, checkSubjectForm, MAX_SUBJECT_LENGTH } from './subjects';
 
@@ -111,7 +111,7 @@ function describeRole(role: Role): Record<string, unknown> {
   return {
     subject: role.subject,
     subject_template: role.subject_template,
-    role_bindings: dynamic ? formatRoleGrants(role.role_bindings) : [],
+    role_bindings: dynamic ? formatRoleBindings(role.role_bindings) : [],
     robot_name_template: dynamic ? robotNameTemplateOf(role) : '',
     ttl: role.ttl_seconds,
     max_ttl: role.max_ttl_seconds,

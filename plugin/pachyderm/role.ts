@@ -1,6 +1,6 @@
 import { getJson, putJson, type Storage } from '../sdk/storage';
 import { DEFAULT_ROBOT_NAME_TEMPLATE } from './robot-name-template';
-import type { RoleGrant } from './role-bindings';
+import type { RoleBinding } from './role-bindings';
 
 /** A role as stored under `roles/<name>`. */
 export interface Role {
@@ -14,13 +14,13 @@ export interface Role {
    * Set for a dynamic robot role: the bindings each read's new robot is given, repos written
    * project/repo whatever pachd's generation (the issuance puts them in pachd's terms).
    */
-  role_bindings?: RoleGrant[];
+  role_bindings?: RoleBinding[];
   /** How a dynamic robot is named; "" for the default. */
   robot_name_template?: string;
 }
 
 /** Whether reads of this role create a robot of their own. */
-export function isDynamicRobotRole(role: Role): role is Role & { role_bindings: RoleGrant[] } {
+export function isDynamicRobotRole(role: Role): role is Role & { role_bindings: RoleBinding[] } {
   return role.role_bindings !== undefined && role.role_bindings.length > 0;
 }
 

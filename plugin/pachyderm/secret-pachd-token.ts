@@ -16,7 +16,7 @@ import { PACHD_V1_MAX_TTL_SECONDS, type RevokeOutcome } from './pachd/auth-api';
 import { PachdError, tokenIsGone } from './pachd/errors';
 import { tokenFingerprint } from './pachd/token-material';
 import { removeDynamicRobot } from './robot-bindings';
-import { formatRoleGrants, grantsFromStored, type RoleGrant } from './role-bindings';
+import { formatRoleBindings, bindingsFromStored, type RoleBinding } from './role-bindings';
 import { reachHome } from './token-home';
 import { pastPachdExpiry, revokeAtHome } from './token-revocation';
 import { vaultErrorFromPachd } from './upstream-errors';
@@ -35,7 +35,7 @@ export interface TokenLeaseData extends TokenHome {
   role: string;
   source: 'login' | 'creds';
   /** A dynamic robot's bindings, removed with its tokens when the lease ends. */
-  role_bindings?: RoleGrant[];
+  role_bindings?: RoleBinding[];
 }
 
 export function pachdTokenSecret(engine: Engine): SecretDefinition {
@@ -170,11 +170,11 @@ async function revokeDynamicRobot(
   engine: Engine,
   request: Request,
   lease: TokenLeaseData,
-  grants: RoleGrant[],
+  bindings: RoleBinding[],
 ): Promise<void> {
   const config = await engine.configs.load(request.storage);
   try {
-    const removal = await removeDynamicRobot(engine, request.storage, config, { ...lease, grants }, request.deadline);
+    const removal = await removeDynamicRobot(engine, request.storage, config, { ...lease, bindings }, request.deadline);
     engine.logger.debug('removed a dynamic robot', {
       subject: lease.subject,
       fingerprint: tokenFingerprint(lease.token),
@@ -185,7 +185,7 @@ async function revokeDynamicRobot(
   } catch (error) {
     throw vaultErrorFromPachd(
       error,
-      `cannot remove the dynamic robot ${lease.subject} (${formatRoleGrants(grants).join(', ')})`,
+      `cannot remove the dynamic robot ${lease.subject} (${formatRoleBindings(bindings).join(', ')})`,
     );
   }
 }
@@ -205,12 +205,12 @@ function leaseData(secret: Secret, doing: 'renew' | 'revoke'): TokenLeaseData {
     // No retry can make up for missing lease data: tell Vault to stop trying.
     throw unrecoverable(`cannot ${doing}: this lease's internal data is incomplete`);
   }
-  const grants = data.role_bindings === undefined ? undefined : grantsFromStored(data.role_bindings);
+  const bindings = data.role_bindings === undefined ? undefined : bindingsFromStored(data.role_bindings);
   // Only a robot this engine made holds bindings it may take apart, and revoking it revokes every
   // token of its subject: a lease saying otherwise was not written by this engine.
-  const dynamicRobot = grants !== undefined && grants.length > 0 && (data.subject as string).startsWith('robot:');
+  const dynamicRobot = bindings !== undefined && bindings.length > 0 && (data.subject as string).startsWith('robot:');
   if (data.role_bindings !== undefined && !dynamicRobot) {
     throw unrecoverable(`cannot ${doing}: this lease's role bindings are unreadable`);
   }
-  return { ...(data as unknown as TokenLeaseData), ...(grants === undefined ? {} : { role_bindings: grants }) };
+  return { ...(data as unknown as TokenLeaseData), ...(bindings === undefined ? {} : { role_bindings: bindings }) };
 }
