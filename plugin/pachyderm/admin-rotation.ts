@@ -11,13 +11,12 @@
  * GetAuthToken) and it is journaled as soon as pachd answers.
  */
 
-import type { Nanoseconds } from '../sdk/duration';
+import { ceilSeconds, type Nanoseconds } from '../sdk/duration';
 import { badRequest, codedError } from '../sdk/errors';
 import type { Request, Response } from '../sdk/logical';
 import { deleteWal, putWal, updateWal } from '../sdk/wal';
 import { notConfigured, type EngineConfig } from './config';
 import type { Engine } from './engine';
-import { ceilSeconds } from './lease-ttl';
 import {
   PACHD_V1_MAX_TTL_SECONDS,
   type AdminIdentity,

@@ -27,7 +27,7 @@ import { generatePachdToken, tokenFingerprint } from './pachd/token-material';
 import { observationFor } from './pachd-observation';
 import { addRoleBindings } from './robot-bindings';
 import { checkRoleBindings, formatRoleBindings, type RoleBinding } from './role-bindings';
-import { TOKEN_SECRET_TYPE, type TokenLeaseData } from './secret-pachd-token';
+import { TOKEN_SECRET_TYPE, type TokenLeaseData } from './token-lease';
 import { checkSubject, checkSubjectForm } from './subjects';
 import { configuredHome } from './token-home';
 import { vaultErrorFromPachd } from './upstream-errors';

@@ -11,7 +11,7 @@ import type { RenewResult, SecretDefinition } from '../sdk/framework';
 import type { Request, Secret } from '../sdk/logical';
 import type { Engine } from './engine';
 import { pachdLifetime, V1_EXPIRY_SKEW_SECONDS } from './lease-ttl';
-import type { TokenHome } from './pachd-clients';
+import { TOKEN_SECRET_TYPE, type TokenLeaseData } from './token-lease';
 import { PACHD_V1_MAX_TTL_SECONDS, type RevokeOutcome } from './pachd/auth-api';
 import { PachdError, tokenIsGone } from './pachd/errors';
 import { tokenFingerprint } from './pachd/token-material';
@@ -20,23 +20,6 @@ import { formatRoleBindings, bindingsFromStored, type RoleBinding } from './role
 import { reachHome } from './token-home';
 import { pastPachdExpiry, revokeAtHome } from './token-revocation';
 import { vaultErrorFromPachd } from './upstream-errors';
-
-export const TOKEN_SECRET_TYPE = 'pachyderm_token';
-
-export interface TokenLeaseData extends TokenHome {
-  token: string;
-  subject: string;
-  /** The lease's base TTL: what a renew without increment asks for. */
-  ttl_seconds: number;
-  max_ttl_seconds: number;
-  /** When pachd expires the token (ISO), null when it never does. */
-  token_expires_at: string | null;
-  /** The role it was issued through, "" for login. */
-  role: string;
-  source: 'login' | 'creds';
-  /** A dynamic robot's bindings, removed with its tokens when the lease ends. */
-  role_bindings?: RoleBinding[];
-}
 
 export function pachdTokenSecret(engine: Engine): SecretDefinition {
   return {

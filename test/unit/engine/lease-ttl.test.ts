@@ -1,6 +1,6 @@
 import { ErrorType, VaultError } from '../../../plugin/sdk/errors';
+import { ceilSeconds } from '../../../plugin/sdk/duration';
 import {
-  ceilSeconds,
   defaultTtls,
   ENGINE_DEFAULT_MAX_TTL,
   ENGINE_DEFAULT_TTL,
