@@ -11,16 +11,16 @@ import {
   type EngineConfig,
   type GenerationSetting,
   type PachdObservation,
-} from './config';
-import type { Engine } from './engine';
-import { issuanceOf } from './issuance-mode';
-import { defaultTtls, ENGINE_DEFAULT_MAX_TTL, ENGINE_DEFAULT_TTL } from './lease-ttl';
-import { isConfiguredAddress, parseAddress } from './pachd-clients';
+} from './mount/config';
+import type { Engine } from './mount/engine';
+import { issuanceOf } from './issuance/issuance-mode';
+import { defaultTtls, ENGINE_DEFAULT_MAX_TTL, ENGINE_DEFAULT_TTL } from './issuance/lease-ttl';
+import { isConfiguredAddress, parseAddress } from './mount/pachd-clients';
 import { isSendableToken } from './pachd/connection';
 import { tokenFingerprint } from './pachd/token-material';
-import { observePachd } from './pachd-observation';
-import { DISCARD_ROOT_TOKEN_FIELD, prepareAdminTokenRelease } from './admin-token-retirement';
-import { vaultErrorFromPachd } from './upstream-errors';
+import { observePachd } from './mount/pachd-observation';
+import { DISCARD_ROOT_TOKEN_FIELD, prepareAdminTokenRelease } from './admin/admin-token-retirement';
+import { vaultErrorFromPachd } from './mount/upstream-errors';
 
 const GENERATIONS: readonly GenerationSetting[] = ['auto', '1', '2'];
 const EXPIRY_WARNING_MS = 7 * 24 * 3600 * 1000;

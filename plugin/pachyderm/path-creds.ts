@@ -2,11 +2,11 @@ import { badRequest } from '../sdk/errors';
 import type { Request } from '../sdk/logical';
 import { definePath, type Path } from '../sdk/path';
 import { secondsToNanos } from '../sdk/duration';
-import type { Engine } from './engine';
-import { loadRole, MAX_ROLE_NAME_LENGTH, robotNameTemplateOf, ROLE_NAME_PATTERN, type Role } from './role';
-import { RobotNameTemplate } from './robot-name-template';
-import { SubjectTemplate } from './subject-template';
-import { issueToken } from './issue-token';
+import type { Engine } from './mount/engine';
+import { loadRole, MAX_ROLE_NAME_LENGTH, robotNameTemplateOf, ROLE_NAME_PATTERN, type Role } from './roles/role';
+import { RobotNameTemplate } from './roles/robot-name-template';
+import { SubjectTemplate } from './roles/subject-template';
+import { issueToken } from './issuance/issue-token';
 
 /** A fresh pachd token for a role's subject, behind a lease: `vault read pachyderm/creds/ci`. */
 export function credsPath(engine: Engine): Path {

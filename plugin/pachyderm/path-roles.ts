@@ -4,8 +4,8 @@ import type { FieldData } from '../sdk/fields';
 import { listResponse } from '../sdk/framework';
 import { definePath, type Path } from '../sdk/path';
 import type { Request, Response } from '../sdk/logical';
-import type { Engine } from './engine';
-import { checkDynamicRobotRole } from './dynamic-robot-checks';
+import type { Engine } from './mount/engine';
+import { checkDynamicRobotRole } from './roles/dynamic-robot-checks';
 import { PachdRelease } from './pachd/release';
 import {
   loadRole,
@@ -17,11 +17,11 @@ import {
   type Role,
   type RoleKind,
   type RoleTtls,
-} from './role';
-import { DEFAULT_ROBOT_NAME_TEMPLATE, MAX_TEMPLATE_LENGTH, RobotNameTemplate } from './robot-name-template';
-import { formatRoleBindings, parseRoleBindings, type RoleBinding } from './role-bindings';
-import { SubjectTemplate } from './subject-template';
-import { checkSubject, checkSubjectForm, MAX_SUBJECT_LENGTH } from './subjects';
+} from './roles/role';
+import { DEFAULT_ROBOT_NAME_TEMPLATE, MAX_TEMPLATE_LENGTH, RobotNameTemplate } from './roles/robot-name-template';
+import { formatRoleBindings, parseRoleBindings, type RoleBinding } from './roles/role-bindings';
+import { SubjectTemplate } from './roles/subject-template';
+import { checkSubject, checkSubjectForm, MAX_SUBJECT_LENGTH } from './roles/subjects';
 
 /**
  * Roles name who a token is for, so callers need permission on creds/<role> rather than the

@@ -9,17 +9,17 @@ import { formatDuration, NANOS_PER_SECOND, secondsToNanos } from '../sdk/duratio
 import { badRequest, unrecoverable } from '../sdk/errors';
 import type { RenewResult, SecretDefinition } from '../sdk/framework';
 import type { Request, Secret } from '../sdk/logical';
-import type { Engine } from './engine';
-import { pachdLifetime, V1_EXPIRY_SKEW_SECONDS } from './lease-ttl';
-import { TOKEN_SECRET_TYPE, type TokenLeaseData } from './token-lease';
+import type { Engine } from './mount/engine';
+import { pachdLifetime, V1_EXPIRY_SKEW_SECONDS } from './issuance/lease-ttl';
+import { TOKEN_SECRET_TYPE, type TokenLeaseData } from './issuance/token-lease';
 import { PACHD_V1_MAX_TTL_SECONDS, type RevokeOutcome } from './pachd/auth-api';
 import { PachdError, tokenIsGone } from './pachd/errors';
 import { tokenFingerprint } from './pachd/token-material';
-import { removeDynamicRobot } from './robot-bindings';
-import { formatRoleBindings, bindingsFromStored, type RoleBinding } from './role-bindings';
-import { reachHome } from './token-home';
-import { pastPachdExpiry, revokeAtHome } from './token-revocation';
-import { vaultErrorFromPachd } from './upstream-errors';
+import { removeDynamicRobot } from './roles/robot-bindings';
+import { formatRoleBindings, bindingsFromStored, type RoleBinding } from './roles/role-bindings';
+import { reachHome } from './mount/token-home';
+import { pastPachdExpiry, revokeAtHome } from './mount/token-revocation';
+import { vaultErrorFromPachd } from './mount/upstream-errors';
 
 export function pachdTokenSecret(engine: Engine): SecretDefinition {
   return {

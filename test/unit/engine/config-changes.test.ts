@@ -1,8 +1,8 @@
 import { ErrorType } from '../../../plugin/sdk/errors';
 import { getWal, listWal, putWal } from '../../../plugin/sdk/wal';
-import { ADMIN_ROTATION_WAL, type AdminRotationWal } from '../../../plugin/pachyderm/admin-rotation';
+import { ADMIN_ROTATION_WAL, type AdminRotationWal } from '../../../plugin/pachyderm/admin/admin-rotation';
 import { generatePachdToken, hashPachdToken } from '../../../plugin/pachyderm/pachd/token-material';
-import { RETIRED_ADMIN_WAL } from '../../../plugin/pachyderm/admin-token-retirement';
+import { RETIRED_ADMIN_WAL } from '../../../plugin/pachyderm/admin/admin-token-retirement';
 import { makeLocalhostCertificate, type TlsFixture } from '../../pachd/tls-fixture';
 import { EngineHarness, leaseOf } from './engine-harness';
 

@@ -1,6 +1,6 @@
 import { ErrorType } from '../../../plugin/sdk/errors';
 import { getWal, listWal } from '../../../plugin/sdk/wal';
-import type { PendingTokenWal } from '../../../plugin/pachyderm/issuance-journal';
+import type { PendingTokenWal } from '../../../plugin/pachyderm/issuance/issuance-journal';
 import { hashPachdToken } from '../../../plugin/pachyderm/pachd/token-material';
 import { EngineHarness } from './engine-harness';
 

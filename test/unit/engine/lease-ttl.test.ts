@@ -9,7 +9,7 @@ import {
   resolveLeaseTtls,
   V1_EXPIRY_SKEW_SECONDS,
   type TtlInputs,
-} from '../../../plugin/pachyderm/lease-ttl';
+} from '../../../plugin/pachyderm/issuance/lease-ttl';
 
 const SECOND = 1_000_000_000n;
 const MINUTE = 60n * SECOND;

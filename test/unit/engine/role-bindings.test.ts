@@ -6,7 +6,7 @@ import {
   bindingsFromStored,
   MAX_ROLE_BINDINGS,
   parseRoleBindings,
-} from '../../../plugin/pachyderm/role-bindings';
+} from '../../../plugin/pachyderm/roles/role-bindings';
 
 const release = (text: string) => PachdRelease.parse(text);
 

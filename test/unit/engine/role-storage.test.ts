@@ -1,4 +1,4 @@
-import { loadRole, saveRole } from '../../../plugin/pachyderm/role';
+import { loadRole, saveRole } from '../../../plugin/pachyderm/roles/role';
 import { InMemoryStorage } from '../../../plugin/sdk/storage';
 
 /* Roles are a tagged union in memory and keep the JSON every version of the engine stored. */

@@ -1,6 +1,6 @@
 import { ErrorType } from '../../../plugin/sdk/errors';
-import { ADMIN_ROTATION_WAL, type AdminRotationWal } from '../../../plugin/pachyderm/admin-rotation';
-import { PENDING_TOKEN_WAL, type PendingTokenWal } from '../../../plugin/pachyderm/issuance-journal';
+import { ADMIN_ROTATION_WAL, type AdminRotationWal } from '../../../plugin/pachyderm/admin/admin-rotation';
+import { PENDING_TOKEN_WAL, type PendingTokenWal } from '../../../plugin/pachyderm/issuance/issuance-journal';
 import { listWal, putWal } from '../../../plugin/sdk/wal';
 import { generatePachdToken, hashPachdToken } from '../../../plugin/pachyderm/pachd/token-material';
 import { EngineHarness } from './engine-harness';

@@ -5,8 +5,8 @@
  * changed or went away.
  */
 
-import type { TokenHome } from './pachd-clients';
-import type { RoleBinding } from './role-bindings';
+import type { TokenHome } from '../mount/pachd-clients';
+import type { RoleBinding } from '../roles/role-bindings';
 
 export const TOKEN_SECRET_TYPE = 'pachyderm_token';
 

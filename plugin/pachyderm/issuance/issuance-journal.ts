@@ -5,17 +5,17 @@
  * request did not live to release it: revoke its token, or take its dynamic robot apart.
  */
 
-import type { Request } from '../sdk/logical';
-import type { Storage } from '../sdk/storage';
-import { deleteWal, putWal, updateWal, type WalEntry } from '../sdk/wal';
-import type { EngineConfig } from './config';
-import type { Engine } from './engine';
-import type { TokenHome } from './pachd-clients';
-import { tokenFingerprint } from './pachd/token-material';
-import { removeDynamicRobot } from './robot-bindings';
-import { bindingsFromStored, type RoleBinding } from './role-bindings';
-import { pastPachdExpiry, revokeAtHome } from './token-revocation';
-import { walKind, type WalKind } from './wal-rollback';
+import type { Request } from '../../sdk/logical';
+import type { Storage } from '../../sdk/storage';
+import { deleteWal, putWal, updateWal, type WalEntry } from '../../sdk/wal';
+import type { EngineConfig } from '../mount/config';
+import type { Engine } from '../mount/engine';
+import type { TokenHome } from '../mount/pachd-clients';
+import { tokenFingerprint } from '../pachd/token-material';
+import { removeDynamicRobot } from '../roles/robot-bindings';
+import { bindingsFromStored, type RoleBinding } from '../roles/role-bindings';
+import { pastPachdExpiry, revokeAtHome } from '../mount/token-revocation';
+import { walKind, type WalKind } from '../mount/wal-rollback';
 
 export const PENDING_TOKEN_WAL = 'pachd-token';
 

@@ -9,8 +9,8 @@
  * token rotation, the admin token's retirement); this module only hands an entry to its kind's.
  */
 
-import type { Request } from '../sdk/logical';
-import type { WalEntry } from '../sdk/wal';
+import type { Request } from '../../sdk/logical';
+import type { WalEntry } from '../../sdk/wal';
 import type { Engine } from './engine';
 
 export const WAL_ROLLBACK_MIN_AGE_MS = 10 * 60 * 1000;

@@ -11,26 +11,26 @@
  * engine's revoke, so the token is covered from then on too.
  */
 
-import { nanosToSeconds, type Nanoseconds } from '../sdk/duration';
-import { badRequest, codedError, internalError } from '../sdk/errors';
-import { leaseResponse } from '../sdk/framework';
-import type { Request, Response } from '../sdk/logical';
-import type { EngineConfig } from './config';
-import type { Engine } from './engine';
+import { nanosToSeconds, type Nanoseconds } from '../../sdk/duration';
+import { badRequest, codedError, internalError } from '../../sdk/errors';
+import { leaseResponse } from '../../sdk/framework';
+import type { Request, Response } from '../../sdk/logical';
+import type { EngineConfig } from '../mount/config';
+import type { Engine } from '../mount/engine';
 import { IssuanceJournal, type PendingTokenWal } from './issuance-journal';
 import { issuanceOf, type Issuance } from './issuance-mode';
 import { resolveLeaseTtls } from './lease-ttl';
-import type { MintedToken, PachdAuthApi } from './pachd/auth-api';
-import { PachdError } from './pachd/errors';
-import { PachdRelease } from './pachd/release';
-import { generatePachdToken, tokenFingerprint } from './pachd/token-material';
-import { observationFor } from './pachd-observation';
-import { addRoleBindings } from './robot-bindings';
-import { checkRoleBindings, formatRoleBindings, type RoleBinding } from './role-bindings';
+import type { MintedToken, PachdAuthApi } from '../pachd/auth-api';
+import { PachdError } from '../pachd/errors';
+import { PachdRelease } from '../pachd/release';
+import { generatePachdToken, tokenFingerprint } from '../pachd/token-material';
+import { observationFor } from '../mount/pachd-observation';
+import { addRoleBindings } from '../roles/robot-bindings';
+import { checkRoleBindings, formatRoleBindings, type RoleBinding } from '../roles/role-bindings';
 import { TOKEN_SECRET_TYPE, type TokenLeaseData } from './token-lease';
-import { checkSubject, checkSubjectForm } from './subjects';
-import { configuredHome } from './token-home';
-import { vaultErrorFromPachd } from './upstream-errors';
+import { checkSubject, checkSubjectForm } from '../roles/subjects';
+import { configuredHome } from '../mount/token-home';
+import { vaultErrorFromPachd } from '../mount/upstream-errors';
 
 export interface IssueOptions {
   subject: string;

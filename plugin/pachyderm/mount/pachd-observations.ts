@@ -1,5 +1,5 @@
 import type { EngineConfig, PachdObservation } from './config';
-import { tokenFingerprint } from './pachd/token-material';
+import { tokenFingerprint } from '../pachd/token-material';
 
 /** Observations of configurations stored unverified, by address, generation and admin token. */
 export class PachdObservations {

@@ -1,8 +1,8 @@
-import type { Redactor, Release } from '../goplugin/redactor';
-import { badRequest, internalError } from '../sdk/errors';
-import type { Request } from '../sdk/logical';
-import { getJson, putJson, type Storage } from '../sdk/storage';
-import type { PachdGeneration } from './pachd/auth-api';
+import type { Redactor, Release } from '../../goplugin/redactor';
+import { badRequest, internalError } from '../../sdk/errors';
+import type { Request } from '../../sdk/logical';
+import { getJson, putJson, type Storage } from '../../sdk/storage';
+import type { PachdGeneration } from '../pachd/auth-api';
 import { SerialRunner } from './serial-runner';
 
 /**

@@ -1,5 +1,5 @@
-import type { Logger } from '../goplugin/logger';
-import type { SystemView } from '../sdk/system-view';
+import type { Logger } from '../../goplugin/logger';
+import type { SystemView } from '../../sdk/system-view';
 import type { ConfigStore } from './config';
 import type { PachdClients } from './pachd-clients';
 import type { PachdObservations } from './pachd-observations';

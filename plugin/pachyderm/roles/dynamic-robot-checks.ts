@@ -1,13 +1,13 @@
-import { badRequest } from '../sdk/errors';
-import type { Request } from '../sdk/logical';
-import type { Engine } from './engine';
-import { PachdError } from './pachd/errors';
-import { PachdRelease } from './pachd/release';
-import { observationFor } from './pachd-observation';
+import { badRequest } from '../../sdk/errors';
+import type { Request } from '../../sdk/logical';
+import type { Engine } from '../mount/engine';
+import { PachdError } from '../pachd/errors';
+import { PachdRelease } from '../pachd/release';
+import { observationFor } from '../mount/pachd-observation';
 import type { RobotNameTemplate } from './robot-name-template';
 import { checkRoleBindings, formatResource, type RoleBinding } from './role-bindings';
 import { checkSubject } from './subjects';
-import { vaultErrorFromPachd } from './upstream-errors';
+import { vaultErrorFromPachd } from '../mount/upstream-errors';
 
 /** Vault display names are the auth method's prefix and the login's name: rarely longer. */
 const SAMPLE_DISPLAY_NAME_LENGTH = 64;

@@ -5,16 +5,16 @@
  * work, and the configuration says which one the engine holds.
  */
 
-import type { Request } from '../sdk/logical';
-import type { WalEntry } from '../sdk/wal';
-import type { ConfigWriter, EngineConfig } from './config';
-import type { Engine } from './engine';
+import type { Request } from '../../sdk/logical';
+import type { WalEntry } from '../../sdk/wal';
+import type { ConfigWriter, EngineConfig } from '../mount/config';
+import type { Engine } from '../mount/engine';
 import { ADMIN_ROTATION_WAL, retireOldToken, rotatedConfig, type AdminRotationWal } from './admin-rotation';
-import type { PachdAuthApi } from './pachd/auth-api';
-import { tokenIsGone } from './pachd/errors';
-import { tokenFingerprint } from './pachd/token-material';
-import { authApiAtHome, isConfiguredHome } from './token-home';
-import { walKind, type WalKind } from './wal-rollback';
+import type { PachdAuthApi } from '../pachd/auth-api';
+import { tokenIsGone } from '../pachd/errors';
+import { tokenFingerprint } from '../pachd/token-material';
+import { authApiAtHome, isConfiguredHome } from '../mount/token-home';
+import { walKind, type WalKind } from '../mount/wal-rollback';
 
 /** Whether a token authenticates at pachd; throws when pachd cannot tell (unreachable). */
 async function works(authApi: PachdAuthApi, token: string): Promise<boolean> {

@@ -1,7 +1,7 @@
-import { badRequest } from '../sdk/errors';
+import { badRequest } from '../../sdk/errors';
 import type { EngineConfig, PachdObservation } from './config';
 import type { Engine } from './engine';
-import type { AdminIdentity, PachdGeneration } from './pachd/auth-api';
+import type { AdminIdentity, PachdGeneration } from '../pachd/auth-api';
 
 /**
  * @file

@@ -1,6 +1,6 @@
-import { ceilSeconds, formatDuration, NANOS_PER_SECOND, secondsToNanos, type Nanoseconds } from '../sdk/duration';
-import { badRequest } from '../sdk/errors';
-import { PACHD_V1_MAX_TTL_SECONDS, type PachdGeneration } from './pachd/auth-api';
+import { ceilSeconds, formatDuration, NANOS_PER_SECOND, secondsToNanos, type Nanoseconds } from '../../sdk/duration';
+import { badRequest } from '../../sdk/errors';
+import { PACHD_V1_MAX_TTL_SECONDS, type PachdGeneration } from '../pachd/auth-api';
 
 /**
  * How long a lease and its pachd token live.

@@ -1,10 +1,10 @@
 import type { EngineConfig } from './config';
 import type { Engine } from './engine';
 import type { TokenHome } from './pachd-clients';
-import type { RevokeOutcome } from './pachd/auth-api';
-import { PachdError } from './pachd/errors';
+import type { RevokeOutcome } from '../pachd/auth-api';
+import { PachdError } from '../pachd/errors';
 import { reachHome } from './token-home';
-import type { Storage } from '../sdk/storage';
+import type { Storage } from '../../sdk/storage';
 
 /**
  * Revokes a token at the pachd it lives at. The admin token goes only to the configured pachd:

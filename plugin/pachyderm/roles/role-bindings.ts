@@ -11,9 +11,9 @@
  * it reads back that way; they are put in the terms of the pachd at hand at each use.
  */
 
-import { badRequest } from '../sdk/errors';
-import type { BindingResource, BindingResourceType, PachdGeneration } from './pachd/auth-api';
-import type { PachdRelease } from './pachd/release';
+import { badRequest } from '../../sdk/errors';
+import type { BindingResource, BindingResourceType, PachdGeneration } from '../pachd/auth-api';
+import type { PachdRelease } from '../pachd/release';
 
 /** The roles one principal holds on one resource. */
 export interface RoleBinding {

@@ -5,15 +5,15 @@
  * rollback of an interrupted one all use the same removal, however far the creation got.
  */
 
-import { codedError } from '../sdk/errors';
-import type { EngineConfig } from './config';
-import type { Engine } from './engine';
-import type { TokenHome } from './pachd-clients';
-import type { PachdAuthApi } from './pachd/auth-api';
-import { PachdError } from './pachd/errors';
+import { codedError } from '../../sdk/errors';
+import type { EngineConfig } from '../mount/config';
+import type { Engine } from '../mount/engine';
+import type { TokenHome } from '../mount/pachd-clients';
+import type { PachdAuthApi } from '../pachd/auth-api';
+import { PachdError } from '../pachd/errors';
 import { formatResource, type RoleBinding } from './role-bindings';
-import type { Storage } from '../sdk/storage';
-import { reachHome } from './token-home';
+import type { Storage } from '../../sdk/storage';
+import { reachHome } from '../mount/token-home';
 
 /** A dynamic robot as its lease or journal knows it. */
 export interface DynamicRobot extends TokenHome {

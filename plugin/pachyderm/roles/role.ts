@@ -1,4 +1,4 @@
-import { getJson, putJson, type Storage } from '../sdk/storage';
+import { getJson, putJson, type Storage } from '../../sdk/storage';
 import { DEFAULT_ROBOT_NAME_TEMPLATE } from './robot-name-template';
 import type { RoleBinding } from './role-bindings';
 

@@ -1,5 +1,5 @@
-import type { PachdObservation } from './config';
-import { PachdRelease, v1CanRestore } from './pachd/release';
+import type { PachdObservation } from '../mount/config';
+import { PachdRelease, v1CanRestore } from '../pachd/release';
 
 /**
  * Who picks a new token's value. `restore`: the engine generates it, journals it, and only then
