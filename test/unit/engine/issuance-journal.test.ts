@@ -51,7 +51,7 @@ describe.each([
     harness.pachd.control.setLatency('RestoreAuthToken', 0);
     const token = entry?.data.token ?? '';
     expect(harness.liveToken(token)?.subject).toBe('robot:ci');
-    await harness.request('rollback', '', { immediate: true });
+    await harness.rollback({ immediate: true });
     expect(harness.liveToken(token)).toBeUndefined();
     expect(await listWal(harness.storage)).toEqual([]);
     expect(harness.logLines.join('')).toContain('revoked a token whose issuance was interrupted');
@@ -66,7 +66,7 @@ describe.each([
     });
     expect((await harness.failure('update', 'login', { username: user })).code).toBe(502);
     expect(await walEntries()).toHaveLength(1);
-    await harness.request('rollback', '', { immediate: true });
+    await harness.rollback({ immediate: true });
     expect(await listWal(harness.storage)).toEqual([]);
     const logs = harness.logLines.join('');
     expect(logs).not.toContain('revoked a token whose issuance was interrupted');
