@@ -140,6 +140,25 @@ describe('plugin/ layers', () => {
     }
   });
 
+  it('issues a token without importing admin/ or another Vault-facing file', () => {
+    const start = path.join(ROOT, ENGINE, 'path-creds.ts');
+    const reached = new Set<string>();
+    const pending = [start];
+    for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
+      for (const target of graph.get(file) ?? []) {
+        if (!reached.has(target)) {
+          reached.add(target);
+          pending.push(target);
+        }
+      }
+    }
+    const stray = [...reached].filter((file) => {
+      const group = engineGroupOf(file);
+      return group === 'admin' || group === VAULT_FACING;
+    });
+    expect(stray.map(relative)).toEqual([]);
+  });
+
   it('has no import cycle', () => {
     expect(cycles().map((cycle) => cycle.join(' -> '))).toEqual([]);
   });
