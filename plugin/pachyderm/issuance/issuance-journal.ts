@@ -17,10 +17,11 @@ import { bindingsFromStored, type RoleBinding } from '../roles/role-bindings';
 import { pastPachdExpiry, revokeAtHome } from '../mount/token-revocation';
 import { walKind, type WalKind } from '../mount/wal-rollback';
 
-export const PENDING_TOKEN_WAL = 'pachd-token';
+/** The kind of an issuance's WAL entry (its stored name predates the word journal). */
+export const ISSUANCE_WAL = 'pachd-token';
 
 /** An issuance in progress: the token's value once known (before pachd sees it when the engine picks it). */
-export interface PendingTokenWal extends TokenHome {
+export interface IssuanceWal extends TokenHome {
   subject: string;
   /** When pachd expires the token, if it was minted. */
   expires_at: string;
@@ -35,17 +36,17 @@ const RELEASE_RETRY_MS = 200;
 
 /** The WAL entry that covers one issuance from before pachd is asked until Vault holds the lease. */
 export class IssuanceJournal {
-  private wal: WalEntry<PendingTokenWal> | undefined;
+  private wal: WalEntry<IssuanceWal> | undefined;
 
   constructor(
     private readonly engine: Engine,
     private readonly storage: Storage,
     private readonly config: EngineConfig,
-    public entry: PendingTokenWal,
+    public entry: IssuanceWal,
   ) {}
 
   async open(): Promise<void> {
-    this.wal = await putWal(this.storage, PENDING_TOKEN_WAL, this.entry);
+    this.wal = await putWal(this.storage, ISSUANCE_WAL, this.entry);
   }
 
   /** Journals the value pachd generated. */
@@ -110,16 +111,16 @@ export class IssuanceJournal {
     if (!options.keepEntry) await this.close().catch(() => undefined);
   }
 
-  private required(): WalEntry<PendingTokenWal> {
+  private required(): WalEntry<IssuanceWal> {
     if (this.wal === undefined) throw new Error('the issuance journal was not opened');
     return this.wal;
   }
 }
 
 /** The rollback of an issuance the process did not live to finish. */
-export const issuanceRollback: WalKind = walKind(PENDING_TOKEN_WAL, revokePending);
+export const issuanceRollback: WalKind = walKind(ISSUANCE_WAL, rollBackIssuance);
 
-async function revokePending(engine: Engine, request: Request, entry: WalEntry<PendingTokenWal>): Promise<void> {
+async function rollBackIssuance(engine: Engine, request: Request, entry: WalEntry<IssuanceWal>): Promise<void> {
   const pending = entry.data;
   const log = { subject: pending.subject, wal_id: entry.id };
   if (pending.role_bindings !== undefined) return removeInterruptedRobot(engine, request, entry);
@@ -164,11 +165,7 @@ async function revokePending(engine: Engine, request: Request, entry: WalEntry<P
  * A dynamic robot whose creation was interrupted: its bindings may exist whether or not a token
  * was minted, and whether or not the token has expired since, so it is always taken apart.
  */
-async function removeInterruptedRobot(
-  engine: Engine,
-  request: Request,
-  entry: WalEntry<PendingTokenWal>,
-): Promise<void> {
+async function removeInterruptedRobot(engine: Engine, request: Request, entry: WalEntry<IssuanceWal>): Promise<void> {
   const pending = entry.data;
   const bindings = bindingsFromStored(pending.role_bindings);
   if (bindings === undefined) {

@@ -17,7 +17,7 @@ import { leaseResponse } from '../../sdk/framework';
 import type { Request, Response } from '../../sdk/logical';
 import type { EngineConfig } from '../mount/config';
 import type { Engine } from '../mount/engine';
-import { IssuanceJournal, type PendingTokenWal } from './issuance-journal';
+import { IssuanceJournal, type IssuanceWal } from './issuance-journal';
 import { issuanceOf, type Issuance } from './issuance-mode';
 import { resolveLeaseTtls } from './lease-ttl';
 import type { MintedToken, PachdAuthApi } from '../pachd/auth-api';
@@ -182,7 +182,7 @@ async function mint(
   config: EngineConfig,
   authApi: PachdAuthApi,
   issuance: Issuance,
-  pending: PendingTokenWal,
+  pending: IssuanceWal,
   lifetimeSeconds: number,
 ): Promise<MintedToken> {
   return withCurrentAdminToken(
@@ -234,7 +234,7 @@ async function withCurrentAdminToken<T>(
  * all under one second: a clock far ahead of this host's could turn an expiring token into one
  * that never expires. Such a token is refused (and, as any token of a failed issuance, revoked).
  */
-async function checkedExpiry(authApi: PachdAuthApi, pending: PendingTokenWal, token: string): Promise<Date> {
+async function checkedExpiry(authApi: PachdAuthApi, pending: IssuanceWal, token: string): Promise<Date> {
   const identity = await authApi.identify(token);
   if (identity.expiresAt !== null) return identity.expiresAt;
   throw codedError(

@@ -1,6 +1,6 @@
 import { ErrorType } from '../../../plugin/sdk/errors';
 import { getWal, listWal } from '../../../plugin/sdk/wal';
-import type { PendingTokenWal } from '../../../plugin/pachyderm/issuance/issuance-journal';
+import type { IssuanceWal } from '../../../plugin/pachyderm/issuance/issuance-journal';
 import { hashPachdToken } from '../../../plugin/pachyderm/pachd/token-material';
 import { EngineHarness } from './engine-harness';
 
@@ -27,9 +27,7 @@ describe.each([
   });
 
   const walEntries = async () =>
-    Promise.all(
-      (await listWal(harness.storage)).map(async (id) => (await getWal<PendingTokenWal>(harness.storage, id))!),
-    );
+    Promise.all((await listWal(harness.storage)).map(async (id) => (await getWal<IssuanceWal>(harness.storage, id))!));
 
   it('says it restores, and installs robot and user tokens it picked itself, never asking pachd to generate one', async () => {
     expect((await harness.request('read', 'config'))?.data).toMatchObject({ issuance_mode: 'restore' });

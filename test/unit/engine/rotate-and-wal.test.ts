@@ -1,6 +1,6 @@
 import { ErrorType } from '../../../plugin/sdk/errors';
 import { ADMIN_ROTATION_WAL, type AdminRotationWal } from '../../../plugin/pachyderm/admin/admin-rotation';
-import { PENDING_TOKEN_WAL, type PendingTokenWal } from '../../../plugin/pachyderm/issuance/issuance-journal';
+import { ISSUANCE_WAL, type IssuanceWal } from '../../../plugin/pachyderm/issuance/issuance-journal';
 import { listWal, putWal } from '../../../plugin/sdk/wal';
 import { generatePachdToken, hashPachdToken } from '../../../plugin/pachyderm/pachd/token-material';
 import { EngineHarness } from './engine-harness';
@@ -112,15 +112,15 @@ describe('WAL rollback', () => {
     // What a plugin killed between RestoreAuthToken and the lease leaves behind.
     const token = generatePachdToken();
     harness.pachd.control.createToken({ subject: 'user:alice@example.com', token, ttlSeconds: 3600 });
-    const pending: PendingTokenWal = {
+    const pending: IssuanceWal = {
       subject: 'user:alice@example.com',
       generation: 2,
       pachd_address: harness.pachd.pachdAddress,
       expires_at: new Date(Date.now() + 3600_000).toISOString(),
       token,
     };
-    await harness.journalAged(PENDING_TOKEN_WAL, pending);
-    await putWal(harness.storage, PENDING_TOKEN_WAL, { ...pending, token: generatePachdToken() }, Date.now());
+    await harness.journalAged(ISSUANCE_WAL, pending);
+    await putWal(harness.storage, ISSUANCE_WAL, { ...pending, token: generatePachdToken() }, Date.now());
 
     await harness.rollback();
     expect(await harness.whoAmI(token)).toBeUndefined();
@@ -132,13 +132,13 @@ describe('WAL rollback', () => {
     harness = await EngineHarness.start({ generation: 1 });
     await harness.configure();
     const issued = harness.pachd.control.createToken({ subject: 'robot:ci', ttlSeconds: 3600 });
-    await harness.journalAged(PENDING_TOKEN_WAL, {
+    await harness.journalAged(ISSUANCE_WAL, {
       subject: 'robot:ci',
       generation: 1,
       pachd_address: harness.pachd.pachdAddress,
       expires_at: new Date(Date.now() + 3600_000).toISOString(),
       token: issued.token,
-    } satisfies PendingTokenWal);
+    } satisfies IssuanceWal);
     await harness.pachd.control.makeUnavailable();
     await harness.rollback();
     expect(await listWal(harness.storage)).toHaveLength(1);
