@@ -1,8 +1,9 @@
 import { Backend, type BackendConfig } from '../sdk/framework';
 import { PLUGIN_VERSION } from './version';
-import { ConfigStore, CONFIG_KEY } from './config';
-import type { Engine } from './engine';
-import { PachdClients } from './pachd-clients';
+import { ConfigStore, CONFIG_KEY } from './mount/config';
+import type { Engine } from './mount/engine';
+import { PachdClients } from './mount/pachd-clients';
+import { PachdObservations } from './mount/pachd-observations';
 import { configPath } from './path-config';
 import { rotateRootPath } from './path-config-rotate-root';
 import { credsPath } from './path-creds';
@@ -11,8 +12,11 @@ import { revokePath } from './path-revoke';
 import { rolePaths } from './path-roles';
 import { versionPaths } from './path-version';
 import { pachdTokenSecret } from './secret-pachd-token';
-import { TlsCaStore, TLS_CA_PREFIX } from './tls-ca-store';
-import { walRollback, WAL_ROLLBACK_MIN_AGE_MS } from './wal-rollback';
+import { TlsCaStore, TLS_CA_PREFIX } from './mount/tls-ca-store';
+import { walRollback, WAL_ROLLBACK_MIN_AGE_MS } from './mount/wal-rollback';
+import { issuanceRollback } from './issuance/issuance-journal';
+import { adminRotationRollback } from './admin/admin-rotation-rollback';
+import { adminRetirementRollback } from './admin/admin-token-retirement';
 
 export const PLUGIN_NAME = 'pachyderm';
 export const PLUGIN_DESCRIPTION = 'the Pachyderm secrets engine for HashiCorp Vault and OpenBao';
@@ -33,7 +37,7 @@ export function createPachydermBackend(config: BackendConfig): Backend {
     system: config.system,
     logger: config.logger,
     tlsCas: new TlsCaStore(),
-    learnedObservations: new Map(),
+    observations: new PachdObservations(),
   };
   return new Backend(
     {
@@ -56,7 +60,7 @@ export function createPachydermBackend(config: BackendConfig): Backend {
         localStorage: ['wal/', TLS_CA_PREFIX],
         sealWrapStorage: [CONFIG_KEY, 'wal/'],
       },
-      walRollback: walRollback(engine),
+      walRollback: walRollback(engine, [issuanceRollback, adminRotationRollback, adminRetirementRollback]),
       walRollbackMinAgeMs: WAL_ROLLBACK_MIN_AGE_MS,
       cleanup: async () => engine.pachd.close(),
       invalidate: (key) => {

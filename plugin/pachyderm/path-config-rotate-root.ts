@@ -4,8 +4,8 @@
  */
 
 import { definePath, type Path } from '../sdk/path';
-import { rotateAdminToken } from './admin-rotation';
-import type { Engine } from './engine';
+import { rotateAdminToken } from './admin/admin-rotation';
+import type { Engine } from './mount/engine';
 
 export function rotateRootPath(engine: Engine): Path {
   return definePath({

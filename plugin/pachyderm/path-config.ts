@@ -10,17 +10,17 @@ import {
   MAX_WRITES_IN_FLIGHT_LIMIT,
   type EngineConfig,
   type GenerationSetting,
-  type ObservedPachd,
-} from './config';
-import type { Engine } from './engine';
-import { issuanceOf } from './issuance-mode';
-import { defaultTtls, ENGINE_DEFAULT_MAX_TTL, ENGINE_DEFAULT_TTL } from './lease-ttl';
-import { isConfiguredAddress, parseAddress } from './pachd-clients';
+  type PachdObservation,
+} from './mount/config';
+import type { Engine } from './mount/engine';
+import { issuanceOf } from './issuance/issuance-mode';
+import { defaultTtls, ENGINE_DEFAULT_MAX_TTL, ENGINE_DEFAULT_TTL } from './issuance/lease-ttl';
+import { isConfiguredAddress, parseAddress } from './mount/pachd-clients';
 import { isSendableToken } from './pachd/connection';
 import { tokenFingerprint } from './pachd/token-material';
-import { observePachd } from './pachd-observation';
-import { DISCARD_ROOT_TOKEN_FIELD, prepareAdminTokenRelease } from './admin-token-retirement';
-import { vaultErrorFromPachd } from './upstream-errors';
+import { observePachd } from './mount/pachd-observation';
+import { DISCARD_ROOT_TOKEN_FIELD, prepareAdminTokenRelease } from './admin/admin-token-retirement';
+import { vaultErrorFromPachd } from './mount/upstream-errors';
 
 const GENERATIONS: readonly GenerationSetting[] = ['auto', '1', '2'];
 const EXPIRY_WARNING_MS = 7 * 24 * 3600 * 1000;
@@ -138,7 +138,7 @@ no role sets them.`,
             return release();
           });
           engine.pachd.close();
-          engine.learnedObservations.clear();
+          engine.observations.clear();
           return warnings.length > 0 ? { warnings } : undefined;
         },
       },
@@ -158,8 +158,8 @@ export function describeConfig(
   config: EngineConfig,
   defaults: { ttl: bigint; maxTtl: bigint },
 ): Record<string, unknown> {
-  const observed = config.observed;
-  const issuance = observed === undefined ? undefined : issuanceOf(observed);
+  const observation = config.observed;
+  const issuance = observation === undefined ? undefined : issuanceOf(observation);
   const maxTtl = config.max_ttl_seconds > 0 ? config.max_ttl_seconds : nanosToSeconds(defaults.maxTtl);
   const ttl = Math.min(config.ttl_seconds > 0 ? config.ttl_seconds : nanosToSeconds(defaults.ttl), maxTtl);
   return {
@@ -181,15 +181,15 @@ export function describeConfig(
     pachd_max_in_flight: config.pachd_max_in_flight ?? DEFAULT_MAX_WRITES_IN_FLIGHT,
     generation: config.generation,
     admin_token_fingerprint: tokenFingerprint(config.admin_token),
-    admin_subject: observed?.admin_subject ?? null,
-    admin_token_expires_at: observed?.admin_expires_at ?? null,
-    pachd_generation: observed?.generation ?? null,
-    pachd_version: observed?.pachd_version ?? null,
-    can_issue_user_tokens: observed?.can_mint_users ?? null,
-    can_issue_robot_tokens: observed?.can_mint_robots ?? null,
+    admin_subject: observation?.admin_subject ?? null,
+    admin_token_expires_at: observation?.admin_expires_at ?? null,
+    pachd_generation: observation?.generation ?? null,
+    pachd_version: observation?.pachd_version ?? null,
+    can_issue_user_tokens: observation?.can_mint_users ?? null,
+    can_issue_robot_tokens: observation?.can_mint_robots ?? null,
     issuance_mode: issuance?.mode ?? null,
     issuance_mode_reason: issuance?.reason ?? 'not verified yet: decided from pachd at the first issuance',
-    verified_at: observed?.verified_at ?? null,
+    verified_at: observation?.verified_at ?? null,
   };
 }
 
@@ -328,10 +328,10 @@ async function verify(
   existing: EngineConfig | undefined,
   request: Request,
   warnings: string[],
-): Promise<ObservedPachd> {
-  let observation;
+): Promise<PachdObservation> {
+  let observed;
   try {
-    observation = await observePachd(engine, config, request.deadline);
+    observed = await observePachd(engine, config, request.deadline);
   } catch (error) {
     // An address new to this engine that does not answer as pachd does is a bad value; the
     // configured pachd failing is an outage.
@@ -342,9 +342,9 @@ async function verify(
       activationNeededFor: 'configuring this engine',
     });
   }
-  const { admin, observed } = observation;
+  const { admin, observation } = observed;
   if (admin.shortfall !== undefined) throw badRequest(`admin_token cannot issue tokens: ${admin.shortfall}`);
-  const issuance = issuanceOf(observed);
+  const issuance = issuanceOf(observation);
   if (issuance.mode === 'pachd-generated') warnings.push(issuance.reason);
   if (admin.expiresAt !== null && admin.expiresAt.getTime() - Date.now() < EXPIRY_WARNING_MS) {
     warnings.push(
@@ -352,5 +352,5 @@ async function verify(
         `write a new one`,
     );
   }
-  return observed;
+  return observation;
 }

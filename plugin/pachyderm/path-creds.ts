@@ -1,11 +1,12 @@
 import { badRequest } from '../sdk/errors';
+import type { Request } from '../sdk/logical';
 import { definePath, type Path } from '../sdk/path';
 import { secondsToNanos } from '../sdk/duration';
-import type { Engine } from './engine';
-import { isDynamicRobotRole, loadRole, MAX_ROLE_NAME_LENGTH, robotNameTemplateOf, ROLE_NAME_PATTERN } from './role';
-import { RobotNameTemplate } from './robot-name-template';
-import { SubjectTemplate } from './subject-template';
-import { issueToken } from './issue-token';
+import type { Engine } from './mount/engine';
+import { loadRole, MAX_ROLE_NAME_LENGTH, robotNameTemplateOf, ROLE_NAME_PATTERN, type Role } from './roles/role';
+import { RobotNameTemplate } from './roles/robot-name-template';
+import { SubjectTemplate } from './roles/subject-template';
+import { issueToken } from './issuance/issue-token';
 
 /** A fresh pachd token for a role's subject, behind a lease: `vault read pachyderm/creds/ci`. */
 export function credsPath(engine: Engine): Path {
@@ -31,28 +32,36 @@ ends, the robot's tokens are revoked and its bindings removed.`,
           const name = fields.string('name');
           const role = await loadRole(request.storage, name);
           if (role === undefined) throw badRequest(`unknown role ${JSON.stringify(name)}`);
-          let subject = role.subject;
-          if (isDynamicRobotRole(role)) {
-            const robot = RobotNameTemplate.parse(robotNameTemplateOf(role)).render({
-              roleName: name,
-              displayName: request.displayName,
-            });
-            subject = `robot:${robot}`;
-          } else if (subject === '') {
-            const entity = request.entityId === '' ? undefined : await engine.system.entityInfo(request.entityId);
-            subject = SubjectTemplate.parse(role.subject_template).render(entity);
-          }
           return issueToken(engine, request, {
-            subject,
+            subject: await subjectOf(engine, request, name, role),
             source: 'creds',
             role: name,
             requestedTtl: fields.optionalDuration('ttl'),
-            roleTtl: role.ttl_seconds > 0 ? secondsToNanos(role.ttl_seconds) : undefined,
-            roleMaxTtl: role.max_ttl_seconds > 0 ? secondsToNanos(role.max_ttl_seconds) : undefined,
-            grants: isDynamicRobotRole(role) ? role.role_bindings : undefined,
+            roleTtl: role.ttlSeconds > 0 ? secondsToNanos(role.ttlSeconds) : undefined,
+            roleMaxTtl: role.maxTtlSeconds > 0 ? secondsToNanos(role.maxTtlSeconds) : undefined,
+            bindings: role.kind === 'robot' ? role.bindings : undefined,
           });
         },
       },
     },
   });
+}
+
+/** Whom this read's token is for. */
+async function subjectOf(engine: Engine, request: Request, name: string, role: Role): Promise<string> {
+  switch (role.kind) {
+    case 'subject':
+      return role.subject;
+    case 'template': {
+      const entity = request.entityId === '' ? undefined : await engine.system.entityInfo(request.entityId);
+      return SubjectTemplate.parse(role.template).render(entity);
+    }
+    case 'robot': {
+      const robot = RobotNameTemplate.parse(robotNameTemplateOf(role)).render({
+        roleName: name,
+        displayName: request.displayName,
+      });
+      return `robot:${robot}`;
+    }
+  }
 }

@@ -1,8 +1,8 @@
 import { badRequest } from '../sdk/errors';
 import { definePath, type Path } from '../sdk/path';
-import type { Engine } from './engine';
-import { MAX_SUBJECT_LENGTH } from './subjects';
-import { issueToken } from './issue-token';
+import type { Engine } from './mount/engine';
+import { MAX_SUBJECT_LENGTH } from './roles/subjects';
+import { issueToken } from './issuance/issue-token';
 
 /**
  * The original plugin's flow: a token for any subject the caller names,

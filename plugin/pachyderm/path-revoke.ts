@@ -1,13 +1,13 @@
 import { timingSafeEqual } from 'node:crypto';
 import { badRequest } from '../sdk/errors';
 import { definePath, type Path } from '../sdk/path';
-import type { Engine } from './engine';
+import type { Engine } from './mount/engine';
 import type { RevokeOutcome } from './pachd/auth-api';
 import { isSendableToken } from './pachd/connection';
 import { hashPachdToken, tokenFingerprint } from './pachd/token-material';
 import { MAX_TOKEN_LENGTH } from './path-config';
-import { revokeAtHome } from './token-revocation';
-import { vaultErrorFromPachd } from './upstream-errors';
+import { revokeAtHome } from './mount/token-revocation';
+import { vaultErrorFromPachd } from './mount/upstream-errors';
 
 /** Revokes a pachd token by value: `vault write pachyderm/revoke user_token=...`. */
 export function revokePath(engine: Engine): Path {

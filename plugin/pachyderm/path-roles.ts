@@ -4,11 +4,10 @@ import type { FieldData } from '../sdk/fields';
 import { listResponse } from '../sdk/framework';
 import { definePath, type Path } from '../sdk/path';
 import type { Request, Response } from '../sdk/logical';
-import type { Engine } from './engine';
-import { checkDynamicRobotRole } from './dynamic-robot-checks';
+import type { Engine } from './mount/engine';
+import { checkDynamicRobotRole } from './roles/dynamic-robot-checks';
 import { PachdRelease } from './pachd/release';
 import {
-  isDynamicRobotRole,
   loadRole,
   MAX_ROLE_NAME_LENGTH,
   robotNameTemplateOf,
@@ -16,11 +15,13 @@ import {
   ROLE_PREFIX,
   saveRole,
   type Role,
-} from './role';
-import { DEFAULT_ROBOT_NAME_TEMPLATE, MAX_TEMPLATE_LENGTH, RobotNameTemplate } from './robot-name-template';
-import { formatRoleGrants, parseRoleBindings } from './role-bindings';
-import { SubjectTemplate } from './subject-template';
-import { checkSubject, checkSubjectForm, MAX_SUBJECT_LENGTH } from './subjects';
+  type RoleKind,
+  type RoleTtls,
+} from './roles/role';
+import { DEFAULT_ROBOT_NAME_TEMPLATE, MAX_TEMPLATE_LENGTH, RobotNameTemplate } from './roles/robot-name-template';
+import { formatRoleBindings, parseRoleBindings, type RoleBinding } from './roles/role-bindings';
+import { SubjectTemplate } from './roles/subject-template';
+import { checkSubject, checkSubjectForm, MAX_SUBJECT_LENGTH } from './roles/subjects';
 
 /**
  * Roles name who a token is for, so callers need permission on creds/<role> rather than the
@@ -107,14 +108,13 @@ identity.entity.aliases.MOUNT_ACCESSOR.metadata.KEY. The template must begin wit
 }
 
 function describeRole(role: Role): Record<string, unknown> {
-  const dynamic = isDynamicRobotRole(role);
   return {
-    subject: role.subject,
-    subject_template: role.subject_template,
-    role_bindings: dynamic ? formatRoleGrants(role.role_bindings) : [],
-    robot_name_template: dynamic ? robotNameTemplateOf(role) : '',
-    ttl: role.ttl_seconds,
-    max_ttl: role.max_ttl_seconds,
+    subject: role.kind === 'subject' ? role.subject : '',
+    subject_template: role.kind === 'template' ? role.template : '',
+    role_bindings: role.kind === 'robot' ? formatRoleBindings(role.bindings) : [],
+    robot_name_template: role.kind === 'robot' ? robotNameTemplateOf(role) : '',
+    ttl: role.ttlSeconds,
+    max_ttl: role.maxTtlSeconds,
   };
 }
 
@@ -128,73 +128,93 @@ async function writeRole(
 ): Promise<Response | undefined> {
   const name = fields.string('name');
   const existing = await loadRole(request.storage, name);
-  const role: Role = {
-    version: 1,
-    subject: existing?.subject ?? '',
-    subject_template: existing?.subject_template ?? '',
-    ttl_seconds: fields.has('ttl') ? nanosToSeconds(fields.duration('ttl')) : (existing?.ttl_seconds ?? 0),
-    max_ttl_seconds: fields.has('max_ttl')
-      ? nanosToSeconds(fields.duration('max_ttl'))
-      : (existing?.max_ttl_seconds ?? 0),
+  const ttls: RoleTtls = {
+    ttlSeconds: fields.has('ttl') ? nanosToSeconds(fields.duration('ttl')) : (existing?.ttlSeconds ?? 0),
+    maxTtlSeconds: fields.has('max_ttl') ? nanosToSeconds(fields.duration('max_ttl')) : (existing?.maxTtlSeconds ?? 0),
   };
-  if (existing?.role_bindings !== undefined) role.role_bindings = existing.role_bindings;
-  if (existing?.robot_name_template !== undefined) role.robot_name_template = existing.robot_name_template;
   const subject = fields.optionalString('subject')?.trim();
   const template = fields.optionalString('subject_template')?.trim();
   const bindings = fields.has('role_bindings') ? parseRoleBindings(fields.stringList('role_bindings')) : undefined;
   const given =
     [subject, template].filter((value) => value !== undefined && value !== '').length + (bindings?.length ? 1 : 0);
   if (given > 1) throw badRequest('give one of subject, subject_template and role_bindings');
-  // Setting one replaces the others.
-  if (subject !== undefined) {
-    role.subject = subject;
-    if (subject !== '') clearExcept(role, 'subject');
-  }
-  if (template !== undefined) {
-    role.subject_template = template;
-    if (template !== '') clearExcept(role, 'subject_template');
-  }
-  if (bindings !== undefined) {
-    role.role_bindings = bindings;
-    if (bindings.length > 0) clearExcept(role, 'role_bindings');
-  }
-  if (fields.has('robot_name_template')) role.robot_name_template = fields.string('robot_name_template').trim();
-  if (role.subject === '' && role.subject_template === '' && !isDynamicRobotRole(role)) {
+  const kind = kindAfter(existing, subject, template, bindings);
+  if (kind === undefined) {
     throw badRequest(
       'a role needs a subject (e.g. robot:ci), a subject_template (e.g. user:{{identity.entity.name}}) or ' +
         'role_bindings (e.g. repo:default/images=repoReader)',
     );
   }
-  if (!isDynamicRobotRole(role)) {
-    delete role.role_bindings;
-    if (role.robot_name_template) throw badRequest('robot_name_template names dynamic robots: give role_bindings too');
-    delete role.robot_name_template;
+  if (fields.has('robot_name_template')) {
+    const nameTemplate = fields.string('robot_name_template').trim();
+    if (kind.kind === 'robot') kind.nameTemplate = nameTemplate;
+    else if (nameTemplate !== '') throw badRequest('robot_name_template names dynamic robots: give role_bindings too');
   }
 
-  if (isDynamicRobotRole(role)) {
-    const nameTemplate = RobotNameTemplate.parse(robotNameTemplateOf(role));
-    await checkDynamicRobotRole(engine, request, name, role.role_bindings, nameTemplate);
-  } else if (role.subject !== '') {
-    role.subject = checkSubjectForm(role.subject);
-    const observed = (await engine.configs.load(request.storage))?.observed;
-    if (observed !== undefined)
-      checkSubject(role.subject, observed.generation, PachdRelease.parse(observed.pachd_version));
-  } else {
-    SubjectTemplate.parse(role.subject_template);
+  switch (kind.kind) {
+    case 'robot':
+      await checkDynamicRobotRole(
+        engine,
+        request,
+        name,
+        kind.bindings,
+        RobotNameTemplate.parse(robotNameTemplateOf(kind)),
+      );
+      break;
+    case 'subject': {
+      kind.subject = checkSubjectForm(kind.subject);
+      const observation = (await engine.configs.load(request.storage))?.observed;
+      if (observation !== undefined)
+        checkSubject(kind.subject, observation.generation, PachdRelease.parse(observation.pachd_version));
+      break;
+    }
+    case 'template':
+      SubjectTemplate.parse(kind.template);
+      break;
   }
-  if (role.max_ttl_seconds > 0 && role.ttl_seconds > role.max_ttl_seconds) {
-    throw badRequest(`ttl ${role.ttl_seconds}s is above max_ttl ${role.max_ttl_seconds}s`);
+  const role: Role = { ...kind, ...ttls };
+  if (role.maxTtlSeconds > 0 && role.ttlSeconds > role.maxTtlSeconds) {
+    throw badRequest(`ttl ${role.ttlSeconds}s is above max_ttl ${role.maxTtlSeconds}s`);
   }
   await saveRole(request.storage, name, role);
   return undefined;
 }
 
-/** A role is one kind at a time: giving one of its subject sources drops the others. */
-function clearExcept(role: Role, kept: 'subject' | 'subject_template' | 'role_bindings'): void {
-  if (kept !== 'subject') role.subject = '';
-  if (kept !== 'subject_template') role.subject_template = '';
-  if (kept !== 'role_bindings') {
-    delete role.role_bindings;
-    delete role.robot_name_template;
+/**
+ * A role is one kind at a time: a subject source given replaces the role's kind, one given empty
+ * takes away the role's own (and leaves none unless another is given). A robot role keeps its
+ * name template while its bindings change.
+ */
+function kindAfter(
+  existing: Role | undefined,
+  subject: string | undefined,
+  template: string | undefined,
+  bindings: RoleBinding[] | undefined,
+): RoleKind | undefined {
+  let kind: RoleKind | undefined = existing === undefined ? undefined : kindOf(existing);
+  if (subject !== undefined) {
+    if (subject !== '') kind = { kind: 'subject', subject };
+    else if (kind?.kind === 'subject') kind = undefined;
+  }
+  if (template !== undefined) {
+    if (template !== '') kind = { kind: 'template', template };
+    else if (kind?.kind === 'template') kind = undefined;
+  }
+  if (bindings !== undefined) {
+    if (bindings.length > 0) {
+      kind = { kind: 'robot', bindings, nameTemplate: kind?.kind === 'robot' ? kind.nameTemplate : undefined };
+    } else if (kind?.kind === 'robot') kind = undefined;
+  }
+  return kind;
+}
+
+function kindOf(role: Role): RoleKind {
+  switch (role.kind) {
+    case 'subject':
+      return { kind: 'subject', subject: role.subject };
+    case 'template':
+      return { kind: 'template', template: role.template };
+    case 'robot':
+      return { kind: 'robot', bindings: role.bindings, nameTemplate: role.nameTemplate };
   }
 }

@@ -1,7 +1,7 @@
 import { definePath, type Path } from '../sdk/path';
 import { PLUGIN_VERSION } from './version';
-import type { Engine } from './engine';
-import { vaultErrorFromPachd } from './upstream-errors';
+import type { Engine } from './mount/engine';
+import { vaultErrorFromPachd } from './mount/upstream-errors';
 
 /**
  * The plugin's version, and pachd's: `vault read pachyderm/version`. `node_version` is the Node.js

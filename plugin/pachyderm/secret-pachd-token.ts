@@ -9,37 +9,17 @@ import { formatDuration, NANOS_PER_SECOND, secondsToNanos } from '../sdk/duratio
 import { badRequest, unrecoverable } from '../sdk/errors';
 import type { RenewResult, SecretDefinition } from '../sdk/framework';
 import type { Request, Secret } from '../sdk/logical';
-import type { Engine } from './engine';
-import { pachdLifetime, V1_EXPIRY_SKEW_SECONDS } from './lease-ttl';
-import type { TokenHome } from './pachd-clients';
+import type { Engine } from './mount/engine';
+import { pachdLifetime, V1_EXPIRY_SKEW_SECONDS } from './issuance/lease-ttl';
+import { TOKEN_SECRET_TYPE, type TokenLeaseData } from './issuance/token-lease';
 import { PACHD_V1_MAX_TTL_SECONDS, type RevokeOutcome } from './pachd/auth-api';
 import { PachdError, tokenIsGone } from './pachd/errors';
 import { tokenFingerprint } from './pachd/token-material';
-import { removeDynamicRobot } from './robot-bindings';
-import { formatRoleGrants, grantsFromStored, type RoleGrant } from './role-bindings';
-import { reachHome } from './token-home';
-import { revokeAtHome } from './token-revocation';
-import { vaultErrorFromPachd } from './upstream-errors';
-
-export const TOKEN_SECRET_TYPE = 'pachyderm_token';
-
-export interface TokenLeaseData extends TokenHome {
-  token: string;
-  subject: string;
-  /** The lease's base TTL: what a renew without increment asks for. */
-  ttl_seconds: number;
-  max_ttl_seconds: number;
-  /** When pachd expires the token (ISO), null when it never does. */
-  token_expires_at: string | null;
-  /** The role it was issued through, "" for login. */
-  role: string;
-  source: 'login' | 'creds';
-  /** A dynamic robot's bindings, removed with its tokens when the lease ends. */
-  role_bindings?: RoleGrant[];
-}
-
-/** Tokens past their pachd expiry by this much are gone at pachd; revoking them is moot. */
-const EXPIRED_MARGIN_MS = 60_000;
+import { removeDynamicRobot } from './roles/robot-bindings';
+import { formatRoleBindings, bindingsFromStored, type RoleBinding } from './roles/role-bindings';
+import { reachHome } from './mount/token-home';
+import { pastPachdExpiry, revokeAtHome } from './mount/token-revocation';
+import { vaultErrorFromPachd } from './mount/upstream-errors';
 
 export function pachdTokenSecret(engine: Engine): SecretDefinition {
   return {
@@ -155,7 +135,7 @@ async function renewToken(engine: Engine, request: Request, secret: Secret): Pro
 async function revokeToken(engine: Engine, request: Request, secret: Secret): Promise<void> {
   const lease = leaseData(secret, 'revoke');
   if (lease.role_bindings !== undefined) return revokeDynamicRobot(engine, request, lease, lease.role_bindings);
-  if (lease.token_expires_at !== null && Date.parse(lease.token_expires_at) + EXPIRED_MARGIN_MS < Date.now()) {
+  if (pastPachdExpiry(lease.token_expires_at)) {
     engine.logger.debug('lease outlived its pachd token; nothing to revoke', { subject: lease.subject });
     return;
   }
@@ -181,11 +161,11 @@ async function revokeDynamicRobot(
   engine: Engine,
   request: Request,
   lease: TokenLeaseData,
-  grants: RoleGrant[],
+  bindings: RoleBinding[],
 ): Promise<void> {
   const config = await engine.configs.load(request.storage);
   try {
-    const removal = await removeDynamicRobot(engine, request.storage, config, { ...lease, grants }, request.deadline);
+    const removal = await removeDynamicRobot(engine, request.storage, config, { ...lease, bindings }, request.deadline);
     engine.logger.debug('removed a dynamic robot', {
       subject: lease.subject,
       fingerprint: tokenFingerprint(lease.token),
@@ -196,7 +176,7 @@ async function revokeDynamicRobot(
   } catch (error) {
     throw vaultErrorFromPachd(
       error,
-      `cannot remove the dynamic robot ${lease.subject} (${formatRoleGrants(grants).join(', ')})`,
+      `cannot remove the dynamic robot ${lease.subject} (${formatRoleBindings(bindings).join(', ')})`,
     );
   }
 }
@@ -216,12 +196,12 @@ function leaseData(secret: Secret, doing: 'renew' | 'revoke'): TokenLeaseData {
     // No retry can make up for missing lease data: tell Vault to stop trying.
     throw unrecoverable(`cannot ${doing}: this lease's internal data is incomplete`);
   }
-  const grants = data.role_bindings === undefined ? undefined : grantsFromStored(data.role_bindings);
+  const bindings = data.role_bindings === undefined ? undefined : bindingsFromStored(data.role_bindings);
   // Only a robot this engine made holds bindings it may take apart, and revoking it revokes every
   // token of its subject: a lease saying otherwise was not written by this engine.
-  const dynamicRobot = grants !== undefined && grants.length > 0 && (data.subject as string).startsWith('robot:');
+  const dynamicRobot = bindings !== undefined && bindings.length > 0 && (data.subject as string).startsWith('robot:');
   if (data.role_bindings !== undefined && !dynamicRobot) {
     throw unrecoverable(`cannot ${doing}: this lease's role bindings are unreadable`);
   }
-  return { ...(data as unknown as TokenLeaseData), ...(grants === undefined ? {} : { role_bindings: grants }) };
+  return { ...(data as unknown as TokenLeaseData), ...(bindings === undefined ? {} : { role_bindings: bindings }) };
 }

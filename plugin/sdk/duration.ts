@@ -20,6 +20,11 @@ export function nanosToSeconds(nanos: Nanoseconds): number {
   return Number(nanos / NANOS_PER_SECOND);
 }
 
+/** Whole seconds, rounded up. */
+export function ceilSeconds(nanos: Nanoseconds): number {
+  return Number((nanos + NANOS_PER_SECOND - 1n) / NANOS_PER_SECOND);
+}
+
 const UNIT_NANOS: Readonly<Record<string, bigint>> = {
   ns: 1n,
   us: 1_000n,

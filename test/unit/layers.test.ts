@@ -50,6 +50,37 @@ function rankOf(file: string): number {
   return rank;
 }
 
+/**
+ * The engine's own groups, plugin/pachyderm/<group>/, and the groups each may import. The files
+ * directly in plugin/pachyderm/ face Vault (the backend, one file per path, the secret) and may
+ * import every group; no group imports them.
+ */
+const ENGINE = 'pachyderm';
+const ENGINE_GROUPS: Readonly<Record<string, readonly string[]>> = {
+  issuance: ['roles', 'mount', 'pachd'],
+  admin: ['mount', 'pachd'],
+  roles: ['mount', 'pachd'],
+  mount: ['pachd'],
+  pachd: [],
+};
+/** The Vault-facing files directly in plugin/pachyderm/. */
+const VAULT_FACING = '.';
+
+function engineGroupOf(file: string): string | undefined {
+  const parts = relative(file).split('/');
+  if (parts[0] !== ENGINE) return undefined;
+  if (parts.length === 2) return VAULT_FACING;
+  const group = parts[1] ?? '';
+  if (!(group in ENGINE_GROUPS)) throw new Error(`${relative(file)} is in no known group; add it to ENGINE_GROUPS`);
+  return group;
+}
+
+/** Whether an import from one engine group to another follows the arrows. */
+function engineImportAllowed(from: string, to: string): boolean {
+  if (from === to || from === VAULT_FACING) return true;
+  return ENGINE_GROUPS[from]?.includes(to) ?? false;
+}
+
 const graph = new Map<string, string[]>(sourceFiles(ROOT).map((file) => [file, localImports(file)]));
 
 /** Cycles as chains of files, at least one for every tangle of modules: empty exactly when the graph has none. */
@@ -87,6 +118,45 @@ describe('plugin/ layers', () => {
       }
     }
     expect(upward).toEqual([]);
+  });
+
+  it("imports only downwards inside the engine: the Vault-facing files, then each group's arrows", () => {
+    const upward: string[] = [];
+    for (const [file, targets] of graph) {
+      const from = engineGroupOf(file);
+      if (from === undefined) continue;
+      for (const target of targets) {
+        const to = engineGroupOf(target);
+        if (to !== undefined && !engineImportAllowed(from, to))
+          upward.push(`${relative(file)} imports ${relative(target)}`);
+      }
+    }
+    expect(upward).toEqual([]);
+  });
+
+  it('finds every engine group', () => {
+    for (const group of Object.keys(ENGINE_GROUPS)) {
+      expect([...graph.keys()].some((file) => relative(file).startsWith(`${ENGINE}/${group}/`))).toBe(true);
+    }
+  });
+
+  it('issues a token without importing admin/ or another Vault-facing file', () => {
+    const start = path.join(ROOT, ENGINE, 'path-creds.ts');
+    const reached = new Set<string>();
+    const pending = [start];
+    for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
+      for (const target of graph.get(file) ?? []) {
+        if (!reached.has(target)) {
+          reached.add(target);
+          pending.push(target);
+        }
+      }
+    }
+    const stray = [...reached].filter((file) => {
+      const group = engineGroupOf(file);
+      return group === 'admin' || group === VAULT_FACING;
+    });
+    expect(stray.map(relative)).toEqual([]);
   });
 
   it('has no import cycle', () => {

@@ -1,8 +1,8 @@
 import { ErrorType } from '../../../plugin/sdk/errors';
-import { getWal, listWal, putWal } from '../../../plugin/sdk/wal';
-import { ADMIN_ROTATION_WAL, type AdminRotationWal } from '../../../plugin/pachyderm/admin-rotation';
+import { getWal, listWal } from '../../../plugin/sdk/wal';
+import { ADMIN_ROTATION_WAL, type AdminRotationWal } from '../../../plugin/pachyderm/admin/admin-rotation';
 import { generatePachdToken, hashPachdToken } from '../../../plugin/pachyderm/pachd/token-material';
-import { RETIRED_ADMIN_WAL } from '../../../plugin/pachyderm/admin-token-retirement';
+import { RETIRED_ADMIN_WAL } from '../../../plugin/pachyderm/admin/admin-token-retirement';
 import { makeLocalhostCertificate, type TlsFixture } from '../../pachd/tls-fixture';
 import { EngineHarness, leaseOf } from './engine-harness';
 
@@ -113,7 +113,7 @@ describe('leases and journal entries reach a private-CA pachd after the configur
           pachd_tls_ca: '',
         });
       }
-      await harness.request('revoke', '', {}, { secret: leaseOf(issued) });
+      await harness.revokeLease(issued);
       expect(harness.liveToken(token)).toBeUndefined();
     },
   );
@@ -187,7 +187,7 @@ describe.each([1, 2] as const)('the admin token a configuration lets go of, pach
     expect(liveTokensOf('robot:vault')).toHaveLength(1);
     const [id] = await listWal(harness.storage);
     expect((await getWal(harness.storage, id ?? ''))?.kind).toBe(RETIRED_ADMIN_WAL);
-    await harness.request('rollback', '', { immediate: true });
+    await harness.rollback({ immediate: true });
     expect(liveTokensOf('robot:vault')).toHaveLength(0);
     expect(await listWal(harness.storage)).toEqual([]);
   });
@@ -207,7 +207,7 @@ describe.each([1, 2] as const)('the admin token a configuration lets go of, pach
     );
     storage.put = put;
     expect(liveTokensOf('robot:vault')).toHaveLength(1);
-    await harness.request('rollback', '', { immediate: true });
+    await harness.rollback({ immediate: true });
     expect(liveTokensOf('robot:vault')).toHaveLength(1);
     expect(await listWal(harness.storage)).toEqual([]);
     // The configuration still works with it.
@@ -266,7 +266,7 @@ describe('an interrupted rotation of pach:root meets a configuration change', ()
       old_token: oldRoot,
       new_token: newRoot,
     };
-    await putWal(harness.storage, ADMIN_ROTATION_WAL, journal, Date.now() - 11 * 60_000);
+    await harness.journalAged(ADMIN_ROTATION_WAL, journal);
   });
 
   afterEach(async () => {
@@ -283,7 +283,7 @@ describe('an interrupted rotation of pach:root meets a configuration change', ()
       admin_token: oldRoot,
       verify_connection: false,
     });
-    await harness.request('rollback', '');
+    await harness.rollback();
     const config = await harness.request('read', 'config');
     expect(config?.data?.admin_token_fingerprint).toBe(fingerprintOf(oldRoot));
     expect(config?.data?.pachd_address).toBe(elsewhere.pachd.pachdAddress);
@@ -301,7 +301,7 @@ describe('an interrupted rotation of pach:root meets a configuration change', ()
     expect(refusedDelete.message).toMatch(/a rotation of pach:root was interrupted/);
 
     await harness.request('update', 'config', { admin_token: robot.token, discard_root_token: true });
-    await harness.request('rollback', '');
+    await harness.rollback();
     expect(await harness.whoAmI(newRoot)).toBe('pach:root');
     expect((await harness.request('read', 'config'))?.data?.admin_token_fingerprint).toBe(fingerprintOf(robot.token));
     expect(await listWal(harness.storage)).toEqual([]);
@@ -341,7 +341,7 @@ describe('a home is dialled with the CA it was issued under', () => {
       admin_token: harness.pachd.rootToken,
       verify_connection: false,
     });
-    await harness.request('revoke', '', {}, { secret: leaseOf(issued) });
+    await harness.revokeLease(issued);
     expect(harness.liveToken(token)).toBeUndefined();
   });
 });

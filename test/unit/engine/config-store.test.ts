@@ -1,5 +1,5 @@
 import { Redactor } from '../../../plugin/goplugin/redactor';
-import { ConfigStore, CONFIG_KEY, type EngineConfig } from '../../../plugin/pachyderm/config';
+import { ConfigStore, CONFIG_KEY, type EngineConfig } from '../../../plugin/pachyderm/mount/config';
 import { InMemoryStorage, putJson, type StorageEntry } from '../../../plugin/sdk/storage';
 
 /** Storage whose reads of the configuration wait until the test lets them finish. */

@@ -1,5 +1,5 @@
 import { ErrorType } from '../../../plugin/sdk/errors';
-import { deleteWal, getWal, listWal, putWal } from '../../../plugin/sdk/wal';
+import { getWal, listWal, putWal } from '../../../plugin/sdk/wal';
 import type { Response } from '../../../plugin/sdk/logical';
 import { EngineHarness, leaseOf } from './engine-harness';
 
@@ -100,13 +100,13 @@ describe.each([1, 2] as const)('dynamic robots against pachd %i.x', (generation)
       expect(bindingsOf(robots[index]!)).toEqual(expectedBindings);
     }
 
-    await harness.request('revoke', '', {}, { secret: leaseOf(first) });
+    await harness.revokeLease(first);
     expect(bindingsOf(robots[0]!)).toEqual({});
     expect(harness.liveToken(first.data?.user_token as string)).toBeUndefined();
     expect(bindingsOf(robots[1]!)).toEqual(expectedBindings);
     expect(await harness.whoAmI(second.data?.user_token as string)).toBe(robots[1]);
 
-    await harness.request('revoke', '', {}, { secret: leaseOf(second) });
+    await harness.revokeLease(second);
     expect(robotsLeft()).toEqual([]);
     expect(await listWal(harness.storage)).toEqual([]);
   });
@@ -136,7 +136,7 @@ describe.each([1, 2] as const)('dynamic robots against pachd %i.x', (generation)
       expect(bindingsOf(robot)).toEqual(expectedBindings);
       // Vault retries the revocation; with a working admin token it completes.
       await harness.request('update', 'config', { admin_token: harness.pachd.rootToken });
-      await harness.request('revoke', '', {}, { secret: leaseOf(response) });
+      await harness.revokeLease(response);
       expect(robotsLeft()).toEqual([]);
     });
 
@@ -150,11 +150,11 @@ describe.each([1, 2] as const)('dynamic robots against pachd %i.x', (generation)
         token,
         role_bindings: response.secret?.internalData.role_bindings,
       });
-      await harness.request('rollback', '', { immediate: true });
+      await harness.rollback({ immediate: true });
       expect(harness.liveToken(token)).toBeUndefined();
       expect(await listWal(harness.storage)).toHaveLength(1);
       await harness.request('update', 'config', { admin_token: harness.pachd.rootToken });
-      await harness.request('rollback', '', { immediate: true });
+      await harness.rollback({ immediate: true });
       expect(await listWal(harness.storage)).toEqual([]);
       expect(bindingsOf(robot)).toEqual({});
     });
@@ -184,7 +184,7 @@ describe.each([1, 2] as const)('dynamic robots against pachd %i.x', (generation)
     harness.pachd.control.advanceClock(2 * 3600);
     expect(harness.liveToken(response.data?.user_token as string)).toBeUndefined();
     expect(bindingsOf(robot)).toEqual(expectedBindings);
-    await harness.request('revoke', '', {}, { secret: leaseOf(response) });
+    await harness.revokeLease(response);
     expect(bindingsOf(robot)).toEqual({});
     expect(robotsLeft()).toEqual([]);
   });
@@ -193,7 +193,7 @@ describe.each([1, 2] as const)('dynamic robots against pachd %i.x', (generation)
     await writeRole();
     const response = await read();
     expect(harness.pachd.control.deleteRepo(generation === 1 ? undefined : 'default', 'edges')).toBe(true);
-    await harness.request('revoke', '', {}, { secret: leaseOf(response) });
+    await harness.revokeLease(response);
     expect(robotsLeft()).toEqual([]);
     expect(harness.logLines.join('\n')).not.toContain(response.data?.user_token as string);
   });
@@ -223,11 +223,8 @@ describe.each([1, 2] as const)('dynamic robots against pachd %i.x', (generation)
     const ids = await listWal(harness.storage);
     expect(ids).toHaveLength(1);
 
-    // Aged past the rollback's grace, as Vault's rollback manager would find it.
-    const entry = await getWal(harness.storage, ids[0]!);
-    await deleteWal(harness.storage, entry!.id);
-    await putWal(harness.storage, entry!.kind, entry!.data, Date.now() - 11 * 60_000);
-    await harness.request('rollback', '');
+    await harness.ageWal();
+    await harness.rollback();
     expect(robotsLeft()).toEqual([]);
     expect(await listWal(harness.storage)).toEqual([]);
     expect(harness.logLines.join('\n')).toContain('took apart a dynamic robot whose creation was interrupted');
@@ -250,10 +247,8 @@ describe.each([1, 2] as const)('dynamic robots against pachd %i.x', (generation)
     expect(ids).toHaveLength(1);
     expect((await getWal<{ subject: string }>(harness.storage, ids[0]!))?.data.subject).toBe(left);
 
-    const entry = await getWal(harness.storage, ids[0]!);
-    await deleteWal(harness.storage, entry!.id);
-    await putWal(harness.storage, entry!.kind, entry!.data, Date.now() - 11 * 60_000);
-    await harness.request('rollback', '');
+    await harness.ageWal();
+    await harness.rollback();
     expect(robotsLeft()).toEqual([]);
     expect(await listWal(harness.storage)).toEqual([]);
   });
@@ -275,7 +270,7 @@ describe.each([1, 2] as const)('dynamic robots against pachd %i.x', (generation)
     expect(harness.liveToken(response.data?.user_token as string)).toBeUndefined();
     expect(bindingsOf(robot)).toEqual(expectedBindings);
     await harness.configure();
-    await harness.request('revoke', '', {}, { secret: leaseOf(response) });
+    await harness.revokeLease(response);
     expect(robotsLeft()).toEqual([]);
   });
 

@@ -10,9 +10,14 @@ import { startPachdStandin, type PachdStandin, type PachdStandinOptions } from '
 import { makeRequest, memoryLogger } from '../sdk-helpers';
 import type { Logger } from '../../../plugin/goplugin/logger';
 import { AfterResponse } from '../../../plugin/sdk/after-response';
+import { deleteWal, getWal, listWal, putWal } from '../../../plugin/sdk/wal';
+import { WAL_ROLLBACK_MIN_AGE_MS } from '../../../plugin/pachyderm/mount/wal-rollback';
 
 export const HOUR = 3600n * 1_000_000_000n;
 export const DAY = 24n * HOUR;
+
+/** How old a WAL entry is when the rollback finds it: past its grace, as Vault's rollback manager would find it. */
+const AGED_WAL_MS = WAL_ROLLBACK_MIN_AGE_MS + 60_000;
 
 /** One mount of the engine, in process, against a pachd stand-in. */
 export class EngineHarness {
@@ -123,6 +128,31 @@ export class EngineHarness {
       admin_token: this.pachd.rootToken,
       ...data,
     });
+  }
+
+  /** Revokes a lease as Vault does when it ends. */
+  async revokeLease(issued: Response | undefined): Promise<Response | undefined> {
+    return this.request('revoke', '', {}, { secret: leaseOf(issued) });
+  }
+
+  /** Runs the rollback tick; `immediate` acts on entries of any age. */
+  async rollback(options: { immediate?: boolean } = {}): Promise<Response | undefined> {
+    return this.request('rollback', '', options.immediate === true ? { immediate: true } : {});
+  }
+
+  /** A WAL entry as a request the process did not live to finish left it, old enough to roll back. */
+  async journalAged<T>(kind: string, data: T): Promise<void> {
+    await putWal(this.storage, kind, data, Date.now() - AGED_WAL_MS);
+  }
+
+  /** Makes every WAL entry old enough to roll back. */
+  async ageWal(): Promise<void> {
+    for (const id of await listWal(this.storage)) {
+      const entry = await getWal(this.storage, id);
+      if (entry === undefined) continue;
+      await deleteWal(this.storage, entry.id);
+      await this.journalAged(entry.kind, entry.data);
+    }
   }
 
   /** Who pachd says a token belongs to; undefined when pachd rejects it. */

@@ -1,6 +1,6 @@
 import { ErrorType } from '../../../plugin/sdk/errors';
 import { getWal, listWal } from '../../../plugin/sdk/wal';
-import type { PendingTokenWal } from '../../../plugin/pachyderm/wal-rollback';
+import type { IssuanceWal } from '../../../plugin/pachyderm/issuance/issuance-journal';
 import { hashPachdToken } from '../../../plugin/pachyderm/pachd/token-material';
 import { EngineHarness } from './engine-harness';
 
@@ -27,9 +27,7 @@ describe.each([
   });
 
   const walEntries = async () =>
-    Promise.all(
-      (await listWal(harness.storage)).map(async (id) => (await getWal<PendingTokenWal>(harness.storage, id))!),
-    );
+    Promise.all((await listWal(harness.storage)).map(async (id) => (await getWal<IssuanceWal>(harness.storage, id))!));
 
   it('says it restores, and installs robot and user tokens it picked itself, never asking pachd to generate one', async () => {
     expect((await harness.request('read', 'config'))?.data).toMatchObject({ issuance_mode: 'restore' });
@@ -51,7 +49,7 @@ describe.each([
     harness.pachd.control.setLatency('RestoreAuthToken', 0);
     const token = entry?.data.token ?? '';
     expect(harness.liveToken(token)?.subject).toBe('robot:ci');
-    await harness.request('rollback', '', { immediate: true });
+    await harness.rollback({ immediate: true });
     expect(harness.liveToken(token)).toBeUndefined();
     expect(await listWal(harness.storage)).toEqual([]);
     expect(harness.logLines.join('')).toContain('revoked a token whose issuance was interrupted');
@@ -66,7 +64,7 @@ describe.each([
     });
     expect((await harness.failure('update', 'login', { username: user })).code).toBe(502);
     expect(await walEntries()).toHaveLength(1);
-    await harness.request('rollback', '', { immediate: true });
+    await harness.rollback({ immediate: true });
     expect(await listWal(harness.storage)).toEqual([]);
     const logs = harness.logLines.join('');
     expect(logs).not.toContain('revoked a token whose issuance was interrupted');

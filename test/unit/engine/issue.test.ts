@@ -144,7 +144,7 @@ describe.each([1, 2] as const)('issuing tokens against pachd %i.x', (generation)
     expect(error.code).toBe(502);
     expect(error.message).toContain(harness.pachd.pachdAddress);
     await harness.pachd.control.makeAvailable();
-    await harness.request('rollback', '', { immediate: true });
+    await harness.rollback({ immediate: true });
     expect(harness.liveTokensExcept([harness.pachd.rootToken])).toEqual([]);
     const after = await harness.request('update', 'login', { username: user });
     expect(await harness.whoAmI(after?.data?.user_token as string)).toBe(user);

@@ -1,6 +1,6 @@
 import { ErrorType, VaultError } from '../../../plugin/sdk/errors';
+import { ceilSeconds } from '../../../plugin/sdk/duration';
 import {
-  ceilSeconds,
   defaultTtls,
   ENGINE_DEFAULT_MAX_TTL,
   ENGINE_DEFAULT_TTL,
@@ -9,7 +9,7 @@ import {
   resolveLeaseTtls,
   V1_EXPIRY_SKEW_SECONDS,
   type TtlInputs,
-} from '../../../plugin/pachyderm/lease-ttl';
+} from '../../../plugin/pachyderm/issuance/lease-ttl';
 
 const SECOND = 1_000_000_000n;
 const MINUTE = 60n * SECOND;

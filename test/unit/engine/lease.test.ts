@@ -157,10 +157,10 @@ describe.each([
   it('revoke kills the token at pachd, and a second revoke still succeeds', async () => {
     const issued = await harness.request('update', 'login', { username: user });
     const token = issued?.data?.user_token as string;
-    expect(await harness.request('revoke', 'login', {}, { secret: leaseOf(issued) })).toBeUndefined();
+    expect(await harness.revokeLease(issued)).toBeUndefined();
     expect(await harness.whoAmI(token)).toBeUndefined();
     expect(harness.liveToken(token)).toBeUndefined();
-    expect(await harness.request('revoke', 'login', {}, { secret: leaseOf(issued) })).toBeUndefined();
+    expect(await harness.revokeLease(issued)).toBeUndefined();
   });
 
   it('revokes with the token itself when the admin token no longer works', async () => {
@@ -171,14 +171,14 @@ describe.each([
     await harness.configure({ admin_token: admin.token });
     const issued = await harness.request('update', 'login', { username: user });
     harness.pachd.control.deleteToken(admin.hash);
-    await harness.request('revoke', 'login', {}, { secret: leaseOf(issued) });
+    await harness.revokeLease(issued);
     expect(harness.liveToken(issued?.data?.user_token as string)).toBeUndefined();
   });
 
   it('revokes after the configuration was deleted', async () => {
     const issued = await harness.request('update', 'login', { username: user });
     await harness.request('delete', 'config');
-    await harness.request('revoke', 'login', {}, { secret: leaseOf(issued) });
+    await harness.revokeLease(issued);
     expect(harness.liveToken(issued?.data?.user_token as string)).toBeUndefined();
   });
 
@@ -189,7 +189,7 @@ describe.each([
     expect(error.code).toBe(502);
     expect(error.message).toContain(harness.pachd.pachdAddress);
     await harness.pachd.control.makeAvailable();
-    await harness.request('revoke', 'login', {}, { secret: leaseOf(issued) });
+    await harness.revokeLease(issued);
     expect(harness.liveToken(issued?.data?.user_token as string)).toBeUndefined();
   });
 
@@ -199,7 +199,7 @@ describe.each([
     const lease = leaseOf(issued);
     lease.internalData = { ...lease.internalData, token_expires_at: new Date(Date.now() - 3600_000).toISOString() };
     expect(await harness.request('revoke', 'login', {}, { secret: lease })).toBeUndefined();
-    expect(await harness.request('revoke', 'login', {}, { secret: leaseOf(issued) })).toBeUndefined();
+    expect(await harness.revokeLease(issued)).toBeUndefined();
   });
 
   it('stops Vault retrying a lease whose data is unusable', async () => {

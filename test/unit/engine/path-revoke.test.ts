@@ -1,5 +1,5 @@
 import { ErrorType } from '../../../plugin/sdk/errors';
-import { EngineHarness, leaseOf } from './engine-harness';
+import { EngineHarness } from './engine-harness';
 
 describe.each([1, 2] as const)('the revoke path, pachd %i.x', (generation) => {
   let harness: EngineHarness;
@@ -40,7 +40,7 @@ describe.each([1, 2] as const)('the revoke path, pachd %i.x', (generation) => {
     expect(await harness.request('update', 'revoke', { user_token: ` ${token}\n` })).toBeUndefined();
     expect(await harness.whoAmI(token)).toBeUndefined();
     expect(harness.liveToken(token)).toBeUndefined();
-    expect(await harness.request('revoke', 'login', {}, { secret: leaseOf(issued) })).toBeUndefined();
+    expect(await harness.revokeLease(issued)).toBeUndefined();
   });
 
   it('counts a token pachd does not know as revoked', async () => {

@@ -26,7 +26,7 @@ describe('revocation when the admin token has expired (pachd 2.x)', () => {
     // Past the admin token's expiry, before pachd's daily cleanup removes its row.
     harness.pachd.control.advanceClock(180);
     expect(harness.pachd.control.listTokens().find((view) => view.hash === admin.hash)?.expired).toBe(true);
-    expect(await harness.request('revoke', 'login', {}, { secret: leaseOf(issued) })).toBeUndefined();
+    expect(await harness.revokeLease(issued)).toBeUndefined();
     expect(harness.liveToken(token)).toBeUndefined();
   });
 });

@@ -1,5 +1,5 @@
 import { ErrorType, VaultError } from '../../../plugin/sdk/errors';
-import { DEFAULT_ROBOT_NAME_TEMPLATE, RobotNameTemplate } from '../../../plugin/pachyderm/robot-name-template';
+import { DEFAULT_ROBOT_NAME_TEMPLATE, RobotNameTemplate } from '../../../plugin/pachyderm/roles/robot-name-template';
 
 function refusal(source: string): string {
   try {

@@ -1,6 +1,6 @@
 // The engine's pachd client for role bindings (PachdRoleBindings) against the stand-in, both
 // generations: what it sends, what it refuses before sending, and how pachd's failures read.
-import { PachdClients } from '../../../plugin/pachyderm/pachd-clients';
+import { PachdClients } from '../../../plugin/pachyderm/mount/pachd-clients';
 import type { BindingResource, PachdAuthApi, PachdGeneration } from '../../../plugin/pachyderm/pachd/auth-api';
 import { PachdError } from '../../../plugin/pachyderm/pachd/errors';
 import { type PachdStandin, startPachdStandin } from '../../pachd/standin';

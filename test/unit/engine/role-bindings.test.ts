@@ -1,12 +1,12 @@
 import { ErrorType, VaultError } from '../../../plugin/sdk/errors';
 import { PachdRelease } from '../../../plugin/pachyderm/pachd/release';
 import {
-  checkRoleGrants,
-  formatRoleGrants,
-  grantsFromStored,
+  checkRoleBindings,
+  formatRoleBindings,
+  bindingsFromStored,
   MAX_ROLE_BINDINGS,
   parseRoleBindings,
-} from '../../../plugin/pachyderm/role-bindings';
+} from '../../../plugin/pachyderm/roles/role-bindings';
 
 const release = (text: string) => PachdRelease.parse(text);
 
@@ -22,7 +22,7 @@ function refusal(run: () => unknown): string {
 
 describe('role bindings as a role writes them', () => {
   it('reads pachctl-style entries as written, merging entries on one resource', () => {
-    const grants = parseRoleBindings([
+    const bindings = parseRoleBindings([
       'repo:images=repoReader',
       ' repo:default/images=repoWriter ',
       'repo:default/images=repoReader',
@@ -32,14 +32,14 @@ describe('role bindings as a role writes them', () => {
       'repo:lab/edges=repoWriter',
       '',
     ]);
-    expect(grants).toEqual([
+    expect(bindings).toEqual([
       { resource: { type: 'repo', name: 'images' }, roles: ['repoReader'] },
       { resource: { type: 'repo', name: 'default/images' }, roles: ['repoWriter', 'repoReader'] },
       { resource: { type: 'project', name: 'default' }, roles: ['projectViewer'] },
       { resource: { type: 'cluster', name: '' }, roles: ['secretAdmin'] },
       { resource: { type: 'repo', name: 'lab/edges' }, roles: ['repoWriter'] },
     ]);
-    expect(formatRoleGrants(grants)).toEqual([
+    expect(formatRoleBindings(bindings)).toEqual([
       'repo:images=repoReader',
       'repo:default/images=repoWriter',
       'repo:default/images=repoReader',
@@ -48,7 +48,7 @@ describe('role bindings as a role writes them', () => {
       'repo:lab/edges=repoWriter',
     ]);
     // What is shown parses back to the same grants.
-    expect(parseRoleBindings(formatRoleGrants(grants))).toEqual(grants);
+    expect(parseRoleBindings(formatRoleBindings(bindings))).toEqual(bindings);
   });
 
   it.each([
@@ -75,12 +75,12 @@ describe('role bindings as a role writes them', () => {
 });
 
 describe('role bindings against what pachd can express', () => {
-  const grants = (...entries: string[]) => parseRoleBindings(entries);
+  const bindings = (...entries: string[]) => parseRoleBindings(entries);
 
   it('names repos project/repo from 2.5 on, filling in the default project and merging what then coincides', () => {
     expect(
-      checkRoleGrants(
-        grants('repo:images=repoReader', 'repo:default/images=repoWriter', 'repo:lab/x=repoWriter'),
+      checkRoleBindings(
+        bindings('repo:images=repoReader', 'repo:default/images=repoWriter', 'repo:lab/x=repoWriter'),
         2,
         release('2.11.6'),
       ),
@@ -89,54 +89,56 @@ describe('role bindings against what pachd can express', () => {
       { resource: { type: 'repo', name: 'lab/x' }, roles: ['repoWriter'] },
     ]);
     // projectViewer and projectWriter came a release after projects.
-    expect(refusal(() => checkRoleGrants(grants('project:default=projectViewer'), 2, release('2.5.4')))).toContain(
+    expect(refusal(() => checkRoleBindings(bindings('project:default=projectViewer'), 2, release('2.5.4')))).toContain(
       'before 2.6',
     );
-    expect(checkRoleGrants(grants('cluster=projectCreator'), 2, release('2.5.4'))).toHaveLength(1);
+    expect(checkRoleBindings(bindings('cluster=projectCreator'), 2, release('2.5.4'))).toHaveLength(1);
   });
 
   it('names repos bare before projects existed, and refuses projects there', () => {
     expect(
-      checkRoleGrants(grants('repo:images=repoWriter', 'repo:default/images=repoReader'), 2, release('2.4.6')),
+      checkRoleBindings(bindings('repo:images=repoWriter', 'repo:default/images=repoReader'), 2, release('2.4.6')),
     ).toEqual([{ resource: { type: 'repo', name: 'images' }, roles: ['repoWriter', 'repoReader'] }]);
-    expect(refusal(() => checkRoleGrants(grants('repo:lab/images=repoWriter'), 2, release('2.4.6')))).toContain(
+    expect(refusal(() => checkRoleBindings(bindings('repo:lab/images=repoWriter'), 2, release('2.4.6')))).toContain(
       'no projects',
     );
-    expect(refusal(() => checkRoleGrants(grants('project:default=projectViewer'), 2, release('2.4.6')))).toContain(
+    expect(refusal(() => checkRoleBindings(bindings('project:default=projectViewer'), 2, release('2.4.6')))).toContain(
       'no projects',
     );
-    expect(refusal(() => checkRoleGrants(grants('cluster=projectCreator'), 2, release('2.4.6')))).toContain(
+    expect(refusal(() => checkRoleBindings(bindings('cluster=projectCreator'), 2, release('2.4.6')))).toContain(
       'no role projectCreator',
     );
   });
 
   it('maps 1.x to one scope per repo and refuses what its model cannot say', () => {
-    expect(checkRoleGrants(grants('repo:images=repoWriter'), 1, release('1.13.4'))).toEqual([
+    expect(checkRoleBindings(bindings('repo:images=repoWriter'), 1, release('1.13.4'))).toEqual([
       { resource: { type: 'repo', name: 'images' }, roles: ['repoWriter'] },
     ]);
     expect(
-      refusal(() => checkRoleGrants(grants('repo:images=repoReader', 'repo:images=repoWriter'), 1, release('1.13.4'))),
+      refusal(() =>
+        checkRoleBindings(bindings('repo:images=repoReader', 'repo:images=repoWriter'), 1, release('1.13.4')),
+      ),
     ).toContain('one scope per user and repo');
     // The same repo written two ways is one repo to 1.x: refused when written, not at every read.
     expect(
       refusal(() =>
-        checkRoleGrants(grants('repo:images=repoReader', 'repo:default/images=repoWriter'), 1, release('1.13.4')),
+        checkRoleBindings(bindings('repo:images=repoReader', 'repo:default/images=repoWriter'), 1, release('1.13.4')),
       ),
     ).toContain('one scope per user and repo');
-    expect(refusal(() => checkRoleGrants(grants('cluster=secretAdmin'), 1, release('1.13.4')))).toContain('1.x');
-    expect(refusal(() => checkRoleGrants(grants('project:default=projectViewer'), 1, release('1.13.4')))).toContain(
+    expect(refusal(() => checkRoleBindings(bindings('cluster=secretAdmin'), 1, release('1.13.4')))).toContain('1.x');
+    expect(refusal(() => checkRoleBindings(bindings('project:default=projectViewer'), 1, release('1.13.4')))).toContain(
       'no projects',
     );
   });
 
   it('refuses unknown roles, roles on the wrong resource, and roles that outlive a lease', () => {
-    expect(refusal(() => checkRoleGrants(grants('repo:images=noSuchRole'), 2, release('2.11.6')))).toContain(
+    expect(refusal(() => checkRoleBindings(bindings('repo:images=noSuchRole'), 2, release('2.11.6')))).toContain(
       'unknown pachd role "noSuchRole"',
     );
-    expect(refusal(() => checkRoleGrants(grants('repo:images=projectViewer'), 2, release('2.11.6')))).toContain(
+    expect(refusal(() => checkRoleBindings(bindings('repo:images=projectViewer'), 2, release('2.11.6')))).toContain(
       'projectViewer means nothing on a repo',
     );
-    expect(refusal(() => checkRoleGrants(grants('repo:images=constructor'), 2, release('2.11.6')))).toContain(
+    expect(refusal(() => checkRoleBindings(bindings('repo:images=constructor'), 2, release('2.11.6')))).toContain(
       'unknown pachd role',
     );
     for (const role of [
@@ -148,19 +150,19 @@ describe('role bindings against what pachd can express', () => {
       'repoOwner',
       'projectOwner',
     ]) {
-      expect(refusal(() => checkRoleGrants(grants(`cluster=${role}`), 2, release('2.11.6')))).toContain(
+      expect(refusal(() => checkRoleBindings(bindings(`cluster=${role}`), 2, release('2.11.6')))).toContain(
         `cannot be given ${role}`,
       );
     }
-    expect(refusal(() => checkRoleGrants(grants('repo:images=repoOwner'), 1, release('1.13.4')))).toContain(
+    expect(refusal(() => checkRoleBindings(bindings('repo:images=repoOwner'), 1, release('1.13.4')))).toContain(
       'cannot be given repoOwner',
     );
-    expect(refusal(() => checkRoleGrants([], 2, release('2.11.6')))).toContain('at least one');
+    expect(refusal(() => checkRoleBindings([], 2, release('2.11.6')))).toContain('at least one');
   });
 
   it('reads stored grants back, and nothing else', () => {
-    const stored = JSON.parse(JSON.stringify(grants('repo:images=repoReader', 'cluster=debugger'))) as unknown;
-    expect(grantsFromStored(stored)).toEqual(grants('repo:images=repoReader', 'cluster=debugger'));
+    const stored = JSON.parse(JSON.stringify(bindings('repo:images=repoReader', 'cluster=debugger'))) as unknown;
+    expect(bindingsFromStored(stored)).toEqual(bindings('repo:images=repoReader', 'cluster=debugger'));
     for (const bad of [
       null,
       'x',
@@ -169,7 +171,7 @@ describe('role bindings against what pachd can express', () => {
       [{ resource: { type: 'job', name: 'x' }, roles: [] }],
       [{ resource: { type: 'repo', name: 'x' }, roles: [1] }],
     ]) {
-      expect(grantsFromStored(bad)).toBeUndefined();
+      expect(bindingsFromStored(bad)).toBeUndefined();
     }
   });
 });

@@ -1,6 +1,6 @@
 import { ErrorType } from '../../../plugin/sdk/errors';
-import { ADMIN_ROTATION_WAL, type AdminRotationWal } from '../../../plugin/pachyderm/admin-rotation';
-import { PENDING_TOKEN_WAL, type PendingTokenWal } from '../../../plugin/pachyderm/wal-rollback';
+import { ADMIN_ROTATION_WAL, type AdminRotationWal } from '../../../plugin/pachyderm/admin/admin-rotation';
+import { ISSUANCE_WAL, type IssuanceWal } from '../../../plugin/pachyderm/issuance/issuance-journal';
 import { listWal, putWal } from '../../../plugin/sdk/wal';
 import { generatePachdToken, hashPachdToken } from '../../../plugin/pachyderm/pachd/token-material';
 import { EngineHarness } from './engine-harness';
@@ -112,17 +112,17 @@ describe('WAL rollback', () => {
     // What a plugin killed between RestoreAuthToken and the lease leaves behind.
     const token = generatePachdToken();
     harness.pachd.control.createToken({ subject: 'user:alice@example.com', token, ttlSeconds: 3600 });
-    const pending: PendingTokenWal = {
+    const pending: IssuanceWal = {
       subject: 'user:alice@example.com',
       generation: 2,
       pachd_address: harness.pachd.pachdAddress,
       expires_at: new Date(Date.now() + 3600_000).toISOString(),
       token,
     };
-    await putWal(harness.storage, PENDING_TOKEN_WAL, pending, Date.now() - 11 * 60_000);
-    await putWal(harness.storage, PENDING_TOKEN_WAL, { ...pending, token: generatePachdToken() }, Date.now());
+    await harness.journalAged(ISSUANCE_WAL, pending);
+    await putWal(harness.storage, ISSUANCE_WAL, { ...pending, token: generatePachdToken() }, Date.now());
 
-    await harness.request('rollback', '');
+    await harness.rollback();
     expect(await harness.whoAmI(token)).toBeUndefined();
     // The young entry belongs to a request still in flight: left alone.
     expect(await listWal(harness.storage)).toHaveLength(1);
@@ -132,23 +132,18 @@ describe('WAL rollback', () => {
     harness = await EngineHarness.start({ generation: 1 });
     await harness.configure();
     const issued = harness.pachd.control.createToken({ subject: 'robot:ci', ttlSeconds: 3600 });
-    await putWal(
-      harness.storage,
-      PENDING_TOKEN_WAL,
-      {
-        subject: 'robot:ci',
-        generation: 1,
-        pachd_address: harness.pachd.pachdAddress,
-        expires_at: new Date(Date.now() + 3600_000).toISOString(),
-        token: issued.token,
-      } satisfies PendingTokenWal,
-      Date.now() - 11 * 60_000,
-    );
+    await harness.journalAged(ISSUANCE_WAL, {
+      subject: 'robot:ci',
+      generation: 1,
+      pachd_address: harness.pachd.pachdAddress,
+      expires_at: new Date(Date.now() + 3600_000).toISOString(),
+      token: issued.token,
+    } satisfies IssuanceWal);
     await harness.pachd.control.makeUnavailable();
-    await harness.request('rollback', '');
+    await harness.rollback();
     expect(await listWal(harness.storage)).toHaveLength(1);
     await harness.pachd.control.makeAvailable();
-    await harness.request('rollback', '');
+    await harness.rollback();
     expect(await listWal(harness.storage)).toHaveLength(0);
     expect(harness.liveToken(issued.token)).toBeUndefined();
   });
@@ -169,8 +164,8 @@ describe('WAL rollback', () => {
       old_token: oldRoot,
       new_token: newRoot,
     };
-    await putWal(harness.storage, ADMIN_ROTATION_WAL, journal, Date.now() - 11 * 60_000);
-    await harness.request('rollback', '');
+    await harness.journalAged(ADMIN_ROTATION_WAL, journal);
+    await harness.rollback();
     expect((await harness.request('read', 'config'))?.data?.admin_token_fingerprint).toBe(
       `sha256:${hashPachdToken(newRoot).slice(0, 16)}`,
     );
@@ -182,20 +177,15 @@ describe('WAL rollback', () => {
     const admin = harness.pachd.control.createToken({ subject: 'robot:vault', roles: ['SUPER'] });
     await harness.configure({ admin_token: admin.token });
     const minted = harness.pachd.control.createToken({ subject: 'robot:vault' });
-    await putWal(
-      harness.storage,
-      ADMIN_ROTATION_WAL,
-      {
-        stage: 'minting',
-        subject: 'robot:vault',
-        generation: 1,
-        pachd_address: harness.pachd.pachdAddress,
-        old_token: admin.token,
-        new_token: minted.token,
-      } satisfies AdminRotationWal,
-      Date.now() - 11 * 60_000,
-    );
-    await harness.request('rollback', '');
+    await harness.journalAged(ADMIN_ROTATION_WAL, {
+      stage: 'minting',
+      subject: 'robot:vault',
+      generation: 1,
+      pachd_address: harness.pachd.pachdAddress,
+      old_token: admin.token,
+      new_token: minted.token,
+    } satisfies AdminRotationWal);
+    await harness.rollback();
     expect(await harness.whoAmI(minted.token)).toBeUndefined();
     expect(await harness.whoAmI(admin.token)).toBe('robot:vault');
   });
@@ -214,19 +204,14 @@ describe('rotations that did not finish', () => {
 
   /** What a robot:vault rotation left in the WAL when the process died, old enough to roll back. */
   const journalRotation = (stage: AdminRotationWal['stage'], oldToken: string, newToken: string) =>
-    putWal(
-      harness.storage,
-      ADMIN_ROTATION_WAL,
-      {
-        stage,
-        subject: 'robot:vault',
-        generation: 2,
-        pachd_address: harness.pachd.pachdAddress,
-        old_token: oldToken,
-        new_token: newToken,
-      } satisfies AdminRotationWal,
-      Date.now() - 11 * 60_000,
-    );
+    harness.journalAged(ADMIN_ROTATION_WAL, {
+      stage,
+      subject: 'robot:vault',
+      generation: 2,
+      pachd_address: harness.pachd.pachdAddress,
+      old_token: oldToken,
+      new_token: newToken,
+    } satisfies AdminRotationWal);
 
   it('finishes one stuck revoking the old token after its new token was revoked meanwhile, and stops', async () => {
     const oldAdmin = harness.pachd.control.createToken({ subject: 'robot:vault', roles: ['clusterAdmin'] });
@@ -234,7 +219,7 @@ describe('rotations that did not finish', () => {
     await harness.configure({ admin_token: newAdmin.token });
     harness.pachd.control.deleteToken(newAdmin.hash);
     await journalRotation('revoking-old', oldAdmin.token, newAdmin.token);
-    await harness.request('rollback', '');
+    await harness.rollback();
     expect(await harness.whoAmI(oldAdmin.token)).toBeUndefined();
     expect(await listWal(harness.storage)).toEqual([]);
   });
@@ -247,7 +232,7 @@ describe('rotations that did not finish', () => {
     await harness.configure({ admin_token: third.token });
     harness.pachd.control.deleteToken(second.hash);
     await journalRotation('revoking-old', first.token, second.token);
-    await harness.request('rollback', '');
+    await harness.rollback();
     expect(await harness.whoAmI(first.token)).toBeUndefined();
     expect(await harness.whoAmI(third.token)).toBe('robot:vault');
     expect(await listWal(harness.storage)).toEqual([]);
@@ -258,7 +243,7 @@ describe('rotations that did not finish', () => {
     await harness.configure({ admin_token: oldAdmin.token });
     const newAdmin = harness.pachd.control.createToken({ subject: 'robot:vault' });
     await journalRotation('revoking-old', oldAdmin.token, newAdmin.token);
-    await harness.request('rollback', '');
+    await harness.rollback();
     expect(await harness.whoAmI(oldAdmin.token)).toBe('robot:vault');
     expect(await harness.whoAmI(newAdmin.token)).toBeUndefined();
   });
@@ -271,7 +256,7 @@ describe('rotations that did not finish', () => {
       await journalRotation(stage, oldAdmin.token, newAdmin.token);
     }
     await harness.request('delete', 'config');
-    await harness.request('rollback', '');
+    await harness.rollback();
     expect(await harness.whoAmI(newAdmin.token)).toBeUndefined();
     // The old token was the operator's; only the rotation that had got to revoking it revokes it.
     expect(await harness.whoAmI(oldAdmin.token)).toBeUndefined();
@@ -284,7 +269,7 @@ describe('rotations that did not finish', () => {
     const newAdmin = harness.pachd.control.createToken({ subject: 'robot:vault' });
     await journalRotation('minting', oldAdmin.token, newAdmin.token);
     await harness.request('delete', 'config');
-    await harness.request('rollback', '');
+    await harness.rollback();
     expect(await harness.whoAmI(newAdmin.token)).toBeUndefined();
     expect(await harness.whoAmI(oldAdmin.token)).toBe('robot:vault');
   });

@@ -1,6 +1,6 @@
 import { ErrorType, VaultError } from '../../../plugin/sdk/errors';
 import type { Entity } from '../../../plugin/sdk/system-view';
-import { SubjectTemplate } from '../../../plugin/pachyderm/subject-template';
+import { SubjectTemplate } from '../../../plugin/pachyderm/roles/subject-template';
 
 function refusal(check: () => unknown): VaultError {
   try {

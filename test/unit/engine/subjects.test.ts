@@ -1,6 +1,6 @@
 import { ErrorType, VaultError } from '../../../plugin/sdk/errors';
 import { PachdRelease } from '../../../plugin/pachyderm/pachd/release';
-import { checkSubject, checkSubjectForm, MAX_SUBJECT_LENGTH } from '../../../plugin/pachyderm/subjects';
+import { checkSubject, checkSubjectForm, MAX_SUBJECT_LENGTH } from '../../../plugin/pachyderm/roles/subjects';
 
 function refusal(check: () => unknown): VaultError {
   try {

@@ -1,11 +1,12 @@
 import { createLogger } from '../../../plugin/goplugin/logger';
 import { Redactor } from '../../../plugin/goplugin/redactor';
-import { ConfigStore } from '../../../plugin/pachyderm/config';
-import type { Engine } from '../../../plugin/pachyderm/engine';
-import { MAX_REQUEST_BUDGET_MS, PachdClients } from '../../../plugin/pachyderm/pachd-clients';
-import { TLS_CA_PREFIX, TlsCaStore, tlsCaReference } from '../../../plugin/pachyderm/tls-ca-store';
-import { authApiAtHome } from '../../../plugin/pachyderm/token-home';
-import { WAL_ROLLBACK_MIN_AGE_MS } from '../../../plugin/pachyderm/wal-rollback';
+import { ConfigStore } from '../../../plugin/pachyderm/mount/config';
+import type { Engine } from '../../../plugin/pachyderm/mount/engine';
+import { MAX_REQUEST_BUDGET_MS, PachdClients } from '../../../plugin/pachyderm/mount/pachd-clients';
+import { PachdObservations } from '../../../plugin/pachyderm/mount/pachd-observations';
+import { TLS_CA_PREFIX, TlsCaStore, tlsCaReference } from '../../../plugin/pachyderm/mount/tls-ca-store';
+import { authApiAtHome } from '../../../plugin/pachyderm/mount/token-home';
+import { WAL_ROLLBACK_MIN_AGE_MS } from '../../../plugin/pachyderm/mount/wal-rollback';
 import { InMemoryStorage } from '../../../plugin/sdk/storage';
 import { StaticSystemView } from '../../../plugin/sdk/system-view';
 import { makeLocalhostCertificate } from '../../pachd/tls-fixture';
@@ -19,7 +20,7 @@ function engineFor(): Engine {
     system: new StaticSystemView({ defaultLeaseTtl: 3600n * 1_000_000_000n, maxLeaseTtl: 3600n * 1_000_000_000n }),
     logger: createLogger({ module: 'test', write: () => undefined }),
     tlsCas: new TlsCaStore(),
-    learnedObservations: new Map(),
+    observations: new PachdObservations(),
   };
 }
 

@@ -11,29 +11,26 @@
  * engine's revoke, so the token is covered from then on too.
  */
 
-import { nanosToSeconds, type Nanoseconds } from '../sdk/duration';
-import { badRequest, codedError, internalError } from '../sdk/errors';
-import { leaseResponse } from '../sdk/framework';
-import type { Request, Response } from '../sdk/logical';
-import type { Storage } from '../sdk/storage';
-import { deleteWal, putWal, updateWal, type WalEntry } from '../sdk/wal';
-import type { EngineConfig } from './config';
-import type { Engine } from './engine';
+import { nanosToSeconds, type Nanoseconds } from '../../sdk/duration';
+import { badRequest, codedError, internalError } from '../../sdk/errors';
+import { leaseResponse } from '../../sdk/framework';
+import type { Request, Response } from '../../sdk/logical';
+import type { EngineConfig } from '../mount/config';
+import type { Engine } from '../mount/engine';
+import { IssuanceJournal, type IssuanceWal } from './issuance-journal';
 import { issuanceOf, type Issuance } from './issuance-mode';
 import { resolveLeaseTtls } from './lease-ttl';
-import type { MintedToken, PachdAuthApi } from './pachd/auth-api';
-import { PachdError } from './pachd/errors';
-import { PachdRelease } from './pachd/release';
-import { generatePachdToken, tokenFingerprint } from './pachd/token-material';
-import { observedFor } from './pachd-observation';
-import { grantRoles, removeDynamicRobot } from './robot-bindings';
-import { checkRoleGrants, formatRoleGrants, type RoleGrant } from './role-bindings';
-import { TOKEN_SECRET_TYPE, type TokenLeaseData } from './secret-pachd-token';
-import { checkSubject, checkSubjectForm } from './subjects';
-import { configuredHome } from './token-home';
-import { revokeAtHome } from './token-revocation';
-import { vaultErrorFromPachd } from './upstream-errors';
-import { PENDING_TOKEN_WAL, type PendingTokenWal } from './wal-rollback';
+import type { MintedToken, PachdAuthApi } from '../pachd/auth-api';
+import { PachdError } from '../pachd/errors';
+import { PachdRelease } from '../pachd/release';
+import { generatePachdToken, tokenFingerprint } from '../pachd/token-material';
+import { observationFor } from '../mount/pachd-observation';
+import { addRoleBindings } from '../roles/robot-bindings';
+import { checkRoleBindings, formatRoleBindings, type RoleBinding } from '../roles/role-bindings';
+import { TOKEN_SECRET_TYPE, type TokenLeaseData } from './token-lease';
+import { checkSubject, checkSubjectForm } from '../roles/subjects';
+import { configuredHome } from '../mount/token-home';
+import { vaultErrorFromPachd } from '../mount/upstream-errors';
 
 export interface IssueOptions {
   subject: string;
@@ -45,12 +42,8 @@ export interface IssueOptions {
   roleTtl?: Nanoseconds | undefined;
   roleMaxTtl?: Nanoseconds | undefined;
   /** A dynamic robot's role bindings: granted after the journal opens, before the token is minted. */
-  grants?: readonly RoleGrant[] | undefined;
+  bindings?: readonly RoleBinding[] | undefined;
 }
-
-/** Attempts to release a WAL entry after the answer went out, before leaving it to the rollback. */
-const RELEASE_ATTEMPTS = 3;
-const RELEASE_RETRY_MS = 200;
 
 export async function issueToken(engine: Engine, request: Request, options: IssueOptions): Promise<Response> {
   const config = await engine.configs.require(request.storage);
@@ -60,15 +53,15 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
   const authApi = await engine.pachd.configuredAuthApi(config, request.deadline).catch((error: unknown) => {
     throw reach(error);
   });
-  const observed = await observedFor(engine, config, request.deadline).catch((error: unknown) => {
+  const observation = await observationFor(engine, config, request.deadline).catch((error: unknown) => {
     throw reach(error);
   });
-  const issuance = issuanceOf(observed);
-  const release = PachdRelease.parse(observed.pachd_version);
+  const issuance = issuanceOf(observation);
+  const release = PachdRelease.parse(observation.pachd_version);
   const subject = checkSubject(options.subject, authApi.generation, release);
   // In the pachd's own terms, which may have changed generation since the role was written.
-  const grants =
-    options.grants === undefined ? undefined : checkRoleGrants(options.grants, authApi.generation, release);
+  const bindings =
+    options.bindings === undefined ? undefined : checkRoleBindings(options.bindings, authApi.generation, release);
   if (!issuance.users && !subject.startsWith('robot:')) {
     throw badRequest(
       `cannot issue a token for ${subject}: this engine's admin token issues robot tokens only (${issuance.reason})`,
@@ -95,7 +88,7 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
     ...home,
     expires_at: new Date(Date.now() + ttls.pachdLifetimeSeconds * 1000).toISOString(),
     ...(issuance.mode === 'restore' ? { token: generatePachdToken() } : {}),
-    ...(grants === undefined ? {} : { role_bindings: grants }),
+    ...(bindings === undefined ? {} : { role_bindings: bindings }),
   });
   await journal.open();
   if (request.cancelled()) {
@@ -105,14 +98,14 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
 
   let minted: MintedToken;
   try {
-    if (grants !== undefined) {
+    if (bindings !== undefined) {
       await withCurrentAdminToken(engine, request, config, (adminToken) =>
-        grantRoles(authApi, adminToken, subject, grants),
+        addRoleBindings(authApi, adminToken, subject, bindings),
       );
     }
     minted = await mint(engine, request, config, authApi, issuance, journal.entry, ttls.pachdLifetimeSeconds);
   } catch (error) {
-    if (grants !== undefined) {
+    if (bindings !== undefined) {
       // Some bindings may exist already: take the robot apart now. A call that may yet land at
       // pachd (its answer was lost, not refused) could grant or mint after that, so its entry
       // stays for the rollback, which acts only once no call of this request can still land.
@@ -151,7 +144,7 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
     token_expires_at: minted.expiresAt?.toISOString() ?? null,
     role: options.role,
     source: options.source,
-    ...(grants === undefined ? {} : { role_bindings: grants }),
+    ...(bindings === undefined ? {} : { role_bindings: bindings }),
   };
   engine.logger.debug('issued pachd token', {
     subject: minted.subject,
@@ -168,7 +161,7 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
       pachd_address: authApi.connection.address.canonical,
       subject: minted.subject,
       token_expires_at: data.token_expires_at,
-      ...(grants === undefined ? {} : { role_bindings: formatRoleGrants(grants) }),
+      ...(bindings === undefined ? {} : { role_bindings: formatRoleBindings(bindings) }),
     },
     internalData: { ...data },
     ttl: ttls.ttl,
@@ -189,7 +182,7 @@ async function mint(
   config: EngineConfig,
   authApi: PachdAuthApi,
   issuance: Issuance,
-  pending: PendingTokenWal,
+  pending: IssuanceWal,
   lifetimeSeconds: number,
 ): Promise<MintedToken> {
   return withCurrentAdminToken(
@@ -241,7 +234,7 @@ async function withCurrentAdminToken<T>(
  * all under one second: a clock far ahead of this host's could turn an expiring token into one
  * that never expires. Such a token is refused (and, as any token of a failed issuance, revoked).
  */
-async function checkedExpiry(authApi: PachdAuthApi, pending: PendingTokenWal, token: string): Promise<Date> {
+async function checkedExpiry(authApi: PachdAuthApi, pending: IssuanceWal, token: string): Promise<Date> {
   const identity = await authApi.identify(token);
   if (identity.expiresAt !== null) return identity.expiresAt;
   throw codedError(
@@ -249,87 +242,4 @@ async function checkedExpiry(authApi: PachdAuthApi, pending: PendingTokenWal, to
     `pachd at ${pending.pachd_address} stored the token for ${pending.subject} without an expiry (its clock ` +
       "runs ahead of this host's by about the token's lifetime); the token is revoked again",
   );
-}
-
-/** The WAL entry that covers one issuance from before pachd is asked until Vault holds the lease. */
-class IssuanceJournal {
-  private wal: WalEntry<PendingTokenWal> | undefined;
-
-  constructor(
-    private readonly engine: Engine,
-    private readonly storage: Storage,
-    private readonly config: EngineConfig,
-    public entry: PendingTokenWal,
-  ) {}
-
-  async open(): Promise<void> {
-    this.wal = await putWal(this.storage, PENDING_TOKEN_WAL, this.entry);
-  }
-
-  /** Journals the value pachd generated. */
-  async record(token: string): Promise<void> {
-    this.entry = { ...this.entry, token };
-    this.wal = await updateWal(this.storage, this.required(), this.entry);
-  }
-
-  /** The issuance ended with nothing at pachd to cover. */
-  async close(): Promise<void> {
-    await deleteWal(this.storage, this.required().id);
-  }
-
-  /** The host holds the lease now: the journal is done, unless the storage refuses to let go. */
-  async release(): Promise<void> {
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        await this.close();
-        return;
-      } catch (error) {
-        if (attempt < RELEASE_ATTEMPTS) {
-          await new Promise((resolve) => setTimeout(resolve, RELEASE_RETRY_MS * attempt));
-          continue;
-        }
-        // Left in place, the entry makes the rollback revoke a token Vault holds a lease for:
-        // the safe way to fail.
-        this.engine.logger.error(
-          'could not release the journal of an issued token; the rollback tick will revoke the token',
-          {
-            subject: this.entry.subject,
-            error: (error as Error).message,
-          },
-        );
-        return;
-      }
-    }
-  }
-
-  /**
-   * Nobody will receive the token: revoke it now (and take a dynamic robot apart), or leave the
-   * entry for the rollback tick. `keepEntry`: the rollback repeats the clean-up later, for
-   * calls that may still land at pachd after this one.
-   */
-  async abandon(token: string | undefined, options: { keepEntry?: boolean } = {}): Promise<void> {
-    const grants = this.entry.role_bindings;
-    try {
-      // The configuration now in force: a rotation since the issuance began retired its admin token.
-      const config = (await this.engine.configs.load(this.storage).catch(() => undefined)) ?? this.config;
-      if (grants !== undefined) {
-        await removeDynamicRobot(this.engine, this.storage, config, { ...this.entry, grants, token });
-      } else if (token !== undefined) {
-        await revokeAtHome(this.engine, this.storage, config, this.entry, token);
-      }
-    } catch (error) {
-      this.engine.logger.error('could not revoke a token whose issuance failed; the rollback tick retries', {
-        subject: this.entry.subject,
-        ...(token === undefined ? {} : { fingerprint: tokenFingerprint(token) }),
-        error: (error as Error).message,
-      });
-      return;
-    }
-    if (!options.keepEntry) await this.close().catch(() => undefined);
-  }
-
-  private required(): WalEntry<PendingTokenWal> {
-    if (this.wal === undefined) throw new Error('the issuance journal was not opened');
-    return this.wal;
-  }
 }

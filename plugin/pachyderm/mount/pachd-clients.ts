@@ -1,16 +1,16 @@
-import { unaryMethod } from '../grpc/grpc-call';
-import { badRequest } from '../sdk/errors';
+import { unaryMethod } from '../../grpc/grpc-call';
+import { badRequest } from '../../sdk/errors';
 import type { EngineConfig } from './config';
 import { DEFAULT_MAX_WRITES_IN_FLIGHT, DEFAULT_REQUEST_TIMEOUT_SECONDS } from './config';
-import { AddressError, parsePachdAddress, type PachdAddress } from './pachd/address';
-import { PachdAuthV1 } from './pachd/auth-v1';
-import { PachdAuthV2 } from './pachd/auth-v2';
-import type { PachdAuthApi, PachdGeneration } from './pachd/auth-api';
-import { callGateFor } from './pachd/call-gate';
-import { PachdChannelPool, PachdConnection } from './pachd/connection';
-import { PachdError } from './pachd/errors';
-import { pachdDefinitions, type WireVersion } from './pachd/protos';
-import { PachdRelease } from './pachd/release';
+import { AddressError, parsePachdAddress, type PachdAddress } from '../pachd/address';
+import { PachdAuthV1 } from '../pachd/auth-v1';
+import { PachdAuthV2 } from '../pachd/auth-v2';
+import type { PachdAuthApi, PachdGeneration } from '../pachd/auth-api';
+import { callGateFor } from '../pachd/call-gate';
+import { PachdChannelPool, PachdConnection } from '../pachd/connection';
+import { PachdError } from '../pachd/errors';
+import { pachdDefinitions, type WireVersion } from '../pachd/protos';
+import { PachdRelease } from '../pachd/release';
 
 export interface PachdVersionInfo {
   generation: PachdGeneration;
@@ -88,7 +88,7 @@ export class PachdClients {
     return info;
   }
 
-  /** The generation to speak: forced by configuration, learned at configuration time, or asked. */
+  /** The generation to speak: forced by configuration, observed when the configuration was verified, or asked. */
   async generation(config: EngineConfig, connection: PachdConnection): Promise<PachdGeneration> {
     if (config.generation === '1') return 1;
     if (config.generation === '2') return 2;

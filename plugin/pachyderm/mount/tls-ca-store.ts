@@ -8,7 +8,7 @@
  */
 
 import { createHash } from 'node:crypto';
-import type { Storage } from '../sdk/storage';
+import type { Storage } from '../../sdk/storage';
 
 export const TLS_CA_PREFIX = 'tls-ca/';
 

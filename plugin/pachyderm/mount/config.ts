@@ -1,13 +1,13 @@
-import type { Redactor, Release } from '../goplugin/redactor';
-import { badRequest, internalError } from '../sdk/errors';
-import type { Request } from '../sdk/logical';
-import { getJson, putJson, type Storage } from '../sdk/storage';
-import type { PachdGeneration } from './pachd/auth-api';
+import type { Redactor, Release } from '../../goplugin/redactor';
+import { badRequest, internalError } from '../../sdk/errors';
+import type { Request } from '../../sdk/logical';
+import { getJson, putJson, type Storage } from '../../sdk/storage';
+import type { PachdGeneration } from '../pachd/auth-api';
 import { SerialRunner } from './serial-runner';
 
 /**
  * The mount's configuration as stored under `config` (seal-wrapped where the seal can). The
- * admin token lives only here; everything learned about it from pachd is kept beside it so
+ * admin token lives only here; its pachd observation is kept beside it so
  * that reads can describe it without ever returning it.
  */
 export const CONFIG_KEY = 'config';
@@ -31,8 +31,8 @@ export interface EngineConfig {
    * configurations written before it existed.
    */
   pachd_max_in_flight?: number;
-  /** What pachd said when the configuration was last verified. */
-  observed?: ObservedPachd;
+  /** The pachd observation of a verified configuration (the field keeps its stored name). */
+  observed?: PachdObservation;
   /**
    * Present when the engine minted the admin token (rotate-root), absent when an operator wrote
    * it. The engine revokes a token it minted once the configuration lets go of it, and leaves an
@@ -47,7 +47,8 @@ export interface MintedAdminToken {
   minted_at: string;
 }
 
-export interface ObservedPachd {
+/** What pachd said about this configuration when it was verified (pachd-observation.ts). */
+export interface PachdObservation {
   generation: PachdGeneration;
   pachd_version: string;
   admin_subject: string;

@@ -1,7 +1,8 @@
-import type { Logger } from '../goplugin/logger';
-import type { SystemView } from '../sdk/system-view';
-import type { ConfigStore, ObservedPachd } from './config';
+import type { Logger } from '../../goplugin/logger';
+import type { SystemView } from '../../sdk/system-view';
+import type { ConfigStore } from './config';
 import type { PachdClients } from './pachd-clients';
+import type { PachdObservations } from './pachd-observations';
 import type { TlsCaStore } from './tls-ca-store';
 
 /** The state one mount's paths share: its configuration, its way to pachd, its host and logger. */
@@ -12,6 +13,6 @@ export interface Engine {
   logger: Logger;
   /** Copies of the CA certificates tokens' pachds were dialled with. */
   tlsCas: TlsCaStore;
-  /** What pachd said about configurations stored unverified, by address, generation and admin token. */
-  learnedObservations: Map<string, ObservedPachd>;
+  /** Observations of pachd for configurations stored unverified. */
+  observations: PachdObservations;
 }

@@ -5,15 +5,16 @@
  * work, and the configuration says which one the engine holds.
  */
 
-import type { Request } from '../sdk/logical';
-import type { WalEntry } from '../sdk/wal';
-import type { ConfigWriter, EngineConfig } from './config';
-import type { Engine } from './engine';
-import { retireOldToken, rotatedConfig, type AdminRotationWal } from './admin-rotation';
-import type { PachdAuthApi } from './pachd/auth-api';
-import { tokenIsGone } from './pachd/errors';
-import { tokenFingerprint } from './pachd/token-material';
-import { authApiAtHome, isConfiguredHome } from './token-home';
+import type { Request } from '../../sdk/logical';
+import type { WalEntry } from '../../sdk/wal';
+import type { ConfigWriter, EngineConfig } from '../mount/config';
+import type { Engine } from '../mount/engine';
+import { ADMIN_ROTATION_WAL, retireOldToken, rotatedConfig, type AdminRotationWal } from './admin-rotation';
+import type { PachdAuthApi } from '../pachd/auth-api';
+import { tokenIsGone } from '../pachd/errors';
+import { tokenFingerprint } from '../pachd/token-material';
+import { authApiAtHome, isConfiguredHome } from '../mount/token-home';
+import { walKind, type WalKind } from '../mount/wal-rollback';
 
 /** Whether a token authenticates at pachd; throws when pachd cannot tell (unreachable). */
 async function works(authApi: PachdAuthApi, token: string): Promise<boolean> {
@@ -26,12 +27,15 @@ async function works(authApi: PachdAuthApi, token: string): Promise<boolean> {
   }
 }
 
+/** The rollback of an admin token rotation the process did not live to finish. */
+export const adminRotationRollback: WalKind = walKind(ADMIN_ROTATION_WAL, finishInterruptedRotation);
+
 /**
  * Finishes or undoes a rotation the process did not live to complete, as a writer of the
  * configuration. Whatever the journal says, the token the configuration holds is never revoked,
  * and no admin token the configuration does not hold is left working.
  */
-export async function finishInterruptedRotation(
+async function finishInterruptedRotation(
   engine: Engine,
   request: Request,
   entry: WalEntry<AdminRotationWal>,

@@ -1,6 +1,6 @@
-import { formatDuration, NANOS_PER_SECOND, secondsToNanos, type Nanoseconds } from '../sdk/duration';
-import { badRequest } from '../sdk/errors';
-import { PACHD_V1_MAX_TTL_SECONDS, type PachdGeneration } from './pachd/auth-api';
+import { ceilSeconds, formatDuration, NANOS_PER_SECOND, secondsToNanos, type Nanoseconds } from '../../sdk/duration';
+import { badRequest } from '../../sdk/errors';
+import { PACHD_V1_MAX_TTL_SECONDS, type PachdGeneration } from '../pachd/auth-api';
 
 /**
  * How long a lease and its pachd token live.
@@ -135,10 +135,6 @@ export function pachdLifetime(generation: PachdGeneration, ttl: Nanoseconds, max
     );
   }
   return Math.max(ceilSeconds(maxTtl), MIN_PACHD_LIFETIME_SECONDS) + V2_ROUNDING_SECONDS;
-}
-
-export function ceilSeconds(nanos: Nanoseconds): number {
-  return Number((nanos + ONE_SECOND - 1n) / ONE_SECOND);
 }
 
 function firstSet(...values: Array<Nanoseconds | undefined>): Nanoseconds | undefined {

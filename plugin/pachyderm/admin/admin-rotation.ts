@@ -11,13 +11,12 @@
  * GetAuthToken) and it is journaled as soon as pachd answers.
  */
 
-import type { Nanoseconds } from '../sdk/duration';
-import { badRequest, codedError } from '../sdk/errors';
-import type { Request, Response } from '../sdk/logical';
-import { deleteWal, putWal, updateWal } from '../sdk/wal';
-import { notConfigured, type EngineConfig } from './config';
-import type { Engine } from './engine';
-import { ceilSeconds } from './lease-ttl';
+import { ceilSeconds, type Nanoseconds } from '../../sdk/duration';
+import { badRequest, codedError } from '../../sdk/errors';
+import type { Request, Response } from '../../sdk/logical';
+import { deleteWal, putWal, updateWal } from '../../sdk/wal';
+import { notConfigured, type EngineConfig } from '../mount/config';
+import type { Engine } from '../mount/engine';
 import {
   PACHD_V1_MAX_TTL_SECONDS,
   type AdminIdentity,
@@ -25,12 +24,12 @@ import {
   type PachdAuthApi,
   type PachdGeneration,
   type RevokeOutcome,
-} from './pachd/auth-api';
-import { PachdError, tokenIsGone } from './pachd/errors';
-import { generatePachdToken, tokenFingerprint } from './pachd/token-material';
-import type { TokenHome } from './pachd-clients';
-import { configuredHome } from './token-home';
-import { vaultErrorFromPachd } from './upstream-errors';
+} from '../pachd/auth-api';
+import { PachdError, tokenIsGone } from '../pachd/errors';
+import { generatePachdToken, tokenFingerprint } from '../pachd/token-material';
+import type { TokenHome } from '../mount/pachd-clients';
+import { configuredHome } from '../mount/token-home';
+import { vaultErrorFromPachd } from '../mount/upstream-errors';
 
 export const ADMIN_ROTATION_WAL = 'admin-rotation';
 

@@ -1,10 +1,10 @@
 import type { EngineConfig } from './config';
 import type { Engine } from './engine';
 import type { TokenHome } from './pachd-clients';
-import type { RevokeOutcome } from './pachd/auth-api';
-import { PachdError } from './pachd/errors';
+import type { RevokeOutcome } from '../pachd/auth-api';
+import { PachdError } from '../pachd/errors';
 import { reachHome } from './token-home';
-import type { Storage } from '../sdk/storage';
+import type { Storage } from '../../sdk/storage';
 
 /**
  * Revokes a token at the pachd it lives at. The admin token goes only to the configured pachd:
@@ -30,4 +30,12 @@ export async function revokeAtHome(
     if (error instanceof PachdError && error.failure === 'unauthenticated') return authApi.revokeAsItself(token);
     throw error;
   }
+}
+
+/** A token this far past its pachd expiry by this host's clock is gone at pachd whatever pachd's clock says. */
+export const EXPIRED_MARGIN_MS = 60_000;
+
+/** Whether a token is past its pachd expiry (ISO; null when it never expires) by the margin: revoking it is moot. */
+export function pastPachdExpiry(expiresAt: string | null): boolean {
+  return expiresAt !== null && Date.parse(expiresAt) + EXPIRED_MARGIN_MS < Date.now();
 }

@@ -1,6 +1,6 @@
-import { badRequest } from '../sdk/errors';
-import type { PachdGeneration } from './pachd/auth-api';
-import type { PachdRelease } from './pachd/release';
+import { badRequest } from '../../sdk/errors';
+import type { PachdGeneration } from '../pachd/auth-api';
+import type { PachdRelease } from '../pachd/release';
 
 /**
  * Which pachd subjects this engine issues tokens for. A subject is `<prefix>:<name>`:

@@ -11,12 +11,12 @@
  * it reads back that way; they are put in the terms of the pachd at hand at each use.
  */
 
-import { badRequest } from '../sdk/errors';
-import type { BindingResource, BindingResourceType, PachdGeneration } from './pachd/auth-api';
-import type { PachdRelease } from './pachd/release';
+import { badRequest } from '../../sdk/errors';
+import type { BindingResource, BindingResourceType, PachdGeneration } from '../pachd/auth-api';
+import type { PachdRelease } from '../pachd/release';
 
 /** The roles one principal holds on one resource. */
-export interface RoleGrant {
+export interface RoleBinding {
   resource: BindingResource;
   roles: string[];
 }
@@ -69,12 +69,12 @@ const NAME_SHAPE = /^[A-Za-z0-9_-]+$/;
 export const MAX_ROLE_BINDINGS = 32;
 
 /** Parses `kind:name=role` entries into grants, merging entries on the same resource. */
-export function parseRoleBindings(entries: readonly string[]): RoleGrant[] {
+export function parseRoleBindings(entries: readonly string[]): RoleBinding[] {
   const cleaned = entries.map((entry) => entry.trim()).filter((entry) => entry !== '');
   if (cleaned.length > MAX_ROLE_BINDINGS) {
     throw badRequest(`a role holds at most ${MAX_ROLE_BINDINGS} role bindings; this one lists ${cleaned.length}`);
   }
-  const grants: RoleGrant[] = [];
+  const bindings: RoleBinding[] = [];
   for (const entry of cleaned) {
     const match = ENTRY_SHAPE.exec(entry);
     if (match === null) {
@@ -86,11 +86,11 @@ export function parseRoleBindings(entries: readonly string[]): RoleGrant[] {
     const type: BindingResourceType = (match[1] as BindingResourceType | undefined) ?? 'cluster';
     const name = resourceName(type, match[2] ?? '', entry);
     const role = match[3] ?? '';
-    const existing = grants.find((grant) => grant.resource.type === type && grant.resource.name === name);
-    if (existing === undefined) grants.push({ resource: { type, name }, roles: [role] });
+    const existing = bindings.find((binding) => binding.resource.type === type && binding.resource.name === name);
+    if (existing === undefined) bindings.push({ resource: { type, name }, roles: [role] });
     else if (!existing.roles.includes(role)) existing.roles.push(role);
   }
-  return grants;
+  return bindings;
 }
 
 function resourceName(type: BindingResourceType, written: string, entry: string): string {
@@ -110,54 +110,54 @@ function resourceName(type: BindingResourceType, written: string, entry: string)
  * Checks grants against what the pachd at hand can express and what a robot may hold, and puts
  * repo names in that pachd's form: `project/repo` from 2.5 on, the bare repo before projects.
  */
-export function checkRoleGrants(
-  grants: readonly RoleGrant[],
+export function checkRoleBindings(
+  bindings: readonly RoleBinding[],
   generation: PachdGeneration,
   release: PachdRelease | undefined,
-): RoleGrant[] {
-  if (grants.length === 0) throw badRequest('a dynamic robot role needs at least one role binding');
+): RoleBinding[] {
+  if (bindings.length === 0) throw badRequest('a dynamic robot role needs at least one role binding');
   const hasProjects = generation === 2 && (release === undefined || release.isAtLeast(2, 5, 0));
-  for (const grant of grants) {
-    const shown = formatResource(grant.resource);
-    for (const role of grant.roles) {
+  for (const binding of bindings) {
+    const shown = formatResource(binding.resource);
+    for (const role of binding.roles) {
       const types = Object.hasOwn(ROLE_RESOURCE_TYPES, role) ? ROLE_RESOURCE_TYPES[role] : undefined;
       if (types === undefined)
         throw badRequest(`unknown pachd role ${JSON.stringify(role)} in the binding on ${shown}`);
       const never = Object.hasOwn(NEVER_GRANTED, role) ? NEVER_GRANTED[role] : undefined;
       if (never !== undefined) throw badRequest(`a dynamic robot cannot be given ${role}: ${never}`);
-      if (!types.includes(grant.resource.type)) {
-        throw badRequest(`${role} means nothing on a ${grant.resource.type}; it applies to: ${types.join(', ')}`);
+      if (!types.includes(binding.resource.type)) {
+        throw badRequest(`${role} means nothing on a ${binding.resource.type}; it applies to: ${types.join(', ')}`);
       }
     }
   }
   // Entries become one resource once written in pachd's terms (repo:images is default/images on
   // 2.5+, images/x is x before): what a resource may hold is judged after they are merged.
   const inPachdTerms = merged(
-    grants.map((grant) => ({
+    bindings.map((binding) => ({
       resource: hasProjects
-        ? projectResource(grant.resource)
-        : preProjectResource(grant, generation, formatResource(grant.resource)),
-      roles: [...grant.roles],
+        ? projectResource(binding.resource)
+        : preProjectResource(binding, generation, formatResource(binding.resource)),
+      roles: [...binding.roles],
     })),
   );
-  return inPachdTerms.map((grant) => {
-    const shown = formatResource(grant.resource);
+  return inPachdTerms.map((binding) => {
+    const shown = formatResource(binding.resource);
     const roles = hasProjects
-      ? checkedProjectRoles(grant, release, shown)
-      : checkedPreProjectRoles(grant, generation, shown);
-    return { resource: grant.resource, roles };
+      ? checkedProjectRoles(binding, release, shown)
+      : checkedPreProjectRoles(binding, generation, shown);
+    return { resource: binding.resource, roles };
   });
 }
 
 /** `repo:images` and `repo:default/images` are one resource once the default project is filled in. */
-function merged(grants: readonly RoleGrant[]): RoleGrant[] {
-  const out: RoleGrant[] = [];
-  for (const grant of grants) {
+function merged(bindings: readonly RoleBinding[]): RoleBinding[] {
+  const out: RoleBinding[] = [];
+  for (const binding of bindings) {
     const same = out.find(
-      (other) => other.resource.type === grant.resource.type && other.resource.name === grant.resource.name,
+      (other) => other.resource.type === binding.resource.type && other.resource.name === binding.resource.name,
     );
-    if (same === undefined) out.push({ resource: { ...grant.resource }, roles: [...grant.roles] });
-    else for (const role of grant.roles) if (!same.roles.includes(role)) same.roles.push(role);
+    if (same === undefined) out.push({ resource: { ...binding.resource }, roles: [...binding.roles] });
+    else for (const role of binding.roles) if (!same.roles.includes(role)) same.roles.push(role);
   }
   return out;
 }
@@ -169,47 +169,47 @@ function projectResource(resource: BindingResource): BindingResource {
 }
 
 /** Project roles arrived in two steps: projectOwner and projectCreator in 2.5, the others in 2.6. */
-function checkedProjectRoles(grant: RoleGrant, release: PachdRelease | undefined, shown: string): string[] {
-  const late = grant.roles.find((role) => role === 'projectViewer' || role === 'projectWriter');
+function checkedProjectRoles(binding: RoleBinding, release: PachdRelease | undefined, shown: string): string[] {
+  const late = binding.roles.find((role) => role === 'projectViewer' || role === 'projectWriter');
   if (late !== undefined && release !== undefined && !release.isAtLeast(2, 6, 0)) {
     throw badRequest(`pachd before 2.6 has no role ${late} (binding on ${shown})`);
   }
-  return [...grant.roles];
+  return [...binding.roles];
 }
 
-function preProjectResource(grant: RoleGrant, generation: PachdGeneration, shown: string): BindingResource {
+function preProjectResource(binding: RoleBinding, generation: PachdGeneration, shown: string): BindingResource {
   const pachd = generation === 1 ? 'pachd 1.x' : 'pachd before 2.5';
-  if (grant.resource.type === 'project') throw badRequest(`${pachd} has no projects, so no binding on ${shown}`);
-  if (grant.resource.type === 'cluster') {
+  if (binding.resource.type === 'project') throw badRequest(`${pachd} has no projects, so no binding on ${shown}`);
+  if (binding.resource.type === 'cluster') {
     if (generation === 1) throw badRequest(`pachd 1.x binds no cluster roles a dynamic robot may hold (${shown})`);
-    return grant.resource;
+    return binding.resource;
   }
-  const [project, repo] = grant.resource.name.split('/');
-  if (repo === undefined) return { ...grant.resource };
+  const [project, repo] = binding.resource.name.split('/');
+  if (repo === undefined) return { ...binding.resource };
   if (project !== 'default') {
     throw badRequest(`${pachd} has no projects: write the repo without one (repo:<repo>=<role>), not ${shown}`);
   }
   return { type: 'repo', name: repo };
 }
 
-function checkedPreProjectRoles(grant: RoleGrant, generation: PachdGeneration, shown: string): string[] {
+function checkedPreProjectRoles(binding: RoleBinding, generation: PachdGeneration, shown: string): string[] {
   if (generation === 2) {
-    const projectRole = grant.roles.find((role) => role.startsWith('project'));
+    const projectRole = binding.roles.find((role) => role.startsWith('project'));
     if (projectRole !== undefined) throw badRequest(`pachd before 2.5 has no projects, and no role ${projectRole}`);
-    return [...grant.roles];
+    return [...binding.roles];
   }
-  const unknown = grant.roles.find((role) => !V1_REPO_ROLES.includes(role));
+  const unknown = binding.roles.find((role) => !V1_REPO_ROLES.includes(role));
   if (unknown !== undefined) {
     throw badRequest(
       `pachd 1.x grants repos only through scopes (${V1_REPO_ROLES.join(', ')}), not ${unknown} on ${shown}`,
     );
   }
-  if (grant.roles.length > 1) {
+  if (binding.roles.length > 1) {
     throw badRequest(
-      `pachd 1.x holds one scope per user and repo; give one role on ${shown}, not ${grant.roles.join(' and ')}`,
+      `pachd 1.x holds one scope per user and repo; give one role on ${shown}, not ${binding.roles.join(' and ')}`,
     );
   }
-  return [...grant.roles];
+  return [...binding.roles];
 }
 
 /** `repo:default/images`, `project:default`, `cluster`. */
@@ -218,14 +218,14 @@ export function formatResource(resource: BindingResource): string {
 }
 
 /** Grants back in the `kind:name=role` spelling, one entry per role. */
-export function formatRoleGrants(grants: readonly RoleGrant[]): string[] {
-  return grants.flatMap((grant) => grant.roles.map((role) => `${formatResource(grant.resource)}=${role}`));
+export function formatRoleBindings(bindings: readonly RoleBinding[]): string[] {
+  return bindings.flatMap((binding) => binding.roles.map((role) => `${formatResource(binding.resource)}=${role}`));
 }
 
 /** Reads grants back from storage or a lease, refusing anything not of their shape. */
-export function grantsFromStored(value: unknown): RoleGrant[] | undefined {
+export function bindingsFromStored(value: unknown): RoleBinding[] | undefined {
   if (!Array.isArray(value)) return undefined;
-  const grants: RoleGrant[] = [];
+  const bindings: RoleBinding[] = [];
   for (const item of value as unknown[]) {
     if (typeof item !== 'object' || item === null) return undefined;
     const { resource, roles } = item as { resource?: unknown; roles?: unknown };
@@ -233,7 +233,7 @@ export function grantsFromStored(value: unknown): RoleGrant[] | undefined {
     const { type, name } = resource as { type?: unknown; name?: unknown };
     if ((type !== 'cluster' && type !== 'project' && type !== 'repo') || typeof name !== 'string') return undefined;
     if (!Array.isArray(roles) || !roles.every((role): role is string => typeof role === 'string')) return undefined;
-    grants.push({ resource: { type, name }, roles: [...roles] });
+    bindings.push({ resource: { type, name }, roles: [...roles] });
   }
-  return grants;
+  return bindings;
 }

@@ -5,20 +5,20 @@
  * rollback of an interrupted one all use the same removal, however far the creation got.
  */
 
-import { codedError } from '../sdk/errors';
-import type { EngineConfig } from './config';
-import type { Engine } from './engine';
-import type { TokenHome } from './pachd-clients';
-import type { PachdAuthApi } from './pachd/auth-api';
-import { PachdError } from './pachd/errors';
-import { formatResource, type RoleGrant } from './role-bindings';
-import type { Storage } from '../sdk/storage';
-import { reachHome } from './token-home';
+import { codedError } from '../../sdk/errors';
+import type { EngineConfig } from '../mount/config';
+import type { Engine } from '../mount/engine';
+import type { TokenHome } from '../mount/pachd-clients';
+import type { PachdAuthApi } from '../pachd/auth-api';
+import { PachdError } from '../pachd/errors';
+import { formatResource, type RoleBinding } from './role-bindings';
+import type { Storage } from '../../sdk/storage';
+import { reachHome } from '../mount/token-home';
 
 /** A dynamic robot as its lease or journal knows it. */
 export interface DynamicRobot extends TokenHome {
   subject: string;
-  grants: readonly RoleGrant[];
+  bindings: readonly RoleBinding[];
   /** The token's value, when known. */
   token?: string | undefined;
 }
@@ -32,13 +32,13 @@ export interface RobotRemoval {
   resourcesGone: number;
 }
 
-export async function grantRoles(
+export async function addRoleBindings(
   authApi: PachdAuthApi,
   adminToken: string,
   subject: string,
-  grants: readonly RoleGrant[],
+  bindings: readonly RoleBinding[],
 ): Promise<void> {
-  for (const grant of grants) await authApi.setRoles(adminToken, grant.resource, subject, grant.roles);
+  for (const binding of bindings) await authApi.setRoles(adminToken, binding.resource, subject, binding.roles);
 }
 
 /**
@@ -60,7 +60,7 @@ export async function removeDynamicRobot(
     if (robot.token !== undefined) await authApi.revokeAsItself(robot.token);
     throw bindingsLeft(
       robot,
-      robot.grants,
+      robot.bindings,
       config === undefined
         ? 'the engine is not configured, so it holds no admin token to remove them with'
         : 'the engine is now configured for another pachd (or another CA), and its admin token goes nowhere else',
@@ -74,22 +74,22 @@ export async function removeDynamicRobot(
   } catch (error) {
     if (!isUnauthenticated(error)) throw error;
     if (robot.token !== undefined) await authApi.revokeAsItself(robot.token);
-    throw bindingsLeft(robot, robot.grants, adminRefused());
+    throw bindingsLeft(robot, robot.bindings, adminRefused());
   }
   let bindingsRemoved = 0;
   let resourcesGone = 0;
-  for (const [index, grant] of robot.grants.entries()) {
+  for (const [index, binding] of robot.bindings.entries()) {
     try {
-      await authApi.setRoles(config.admin_token, grant.resource, robot.subject, []);
+      await authApi.setRoles(config.admin_token, binding.resource, robot.subject, []);
       bindingsRemoved += 1;
     } catch (error) {
-      if (isUnauthenticated(error)) throw bindingsLeft(robot, robot.grants.slice(index), adminRefused());
+      if (isUnauthenticated(error)) throw bindingsLeft(robot, robot.bindings.slice(index), adminRefused());
       // A binding on a deleted repo or project went with it.
       if (!(error instanceof PachdError) || error.failure !== 'resource-not-found') throw error;
       resourcesGone += 1;
       engine.logger.debug("a dynamic robot's binding went with its resource", {
         subject: robot.subject,
-        resource: formatResource(grant.resource),
+        resource: formatResource(binding.resource),
       });
     }
   }
@@ -122,8 +122,8 @@ function isUnauthenticated(error: unknown): boolean {
 }
 
 /** The robot's token is gone (when its value is known) but these bindings stay until someone removes them. */
-function bindingsLeft(robot: DynamicRobot, grants: readonly RoleGrant[], why: string): Error {
-  const commands = grants.map((grant) => removalCommand(grant, robot.subject)).join('; ');
+function bindingsLeft(robot: DynamicRobot, bindings: readonly RoleBinding[], why: string): Error {
+  const commands = bindings.map((binding) => removalCommand(binding, robot.subject)).join('; ');
   return codedError(
     502,
     `cannot remove the role bindings of ${robot.subject} at pachd ${robot.pachd_address}: ${why}` +
@@ -133,8 +133,8 @@ function bindingsLeft(robot: DynamicRobot, grants: readonly RoleGrant[], why: st
 }
 
 /** What an operator runs to remove one binding by hand, in pachctl's words. */
-function removalCommand(grant: RoleGrant, subject: string): string {
-  const { type, name } = grant.resource;
+function removalCommand(binding: RoleBinding, subject: string): string {
+  const { type, name } = binding.resource;
   if (type === 'cluster') return `pachctl auth set cluster none ${subject}`;
   const [project, repo] = name.split('/');
   if (type === 'repo' && repo !== undefined)

@@ -10,12 +10,12 @@
  * it is the configured pachd reached through the configured CA.
  */
 
-import { codedError } from '../sdk/errors';
-import type { Storage } from '../sdk/storage';
+import { codedError } from '../../sdk/errors';
+import type { Storage } from '../../sdk/storage';
 import type { EngineConfig } from './config';
 import type { Engine } from './engine';
 import { isConfiguredAddress, type TokenHome } from './pachd-clients';
-import type { PachdAuthApi } from './pachd/auth-api';
+import type { PachdAuthApi } from '../pachd/auth-api';
 import { tlsCaReference } from './tls-ca-store';
 
 /** The pachd a token lives at, and whether the configuration's admin token may be used there. */

@@ -1,5 +1,5 @@
-import { badRequest, codedError, VaultError } from '../sdk/errors';
-import { PachdError } from './pachd/errors';
+import { badRequest, codedError, VaultError } from '../../sdk/errors';
+import { PachdError } from '../pachd/errors';
 
 /**
  * Whose input the failed call was made of. By default the admin token and the address are the

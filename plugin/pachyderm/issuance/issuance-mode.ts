@@ -1,5 +1,5 @@
-import type { ObservedPachd } from './config';
-import { PachdRelease, v1CanRestore } from './pachd/release';
+import type { PachdObservation } from '../mount/config';
+import { PachdRelease, v1CanRestore } from '../pachd/release';
 
 /**
  * Who picks a new token's value. `restore`: the engine generates it, journals it, and only then
@@ -18,10 +18,10 @@ export interface Issuance {
   reason: string;
 }
 
-export function issuanceOf(observed: ObservedPachd): Issuance {
-  const who = observed.admin_subject;
-  if (observed.generation === 2) {
-    if (observed.can_mint_users) {
+export function issuanceOf(observation: PachdObservation): Issuance {
+  const who = observation.admin_subject;
+  if (observation.generation === 2) {
+    if (observation.can_mint_users) {
       return {
         mode: 'restore',
         users: true,
@@ -39,13 +39,13 @@ export function issuanceOf(observed: ObservedPachd): Issuance {
         `its pachd expiry (max_ttl). Bind clusterAdmin to ${who} to close that window`,
     };
   }
-  const release = PachdRelease.parse(observed.pachd_version);
-  if (observed.can_mint_users && v1CanRestore(release)) {
+  const release = PachdRelease.parse(observation.pachd_version);
+  if (observation.can_mint_users && v1CanRestore(release)) {
     return {
       mode: 'restore',
       users: true,
       reason:
-        `pachd ${observed.pachd_version} has RestoreAuthToken: the engine picks every token value and journals it ` +
+        `pachd ${observation.pachd_version} has RestoreAuthToken: the engine picks every token value and journals it ` +
         'before pachd sees it, so no crash leaves a token behind that the rollback cannot revoke (pachd does not ' +
         'check the prefix of a restored subject: a misspelled identity-provider name gives a token for nobody)',
     };
@@ -54,7 +54,7 @@ export function issuanceOf(observed: ObservedPachd): Issuance {
     mode: 'pachd-generated',
     users: true,
     reason:
-      `pachd ${observed.pachd_version} predates RestoreAuthToken (1.11.9): pachd generates token values ` +
+      `pachd ${observation.pachd_version} predates RestoreAuthToken (1.11.9): pachd generates token values ` +
       "(GetAuthToken); a crash between pachd's answer and the journal leaves a token that lives until its pachd " +
       'expiry (ttl plus a few seconds)',
   };

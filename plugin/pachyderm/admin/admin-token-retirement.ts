@@ -8,16 +8,17 @@
  * root token, so it is never revoked, and dropped only when the operator says so explicitly.
  */
 
-import { badRequest } from '../sdk/errors';
-import type { Request } from '../sdk/logical';
-import type { Storage } from '../sdk/storage';
-import { deleteWal, getWal, listWal, putWal, type WalEntry } from '../sdk/wal';
+import { badRequest } from '../../sdk/errors';
+import type { Request } from '../../sdk/logical';
+import type { Storage } from '../../sdk/storage';
+import { deleteWal, getWal, listWal, putWal, type WalEntry } from '../../sdk/wal';
 import { ADMIN_ROTATION_WAL, type AdminRotationWal } from './admin-rotation';
-import type { EngineConfig } from './config';
-import type { Engine } from './engine';
-import type { TokenHome } from './pachd-clients';
-import { tokenFingerprint } from './pachd/token-material';
-import { authApiAtHome, configuredHome } from './token-home';
+import type { EngineConfig } from '../mount/config';
+import type { Engine } from '../mount/engine';
+import type { TokenHome } from '../mount/pachd-clients';
+import { tokenFingerprint } from '../pachd/token-material';
+import { authApiAtHome, configuredHome } from '../mount/token-home';
+import { walKind, type WalKind } from '../mount/wal-rollback';
 
 export const RETIRED_ADMIN_WAL = 'retired-admin-token';
 
@@ -128,7 +129,9 @@ async function refuseWhileRootRotationPending(storage: Storage): Promise<void> {
 }
 
 /** The rollback of a retirement the process did not live to finish. */
-export async function finishInterruptedRetirement(
+export const adminRetirementRollback: WalKind = walKind(RETIRED_ADMIN_WAL, finishInterruptedRetirement);
+
+async function finishInterruptedRetirement(
   engine: Engine,
   request: Request,
   entry: WalEntry<RetiredAdminWal>,

@@ -12,7 +12,7 @@
  */
 
 import { randomInt } from 'node:crypto';
-import { badRequest } from '../sdk/errors';
+import { badRequest } from '../../sdk/errors';
 
 export const DEFAULT_ROBOT_NAME_TEMPLATE = 'vault-{{.RoleName | truncate 24}}-{{unix_time}}-{{random 8}}';
 export const MIN_RANDOM_LENGTH = 8;

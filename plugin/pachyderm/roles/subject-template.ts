@@ -1,5 +1,5 @@
-import { badRequest } from '../sdk/errors';
-import type { Entity } from '../sdk/system-view';
+import { badRequest } from '../../sdk/errors';
+import type { Entity } from '../../sdk/system-view';
 import { checkSubjectForm } from './subjects';
 
 /**
