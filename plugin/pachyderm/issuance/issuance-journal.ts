@@ -93,8 +93,10 @@ export class IssuanceJournal {
   async abandon(token: string | undefined, options: { keepEntry?: boolean } = {}): Promise<void> {
     const bindings = this.entry.role_bindings;
     try {
-      // The configuration now in force: a rotation since the issuance began retired its admin token.
-      const config = (await this.engine.configs.load(this.storage).catch(() => undefined)) ?? this.config;
+      // The configuration now in force: a rotation since the issuance began retired its admin token,
+      // and a deleted configuration has none to lend (the token then revokes itself, as in the
+      // rollback). Only when storage cannot say is the issuance's own configuration used.
+      const config = await this.engine.configs.load(this.storage).catch(() => this.config);
       if (bindings !== undefined) {
         await removeDynamicRobot(this.engine, this.storage, config, { ...this.entry, bindings, token });
       } else if (token !== undefined) {

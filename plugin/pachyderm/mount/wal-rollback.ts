@@ -37,8 +37,8 @@ export function walRollback(
   return async (request, entry) => {
     const owner = byKind.get(entry.kind);
     if (owner === undefined) {
-      engine.logger.warn('dropping WAL entry of unknown kind', { kind: entry.kind, wal_id: entry.id });
-      return;
+      // Written by a newer release (the plugin was downgraded): kept for that release to finish.
+      throw new Error(`WAL entry of unknown kind ${JSON.stringify(entry.kind)} kept: a newer release wrote it`);
     }
     return owner.rollback(engine, request, entry);
   };

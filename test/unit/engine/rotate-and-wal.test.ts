@@ -106,6 +106,16 @@ describe('WAL rollback', () => {
     await harness.stop();
   });
 
+  it('keeps an entry of a kind it does not know (a newer release wrote it), and says so', async () => {
+    harness = await EngineHarness.start({ generation: 2 });
+    await harness.configure();
+    await harness.journalAged('from-a-newer-release', { anything: true });
+    await harness.rollback();
+    await harness.rollback({ immediate: true });
+    expect(await listWal(harness.storage)).toHaveLength(1);
+    expect(harness.logLines.join('\n')).toMatch(/unknown kind \\"from-a-newer-release\\" kept/);
+  });
+
   it('revokes a token whose issuance was interrupted after the mint', async () => {
     harness = await EngineHarness.start({ generation: 2 });
     await harness.configure();
