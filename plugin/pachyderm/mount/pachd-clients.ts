@@ -23,8 +23,8 @@ export interface TokenHome {
   pachd_address: string;
   generation: PachdGeneration;
   /**
-   * The CA certificates that pachd was dialled with (tls-ca-store.ts); absent for the system
-   * roots, and in leases and entries written before homes carried them.
+   * The CA certificates that pachd was dialled with (tls-ca-store.ts); "" for the system roots,
+   * absent in leases and entries written before homes carried them (token-home.ts).
    */
   pachd_tls_ca_sha256?: string;
 }
