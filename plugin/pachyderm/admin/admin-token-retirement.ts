@@ -64,13 +64,15 @@ export async function prepareAdminTokenRelease(
           `${DISCARD_ROOT_TOKEN_FIELD}=true; it is not revoked`,
       );
     }
-    engine.logger.warn("discarded the root token this engine had minted, at the operator's request", {
-      fingerprint,
-    });
-    return async () => [
-      `discarded the pach:root token config/rotate-root had minted (fingerprint ${fingerprint}), as asked: it is ` +
-        'still valid at pachd, and no one holds it any more',
-    ];
+    return async () => {
+      engine.logger.warn("discarded the root token this engine had minted, at the operator's request", {
+        fingerprint,
+      });
+      return [
+        `discarded the pach:root token config/rotate-root had minted (fingerprint ${fingerprint}), as asked: it is ` +
+          'still valid at pachd, and no one holds it any more',
+      ];
+    };
   }
   const home = await configuredHome(engine, request.storage, dropped, {
     pachd_address: dropped.pachd_address,
