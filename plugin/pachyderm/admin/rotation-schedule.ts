@@ -7,29 +7,7 @@
  */
 
 import { badRequest } from '../../sdk/errors';
-
-/** The schedule an operator set on `config` (absent fields: none set). */
-export interface RotationSettings {
-  rotation_period_seconds?: number;
-  rotation_schedule?: string;
-  rotation_window_seconds?: number;
-  disable_automated_rotation?: boolean;
-}
-
-/** What the engine remembers of its rotations, stored with the configuration. */
-export interface RotationState {
-  last_rotation?: string;
-  /** The next scheduled rotation (schedule or period). */
-  next_rotation?: string;
-  /** A failed rotation is tried again at this time. */
-  retry_at?: string;
-  last_error?: string;
-  last_error_at?: string;
-  /** Failed attempts since the last success or scheduled attempt. */
-  failures?: number;
-  /** No more attempts until this time (ISO), or, when null, until an operator's rotate-root. */
-  given_up_until?: string | null;
-}
+import type { RotationSettings, RotationState } from '../mount/config';
 
 export const MIN_ROTATION_PERIOD_SECONDS = 60;
 export const MIN_ROTATION_WINDOW_SECONDS = 60;

@@ -9,8 +9,8 @@ import {
   rotationFailed,
   rotationSucceeded,
   validateRotationSettings,
-  type RotationState,
 } from '../../../plugin/pachyderm/admin/rotation-schedule';
+import type { RotationState } from '../../../plugin/pachyderm/mount/config';
 
 const at = (iso: string) => new Date(iso);
 const next = (expression: string, after: string) => nextCronTime(parseCron(expression), at(after))?.toISOString();
