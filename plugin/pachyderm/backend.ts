@@ -17,6 +17,7 @@ import { walRollback, WAL_ROLLBACK_MIN_AGE_MS } from './mount/wal-rollback';
 import { issuanceRollback } from './issuance/issuance-journal';
 import { adminRotationRollback } from './admin/admin-rotation-rollback';
 import { adminRetirementRollback } from './admin/admin-token-retirement';
+import { runScheduledRotation } from './admin/rotation-scheduler';
 
 export const PLUGIN_NAME = 'pachyderm';
 export const PLUGIN_DESCRIPTION = 'the Pachyderm secrets engine for HashiCorp Vault and OpenBao';
@@ -60,6 +61,8 @@ export function createPachydermBackend(config: BackendConfig): Backend {
         localStorage: ['wal/', TLS_CA_PREFIX],
         sealWrapStorage: [CONFIG_KEY, 'wal/'],
       },
+      // Before the WAL rollback of the same tick, which may finish a rotation this one began.
+      periodic: (request) => runScheduledRotation(engine, request),
       walRollback: walRollback(engine, [issuanceRollback, adminRotationRollback, adminRetirementRollback]),
       walRollbackMinAgeMs: WAL_ROLLBACK_MIN_AGE_MS,
       cleanup: async () => engine.pachd.close(),

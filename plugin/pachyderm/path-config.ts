@@ -11,6 +11,8 @@ import {
   type EngineConfig,
   type GenerationSetting,
   type PachdObservation,
+  type RotationSettings,
+  type RotationState,
 } from './mount/config';
 import type { Engine } from './mount/engine';
 import { issuanceOf } from './issuance/issuance-mode';
@@ -21,6 +23,13 @@ import { tokenFingerprint } from './pachd/token-material';
 import { observePachd } from './mount/pachd-observation';
 import { DISCARD_ROOT_TOKEN_FIELD, prepareAdminTokenRelease } from './admin/admin-token-retirement';
 import { vaultErrorFromPachd } from './mount/upstream-errors';
+import {
+  expiryRotationTime,
+  MIN_ROTATION_PERIOD_SECONDS,
+  nextScheduledRotation,
+  validateRotationSettings,
+} from './admin/rotation-schedule';
+import { adminTokenStopsWorkingAt, stopsWorkingWarning } from './admin/rotation-scheduler';
 
 const GENERATIONS: readonly GenerationSetting[] = ['auto', '1', '2'];
 const EXPIRY_WARNING_MS = 7 * 24 * 3600 * 1000;
@@ -45,7 +54,14 @@ Reads never return admin_token; they show its fingerprint (the first 16 hex digi
 SHA-256 pachd stores for it), whose token it is, when it expires, pachd's version, how tokens are
 issued (issuance_mode: "restore" when the engine picks and journals every token value before
 pachd sees it, "pachd-generated" when pachd picks it), and the ttl and max_ttl that apply when
-no role sets them.`,
+no role sets them.
+
+Scheduled rotation: the engine rotates the admin token itself, as config/rotate-root does, every
+rotation_period or at each rotation_schedule time (5-field cron, UTC), and an expiring admin
+token at two thirds of its life (at least 10 minutes before it expires) with or without a
+schedule. A failed rotation is retried after 1 minute, doubling to 1 hour; after 5 failures in a
+row the engine waits for the next scheduled time or an operator's rotate-root. Reads show
+last_rotation, next_rotation and the last error.`,
     fields: {
       pachd_address: {
         type: 'string',
@@ -95,6 +111,30 @@ no role sets them.`,
         description: 'pachd API generation: "auto" asks pachd\'s version API; "1" or "2" forces one.',
         allowedValues: GENERATIONS,
         default: 'auto',
+      },
+      rotation_period: {
+        type: 'duration',
+        description:
+          `Rotate the admin token this often (at least ${MIN_ROTATION_PERIOD_SECONDS}s); 0 or absent: no period. ` +
+          'Not with rotation_schedule.',
+      },
+      rotation_schedule: {
+        type: 'string',
+        description:
+          'Rotate the admin token at these times: a standard 5-field cron expression (minute hour day-of-month ' +
+          'month day-of-week), read in UTC; empty: none. Not with rotation_period.',
+        maxLength: 256,
+      },
+      rotation_window: {
+        type: 'duration',
+        description:
+          'How long after a rotation_schedule time a rotation may still start; past it, the rotation waits for the ' +
+          'next time. 0 or absent: no limit. Only with rotation_schedule.',
+      },
+      disable_automated_rotation: {
+        type: 'bool',
+        description: 'Never rotate the admin token without an operator: neither on the schedule nor before it expires.',
+        default: false,
       },
       verify_connection: {
         type: 'bool',
@@ -151,7 +191,44 @@ async function readConfig(engine: Engine, request: Request): Promise<Response | 
   if (config === undefined) return undefined;
   const mountDefaultTtl = await engine.system.defaultLeaseTtl();
   const mountMaxTtl = await engine.system.maxLeaseTtl();
-  return { data: describeConfig(config, defaultTtls(mountDefaultTtl, mountMaxTtl)) };
+  const warnings = rotationWarnings(config);
+  return {
+    data: describeConfig(config, defaultTtls(mountDefaultTtl, mountMaxTtl)),
+    ...(warnings.length > 0 ? { warnings } : {}),
+  };
+}
+
+function rotationWarnings(config: EngineConfig): string[] {
+  const warnings: string[] = [];
+  const state = config.rotation ?? {};
+  if (state.given_up_until !== undefined) {
+    warnings.push(
+      `automated rotation of the admin token stopped after ${state.failures ?? 0} failed attempt(s) (last, at ` +
+        `${state.last_error_at ?? 'an unknown time'}: ${state.last_error ?? 'unknown'}); it tries again ` +
+        (state.given_up_until === null
+          ? 'only after an operator rotates it (config/rotate-root) or writes a new admin_token'
+          : `at ${state.given_up_until}, or sooner if an operator rotates it (config/rotate-root)`),
+    );
+  }
+  const stopsAt = adminTokenStopsWorkingAt(config);
+  if (stopsAt !== undefined) warnings.push(stopsWorkingWarning(stopsAt));
+  return warnings;
+}
+
+/** When the engine next tries to rotate the admin token on its own; null when it will not. */
+function nextAttempt(config: EngineConfig): string | null {
+  if (config.disable_automated_rotation === true) return null;
+  const state = config.rotation ?? {};
+  if (state.given_up_until !== undefined) return state.given_up_until;
+  if (state.retry_at !== undefined) return state.retry_at;
+  const times: number[] = [];
+  if (state.next_rotation !== undefined) times.push(Date.parse(state.next_rotation));
+  const expiresAt = config.observed?.admin_expires_at ?? null;
+  if (expiresAt !== null && config.observed !== undefined) {
+    const issuedAt = config.admin_token_minted?.minted_at ?? config.observed.verified_at;
+    times.push(expiryRotationTime(new Date(issuedAt), new Date(expiresAt)).getTime());
+  }
+  return times.length === 0 ? null : new Date(Math.min(...times)).toISOString();
 }
 
 export function describeConfig(
@@ -159,6 +236,7 @@ export function describeConfig(
   defaults: { ttl: bigint; maxTtl: bigint },
 ): Record<string, unknown> {
   const observation = config.observed;
+  const stopsAt = adminTokenStopsWorkingAt(config);
   const issuance = observation === undefined ? undefined : issuanceOf(observation);
   const maxTtl = config.max_ttl_seconds > 0 ? config.max_ttl_seconds : nanosToSeconds(defaults.maxTtl);
   const ttl = Math.min(config.ttl_seconds > 0 ? config.ttl_seconds : nanosToSeconds(defaults.ttl), maxTtl);
@@ -190,6 +268,17 @@ export function describeConfig(
     issuance_mode: issuance?.mode ?? null,
     issuance_mode_reason: issuance?.reason ?? 'not verified yet: decided from pachd at the first issuance',
     verified_at: observation?.verified_at ?? null,
+    rotation_period: config.rotation_period_seconds ?? 0,
+    rotation_schedule: config.rotation_schedule ?? '',
+    rotation_window: config.rotation_window_seconds ?? 0,
+    disable_automated_rotation: config.disable_automated_rotation ?? false,
+    last_rotation: config.rotation?.last_rotation ?? null,
+    next_rotation: nextAttempt(config),
+    last_rotation_error: config.rotation?.last_error ?? null,
+    last_rotation_error_at: config.rotation?.last_error_at ?? null,
+    rotation_failures: config.rotation?.failures ?? 0,
+    automated_rotation_stopped: config.rotation?.given_up_until !== undefined,
+    ...(stopsAt === undefined ? {} : { admin_token_stops_working_at: stopsAt }),
   };
 }
 
@@ -202,7 +291,11 @@ type ConfigField =
   | 'pachd_tls_ca'
   | 'request_timeout'
   | 'pachd_max_in_flight'
-  | 'generation';
+  | 'generation'
+  | 'rotation_period'
+  | 'rotation_schedule'
+  | 'rotation_window'
+  | 'disable_automated_rotation';
 
 async function writeConfig(
   engine: Engine,
@@ -219,6 +312,7 @@ async function writeConfig(
     if (existing?.admin_token_minted !== undefined && !replacesAdminToken) {
       next.admin_token_minted = existing.admin_token_minted;
     }
+    next.rotation = rotationStateAfterWrite(existing, next, replacesAdminToken, new Date());
     const warnings: string[] = [];
     if (fields.bool('verify_connection')) {
       next.observed = await verify(engine, next, existing, request, warnings);
@@ -272,6 +366,8 @@ function nextConfig(fields: FieldData<ConfigField>, existing: EngineConfig | und
     ),
   };
 
+  Object.assign(next, rotationSettings(fields, existing));
+
   if (next.pachd_address === '') throw badRequest('missing required field "pachd_address"');
   if (next.admin_token === '') throw badRequest('missing required field "admin_token"');
   if (!isSendableToken(next.admin_token)) {
@@ -299,6 +395,65 @@ function nextConfig(fields: FieldData<ConfigField>, existing: EngineConfig | und
     throw badRequest(`pachd_max_in_flight must be between 0 (no bound) and ${MAX_WRITES_IN_FLIGHT_LIMIT}`);
   }
   return next;
+}
+
+/**
+ * The automated rotation settings a write leaves: those it gives, else the stored ones. Setting a
+ * period drops a stored schedule (and its window), and the other way round; both in one write is
+ * a 400, as in Vault.
+ */
+function rotationSettings(
+  fields: FieldData<ConfigField>,
+  existing: EngineConfig | undefined,
+): Required<RotationSettings> {
+  const givenPeriod = fields.has('rotation_period') ? nanosToSeconds(fields.duration('rotation_period')) : undefined;
+  const givenSchedule = fields.has('rotation_schedule') ? fields.string('rotation_schedule').trim() : undefined;
+  const givenWindow = fields.has('rotation_window') ? nanosToSeconds(fields.duration('rotation_window')) : undefined;
+  if ((givenPeriod ?? 0) > 0 && (givenSchedule ?? '') !== '') {
+    throw badRequest('rotation_period and rotation_schedule are mutually exclusive: set one of them');
+  }
+  let period = givenPeriod ?? existing?.rotation_period_seconds ?? 0;
+  let schedule = givenSchedule ?? existing?.rotation_schedule ?? '';
+  if ((givenPeriod ?? 0) > 0) schedule = '';
+  if ((givenSchedule ?? '') !== '') period = 0;
+  const window = givenWindow ?? (schedule === '' ? 0 : (existing?.rotation_window_seconds ?? 0));
+  const settings = {
+    rotation_period_seconds: period,
+    rotation_schedule: schedule,
+    rotation_window_seconds: window,
+    disable_automated_rotation: fields.has('disable_automated_rotation')
+      ? fields.bool('disable_automated_rotation')
+      : (existing?.disable_automated_rotation ?? false),
+  };
+  validateRotationSettings(settings);
+  return settings;
+}
+
+/**
+ * What the engine remembers of its rotations after a write: a new schedule starts from now, and a
+ * new schedule or admin token clears the failures of the old one.
+ */
+function rotationStateAfterWrite(
+  existing: EngineConfig | undefined,
+  next: EngineConfig,
+  replacesAdminToken: boolean,
+  now: Date,
+): RotationState {
+  const state = existing?.rotation ?? {};
+  const rescheduled =
+    existing === undefined ||
+    (existing.rotation_period_seconds ?? 0) !== next.rotation_period_seconds ||
+    (existing.rotation_schedule ?? '') !== next.rotation_schedule ||
+    (existing.disable_automated_rotation ?? false) !== next.disable_automated_rotation;
+  if (!rescheduled && !replacesAdminToken) return state;
+  const nextRotation = rescheduled ? nextScheduledRotation(next, now)?.toISOString() : state.next_rotation;
+  return {
+    ...(state.last_rotation === undefined ? {} : { last_rotation: state.last_rotation }),
+    ...(nextRotation === undefined ? {} : { next_rotation: nextRotation }),
+    ...(state.last_error === undefined ? {} : { last_error: state.last_error }),
+    ...(state.last_error_at === undefined ? {} : { last_error_at: state.last_error_at }),
+    failures: 0,
+  };
 }
 
 /**

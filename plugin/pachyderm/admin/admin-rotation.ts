@@ -15,7 +15,8 @@ import { ceilSeconds, type Nanoseconds } from '../../sdk/duration';
 import { badRequest, codedError } from '../../sdk/errors';
 import type { Request, Response } from '../../sdk/logical';
 import { deleteWal, putWal, updateWal } from '../../sdk/wal';
-import { notConfigured, type EngineConfig } from '../mount/config';
+import { notConfigured, type ConfigWriter, type EngineConfig } from '../mount/config';
+import { rotationSucceeded } from './rotation-schedule';
 import type { Engine } from '../mount/engine';
 import {
   PACHD_V1_MAX_TTL_SECONDS,
@@ -52,6 +53,7 @@ const DEFAULT_EXPIRING_LIFETIME_SECONDS = PACHD_V1_MAX_TTL_SECONDS;
 /** Shorter, and the engine would lose its credential soon after rotating it. */
 const MIN_ADMIN_LIFETIME_SECONDS = 600;
 
+/** An operator's rotate-root: a rotation as one of the configuration's writers. */
 export async function rotateAdminToken(
   engine: Engine,
   request: Request,
@@ -59,104 +61,118 @@ export async function rotateAdminToken(
 ): Promise<Response> {
   return engine.configs.update(request, async (config, writer) => {
     if (config === undefined) throw notConfigured();
-    const failed = (error: unknown) => vaultErrorFromPachd(error, 'cannot rotate the admin token');
-    const authApi = await engine.pachd.configuredAuthApi(config, request.deadline).catch((error: unknown) => {
-      throw failed(error);
-    });
-    const identity = await authApi.verifyAdmin(config.admin_token).catch((error: unknown) => {
-      throw failed(error);
-    });
-    const method = rotationMethod(authApi.generation, identity);
-    const warnings: string[] = [];
-    if (method === 'rotate-root' && requestedTtl !== undefined && requestedTtl > 0n) {
-      warnings.push('ttl is ignored: pachd 2.x root tokens never expire (RotateRootToken takes no lifetime)');
-    }
-    const lifetime =
-      method === 'rotate-root' ? null : newLifetime(requestedTtl, identity, authApi.generation, method, warnings);
-
-    const home = await configuredHome(engine, request.storage, config, {
-      generation: authApi.generation,
-      pachd_address: authApi.connection.address.canonical,
-    });
-    const journal: AdminRotationWal = {
-      stage: 'minting',
-      subject: identity.subject,
-      ...home,
-      old_token: config.admin_token,
-      ...(method === 'pachd-generated' ? {} : { new_token: generatePachdToken() }),
-    };
-    if (journal.new_token !== undefined) writer.protect(journal.new_token);
-    let wal = await putWal(request.storage, ADMIN_ROTATION_WAL, journal);
-
-    let minted: MintedToken;
-    try {
-      minted = await mintAdmin(authApi, method, journal, lifetime);
-    } catch (error) {
-      if (!(error instanceof PachdError) || !error.mayHaveApplied)
-        await deleteWal(request.storage, wal.id).catch(() => undefined);
-      throw failed(error);
-    }
-    writer.protect(minted.token);
-
-    let expiresAt: Date | null = null;
-    if (method === 'rotate-root') {
-      // pachd swapped the root token in one transaction: the old one is already gone, so the new
-      // one is stored before anything else can fail (revoking it would leave pach:root without a
-      // token, and keeping the old one would leave the engine with a dead credential).
-      await writer.save(rotatedConfig(config, minted, null, authApi.generation));
-      journal.stage = 'revoking-old';
-      wal = await updateWal(request.storage, wal, journal);
-    } else {
-      if (journal.new_token === undefined) {
-        journal.new_token = minted.token;
-        wal = await updateWal(request.storage, wal, journal).catch(async (error: unknown) => {
-          await authApi.revoke(config.admin_token, minted.token).catch(() => undefined);
-          throw error;
-        });
-      }
-      expiresAt = await confirmNewToken(authApi, journal, minted, lifetime).catch((error: unknown) => {
-        throw failed(error);
-      });
-      // The journal says the old token is on its way out before the configuration lets it go: a
-      // crash in between must not leave the old token working once the configuration has moved on.
-      journal.stage = 'revoking-old';
-      wal = await updateWal(request.storage, wal, journal);
-      await writer.save(rotatedConfig(config, minted, expiresAt, authApi.generation));
-    }
-    let retired = false;
-    try {
-      await retireOldToken(authApi, journal);
-      retired = true;
-    } catch (error) {
-      warnings.push(
-        `the new admin token is stored, but revoking the old one failed (${(error as Error).message}); ` +
-          'the rollback tick keeps trying',
-      );
-    }
-    if (retired) {
-      await deleteWal(request.storage, wal.id).catch((error: unknown) => {
-        warnings.push(
-          `the rotation is complete, but its journal entry stays (${(error as Error).message}); the rollback tick ` +
-            `removes it`,
-        );
-      });
-    }
-    engine.logger.info('admin token rotated', {
-      admin_subject: minted.subject,
-      method,
-      old_fingerprint: tokenFingerprint(config.admin_token),
-      new_fingerprint: tokenFingerprint(minted.token),
-    });
-    return {
-      data: {
-        admin_subject: minted.subject,
-        admin_token_fingerprint: tokenFingerprint(minted.token),
-        admin_token_expires_at: expiresAt?.toISOString() ?? null,
-        rotation_method: method,
-      },
-      ...(warnings.length > 0 ? { warnings } : {}),
-    };
+    return rotateAdminTokenAsWriter(engine, request, config, writer, requestedTtl);
   });
+}
+
+/**
+ * Rotates `config`'s admin token, run by a writer of the configuration (`configs.update`) that
+ * holds `config` as stored: rotate-root and the scheduled rotation (rotation-scheduler.ts) alike.
+ */
+export async function rotateAdminTokenAsWriter(
+  engine: Engine,
+  request: Request,
+  config: EngineConfig,
+  writer: ConfigWriter,
+  requestedTtl: Nanoseconds | undefined,
+): Promise<Response> {
+  const failed = (error: unknown) => vaultErrorFromPachd(error, 'cannot rotate the admin token');
+  const authApi = await engine.pachd.configuredAuthApi(config, request.deadline).catch((error: unknown) => {
+    throw failed(error);
+  });
+  const identity = await authApi.verifyAdmin(config.admin_token).catch((error: unknown) => {
+    throw failed(error);
+  });
+  const method = rotationMethod(authApi.generation, identity);
+  const warnings: string[] = [];
+  if (method === 'rotate-root' && requestedTtl !== undefined && requestedTtl > 0n) {
+    warnings.push('ttl is ignored: pachd 2.x root tokens never expire (RotateRootToken takes no lifetime)');
+  }
+  const lifetime =
+    method === 'rotate-root' ? null : newLifetime(requestedTtl, identity, authApi.generation, method, warnings);
+
+  const home = await configuredHome(engine, request.storage, config, {
+    generation: authApi.generation,
+    pachd_address: authApi.connection.address.canonical,
+  });
+  const journal: AdminRotationWal = {
+    stage: 'minting',
+    subject: identity.subject,
+    ...home,
+    old_token: config.admin_token,
+    ...(method === 'pachd-generated' ? {} : { new_token: generatePachdToken() }),
+  };
+  if (journal.new_token !== undefined) writer.protect(journal.new_token);
+  let wal = await putWal(request.storage, ADMIN_ROTATION_WAL, journal);
+
+  let minted: MintedToken;
+  try {
+    minted = await mintAdmin(authApi, method, journal, lifetime);
+  } catch (error) {
+    if (!(error instanceof PachdError) || !error.mayHaveApplied)
+      await deleteWal(request.storage, wal.id).catch(() => undefined);
+    throw failed(error);
+  }
+  writer.protect(minted.token);
+
+  let expiresAt: Date | null = null;
+  if (method === 'rotate-root') {
+    // pachd swapped the root token in one transaction: the old one is already gone, so the new
+    // one is stored before anything else can fail (revoking it would leave pach:root without a
+    // token, and keeping the old one would leave the engine with a dead credential).
+    await writer.save(rotatedConfig(config, minted, null, authApi.generation));
+    journal.stage = 'revoking-old';
+    wal = await updateWal(request.storage, wal, journal);
+  } else {
+    if (journal.new_token === undefined) {
+      journal.new_token = minted.token;
+      wal = await updateWal(request.storage, wal, journal).catch(async (error: unknown) => {
+        await authApi.revoke(config.admin_token, minted.token).catch(() => undefined);
+        throw error;
+      });
+    }
+    expiresAt = await confirmNewToken(authApi, journal, minted, lifetime).catch((error: unknown) => {
+      throw failed(error);
+    });
+    // The journal says the old token is on its way out before the configuration lets it go: a
+    // crash in between must not leave the old token working once the configuration has moved on.
+    journal.stage = 'revoking-old';
+    wal = await updateWal(request.storage, wal, journal);
+    await writer.save(rotatedConfig(config, minted, expiresAt, authApi.generation));
+  }
+  let retired = false;
+  try {
+    await retireOldToken(authApi, journal);
+    retired = true;
+  } catch (error) {
+    warnings.push(
+      `the new admin token is stored, but revoking the old one failed (${(error as Error).message}); ` +
+        'the rollback tick keeps trying',
+    );
+  }
+  if (retired) {
+    await deleteWal(request.storage, wal.id).catch((error: unknown) => {
+      warnings.push(
+        `the rotation is complete, but its journal entry stays (${(error as Error).message}); the rollback tick ` +
+          `removes it`,
+      );
+    });
+  }
+  engine.logger.info('admin token rotated', {
+    admin_subject: minted.subject,
+    method,
+    old_fingerprint: tokenFingerprint(config.admin_token),
+    new_fingerprint: tokenFingerprint(minted.token),
+  });
+  return {
+    data: {
+      admin_subject: minted.subject,
+      admin_token_fingerprint: tokenFingerprint(minted.token),
+      admin_token_expires_at: expiresAt?.toISOString() ?? null,
+      rotation_method: method,
+    },
+    ...(warnings.length > 0 ? { warnings } : {}),
+  };
 }
 
 /**
@@ -261,10 +277,13 @@ export function rotatedConfig(
   expiresAt: Date | null,
   generation: PachdGeneration,
 ): EngineConfig {
+  const now = new Date();
   return {
     ...config,
     admin_token: minted.token,
-    admin_token_minted: { subject: minted.subject, generation, minted_at: new Date().toISOString() },
+    admin_token_minted: { subject: minted.subject, generation, minted_at: now.toISOString() },
+    // Every rotation counts, whoever asked for it: an operator's clears the failures of scheduled ones.
+    rotation: rotationSucceeded(config, config.rotation ?? {}, now),
     ...(config.observed === undefined
       ? {}
       : {

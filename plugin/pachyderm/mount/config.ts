@@ -15,7 +15,12 @@ const STORAGE_VERSION = 1;
 
 export type GenerationSetting = 'auto' | '1' | '2';
 
-export interface EngineConfig {
+/**
+ * The automated rotation settings (`rotation_period`, `rotation_schedule`, `rotation_window`,
+ * `disable_automated_rotation`) are stored as `RotationSettings` names them; all are absent in
+ * configurations written before they existed.
+ */
+export interface EngineConfig extends RotationSettings {
   version: number;
   pachd_address: string;
   admin_token: string;
@@ -39,6 +44,31 @@ export interface EngineConfig {
    * operator's alone: the operator may use it elsewhere.
    */
   admin_token_minted?: MintedAdminToken;
+  /** What the engine remembers of its rotations of the admin token (absent: none yet). */
+  rotation?: RotationState;
+}
+
+/** The automated rotation schedule an operator set on `config` (absent: none set; admin/rotation-schedule.ts). */
+export interface RotationSettings {
+  rotation_period_seconds?: number;
+  rotation_schedule?: string;
+  rotation_window_seconds?: number;
+  disable_automated_rotation?: boolean;
+}
+
+/** What the engine remembers of its rotations, stored with the configuration. */
+export interface RotationState {
+  last_rotation?: string;
+  /** The next scheduled rotation (schedule or period). */
+  next_rotation?: string;
+  /** A failed rotation is tried again at this time. */
+  retry_at?: string;
+  last_error?: string;
+  last_error_at?: string;
+  /** Failed attempts since the last success or scheduled attempt. */
+  failures?: number;
+  /** No more attempts until this time (ISO), or, when null, until an operator's rotate-root. */
+  given_up_until?: string | null;
 }
 
 export interface MintedAdminToken {
