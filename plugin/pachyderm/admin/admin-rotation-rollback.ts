@@ -65,7 +65,7 @@ async function finishInterruptedRotation(
     // The new token may go into the configuration only where it was minted: a writer who moved the
     // configuration (to another pachd, or another CA) while keeping the old token's value must not
     // receive it.
-    if (config !== undefined && configured === journal.old_token && isConfiguredHome(config, journal)) {
+    if (config !== undefined && configured === journal.old_token && isConfiguredHome(engine, config, journal)) {
       // The configuration never let the old token go: keep it if it still works, else switch.
       await rollForwardOrBack(engine, authApi, journal, journal.new_token, config, writer, newWorks);
       return;

@@ -20,11 +20,20 @@ export function tlsCaReference(pem: string): string {
 export class TlsCaStore {
   /** Copies known to be stored, by reference. Content-addressed, so never stale. */
   private readonly known = new Map<string, string>();
+  /** The configured PEM and its reference: every issuance and revocation asks for it. */
+  private last: { pem: string; reference: string } | undefined;
+
+  /** The reference of `pem` ("" for the system roots), hashed once per configured bundle. */
+  referenceOf(pem: string): string {
+    if (pem === '') return '';
+    if (this.last?.pem !== pem) this.last = { pem, reference: tlsCaReference(pem) };
+    return this.last.reference;
+  }
 
   /** Stores `pem` unless it is already, and returns its reference; undefined for the system roots. */
   async keep(storage: Storage, pem: string): Promise<string | undefined> {
     if (pem === '') return undefined;
-    const reference = tlsCaReference(pem);
+    const reference = this.referenceOf(pem);
     if (this.known.has(reference)) return reference;
     const key = TLS_CA_PREFIX + reference;
     if ((await storage.get(key)) === undefined) await storage.put({ key, value: Buffer.from(pem, 'utf8') });

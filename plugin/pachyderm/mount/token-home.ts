@@ -16,7 +16,6 @@ import type { EngineConfig } from './config';
 import type { Engine } from './engine';
 import { isConfiguredAddress, type TokenHome } from './pachd-clients';
 import type { PachdAuthApi } from '../pachd/auth-api';
-import { tlsCaReference } from './tls-ca-store';
 
 /** The pachd a token lives at, and whether the configuration's admin token may be used there. */
 export interface ReachedHome {
@@ -61,7 +60,7 @@ export async function reachHome(
         `(tls-ca/${reference}) are no longer stored in this mount`,
     );
   }
-  const configured = isConfiguredHome(config, home);
+  const configured = isConfiguredHome(engine, config, home);
   const authApi = await engine.pachd.authApiAt(config, home, { deadline, configured, homeTlsCa });
   return { authApi, adminTokenGoesThere: configured };
 }
@@ -70,12 +69,10 @@ export async function reachHome(
  * Whether a home is the configured pachd reached through the configured CA (by address alone for
  * a home written before homes carried their CA).
  */
-export function isConfiguredHome(config: EngineConfig | undefined, home: TokenHome): boolean {
+export function isConfiguredHome(engine: Engine, config: EngineConfig | undefined, home: TokenHome): boolean {
   if (config === undefined || !isConfiguredAddress(config, home.pachd_address)) return false;
   const reference = home.pachd_tls_ca_sha256;
-  return (
-    reference === undefined || reference === (config.pachd_tls_ca === '' ? '' : tlsCaReference(config.pachd_tls_ca))
-  );
+  return reference === undefined || reference === engine.tlsCas.referenceOf(config.pachd_tls_ca);
 }
 
 /** The auth API of the pachd a token lives at, for calls that carry no admin token. */

@@ -11,108 +11,30 @@ package acceptance
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"pachyderm-vault-plugin/test/conformance/harness"
 	"pachyderm-vault-plugin/test/conformance/standin"
 )
 
 const exRootToken = "root"
 
-// exRepoRoot is the repository's root, three levels above this package.
-func exRepoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
-
-func exBuildFile(t *testing.T, override, name string) string {
-	t.Helper()
-	path := os.Getenv(override)
-	if path == "" {
-		dir := os.Getenv("PLUGIN_BUILD_DIR")
-		if dir == "" {
-			dir = filepath.Join(exRepoRoot(t), "build")
-		}
-		path = filepath.Join(dir, name)
-	}
-	path, err := filepath.Abs(path)
-	if err == nil {
-		_, err = os.Stat(path)
-	}
-	if err != nil {
-		t.Fatalf("%s: %v (build it, or set PLUGIN_BUILD_DIR or %s)", name, err, override)
-	}
-	return path
-}
-
-// exServerBin is the bao or vault server binary.
-func exServerBin(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"BAO_BIN", "VAULT_BIN"} {
-		if v := os.Getenv(name); v != "" {
-			return v
-		}
-	}
-	for _, name := range []string{"bao", "vault"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Fatal("no server binary: set BAO_BIN or VAULT_BIN, or put bao or vault on PATH")
-	return ""
-}
-
-// exFreePort is a TCP port on 127.0.0.1 that was free a moment ago.
-func exFreePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// exSyncBuffer collects a process's output from several goroutines.
-type exSyncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *exSyncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *exSyncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // exServer is a dev server on 127.0.0.1 with the plugin registered as "pachyderm".
 type exServer struct {
 	Bin  string
 	Addr string
-	log  *exSyncBuffer
+	log  *syncBuffer
 	http *http.Client
 }
 
@@ -120,8 +42,8 @@ type exServer struct {
 // registers it; t.Cleanup stops the server (and so the plugin).
 func exStartServer(t *testing.T) *exServer {
 	t.Helper()
-	bin := exServerBin(t)
-	plugin := exBuildFile(t, "PACHYDERM_PLUGIN_PATH", "pachyderm")
+	bin := serverBinary(t)
+	plugin := pluginExecutable(t)
 	dir := t.TempDir()
 	pluginDir := filepath.Join(dir, "plugins")
 	if err := os.Mkdir(pluginDir, 0o755); err != nil {
@@ -141,9 +63,9 @@ func exStartServer(t *testing.T) *exServer {
 	if err := os.WriteFile(config, []byte(fmt.Sprintf("plugin_directory = %q\n", pluginDir)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := &exServer{Bin: bin, log: &exSyncBuffer{}, http: &http.Client{Timeout: 30 * time.Second}}
+	s := &exServer{Bin: bin, log: &syncBuffer{}, http: &http.Client{Timeout: 30 * time.Second}}
 	for attempt := 1; ; attempt++ { // the free port may be taken before the server binds it
-		port := exFreePort(t)
+		port := freePort(t)
 		s.Addr = "http://127.0.0.1:" + strconv.Itoa(port)
 		cmd := exec.Command(bin, "server", "-dev", "-dev-root-token-id="+exRootToken,
 			"-dev-listen-address=127.0.0.1:"+strconv.Itoa(port), "-dev-no-store-token", "-config="+config)
@@ -173,12 +95,12 @@ func exStartServer(t *testing.T) *exServer {
 			t.Fatalf("%s did not come up on %s:\n%s", bin, s.Addr, s.log.String())
 		}
 	}
-	sum, err := exFileSHA256(installed)
+	sum, err := harness.FileSHA256(installed)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Must(t, "PUT", "sys/plugins/catalog/secret/pachyderm", exRootToken,
-		map[string]any{"sha256": sum, "command": "pachyderm"})
+		map[string]any{"sha256": hex.EncodeToString(sum), "command": "pachyderm"})
 	return s
 }
 
@@ -198,19 +120,6 @@ func (s *exServer) waitHealthy(exited <-chan struct{}) bool {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return false
-}
-
-func exFileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // Do sends one API request (path without /v1/) as token and decodes the JSON answer.
@@ -265,7 +174,7 @@ func exStartStandin(t *testing.T, generation int) *standin.Standin {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s, err := standin.Start(ctx, standin.Options{
-		Script:     exBuildFile(t, "PACHD_STANDIN_PATH", "pachd-standin.js"),
+		Script:     standinScript(t),
 		Generation: generation,
 	})
 	if err != nil {
@@ -286,10 +195,4 @@ func exMount(t *testing.T, s *exServer, mount string, pachd *standin.Standin) {
 	s.Must(t, "POST", "sys/mounts/"+mount, exRootToken, map[string]any{"type": "pachyderm"})
 	s.Must(t, "PUT", mount+"/config", exRootToken,
 		map[string]any{"pachd_address": pachd.PachdAddress, "admin_token": pachd.RootToken})
-}
-
-// exTokenHash is how pachd (and the stand-in's token list) names a token.
-func exTokenHash(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
 }

@@ -113,7 +113,7 @@ func TestExamples(t *testing.T) {
 // a secret_id.
 func exSetUpAppRole(t *testing.T, s *exServer, name string) (string, string) {
 	t.Helper()
-	policy, err := os.ReadFile(filepath.Join(exRepoRoot(t), "examples", "policy.hcl"))
+	policy, err := os.ReadFile(filepath.Join(repoRoot, "examples", "policy.hcl"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +315,7 @@ func exObserve(c *exCase) exObservation {
 func exFollow(c *exCase, obs *exObservation, mu *sync.Mutex, fail func(string, ...any), events, other io.Reader) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var output exSyncBuffer
+	var output syncBuffer
 	var readers sync.WaitGroup
 	readers.Add(2)
 	start := time.Now()
@@ -344,7 +344,7 @@ func exFollow(c *exCase, obs *exObservation, mu *sync.Mutex, fail func(string, .
 					continue
 				}
 				mu.Lock()
-				obs.leaseHash[e.LeaseID] = exTokenHash(token)
+				obs.leaseHash[e.LeaseID] = hashToken(token)
 				obs.tokens = append(obs.tokens, token)
 				mu.Unlock()
 			case "revoked":
@@ -388,7 +388,7 @@ func exFollow(c *exCase, obs *exObservation, mu *sync.Mutex, fail func(string, .
 			}
 			snap := exSnapshot{at: time.Now(), live: listed}
 			if token, mode, err := exReadConfig(c.run.config); err == nil {
-				snap.exists, snap.hash, snap.mode = true, exTokenHash(token), mode
+				snap.exists, snap.hash, snap.mode = true, hashToken(token), mode
 			} else if !os.IsNotExist(err) {
 				fail("reading the config file: %v", err)
 			}
@@ -570,7 +570,7 @@ func exCheckEvents(t *testing.T, ex exExample, obs *exObservation) {
 // repository, once per pinned hvac version.
 func exPreparePython(t *testing.T) func(exRun) *exec.Cmd {
 	t.Helper()
-	dir := filepath.Join(exRepoRoot(t), "examples", "python")
+	dir := filepath.Join(repoRoot, "examples", "python")
 	requirements, err := os.ReadFile(filepath.Join(dir, "requirements.txt"))
 	if err != nil {
 		t.Fatal(err)
@@ -621,7 +621,7 @@ func exPrepareGo(t *testing.T) func(exRun) *exec.Cmd {
 	t.Helper()
 	binary := filepath.Join(t.TempDir(), "pachyderm-token")
 	build := exec.Command("go", "build", "-o", binary, ".")
-	build.Dir = filepath.Join(exRepoRoot(t), "examples", "go")
+	build.Dir = filepath.Join(repoRoot, "examples", "go")
 	build.Env = append(os.Environ(), "GOWORK=off")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build in examples/go: %v\n%s", err, out)
@@ -635,7 +635,7 @@ func exPrepareGo(t *testing.T) func(exRun) *exec.Cmd {
 // exPrepareShell runs the script around a command that checks the file and sleeps.
 func exPrepareShell(t *testing.T) func(exRun) *exec.Cmd {
 	t.Helper()
-	script := filepath.Join(exRepoRoot(t), "examples", "shell", "pachyderm-token.sh")
+	script := filepath.Join(repoRoot, "examples", "shell", "pachyderm-token.sh")
 	if _, err := os.Stat(script); err != nil {
 		t.Fatal(err)
 	}
