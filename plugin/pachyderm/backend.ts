@@ -18,6 +18,14 @@ import { issuanceRollback } from './issuance/issuance-journal';
 import { adminRotationRollback } from './admin/admin-rotation-rollback';
 import { adminRetirementRollback } from './admin/admin-token-retirement';
 import { runScheduledRotation } from './admin/rotation-scheduler';
+import { SerialRunner } from './mount/serial-runner';
+import { rotateRolePath } from './path-rotate-role';
+import { staticCredsPath } from './path-static-creds';
+import { staticRolePaths } from './path-static-roles';
+import { STATIC_ROLE_PREFIX } from './roles/static-role';
+import { staticDeleteRollback } from './static-robots/static-delete';
+import { staticRotationRollback } from './static-robots/static-rotation';
+import { runStaticRotations } from './static-robots/static-scheduler';
 
 export const PLUGIN_NAME = 'pachyderm';
 export const PLUGIN_DESCRIPTION = 'the Pachyderm secrets engine for HashiCorp Vault and OpenBao';
@@ -28,7 +36,8 @@ The Pachyderm secrets engine issues short-lived Pachyderm (pachd) tokens behind 
 Configure it once with pachd's address and an admin token (config). Then callers get tokens
 for a role's subject (roles/, creds/) or, with the original plugin's flow, for any subject
 (login). Renewing a lease keeps its token alive; revoking it, or letting it expire, revokes the
-token at pachd. Works with pachd 1.x and 2.x.
+token at pachd. Static robots (static-roles/, static-creds/, rotate-role/) are fixed pachd robots
+whose token the engine holds and rotates on a schedule. Works with pachd 1.x and 2.x.
 `;
 
 export function createPachydermBackend(config: BackendConfig): Backend {
@@ -39,6 +48,7 @@ export function createPachydermBackend(config: BackendConfig): Backend {
     logger: config.logger,
     tlsCas: new TlsCaStore(),
     observations: new PachdObservations(),
+    staticRoles: new SerialRunner(),
   };
   return new Backend(
     {
@@ -52,6 +62,9 @@ export function createPachydermBackend(config: BackendConfig): Backend {
         credsPath(engine),
         loginPath(engine),
         revokePath(engine),
+        ...staticRolePaths(engine),
+        staticCredsPath(engine),
+        rotateRolePath(engine),
         ...versionPaths(engine),
       ],
       secrets: [pachdTokenSecret(engine)],
@@ -59,11 +72,21 @@ export function createPachydermBackend(config: BackendConfig): Backend {
         // The journal of side effects at pachd is per cluster, and holds token values; leases are
         // per cluster too, and so are the CA copies their homes name.
         localStorage: ['wal/', TLS_CA_PREFIX],
-        sealWrapStorage: [CONFIG_KEY, 'wal/'],
+        sealWrapStorage: [CONFIG_KEY, 'wal/', STATIC_ROLE_PREFIX],
       },
-      // Before the WAL rollback of the same tick, which may finish a rotation this one began.
-      periodic: (request) => runScheduledRotation(engine, request),
-      walRollback: walRollback(engine, [issuanceRollback, adminRotationRollback, adminRetirementRollback]),
+      // Before the WAL rollback of the same tick, which may finish a rotation this one began. The
+      // admin token first: static robots' rotations use it.
+      periodic: async (request) => {
+        await runScheduledRotation(engine, request);
+        await runStaticRotations(engine, request);
+      },
+      walRollback: walRollback(engine, [
+        issuanceRollback,
+        adminRotationRollback,
+        adminRetirementRollback,
+        staticRotationRollback,
+        staticDeleteRollback,
+      ]),
       walRollbackMinAgeMs: WAL_ROLLBACK_MIN_AGE_MS,
       cleanup: async () => engine.pachd.close(),
       invalidate: (key) => {

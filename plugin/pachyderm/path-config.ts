@@ -28,7 +28,7 @@ import {
   MIN_ROTATION_PERIOD_SECONDS,
   nextScheduledRotation,
   validateRotationSettings,
-} from './admin/rotation-schedule';
+} from './mount/rotation-schedule';
 import { adminTokenStopsWorkingAt, stopsWorkingWarning } from './admin/rotation-scheduler';
 
 const GENERATIONS: readonly GenerationSetting[] = ['auto', '1', '2'];

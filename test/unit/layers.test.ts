@@ -58,6 +58,7 @@ function rankOf(file: string): number {
 const ENGINE = 'pachyderm';
 const ENGINE_GROUPS: Readonly<Record<string, readonly string[]>> = {
   issuance: ['roles', 'mount', 'pachd'],
+  'static-robots': ['issuance', 'roles', 'mount', 'pachd'],
   admin: ['mount', 'pachd'],
   roles: ['mount', 'pachd'],
   mount: ['pachd'],

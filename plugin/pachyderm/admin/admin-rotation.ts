@@ -16,7 +16,7 @@ import { badRequest, codedError } from '../../sdk/errors';
 import type { Request, Response } from '../../sdk/logical';
 import { deleteWal, putWal, updateWal } from '../../sdk/wal';
 import { notConfigured, type ConfigWriter, type EngineConfig } from '../mount/config';
-import { rotationSucceeded } from './rotation-schedule';
+import { rotationSucceeded } from '../mount/rotation-schedule';
 import type { Engine } from '../mount/engine';
 import {
   PACHD_V1_MAX_TTL_SECONDS,

@@ -11,25 +11,12 @@
 
 import { ErrorType, VaultError } from '../../sdk/errors';
 import type { Request } from '../../sdk/logical';
-import { ReplicationState, walWritable } from '../../sdk/system-view';
 import type { EngineConfig } from '../mount/config';
 import type { Engine } from '../mount/engine';
+import { mayRotateHere } from '../mount/rotation-gate';
 import { tokenFingerprint } from '../pachd/token-material';
 import { rotateAdminTokenAsWriter } from './admin-rotation';
-import { decideRotation, rotationFailed, type RotationReason } from './rotation-schedule';
-
-/**
- * Whether this node may rotate: the active node of a cluster that may write the configuration.
- * Performance standbys get no rollback ticks, but say so anyway; a DR secondary serves nothing; a
- * performance secondary cannot write replicated storage, where the configuration of a mount that
- * is not local lives (its primary rotates it).
- */
-async function mayRotateHere(engine: Engine): Promise<boolean> {
-  const state = await engine.system.replicationState();
-  if (!walWritable(state)) return false;
-  if ((state & ReplicationState.performanceSecondary) !== 0 && !(await engine.system.localMount())) return false;
-  return true;
-}
+import { decideRotation, rotationFailed, type RotationReason } from '../mount/rotation-schedule';
 
 /** The life of an expiring admin token, as far as the configuration knows it. */
 function expiryOf(config: EngineConfig): { issuedAt: Date; expiresAt: Date } | undefined {

@@ -3,6 +3,7 @@ import type { SystemView } from '../../sdk/system-view';
 import type { ConfigStore } from './config';
 import type { PachdClients } from './pachd-clients';
 import type { PachdObservations } from './pachd-observations';
+import type { SerialRunner } from './serial-runner';
 import type { TlsCaStore } from './tls-ca-store';
 
 /** The state one mount's paths share: its configuration, its way to pachd, its host and logger. */
@@ -15,4 +16,9 @@ export interface Engine {
   tlsCas: TlsCaStore;
   /** Observations of pachd for configurations stored unverified. */
   observations: PachdObservations;
+  /**
+   * Every change of a static role (write, rotation, retirement, delete, rollback) runs here, one at
+   * a time, so none acts on a role another is changing.
+   */
+  staticRoles: SerialRunner;
 }

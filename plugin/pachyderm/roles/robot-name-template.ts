@@ -88,6 +88,17 @@ export class RobotNameTemplate {
     return new RobotNameTemplate(source, parts);
   }
 
+  /**
+   * Whether some read could get this robot name (without `robot:`): each value may render as any
+   * run of the characters a name holds, so this errs towards yes.
+   */
+  mayName(name: string): boolean {
+    const pattern = this.parts
+      .map((part) => (part.kind === 'literal' ? part.text.replace(/[.]/g, '\\.') : '[A-Za-z0-9_.@-]*'))
+      .join('');
+    return new RegExp(`^${pattern}$`, 'iu').test(name);
+  }
+
   /** A fresh robot name (without the `robot:` prefix). */
   render(inputs: RobotNameInputs, now: Date = new Date()): string {
     return this.parts

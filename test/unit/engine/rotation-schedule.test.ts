@@ -9,7 +9,7 @@ import {
   rotationFailed,
   rotationSucceeded,
   validateRotationSettings,
-} from '../../../plugin/pachyderm/admin/rotation-schedule';
+} from '../../../plugin/pachyderm/mount/rotation-schedule';
 import type { RotationState } from '../../../plugin/pachyderm/mount/config';
 
 const at = (iso: string) => new Date(iso);

@@ -3,6 +3,7 @@ import { Redactor } from '../../../plugin/goplugin/redactor';
 import { ConfigStore } from '../../../plugin/pachyderm/mount/config';
 import type { Engine } from '../../../plugin/pachyderm/mount/engine';
 import { MAX_REQUEST_BUDGET_MS, PachdClients } from '../../../plugin/pachyderm/mount/pachd-clients';
+import { SerialRunner } from '../../../plugin/pachyderm/mount/serial-runner';
 import { PachdObservations } from '../../../plugin/pachyderm/mount/pachd-observations';
 import { TLS_CA_PREFIX, TlsCaStore, tlsCaReference } from '../../../plugin/pachyderm/mount/tls-ca-store';
 import { authApiAtHome } from '../../../plugin/pachyderm/mount/token-home';
@@ -21,6 +22,7 @@ function engineFor(): Engine {
     logger: createLogger({ module: 'test', write: () => undefined }),
     tlsCas: new TlsCaStore(),
     observations: new PachdObservations(),
+    staticRoles: new SerialRunner(),
   };
 }
 

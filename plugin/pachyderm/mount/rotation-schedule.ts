@@ -1,13 +1,15 @@
 /**
  * @file
- * When the admin token is rotated without an operator asking: on a schedule (a period, or a
- * standard 5-field cron expression read in UTC, as Vault's automated root rotation takes them),
- * before an expiring token runs out, and again after a failure with exponential backoff. Pure:
- * every function takes the instant it reasons about.
+ * When a credential the engine holds is rotated without an operator asking: on a schedule (a
+ * period, or a standard 5-field cron expression read in UTC, as Vault's automated root rotation
+ * takes them), before an expiring admin token runs out, and again after a failure with
+ * exponential backoff. The admin token (admin/rotation-scheduler.ts) and every static robot
+ * (static-robots/static-scheduler.ts) follow the same rules. Pure: every function takes the
+ * instant it reasons about.
  */
 
 import { badRequest } from '../../sdk/errors';
-import type { RotationSettings, RotationState } from '../mount/config';
+import type { RotationSettings, RotationState } from './config';
 
 export const MIN_ROTATION_PERIOD_SECONDS = 60;
 export const MIN_ROTATION_WINDOW_SECONDS = 60;
