@@ -21,6 +21,7 @@ import {
 import { DEFAULT_ROBOT_NAME_TEMPLATE, MAX_TEMPLATE_LENGTH, RobotNameTemplate } from './roles/robot-name-template';
 import { formatRoleBindings, parseRoleBindings, type RoleBinding } from './roles/role-bindings';
 import { SubjectTemplate } from './roles/subject-template';
+import { staticRoleWhere } from './roles/static-role';
 import { checkSubject, checkSubjectForm, MAX_SUBJECT_LENGTH } from './roles/subjects';
 
 /**
@@ -151,6 +152,7 @@ async function writeRole(
     else if (nameTemplate !== '') throw badRequest('robot_name_template names dynamic robots: give role_bindings too');
   }
 
+  await checkNotStatic(request, kind);
   switch (kind.kind) {
     case 'robot':
       await checkDynamicRobotRole(
@@ -178,6 +180,28 @@ async function writeRole(
   }
   await saveRole(request.storage, name, role);
   return undefined;
+}
+
+/**
+ * A static robot is the only holder of its subject: a role whose tokens would be for it (a fixed
+ * subject) or whose robots could be named as it (ending such a lease revokes every token of the
+ * robot) is refused.
+ */
+async function checkNotStatic(request: Request, kind: RoleKind): Promise<void> {
+  let holder: string | undefined;
+  if (kind.kind === 'subject') {
+    const subject = kind.subject.trim();
+    holder = await staticRoleWhere(request.storage, (held) => held === subject);
+  } else if (kind.kind === 'robot') {
+    const template = RobotNameTemplate.parse(robotNameTemplateOf(kind));
+    holder = await staticRoleWhere(request.storage, (held) => template.mayName(held.slice('robot:'.length)));
+  }
+  if (holder !== undefined) {
+    throw badRequest(
+      `this role would hand out tokens of a robot the static role ${holder} holds; a static robot's token is the ` +
+        'only one of its subject',
+    );
+  }
 }
 
 /**

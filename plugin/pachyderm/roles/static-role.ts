@@ -67,3 +67,15 @@ export async function listStaticRoles(storage: Storage): Promise<string[]> {
 export function tokensOf(role: StoredStaticRole): StaticToken[] {
   return [...(role.current === undefined ? [] : [role.current]), ...(role.retiring ?? [])];
 }
+
+/** The name of a static role whose subject `matches`, if any. */
+export async function staticRoleWhere(
+  storage: Storage,
+  matches: (subject: string) => boolean,
+): Promise<string | undefined> {
+  for (const name of await listStaticRoles(storage)) {
+    const role = await loadStaticRole(storage, name);
+    if (role !== undefined && matches(role.subject)) return name;
+  }
+  return undefined;
+}

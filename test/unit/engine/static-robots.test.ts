@@ -1,0 +1,402 @@
+import { createHash } from 'node:crypto';
+import { ErrorType } from '../../../plugin/sdk/errors';
+import type { Response } from '../../../plugin/sdk/logical';
+import { getJson, putJson } from '../../../plugin/sdk/storage';
+import { listWal } from '../../../plugin/sdk/wal';
+import type { StoredStaticRole } from '../../../plugin/pachyderm/roles/static-role';
+import { STATIC_ROTATION_WAL, type StaticRotationWal } from '../../../plugin/pachyderm/static-robots/static-rotation';
+import { STATIC_TOKEN_MARGIN_SECONDS } from '../../../plugin/pachyderm/static-robots/static-lifetime';
+import { EngineHarness } from './engine-harness';
+
+/*
+ * Static robots: a fixed pachd robot whose token the engine holds and rotates. The invariant
+ * every test ends on: the robot has exactly its current token alive at pachd (plus the one it
+ * replaced, inside its grace), and nothing else.
+ */
+
+const hashOf = (token: string) => createHash('sha256').update(token).digest('hex');
+const SUBJECT = 'robot:loader';
+
+describe.each([
+  { generation: 1 as const, pachdVersion: undefined, issuance: 'restore' },
+  { generation: 1 as const, pachdVersion: '1.11.2', issuance: 'pachd-generated' },
+  { generation: 2 as const, pachdVersion: undefined, issuance: 'restore' },
+])('static robots against pachd $generation.x ($issuance)', ({ generation, pachdVersion }) => {
+  let harness: EngineHarness;
+  const binding = generation === 1 ? 'repo:images=repoReader' : 'repo:default/images=repoReader';
+  const bindingKey = generation === 1 ? 'repo:images' : 'repo:default/images';
+  const grantedRole = generation === 1 ? 'READER' : 'repoReader';
+
+  beforeEach(async () => {
+    harness = await EngineHarness.start({ generation, ...(pachdVersion === undefined ? {} : { pachdVersion }) });
+    await harness.configure();
+    harness.pachd.control.createRepo({ name: 'images' });
+  });
+
+  afterEach(async () => {
+    await harness.stop();
+  });
+
+  /** Hashes of the subject's tokens alive at pachd. */
+  const liveHashes = (subject = SUBJECT) =>
+    harness.pachd.control
+      .listTokens()
+      .filter((view) => view.subject === subject && !view.expired)
+      .map((view) => view.hash)
+      .sort();
+
+  function bindingsOf(principal: string): Record<string, string[]> {
+    const held: Record<string, string[]> = {};
+    for (const view of harness.pachd.control.resourceBindings()) {
+      const roles = view.entries[principal];
+      if (roles !== undefined && roles.length > 0) {
+        held[view.type === 'cluster' ? 'cluster' : `${view.type}:${view.name}`] = [...roles].sort();
+      }
+    }
+    return held;
+  }
+
+  async function creds(name = 'loader'): Promise<Record<string, unknown>> {
+    const response = await harness.request('read', `static-creds/${name}`);
+    if (response?.data === undefined) throw new Error('static-creds answered nothing');
+    return response.data;
+  }
+
+  async function stored(name = 'loader'): Promise<StoredStaticRole> {
+    const role = await getJson<StoredStaticRole>(harness.storage, `static-role/${name}`);
+    if (role === undefined) throw new Error(`no static role ${name} stored`);
+    return role;
+  }
+
+  async function patch(name: string, change: (role: StoredStaticRole) => StoredStaticRole): Promise<void> {
+    await putJson(harness.storage, `static-role/${name}`, change(await stored(name)));
+  }
+
+  async function writeRole(extra: Record<string, unknown> = {}): Promise<Response | undefined> {
+    return harness.request('create', 'static-roles/loader', {
+      subject: SUBJECT,
+      role_bindings: binding,
+      rotation_period: '1h',
+      ...extra,
+    });
+  }
+
+  const expectOnlyCurrentAlive = async (extra: string[] = []) => {
+    const token = (await creds()).token as string;
+    expect(liveHashes()).toEqual([hashOf(token), ...extra.map(hashOf)].sort());
+  };
+
+  it('writes a role, grants its bindings, serves its token without a lease, lists and deletes it', async () => {
+    await writeRole();
+    expect(bindingsOf(SUBJECT)).toEqual({ [bindingKey]: [grantedRole] });
+    const read = await harness.request('read', 'static-roles/loader');
+    expect(read?.data).toMatchObject({
+      subject: SUBJECT,
+      role_bindings: [binding],
+      rotation_period: 3600,
+      rotation_schedule: '',
+      rotation_grace: 0,
+    });
+    expect(JSON.stringify(read?.data)).not.toMatch(/token"/);
+
+    const response = await harness.request('read', 'static-creds/loader');
+    expect(response?.secret).toBeUndefined();
+    const data = response?.data ?? {};
+    expect(data).toMatchObject({ subject: SUBJECT, pachd_address: harness.pachd.pachdAddress, rotation_period: 3600 });
+    expect(await harness.whoAmI(data.token as string)).toBe(SUBJECT);
+    // consul-template re-reads a lease-less secret with rotation_period after ttl seconds.
+    expect(data.ttl).toBeGreaterThan(3590);
+    expect(data.ttl).toBeLessThanOrEqual(3600);
+    const expiresIn = Date.parse(data.token_expires_at as string) - Date.now();
+    expect(expiresIn).toBeGreaterThan((3600 + STATIC_TOKEN_MARGIN_SECONDS - 30) * 1000);
+    expect(expiresIn).toBeLessThanOrEqual((3600 + STATIC_TOKEN_MARGIN_SECONDS + 2) * 1000);
+    await expectOnlyCurrentAlive();
+    expect((await harness.request('list', 'static-roles'))?.data?.keys).toEqual(['loader']);
+    expect(await listWal(harness.storage)).toEqual([]);
+
+    await harness.request('delete', 'static-roles/loader');
+    expect(liveHashes()).toEqual([]);
+    expect(bindingsOf(SUBJECT)).toEqual({});
+    expect(await harness.request('read', 'static-creds/loader')).toBeUndefined();
+    expect(await listWal(harness.storage)).toEqual([]);
+    // The name and the subject can be used again.
+    await writeRole();
+    await expectOnlyCurrentAlive();
+    expect(harness.logLines.join('\n')).not.toContain(data.token as string);
+  });
+
+  it('refuses bad input with a 400 and leaves nothing behind', async () => {
+    await harness.request('create', 'roles/dyn', {
+      role_bindings: binding,
+      robot_name_template: 'etl-{{random 8}}',
+    });
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{ subject: '' }, /needs a subject/],
+      [{ subject: 'user:alice@example.com' }, /robot:<name>/],
+      [{ subject: 'robot:a:b' }, /colons/],
+      [{ subject: 'pach:root' }, /pach: subjects/],
+      [{ subject: 'robot:etl-abcdefgh' }, /dynamic robot role dyn/],
+      [{ rotation_period: 0 }, /rotation_period .* or rotation_schedule/],
+      [{ rotation_period: '30s' }, /at least 60s/],
+      [{ rotation_schedule: '0 3 * * *' }, /mutually exclusive/],
+      [{ rotation_window: '1h' }, /only with|applies to rotation_schedule/],
+      [{ rotation_period: 0, rotation_schedule: '61 * * * *' }, /not a 5-field cron/],
+      [{ rotation_grace: '1h' }, /rotation_grace/],
+      [{ role_bindings: 'cluster=clusterAdmin' }, /cannot be given clusterAdmin/],
+      [{ role_bindings: 'repo:default/images=noSuchRole' }, /unknown pachd role/],
+      ...(generation === 1
+        ? ([[{ rotation_period: '40d' }, /at most 30 days/]] as Array<[Record<string, unknown>, RegExp]>)
+        : []),
+    ];
+    for (const [extra, message] of cases) {
+      const error = await harness.failure('create', 'static-roles/loader', {
+        subject: SUBJECT,
+        rotation_period: '1h',
+        ...extra,
+      });
+      expect([error.type, error.message]).toEqual([ErrorType.InvalidRequest, expect.stringMatching(message)]);
+    }
+    expect(liveHashes()).toEqual([]);
+    expect(bindingsOf(SUBJECT)).toEqual({});
+    expect((await harness.request('list', 'static-roles').catch(() => undefined))?.data?.keys ?? []).toEqual([]);
+
+    await writeRole();
+    const again = await harness.failure('create', 'static-roles/other', { subject: SUBJECT, rotation_period: '1h' });
+    expect(again.message).toMatch(/already the subject of the static role loader/);
+    const changed = await harness.failure('update', 'static-roles/loader', { subject: 'robot:else' });
+    expect(changed.message).toMatch(/cannot change/);
+    expect(liveHashes()).toHaveLength(1);
+    expect(await listWal(harness.storage)).toEqual([]);
+  });
+
+  it("refuses the admin token's own subject", async () => {
+    const admin = harness.pachd.control.createToken({
+      subject: 'robot:vault',
+      roles: generation === 1 ? ['SUPER'] : ['clusterAdmin'],
+    });
+    await harness.request('update', 'config', { admin_token: admin.token });
+    const error = await harness.failure('create', 'static-roles/admin', {
+      subject: 'robot:vault',
+      rotation_period: '1h',
+    });
+    expect(error.message).toMatch(/admin token's subject/);
+  });
+
+  it('rotates now: the old token is revoked at once without a grace', async () => {
+    await writeRole();
+    const before = (await creds()).token as string;
+    const rotated = await harness.request('update', 'rotate-role/loader');
+    expect(JSON.stringify(rotated?.data)).not.toContain(before);
+    const after = (await creds()).token as string;
+    expect(after).not.toBe(before);
+    expect(await harness.whoAmI(before)).toBeUndefined();
+    expect(await harness.whoAmI(after)).toBe(SUBJECT);
+    await expectOnlyCurrentAlive();
+    expect(await listWal(harness.storage)).toEqual([]);
+    const unknown = await harness.failure('update', 'rotate-role/nobody');
+    expect(unknown.type).toBe(ErrorType.InvalidRequest);
+  });
+
+  it('keeps the replaced token through its grace, and the tick revokes it once the grace ends', async () => {
+    await writeRole({ rotation_grace: '10m' });
+    const before = (await creds()).token as string;
+    await harness.request('update', 'rotate-role/loader');
+    const after = (await creds()).token as string;
+    await harness.rollback();
+    expect(await harness.whoAmI(before)).toBe(SUBJECT);
+    await expectOnlyCurrentAlive([before]);
+    const role = await stored();
+    expect(role.retiring?.map((token) => token.token)).toEqual([before]);
+    expect(Date.parse(role.retiring?.[0]?.revoke_at ?? '') - Date.now()).toBeGreaterThan(590_000);
+
+    // Time passes: the grace ends, and the next tick revokes the token.
+    await patch('loader', (current) => ({
+      ...current,
+      retiring: (current.retiring ?? []).map((token) => ({
+        ...token,
+        revoke_at: new Date(Date.now() - 1000).toISOString(),
+      })),
+    }));
+    await harness.rollback();
+    expect(await harness.whoAmI(before)).toBeUndefined();
+    expect(await harness.whoAmI(after)).toBe(SUBJECT);
+    await expectOnlyCurrentAlive();
+    expect((await stored()).retiring).toEqual([]);
+    // A second rotation inside a grace retires the older token at once: never more than two alive.
+    await harness.request('update', 'rotate-role/loader');
+    await harness.request('update', 'rotate-role/loader');
+    expect(liveHashes()).toHaveLength(2);
+  });
+
+  it('rotates on its schedule from the rollback tick, and backs off when pachd fails', async () => {
+    await writeRole();
+    const before = (await creds()).token as string;
+    await harness.rollback();
+    expect((await creds()).token).toBe(before);
+
+    await patch('loader', (role) => ({
+      ...role,
+      rotation: { ...role.rotation, next_rotation: new Date(Date.now() - 1000).toISOString() },
+    }));
+    const overdue = await creds();
+    expect(overdue.ttl).toBe(30);
+    await harness.rollback();
+    const after = await creds();
+    expect(after.token).not.toBe(before);
+    expect(Date.parse(after.next_rotation as string) - Date.now()).toBeGreaterThan(3590_000);
+    expect(await harness.whoAmI(before)).toBeUndefined();
+    await expectOnlyCurrentAlive();
+    expect(harness.logLines.join('\n')).toMatch(/static robot token rotated/);
+
+    const method = pachdVersion === '1.11.2' ? 'GetAuthToken' : 'RestoreAuthToken';
+    harness.pachd.control.injectError({ method, code: 14, message: 'pachd is restarting' });
+    await patch('loader', (role) => ({
+      ...role,
+      rotation: { ...role.rotation, next_rotation: new Date(Date.now() - 1000).toISOString() },
+    }));
+    await harness.rollback();
+    const failed = await stored();
+    expect(failed.rotation?.failures).toBe(1);
+    expect(failed.rotation?.retry_at).toBeDefined();
+    expect(failed.current?.token).toBe(after.token);
+    expect((await harness.request('read', 'static-roles/loader'))?.data?.last_rotation_error).toMatch(/restarting/);
+    harness.pachd.control.clearErrors();
+    await patch('loader', (role) => ({
+      ...role,
+      rotation: { ...role.rotation, retry_at: new Date(Date.now() - 1000).toISOString() },
+    }));
+    await harness.rollback();
+    expect((await stored()).rotation?.failures).toBe(0);
+    expect((await creds()).token).not.toBe(after.token);
+    await expectOnlyCurrentAlive();
+  });
+
+  it('rolls back a rotation interrupted before pachd was asked, and one interrupted before the store', async () => {
+    await writeRole();
+    const current = await stored();
+    const home = {
+      pachd_address: current.current?.pachd_address ?? '',
+      generation,
+      pachd_tls_ca_sha256: current.current?.pachd_tls_ca_sha256 ?? '',
+    };
+    const expires = new Date(Date.now() + 3600_000).toISOString();
+    // Journaled, then the process died before pachd saw the value.
+    const neverMade: StaticRotationWal = {
+      role: 'loader',
+      role_id: current.id,
+      subject: SUBJECT,
+      ...home,
+      expires_at: expires,
+      token: 'a'.repeat(32),
+    };
+    await harness.journalAged(STATIC_ROTATION_WAL, neverMade);
+    // Journaled and made at pachd, then the process died before the role named it.
+    const made = harness.pachd.control.createToken({ subject: SUBJECT, ttlSeconds: 3600 });
+    await harness.journalAged(STATIC_ROTATION_WAL, { ...neverMade, token: made.token });
+    // Stored as current, then the process died before dropping the journal entry.
+    await harness.journalAged(STATIC_ROTATION_WAL, { ...neverMade, token: current.current?.token });
+    expect(liveHashes()).toHaveLength(2);
+
+    await harness.rollback();
+    expect(await listWal(harness.storage)).toEqual([]);
+    expect(await harness.whoAmI(made.token)).toBeUndefined();
+    expect((await creds()).token).toBe(current.current?.token);
+    await expectOnlyCurrentAlive();
+  });
+
+  it('leaves a failed store to the rollback, which revokes the token the role never named', async () => {
+    await writeRole();
+    const before = (await creds()).token as string;
+    const put = harness.storage.put.bind(harness.storage);
+    let failures = 1;
+    harness.storage.put = async (entry) => {
+      if (entry.key === 'static-role/loader' && failures > 0) {
+        failures -= 1;
+        throw new Error('storage is sealed');
+      }
+      return put(entry);
+    };
+    await expect(harness.request('update', 'rotate-role/loader')).rejects.toThrow(/storage is sealed/);
+    expect(liveHashes()).toHaveLength(2);
+    expect(await listWal(harness.storage)).toHaveLength(1);
+    await harness.ageWal();
+    await harness.rollback();
+    expect(await listWal(harness.storage)).toEqual([]);
+    expect((await creds()).token).toBe(before);
+    await expectOnlyCurrentAlive();
+  });
+
+  it('finishes a delete pachd interrupted once pachd is back, and serves nothing meanwhile', async () => {
+    await writeRole({ rotation_grace: '10m' });
+    const first = (await creds()).token as string;
+    await harness.request('update', 'rotate-role/loader');
+    harness.pachd.control.injectError({ method: 'RevokeAuthToken', code: 14, message: 'pachd is restarting' });
+    const error = await harness.failure('delete', 'static-roles/loader');
+    expect(error.message).toMatch(/rollback tick finishes the deletion/);
+    expect((await harness.failure('read', 'static-creds/loader')).message).toMatch(/being deleted/);
+    expect((await harness.failure('update', 'static-roles/loader', { rotation_period: '2h' })).message).toMatch(
+      /being deleted/,
+    );
+    harness.pachd.control.clearErrors();
+    await harness.ageWal();
+    await harness.rollback();
+    expect(liveHashes()).toEqual([]);
+    expect(await harness.whoAmI(first)).toBeUndefined();
+    expect(bindingsOf(SUBJECT)).toEqual({});
+    expect(await harness.request('read', 'static-roles/loader')).toBeUndefined();
+    expect(await listWal(harness.storage)).toEqual([]);
+  });
+
+  it('changes bindings on update, and a schedule change rotates at once', async () => {
+    harness.pachd.control.createRepo({ name: 'edges' });
+    await writeRole();
+    const before = (await creds()).token as string;
+    const edges = generation === 1 ? 'repo:edges=repoWriter' : 'repo:default/edges=repoWriter';
+    await harness.request('update', 'static-roles/loader', { role_bindings: edges });
+    expect(bindingsOf(SUBJECT)).toEqual({
+      [generation === 1 ? 'repo:edges' : 'repo:default/edges']: [generation === 1 ? 'WRITER' : 'repoWriter'],
+    });
+    expect((await creds()).token).toBe(before);
+    await harness.request('update', 'static-roles/loader', { rotation_schedule: '0 3 * * *' });
+    const after = await creds();
+    expect(after.token).not.toBe(before);
+    expect(after).toMatchObject({ rotation_period: 0, rotation_schedule: '0 3 * * *' });
+    await expectOnlyCurrentAlive();
+  });
+
+  it('never writes a static token to a log line', async () => {
+    await writeRole({ rotation_grace: '5m' });
+    const tokens = [(await creds()).token as string];
+    await harness.request('update', 'rotate-role/loader');
+    tokens.push((await creds()).token as string);
+    await patch('loader', (role) => ({
+      ...role,
+      retiring: (role.retiring ?? []).map((token) => ({ ...token, revoke_at: new Date(0).toISOString() })),
+    }));
+    await harness.rollback();
+    await harness.request('delete', 'static-roles/loader');
+    const logs = harness.logLines.join('\n');
+    for (const token of tokens) expect(logs).not.toContain(token);
+    expect(logs).toMatch(/static robot token rotated/);
+  });
+});
+
+describe('static robots and other roles', () => {
+  it('a dynamic robot role whose names could be a static robot is refused, and so is a fixed role on it', async () => {
+    const harness = await EngineHarness.start({ generation: 2 });
+    try {
+      await harness.configure();
+      harness.pachd.control.createRepo({ name: 'images' });
+      await harness.request('create', 'static-roles/loader', { subject: 'robot:etl-loader01', rotation_period: '1h' });
+      const dynamic = await harness.failure('create', 'roles/dyn', {
+        role_bindings: 'repo:default/images=repoReader',
+        robot_name_template: 'etl-{{random 8}}',
+      });
+      expect(dynamic.message).toMatch(/static role loader/);
+      const fixed = await harness.failure('create', 'roles/fixed', { subject: 'robot:etl-loader01' });
+      expect(fixed.message).toMatch(/static role loader/);
+    } finally {
+      await harness.stop();
+    }
+  });
+});
