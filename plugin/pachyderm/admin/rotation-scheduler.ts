@@ -6,7 +6,7 @@
  * writers with the same journal as rotate-root (admin-rotation.ts), so no crash, concurrent
  * writer or failover leaves more than one admin token alive. When it fails it tries again with
  * exponential backoff, and after repeated failures waits for the next scheduled time or an
- * operator's rotate-root (rotation-schedule.ts).
+ * operator's rotate-root (mount/rotation-schedule.ts).
  */
 
 import { ErrorType, VaultError } from '../../sdk/errors';

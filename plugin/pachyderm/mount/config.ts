@@ -48,7 +48,7 @@ export interface EngineConfig extends RotationSettings {
   rotation?: RotationState;
 }
 
-/** The automated rotation schedule an operator set on `config` (absent: none set; admin/rotation-schedule.ts). */
+/** The automated rotation schedule an operator set on `config` (absent: none set; mount/rotation-schedule.ts). */
 export interface RotationSettings {
   rotation_period_seconds?: number;
   rotation_schedule?: string;

@@ -124,7 +124,7 @@ export function checkRoleBindings(
       if (types === undefined)
         throw badRequest(`unknown pachd role ${JSON.stringify(role)} in the binding on ${shown}`);
       const never = Object.hasOwn(NEVER_GRANTED, role) ? NEVER_GRANTED[role] : undefined;
-      if (never !== undefined) throw badRequest(`a dynamic robot cannot be given ${role}: ${never}`);
+      if (never !== undefined) throw badRequest(`a robot of this engine cannot be given ${role}: ${never}`);
       if (!types.includes(binding.resource.type)) {
         throw badRequest(`${role} means nothing on a ${binding.resource.type}; it applies to: ${types.join(', ')}`);
       }
