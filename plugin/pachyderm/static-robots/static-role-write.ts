@@ -10,13 +10,13 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { badRequest } from '../../sdk/errors';
+import { badRequest, ErrorType, VaultError } from '../../sdk/errors';
 import type { Request } from '../../sdk/logical';
 import { getJson } from '../../sdk/storage';
 import type { PachdObservation, RotationSettings } from '../mount/config';
 import type { Engine } from '../mount/engine';
 import { observationFor } from '../mount/pachd-observation';
-import { validateRotationSettings } from '../mount/rotation-schedule';
+import { rotationFailed, validateRotationSettings } from '../mount/rotation-schedule';
 import { vaultErrorFromPachd } from '../mount/upstream-errors';
 import { PachdRelease } from '../pachd/release';
 import { ROLE_PREFIX, robotNameTemplateOf, roleFromStored, type StoredRole } from '../roles/role';
@@ -95,8 +95,18 @@ export async function writeStaticRole(
   await saveStaticRole(request.storage, name, updated);
   const warnings: string[] = [];
   if (scheduleChanged || existing.current === undefined) {
-    // The current token lives as long as the old schedule needed; the new one replaces it now.
-    await rotateStaticRole(engine, request, name, updated, now);
+    // The current token lives as long as the old schedule needed; the new one replaces it now,
+    // or, when pachd fails, at the tick's first retry.
+    try {
+      await rotateStaticRole(engine, request, name, updated, now);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      const permanent = error instanceof VaultError && error.type === ErrorType.InvalidRequest;
+      const stored = (await loadStaticRole(request.storage, name)) ?? updated;
+      const rotation = rotationFailed(stored, stored.rotation ?? {}, 'scheduled', message, permanent, new Date());
+      await saveStaticRole(request.storage, name, { ...stored, rotation });
+      throw error;
+    }
   } else {
     const authApi = await engine.pachd.configuredAuthApi(config, request.deadline).catch((error: unknown) => {
       throw vaultErrorFromPachd(error, 'cannot change the bindings of the static robot');

@@ -22,7 +22,6 @@ export async function runStaticRotations(
   now: () => Date = () => new Date(),
 ): Promise<void> {
   if (!(await mayRotateHere(engine))) return;
-  if ((await engine.configs.load(request.storage)) === undefined) return;
   for (const name of await listStaticRoles(request.storage)) {
     if (request.cancelled()) return;
     await engine.staticRoles
@@ -41,6 +40,8 @@ async function tickRole(engine: Engine, request: Request, name: string, now: () 
   // A role being deleted is finished by its delete's journal.
   if (role === undefined || role.deleting === true) return;
   role = await retireDueTokens(engine, request, name, role, now());
+  // Without a configuration replaced tokens still go (each revokes itself); nothing can rotate.
+  if ((await engine.configs.load(request.storage)) === undefined) return;
   const at = now();
   const state = role.rotation ?? {};
   const decision = decideRotation(role, state, undefined, at);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { ErrorType } from '../../../plugin/sdk/errors';
 import type { Response } from '../../../plugin/sdk/logical';
 import { getJson, putJson } from '../../../plugin/sdk/storage';
+import { ReplicationState } from '../../../plugin/sdk/system-view';
 import { listWal } from '../../../plugin/sdk/wal';
 import type { StoredStaticRole } from '../../../plugin/pachyderm/roles/static-role';
 import { STATIC_ROTATION_WAL, type StaticRotationWal } from '../../../plugin/pachyderm/static-robots/static-rotation';
@@ -362,6 +363,66 @@ describe.each([
     expect(after.token).not.toBe(before);
     expect(after).toMatchObject({ rotation_period: 0, rotation_schedule: '0 3 * * *' });
     await expectOnlyCurrentAlive();
+  });
+
+  it('does not rotate on a node that may not write the mount, and does on the active node', async () => {
+    await writeRole();
+    const before = (await creds()).token as string;
+    const due = () =>
+      patch('loader', (role) => ({
+        ...role,
+        rotation: { ...role.rotation, next_rotation: new Date(Date.now() - 1000).toISOString() },
+      }));
+    for (const state of [
+      ReplicationState.performanceStandby,
+      ReplicationState.drSecondary,
+      ReplicationState.performanceSecondary,
+    ]) {
+      harness.system.replicationStateValue = state;
+      await due();
+      await harness.rollback();
+      expect((await creds()).token).toBe(before);
+    }
+    harness.system.replicationStateValue = ReplicationState.performancePrimary;
+    await harness.rollback();
+    expect((await creds()).token).not.toBe(before);
+    await expectOnlyCurrentAlive();
+  });
+
+  it('keeps a schedule change whose rotation failed, and the tick retries it', async () => {
+    await writeRole();
+    const before = (await creds()).token as string;
+    const method = pachdVersion === '1.11.2' ? 'GetAuthToken' : 'RestoreAuthToken';
+    harness.pachd.control.injectError({ method, code: 14, message: 'pachd is restarting' });
+    const error = await harness.failure('update', 'static-roles/loader', { rotation_period: '2h' });
+    expect(error.message).toMatch(/restarting/);
+    const role = await stored();
+    expect([role.rotation_period_seconds, role.rotation?.failures]).toEqual([7200, 1]);
+    expect((await creds()).token).toBe(before);
+    harness.pachd.control.clearErrors();
+    await patch('loader', (current) => ({
+      ...current,
+      rotation: { ...current.rotation, retry_at: new Date(Date.now() - 1000).toISOString() },
+    }));
+    await harness.rollback();
+    const after = await creds();
+    expect(after.token).not.toBe(before);
+    expect(Date.parse(after.next_rotation as string) - Date.now()).toBeGreaterThan(7190_000);
+    await expectOnlyCurrentAlive();
+  });
+
+  it('revokes a replaced token whose grace ended even after the configuration was deleted', async () => {
+    await writeRole({ rotation_grace: '5m' });
+    const before = (await creds()).token as string;
+    await harness.request('update', 'rotate-role/loader');
+    await harness.request('delete', 'config');
+    await patch('loader', (role) => ({
+      ...role,
+      retiring: (role.retiring ?? []).map((token) => ({ ...token, revoke_at: new Date(0).toISOString() })),
+    }));
+    await harness.rollback();
+    expect(await harness.whoAmI(before)).toBeUndefined();
+    expect((await stored()).retiring).toEqual([]);
   });
 
   it('never writes a static token to a log line', async () => {
