@@ -461,3 +461,43 @@ describe('static robots and other roles', () => {
     }
   });
 });
+
+describe('static robots where pachd picks the value (2.x admin with robotUser only)', () => {
+  it('makes, rotates and deletes tokens with GetRobotToken, and says what an interrupted rotation may leave', async () => {
+    const harness = await EngineHarness.start({ generation: 2 });
+    try {
+      const admin = harness.pachd.control.createToken({ subject: 'robot:vault', roles: ['robotUser'] });
+      await harness.configure({ admin_token: admin.token });
+      await harness.request('create', 'static-roles/loader', { subject: SUBJECT, rotation_period: '1h' });
+      const first = (await harness.request('read', 'static-creds/loader'))?.data?.token as string;
+      expect(await harness.whoAmI(first)).toBe(SUBJECT);
+      await harness.request('update', 'rotate-role/loader');
+      const second = (await harness.request('read', 'static-creds/loader'))?.data?.token as string;
+      expect(await harness.whoAmI(first)).toBeUndefined();
+      expect(await harness.whoAmI(second)).toBe(SUBJECT);
+      expect(harness.pachd.control.listTokens().filter((view) => view.subject === SUBJECT && !view.expired)).toEqual([
+        expect.objectContaining({ hash: hashOf(second) }),
+      ]);
+
+      const role = await getJson<StoredStaticRole>(harness.storage, 'static-role/loader');
+      await harness.journalAged(STATIC_ROTATION_WAL, {
+        role: 'loader',
+        role_id: role?.id,
+        subject: SUBJECT,
+        pachd_address: role?.current?.pachd_address,
+        generation: 2,
+        pachd_tls_ca_sha256: '',
+        expires_at: new Date(Date.now() + 3600_000).toISOString(),
+      });
+      await harness.rollback();
+      expect(await listWal(harness.storage)).toEqual([]);
+      expect(harness.logLines.join('\n')).toMatch(/interrupted before pachd answered, and pachd picks token values/);
+      expect(await harness.whoAmI(second)).toBe(SUBJECT);
+
+      await harness.request('delete', 'static-roles/loader');
+      expect(await harness.whoAmI(second)).toBeUndefined();
+    } finally {
+      await harness.stop();
+    }
+  });
+});
