@@ -20,7 +20,7 @@ import { adminRetirementRollback } from './admin/admin-token-retirement';
 import { runScheduledRotation } from './admin/rotation-scheduler';
 import { SerialRunner } from './mount/serial-runner';
 import { rotateRolePath } from './path-rotate-role';
-import { staticCredsPath } from './path-static-creds';
+import { STATIC_TOKEN_FIELD, staticCredsPath } from './path-static-creds';
 import { staticRolePaths } from './path-static-roles';
 import { STATIC_ROLE_PREFIX } from './roles/static-role';
 import { staticDeleteRollback } from './static-robots/static-delete';
@@ -50,6 +50,9 @@ export function createPachydermBackend(config: BackendConfig): Backend {
     observations: new PachdObservations(),
     staticRoles: new SerialRunner(),
   };
+  // As a lease's user_token (marked sensitive by its secret type), a static robot's token is
+  // redacted by name from every log line; its value is not held, so static-creds may return it.
+  config.redactor.addFieldName(STATIC_TOKEN_FIELD);
   return new Backend(
     {
       help: BACKEND_HELP,

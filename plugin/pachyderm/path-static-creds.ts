@@ -5,6 +5,9 @@ import { MAX_ROLE_NAME_LENGTH, ROLE_NAME_PATTERN } from './roles/role';
 import { loadStaticRole } from './roles/static-role';
 import { OVERDUE_TTL_SECONDS } from './static-robots/static-lifetime';
 
+/** Where a static-creds answer carries the token: a name no log line may show a value under. */
+export const STATIC_TOKEN_FIELD = 'token';
+
 /**
  * A static robot's current token, without a lease: `vault read pachyderm/static-creds/loader`.
  * The answer carries `rotation_period` and `ttl` (seconds until the next rotation), the two fields
@@ -59,7 +62,7 @@ secret on their own after ttl, because the answer carries rotation_period and tt
           }
           return {
             data: {
-              token: current.token,
+              [STATIC_TOKEN_FIELD]: current.token,
               subject: role.subject,
               pachd_address: current.pachd_address,
               pachd_tls_ca: tlsCa,

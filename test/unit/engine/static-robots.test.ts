@@ -438,6 +438,8 @@ describe.each([
     await harness.request('delete', 'static-roles/loader');
     const logs = harness.logLines.join('\n');
     for (const token of tokens) expect(logs).not.toContain(token);
+    // A line that did carry one under the answer's name would show it redacted.
+    expect(harness.backend.config.redactor.isSecretFieldName('token')).toBe(true);
     expect(logs).toMatch(/static robot token rotated/);
   });
 });
