@@ -77,7 +77,7 @@ test-conformance: build $(KV_PLUGIN) ## Go conformance suite only (Vault's plugi
 acceptance: build ## acceptance suite against a real server: BAO_BIN or VAULT_BIN, else OpenBao 2.6.2 from ../shared/servers
 	bash scripts/run-acceptance.sh
 
-acceptance-slow: build ## slow acceptance tests on a real server (scheduled admin rotation every minute, restart, kill -9; ~10 min)
+acceptance-slow: build ## slow acceptance tests on a real server (scheduled admin rotation every minute, restart, kill -9; ~8 min)
 	server=$$(scripts/acceptance-server.sh) && cd test/conformance && BAO_BIN="$$server" PACHYDERM_ACC=1 PACHYDERM_ACC_SLOW=1 \
 		PLUGIN_BUILD_DIR=$(CURDIR)/build go test ./acceptance/ -run 'TestAcceptanceScheduledRotation' -count=1 -v -timeout 30m
 

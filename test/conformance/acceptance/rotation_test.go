@@ -28,12 +28,12 @@ import (
 //     rotations go on;
 //   - after every rotation, exactly one admin-subject token is alive, the configured one.
 //
-// It waits on the server's own ticks, so it takes about ten minutes: it runs only with
+// It waits on the server's own ticks, so it takes about eight minutes: it runs only with
 // PACHYDERM_ACC_SLOW=1 as well as PACHYDERM_ACC=1 (make acceptance-slow), and logs every
 // scheduled and actual rotation time.
 func TestAcceptanceScheduledRotation(t *testing.T) {
 	if os.Getenv("PACHYDERM_ACC_SLOW") != "1" {
-		t.Skip("waits on the server's rollback ticks for about ten minutes: runs only with PACHYDERM_ACC_SLOW=1 (make acceptance-slow)")
+		t.Skip("waits on the server's rollback ticks for about eight minutes: runs only with PACHYDERM_ACC_SLOW=1 (make acceptance-slow)")
 	}
 	requireAcceptance(t)
 	forEachGeneration(t, func(t *testing.T, g generation) {
