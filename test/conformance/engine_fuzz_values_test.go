@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"testing"
 )
 
 // Values for the fuzz's integer, cron and list fields (pachd_max_in_flight, rotation_schedule,
@@ -80,6 +81,8 @@ func notInt(v interface{}) bool {
 		x = fl
 	case float64:
 		x = v
+	case int:
+		x = float64(v)
 	default:
 		return true
 	}
@@ -176,4 +179,33 @@ func cronValue(text string, field cronField) (int, string) {
 		}
 	}
 	return 0, field.name + " " + strconv.Quote(text) + " is not a number or name"
+}
+
+// TestFuzzOracleRotationValues: the fuzz's judgement of cron expressions and integers, on which
+// its "must be refused" rests, condemns what the engine must refuse and nothing that may be right.
+func TestFuzzOracleRotationValues(t *testing.T) {
+	for _, bad := range []string{"61 * * * *", "*/0 * * * *", "5-1 * * * *", "* * * *", "* * * * * *", "0 24 * * *", "0 0 0 * *",
+		"0 0 * 13 *", "0 0 * * 8", "* * * DEC-JAN *", "@hourly", "L * * * *", "1-2-3 * * * *", "MON * * * *",
+		"*/99999999999999999999 * * * *", "00000000000000000000000000000061 * * * *", ",, * * * *"} {
+		if badCron(bad) == "" {
+			t.Errorf("badCron(%q) = \"\", want a reason", bad)
+		}
+	}
+	for _, ok := range []string{"", " ", "* * * * *", "0 3 * * *", "*/15 * * * 1-5", "0 0 1 JAN *", "30 2 * * sun", "0 12 * * 7",
+		"0-59/20 0-23/4 * * *", "5/15 * * * *", "* * 31 2 *", "٣ * * * *", "*\u3000* * * *"} {
+		if why := badCron(ok); why != "" {
+			t.Errorf("badCron(%q) = %q, want \"\" (it may be right, or is not judged)", ok, why)
+		}
+	}
+	for _, bad := range []interface{}{json.Number("1.5"), json.Number("1e400"), json.Number("9007199254740993"), "1.0", "0x10", "٣", "",
+		"+", true, math.MaxFloat64} {
+		if !notInt(bad) {
+			t.Errorf("notInt(%#v) = false, want true", bad)
+		}
+	}
+	for _, ok := range []interface{}{json.Number("0"), json.Number("1e3"), json.Number("-0"), " 4 ", "+2", "-1", 2, nil} {
+		if notInt(ok) {
+			t.Errorf("notInt(%#v) = true, want false", ok)
+		}
+	}
 }
