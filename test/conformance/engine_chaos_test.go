@@ -315,10 +315,17 @@ func automatedRotations(text string) map[string]int {
 }
 
 // rotationsGoOn: after the storm, whatever state its failures, kills and writers left the
-// schedule in, an operator's rotate-root puts automated rotation back on track: an admin token
-// living ten minutes is rotated by the next tick, as due before its expiry.
+// schedule in, an operator's rotate-root (with automated rotation on: a storm's writer may have
+// left it off) puts automated rotation back on track: an admin token living ten minutes is
+// rotated by the next tick, as due before its expiry.
 func (c *chaos) rotationsGoOn(round int) {
 	t := c.t
+	before := c.do(logical.ReadOperation, "config", nil, nil).Data()
+	if r := c.do(logical.UpdateOperation, "config", map[string]interface{}{"disable_automated_rotation": false}, nil); !expectOK(t, fmt.Sprintf("round %d: config write turning automated rotation on after the storm", round), r) {
+		return
+	}
+	t.Logf("round %d ends with disable_automated_rotation %v, rotation_failures %v, automated_rotation_stopped %v, next_rotation %v",
+		round, before["disable_automated_rotation"], before["rotation_failures"], before["automated_rotation_stopped"], before["next_rotation"])
 	r := c.do(logical.UpdateOperation, "config/rotate-root", map[string]interface{}{"ttl": "10m"}, nil)
 	if !expectOK(t, fmt.Sprintf("round %d: rotate-root with ttl 10m after the storm", round), r) {
 		return
