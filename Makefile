@@ -11,7 +11,7 @@ PLUGIN_SOURCES := $(call sources,plugin proto)
 STANDIN_SOURCES := $(call sources,test/pachd plugin/grpc proto/pachyderm)
 BACKEND_SOURCES := $(call sources,test/conformance/backend plugin proto)
 
-.PHONY: help plugin plugin-script build test test-unit test-conformance acceptance bench typecheck lint fmt register dev clean
+.PHONY: help plugin plugin-script build test test-unit test-conformance acceptance acceptance-slow bench typecheck lint fmt register dev clean
 
 # HashiCorp's KV plugin: a conformance target that proves the harness right, and the benchmark's
 # baseline. Pinned so the baseline does not move under us.
@@ -76,6 +76,10 @@ test-conformance: build $(KV_PLUGIN) ## Go conformance suite only (Vault's plugi
 
 acceptance: build ## acceptance suite against a real server: BAO_BIN or VAULT_BIN, else OpenBao 2.6.2 from ../shared/servers
 	bash scripts/run-acceptance.sh
+
+acceptance-slow: build ## slow acceptance tests on a real server (scheduled admin rotation every minute, restart, kill -9; ~8 min)
+	server=$$(scripts/acceptance-server.sh) && cd test/conformance && BAO_BIN="$$server" PACHYDERM_ACC=1 PACHYDERM_ACC_SLOW=1 \
+		PLUGIN_BUILD_DIR=$(CURDIR)/build go test ./acceptance/ -run 'TestAcceptanceScheduledRotation' -count=1 -v -timeout 30m
 
 bench: build $(KV_PLUGIN) ## benchmarks: ours against HashiCorp's Go KV plugin (BENCH_FLAGS=... to shorten)
 	cd test/conformance && PLUGIN_BUILD_DIR=$(CURDIR)/build go run ./cmd/bench $(BENCH_FLAGS)

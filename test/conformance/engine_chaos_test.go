@@ -27,7 +27,8 @@ import (
 
 // TestEngineChaos drives build/pachyderm through Vault's plugin client from
 // many concurrent clients in seeded random interleavings of login, creds,
-// renew, revoke, rotate-root, config writes and rollback ticks, while the
+// renew, revoke, rotate-root, config writes (the rotation schedule's fields
+// among them) and rollback ticks, while the
 // pachd stand-in injects latency, errors, outages and write contention and
 // the plugin process is killed (SIGKILL) and relaunched on the same storage
 // at random moments. After each round it quiesces, runs the rollback as
@@ -42,6 +43,15 @@ import (
 //   - every dynamic robot that holds a binding or a live token at pachd is
 //     the subject of a held lease or a WAL entry, and a held lease's robot
 //     holds exactly its role's bindings.
+//
+// The engine rotates the admin token on its own during the storm: the admin
+// token it starts with, and most that rotate-root makes (ttl 10m), expire
+// within the ten minutes before its end at which an expiring admin token is
+// due, so the ticks (a compressed rollback manager sends one every 50-200ms)
+// rotate them among the kills and faults. The host log's automated rotations
+// are counted per round; the run's storms must have done at least one, and
+// after each round's storm a rotate-root with ttl 10m must be followed by an
+// automated rotation at the next tick (the schedule is not left stuck).
 //
 // After the last round every lease is revoked and the rollback run: no
 // dynamic robot may then hold a binding or a live token.
@@ -66,6 +76,7 @@ func TestEngineChaos(t *testing.T) {
 					return
 				}
 			}
+			c.checkStormRotations()
 			c.drain()
 		})
 	}
@@ -84,6 +95,13 @@ func envInt64(name string, fallback int64) int64 {
 const (
 	chaosAdminSubject = "robot:vault-admin"
 	chaosOpsPerClient = 40
+	// chaosShortAdminLife (seconds) is under the ten minutes before its expiry at which the
+	// engine rotates an expiring admin token: such a token is due at the next rollback tick.
+	chaosShortAdminLife = 9 * 60
+	// chaosAutomatedDone and chaosAutomatedFailed are the engine's log messages for the end of
+	// an automated rotation (rotation-scheduler.ts).
+	chaosAutomatedDone   = "automated rotation of the admin token done"
+	chaosAutomatedFailed = "automated rotation of the admin token failed"
 )
 
 type chaos struct {
@@ -109,6 +127,9 @@ type chaos struct {
 	// The dynamic robot role's bindings, as written and as pachd holds them.
 	robotBindings chaosBindings
 
+	// Automated rotations of the admin token during the storms, by "done <reason>" or "failed".
+	stormAutomated map[string]int
+
 	counts   sync.Map // "op status" -> *int64
 	kills    atomic.Int64
 	launches atomic.Int64
@@ -119,14 +140,17 @@ func newChaos(t *testing.T, g pachdGeneration, seed int64, clients int) *chaos {
 	e := newEngineEnv(t, g)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	t.Cleanup(cancel)
-	c := &chaos{t: t, e: e, tg: targetByName(t, targetPachyderm), ctx: ctx, clients: clients, mount: e.m, leases: map[int64]*lease{}, excused: map[string]bool{}}
+	c := &chaos{t: t, e: e, tg: targetByName(t, targetPachyderm), ctx: ctx, clients: clients, mount: e.m, leases: map[int64]*lease{}, excused: map[string]bool{},
+		stormAutomated: map[string]int{}}
 	t.Cleanup(func() { c.current().Cleanup(context.Background()) })
 
 	roles := []string{"clusterAdmin"}
 	if g.generation == 1 {
 		roles = []string{"SUPER"}
 	}
-	admin, err := e.pachd.CreateToken(ctx, chaosAdminSubject, 7*24*3600, roles)
+	// Shorter-lived than the engine's floor for an expiring admin token (rotated at least ten
+	// minutes before it ends), so the first rollback tick of the storm rotates it on its own.
+	admin, err := e.pachd.CreateToken(ctx, chaosAdminSubject, chaosShortAdminLife, roles)
 	if err != nil {
 		t.Fatalf("POST /tokens: %v", err)
 	}
@@ -212,11 +236,14 @@ func (c *chaos) pick(rng *rand.Rand) (int64, *lease) {
 // round runs the clients, the fault injector and the killer together, then
 // quiesces and checks the invariants.
 func (c *chaos) round(n int, seed int64) {
+	logFrom := c.e.cat.Log.Len()
+	c.primeAutomatedRotation(n)
 	stop := make(chan struct{})
 	var background sync.WaitGroup
-	background.Add(2)
+	background.Add(3)
 	go func() { defer background.Done(); c.injectFaults(rand.New(rand.NewSource(seed+1)), stop) }()
 	go func() { defer background.Done(); c.killAtRandom(rand.New(rand.NewSource(seed+2)), stop) }()
+	go func() { defer background.Done(); c.tick(rand.New(rand.NewSource(seed+3)), stop) }()
 
 	var clients sync.WaitGroup
 	for i := 0; i < c.clients; i++ {
@@ -231,10 +258,112 @@ func (c *chaos) round(n int, seed int64) {
 	clients.Wait()
 	close(stop)
 	background.Wait()
+	stormLog := c.e.cat.Log.Len()
 	c.quiesce()
 	c.report(n)
+	c.countAutomatedRotations(n, logFrom, stormLog)
+	c.rotationsGoOn(n)
 	c.checkInvariants(n)
 }
+
+// primeAutomatedRotation makes the round's first rollback tick rotate the admin token on its
+// own: automated rotation on (a config write of the storm may have turned it off), and an admin
+// token that expires within the engine's floor (rotate-root with ttl 10m, the shortest it takes).
+func (c *chaos) primeAutomatedRotation(round int) {
+	if r := c.do(logical.UpdateOperation, "config", map[string]interface{}{"disable_automated_rotation": false}, nil); !expectOK(c.t, fmt.Sprintf("round %d: config write turning automated rotation on", round), r) {
+		c.t.FailNow()
+	}
+	if round > 1 {
+		if r := c.do(logical.UpdateOperation, "config/rotate-root", map[string]interface{}{"ttl": "10m"}, nil); !expectOK(c.t, fmt.Sprintf("round %d: rotate-root with ttl 10m", round), r) {
+			c.t.FailNow()
+		}
+	} // else the configured admin token already expires within the floor
+	data := c.do(logical.ReadOperation, "config", nil, nil).Data()
+	c.t.Logf("round %d starts: admin token expires %v, next automated rotation %v", round, data["admin_token_expires_at"], data["next_rotation"])
+}
+
+// countAutomatedRotations counts the automated rotations of the round in the host log: the
+// storm's, and the quiescent ticks'. The run must have some during its storms (checked at its
+// end: one round's storm may have none, its attempts failing under the faults and then waiting
+// out their backoff).
+func (c *chaos) countAutomatedRotations(round, from, stormEnd int) {
+	log := c.e.cat.Log.String()
+	storm, quiet := automatedRotations(log[from:stormEnd]), automatedRotations(log[stormEnd:])
+	for k, v := range storm {
+		c.stormAutomated[k] += v
+	}
+	c.t.Logf("round %d automated rotations: during the storm %v, at the quiescent ticks %v; storms so far %v",
+		round, storm, quiet, c.stormAutomated)
+}
+
+// automatedRotations counts the log's automated rotations by "done <reason>" and "failed".
+func automatedRotations(text string) map[string]int {
+	out := map[string]int{}
+	for _, line := range strings.Split(text, "\n") {
+		switch {
+		case strings.Contains(line, chaosAutomatedDone):
+			reason := "unknown"
+			if m := chaosReason.FindStringSubmatch(line); m != nil {
+				reason = m[1]
+			}
+			out["done "+reason]++
+		case strings.Contains(line, chaosAutomatedFailed):
+			out["failed"]++
+		}
+	}
+	return out
+}
+
+// rotationsGoOn: after the storm, whatever state its failures, kills and writers left the
+// schedule in, an operator's rotate-root (with automated rotation on: a storm's writer may have
+// left it off) puts automated rotation back on track: an admin token living ten minutes is
+// rotated by the next tick, as due before its expiry.
+func (c *chaos) rotationsGoOn(round int) {
+	t := c.t
+	before := c.do(logical.ReadOperation, "config", nil, nil).Data()
+	if r := c.do(logical.UpdateOperation, "config", map[string]interface{}{"disable_automated_rotation": false}, nil); !expectOK(t, fmt.Sprintf("round %d: config write turning automated rotation on after the storm", round), r) {
+		return
+	}
+	t.Logf("round %d ends with disable_automated_rotation %v, rotation_failures %v, automated_rotation_stopped %v, next_rotation %v",
+		round, before["disable_automated_rotation"], before["rotation_failures"], before["automated_rotation_stopped"], before["next_rotation"])
+	r := c.do(logical.UpdateOperation, "config/rotate-root", map[string]interface{}{"ttl": "10m"}, nil)
+	if !expectOK(t, fmt.Sprintf("round %d: rotate-root with ttl 10m after the storm", round), r) {
+		return
+	}
+	from := c.e.cat.Log.Len()
+	if tick := c.do(logical.RollbackOperation, "", nil, nil); tick.Err != nil {
+		t.Errorf("round %d: the tick after the storm: %v", round, tick.Err)
+	}
+	// The host log gets the plugin's lines through its stderr, a moment after the answer.
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && automatedRotations(c.e.cat.Log.String()[from:])["done expiry"] == 0 {
+		time.Sleep(50 * time.Millisecond)
+	}
+	got := automatedRotations(c.e.cat.Log.String()[from:])
+	data := c.do(logical.ReadOperation, "config", nil, nil).Data()
+	if got["done expiry"] != 1 {
+		t.Errorf("round %d: after the storm, a tick did not rotate an admin token living ten minutes (log %v; config last_rotation %v, last_rotation_error %v, automated_rotation_stopped %v)",
+			round, got, data["last_rotation"], data["last_rotation_error"], data["automated_rotation_stopped"])
+	}
+	if fp := data["admin_token_fingerprint"]; fp == r.Data()["admin_token_fingerprint"] {
+		t.Errorf("round %d: after the automated rotation the configuration still holds the token rotate-root made (%v)", round, fp)
+	}
+}
+
+// checkStormRotations: the run's storms rotated the admin token on their own at least once.
+func (c *chaos) checkStormRotations() {
+	done := 0
+	for k, v := range c.stormAutomated {
+		if strings.HasPrefix(k, "done ") {
+			done += v
+		}
+	}
+	if done == 0 {
+		c.t.Errorf("no automated rotation of the admin token was done during the storms (%v)", c.stormAutomated)
+	}
+}
+
+var chaosReason = regexp.MustCompile(`"reason":"([a-z]+)"`)
 
 func (c *chaos) operate(rng *rand.Rand) {
 	subjects := []string{"robot:ci", "robot:batch", c.e.gen.userSubject}
@@ -284,13 +413,31 @@ func (c *chaos) operate(rng *rand.Rand) {
 			c.count("revoke-path", c.do(logical.UpdateOperation, "revoke", map[string]interface{}{"user_token": l.token}, nil))
 		}
 	case roll < 83:
-		c.count("rotate-root", c.do(logical.UpdateOperation, "config/rotate-root", nil, nil))
+		// Most of them leave an admin token living ten minutes: due for an automated rotation
+		// at the next tick.
+		var body map[string]interface{}
+		if rng.Intn(4) != 0 {
+			body = map[string]interface{}{"ttl": "10m"}
+		}
+		c.count("rotate-root", c.do(logical.UpdateOperation, "config/rotate-root", body, nil))
 	case roll < 91:
 		settings := []map[string]interface{}{
 			{"ttl": "10m"}, {"ttl": "5m"}, {"max_ttl": "2h"}, {"request_timeout": "2s"},
 			{"pachd_max_in_flight": 1 + rng.Intn(3)}, {"request_timeout": "1s", "max_ttl": "1h"},
+			// The schedule changes under the rotations: a period, a cron that fires every
+			// minute (with and without a window), none; automated rotation off now and then, and
+			// on again.
+			{"rotation_period": "1m", "rotation_schedule": ""}, {"rotation_schedule": "* * * * *", "rotation_period": "0"},
+			{"rotation_schedule": "*/2 * * * *", "rotation_window": "1m", "rotation_period": "0"},
+			{"rotation_period": "0", "rotation_schedule": ""}, {"disable_automated_rotation": false},
 		}
-		c.count("config", c.do(logical.UpdateOperation, "config", settings[rng.Intn(len(settings))], nil))
+		setting := settings[rng.Intn(len(settings))]
+		if rng.Intn(8) == 0 {
+			// Off for a moment only: the storm is to rotate on its own most of the time.
+			c.count("config", c.do(logical.UpdateOperation, "config", map[string]interface{}{"disable_automated_rotation": true}, nil))
+			setting = map[string]interface{}{"disable_automated_rotation": false}
+		}
+		c.count("config", c.do(logical.UpdateOperation, "config", setting, nil))
 	case roll < 95:
 		c.count("rollback", c.do(logical.RollbackOperation, "", nil, nil))
 	default:
@@ -364,6 +511,20 @@ func (c *chaos) killAtRandom(rng *rand.Rand, stop <-chan struct{}) {
 		}
 		c.killAndRelaunch()
 		wait = time.Duration(700+rng.Intn(1500)) * time.Millisecond
+	}
+}
+
+// tick is Vault's rollback manager, its minute compressed to a fraction of a second: the
+// periodic function that rotates the admin token on schedule or before it expires runs often
+// enough to meet the storm's kills, faults and writers (the clients send a few ticks as well).
+func (c *chaos) tick(rng *rand.Rand, stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(time.Duration(50+rng.Intn(150)) * time.Millisecond):
+		}
+		c.count("tick", c.do(logical.RollbackOperation, "", nil, nil))
 	}
 }
 

@@ -24,7 +24,12 @@ import (
 // every path and field the engine serves, unknown paths and fields, all
 // operations, wrong types, huge and long-digit numbers, unicode trouble, deep
 // nesting, prototype-ish keys, 1 MiB values; a share of valid requests, and
-// valid requests with one thing spoiled, so the fuzz gets deep. Before
+// valid requests with one thing spoiled, so the fuzz gets deep. The paths
+// and fields are a hand-kept mirror (fuzzRoutes) completed at the start of
+// the run with the engine's own OpenAPI document, so a field or path added
+// to the engine is fuzzed too (engine_fuzz_openapi_test.go); config's
+// rotation fields get durations, integers and cron expressions built to
+// break a parser (engine_fuzz_values_test.go). Before
 // fuzzing the engine gets a working config and two roles; pachd goes down
 // for one contiguous slice of the run. What must hold whatever is sent:
 //
@@ -34,9 +39,11 @@ import (
 //   - a refused request (status >= 400) leaves the stored config and roles
 //     byte for byte as they were;
 //   - requests that cannot be right are refused: unknown paths, unsupported
-//     operations, wrong-typed fields, negative durations, blank required
-//     values, both subject and subject_template, templates with an empty
-//     placeholder segment;
+//     operations, wrong-typed fields, negative durations, non-integers for
+//     integer fields, rotation_schedule values that are no 5-field cron
+//     expression (field count, range, step 0, backwards ranges), blank
+//     required values, both subject and subject_template, templates with an
+//     empty placeholder segment;
 //   - an accepted write stores numbers for the durations it was given, and
 //     no subject with control characters (which the engine says it refuses)
 //     or invisible/bidi-control characters (U+200B, U+202E, ...);
@@ -110,10 +117,14 @@ const (
 	kName
 	kBindings
 	kRobotTemplate
+	kInt
+	kCron
+	kList // a list of strings, as an OpenAPI array field (a comma-separated string or a JSON list)
 )
 
 func (k fieldKind) isDuration() bool { return k == kDuration }
 func (k fieldKind) isBool() bool     { return k == kBool }
+func (k fieldKind) isList() bool     { return k == kBindings || k == kList }
 
 type fuzzRoute struct {
 	tmpl    string
@@ -134,15 +145,23 @@ func opSet(ops ...logical.Operation) map[logical.Operation]bool {
 	return m
 }
 
+// configFields: what config declares; a field added to the engine and not here is still
+// fuzzed, with the kind its OpenAPI type gives (engine_fuzz_openapi_test.go).
 var configFields = map[string]fieldKind{
-	"pachd_address":     kAddress,
-	"admin_token":       kToken,
-	"ttl":               kDuration,
-	"max_ttl":           kDuration,
-	"pachd_tls_ca":      kPEM,
-	"request_timeout":   kDuration,
-	"generation":        kGeneration,
-	"verify_connection": kBool,
+	"pachd_address":              kAddress,
+	"admin_token":                kToken,
+	"ttl":                        kDuration,
+	"max_ttl":                    kDuration,
+	"pachd_tls_ca":               kPEM,
+	"request_timeout":            kDuration,
+	"pachd_max_in_flight":        kInt,
+	"generation":                 kGeneration,
+	"rotation_period":            kDuration,
+	"rotation_schedule":          kCron,
+	"rotation_window":            kDuration,
+	"disable_automated_rotation": kBool,
+	"verify_connection":          kBool,
+	"discard_root_token":         kBool,
 }
 
 // JavaScript's `.` (no s flag) does not match line terminators; \w is ASCII.
@@ -170,9 +189,9 @@ var fuzzRoutes = []*fuzzRoute{
 	{tmpl: "version", re: regexp.MustCompile(`^version$`), fields: map[string]fieldKind{}, ops: opSet(logical.ReadOperation)},
 }
 
-// classifyPath returns the route serving path and its capture, or nil.
-func classifyPath(path string) (*fuzzRoute, string) {
-	for _, r := range fuzzRoutes {
+// classify returns the route serving path and its capture, or nil.
+func (f *fuzzRun) classify(path string) (*fuzzRoute, string) {
+	for _, r := range f.routes {
 		if m := r.re.FindStringSubmatch(path); m != nil {
 			c := ""
 			if len(m) > 1 {
@@ -184,8 +203,10 @@ func classifyPath(path string) (*fuzzRoute, string) {
 	return nil, ""
 }
 
-func routeByTmpl(tmpl string) *fuzzRoute {
-	for _, r := range fuzzRoutes {
+func (f *fuzzRun) routeByTmpl(tmpl string) *fuzzRoute { return routeIn(f.routes, tmpl) }
+
+func routeIn(routes []*fuzzRoute, tmpl string) *fuzzRoute {
+	for _, r := range routes {
 		if r.tmpl == tmpl {
 			return r
 		}
@@ -227,6 +248,11 @@ type fuzzRun struct {
 	rng  *rand.Rand
 	seed int64
 	n    int
+
+	// routes: fuzzRoutes completed with the engine's OpenAPI document; targets: what requests
+	// are aimed at, with the paths the document added.
+	routes  []*fuzzRoute
+	targets []weighted[string]
 
 	adminToken    string
 	validSubjects []string
@@ -270,6 +296,8 @@ func newFuzzRun(t *testing.T, e *engineEnv, seed int64, n int) *fuzzRun {
 		fives:    map[string]*fuzzFailure{},
 	}
 	f.validSubjects = []string{e.gen.userSubject, "robot:fuzz-ci", "robot:fuzz.bot-1"}
+	f.routes = fuzzRoutes
+	f.targets = append([]weighted[string](nil), fuzzTargets...)
 	f.outFrom = n * 45 / 100
 	f.outTo = f.outFrom + int(math.Max(1, float64(n)*fuzzOutageShare))
 	if f.outTo > n {
@@ -294,6 +322,14 @@ func (f *fuzzRun) run() {
 			t.Fatalf("POST /repos %s: %v", repo, err)
 		}
 	}
+	routes, added := f.openAPIRoutes()
+	f.routes = routes
+	for _, r := range routes {
+		if routeIn(fuzzRoutes, r.tmpl) == nil {
+			f.targets = append(f.targets, weighted[string]{8, r.tmpl})
+		}
+	}
+	t.Logf("the engine's OpenAPI document adds to the hand-kept routes: %v", added)
 	for _, q := range []*fuzzReq{f.validRoleRobot(), f.validRoleTemplate(), f.validRoleDynamic()} {
 		q.kind = "setup"
 		if r := f.send(q); r.Status >= 300 {
@@ -550,7 +586,7 @@ func (f *fuzzRun) check(q *fuzzReq, r *harness.Result) {
 		config := f.storedJSON("config", "an accepted config write", q, r)
 		if config != nil {
 			f.expectNumbers("an accepted config write stored a config with a non-numeric duration", config, q, r,
-				"ttl_seconds", "max_ttl_seconds", "request_timeout_seconds")
+				"ttl_seconds", "max_ttl_seconds", "request_timeout_seconds", "rotation_period_seconds", "rotation_window_seconds")
 		}
 	}
 }
@@ -629,15 +665,20 @@ func (f *fuzzRun) adoptRotatedToken() {
 // refuses to drop unless told to: the restore says so.
 func (f *fuzzRun) goodConfig(verify bool) map[string]interface{} {
 	return map[string]interface{}{
-		"discard_root_token": true,
-		"pachd_address":      f.e.pachd.PachdAddress,
-		"admin_token":        f.adminToken,
-		"ttl":                "0",
-		"max_ttl":            "0",
-		"pachd_tls_ca":       "",
-		"request_timeout":    "10s",
-		"generation":         "auto",
-		"verify_connection":  verify,
+		"discard_root_token":         true,
+		"pachd_address":              f.e.pachd.PachdAddress,
+		"admin_token":                f.adminToken,
+		"ttl":                        "0",
+		"max_ttl":                    "0",
+		"pachd_tls_ca":               "",
+		"request_timeout":            "10s",
+		"pachd_max_in_flight":        2,
+		"generation":                 "auto",
+		"rotation_period":            "0",
+		"rotation_schedule":          "",
+		"rotation_window":            "0",
+		"disable_automated_rotation": false,
+		"verify_connection":          verify,
 	}
 }
 
@@ -1180,7 +1221,7 @@ func mustFailReasons(q *fuzzReq) []string {
 		case []interface{}:
 			// A list field takes a list of strings (numbers read as their text), as Vault's
 			// comma-string-slice does; any other field refuses a list.
-			if kind != kBindings || !stringOrNumberList(v) {
+			if !kind.isList() || !stringOrNumberList(v) {
 				out = append(out, "array for field "+k)
 			}
 			continue
@@ -1197,6 +1238,12 @@ func mustFailReasons(q *fuzzReq) []string {
 			out = append(out, "non-boolean for field "+k)
 		case kind == kGeneration && notGeneration(v):
 			out = append(out, "generation not one of auto, 1, 2")
+		case kind == kInt && notInt(v):
+			out = append(out, "non-integer for field "+k)
+		case kind == kCron:
+			if why := badCron(v); why != "" {
+				out = append(out, "rotation_schedule not a 5-field cron expression: "+why)
+			}
 		}
 	}
 	present := func(k string) bool {
@@ -1263,7 +1310,7 @@ func (f *fuzzRun) finish(q *fuzzReq) *fuzzReq {
 	if q.op == logical.ListOperation && q.path != "" && !strings.HasSuffix(q.path, "/") {
 		q.path += "/" // as the harness (and Vault's router) sends a list
 	}
-	q.route, q.capture = classifyPath(q.path)
+	q.route, q.capture = f.classify(q.path)
 	if q.route != nil {
 		q.tmpl = q.route.tmpl
 	} else {
@@ -1327,6 +1374,9 @@ func (f *fuzzRun) mutationRequest() *fuzzReq {
 		{logical.UpdateOperation, "config", map[string]interface{}{"ttl": "1h", "max_ttl": "2h"}},
 		{logical.UpdateOperation, "config", map[string]interface{}{"request_timeout": "10s", "generation": "auto"}},
 		{logical.UpdateOperation, "config", map[string]interface{}{"pachd_address": addr, "verify_connection": true, "pachd_tls_ca": ""}},
+		{logical.UpdateOperation, "config", map[string]interface{}{"rotation_schedule": "0 3 * * 1-5", "rotation_window": "1h", "rotation_period": "0"}},
+		{logical.UpdateOperation, "config", map[string]interface{}{"rotation_period": "24h", "rotation_schedule": "", "disable_automated_rotation": false}},
+		{logical.UpdateOperation, "config", map[string]interface{}{"pachd_max_in_flight": 4, "disable_automated_rotation": true}},
 		{logical.UpdateOperation, "config/rotate-root", map[string]interface{}{"ttl": "720h"}},
 		{logical.UpdateOperation, "roles/fz-mut", map[string]interface{}{"subject": "robot:fuzz-mut", "ttl": "10m", "max_ttl": "1h"}},
 		{logical.CreateOperation, "roles/fz-mut-" + strconv.Itoa(f.rng.Intn(8)), map[string]interface{}{"subject_template": "user:{{identity.entity.name}}", "ttl": "5m"}},
@@ -1337,7 +1387,7 @@ func (f *fuzzRun) mutationRequest() *fuzzReq {
 	}
 	b := bases[f.rng.Intn(len(bases))]
 	q := &fuzzReq{kind: "fuzz", op: b.op, path: b.path, body: b.body}
-	route, _ := classifyPath(q.path)
+	route, _ := f.classify(q.path)
 	var names []string
 	for k := range route.fields {
 		if k != route.capture {
@@ -1383,7 +1433,7 @@ var fuzzOps = []weighted[logical.Operation]{
 }
 
 func (f *fuzzRun) fuzzRequest() *fuzzReq {
-	target := pickWeighted(f.rng, fuzzTargets)
+	target := pickWeighted(f.rng, f.targets)
 	var path string
 	switch target {
 	case "roles/":
@@ -1402,14 +1452,17 @@ func (f *fuzzRun) fuzzRequest() *fuzzReq {
 		path = f.unknownPath()
 	default:
 		path = target
+		if r := f.routeByTmpl(target); r != nil && r.capture != "" {
+			path = strings.Replace(target, "<"+r.capture+">", f.nameSegment(), 1) // a path the OpenAPI document added
+		}
 	}
 	path = strings.ToValidUTF8(path, "\ufffd") // a request path is a protobuf string
 	op := pickWeighted(f.rng, fuzzOps)
 	fields := map[string]fieldKind{}
-	if r := routeByTmpl(target); r != nil {
+	if r := f.routeByTmpl(target); r != nil {
 		fields = r.fields
 	} else {
-		fields = pick(f.rng, fuzzRoutes).fields
+		fields = pick(f.rng, f.routes).fields
 	}
 	var body map[string]interface{}
 	switch op {
@@ -1532,6 +1585,8 @@ func (f *fuzzRun) validValue(kind fieldKind) interface{} {
 	case kBindings:
 		return pick(f.rng, []interface{}{"repo:images=repoReader", "repo:images=repoReader,repo:edges=repoWriter",
 			[]interface{}{"repo:edges=repoWriter"}, "repo:images=repoOwner", ""})
+	case kInt, kCron, kList:
+		return f.rotationValidValue(kind)
 	case kRobotTemplate:
 		return pick(f.rng, []interface{}{"", "fz-{{random 8}}", "vault-{{.RoleName | truncate 8}}-{{unix_time}}-{{random 10}}",
 			"{{.DisplayName | lowercase}}-{{random 12}}"})
@@ -1600,6 +1655,8 @@ func (f *fuzzRun) trickyValue(kind fieldKind) interface{} {
 			[]interface{}{1, 2}, []interface{}{"repo:images=repoReader", nil}, []interface{}{[]interface{}{"repo:images=repoReader"}},
 			map[string]interface{}{"repo:images": "repoReader"}, "repo:images=repoReader,subject=robot:x",
 		})
+	case kInt, kCron, kList:
+		return f.rotationTrickyValue(kind)
 	case kRobotTemplate:
 		return pick(f.rng, []interface{}{
 			"fz", "{{random 7}}", "{{random 8 | truncate 3}}", "{{random 99999999999999999999}}", "{{random -8}}", "{{random 8}}:x",

@@ -228,6 +228,12 @@ type server struct {
 	logPath   string
 	cmd       *exec.Cmd
 	exited    chan struct{}
+
+	// A server on persistent storage (startPersistentServer) restarts on these.
+	persistentPort   int
+	persistentConfig string
+	unsealKey        string
+	upSince          time.Time
 }
 
 func freePort(t *testing.T) int {
