@@ -19,6 +19,19 @@ export const FIRST_RETRY_MS = 60 * 1000;
 export const MAX_RETRY_MS = 3600 * 1000;
 /** Failed attempts in a row after which the engine waits for the next scheduled time or an operator. */
 export const MAX_FAILURES = 5;
+/**
+ * How early a rollback tick may come and still count a rotation as due. The tick (every 60 s) is
+ * the only clock the engine gets, and its phase drifts by a few milliseconds: with a one-minute
+ * period, a tick arriving just before the time would leave the rotation to the tick after, a
+ * minute late, every other time. A few seconds cover any drift without letting a rotation run
+ * a tick early.
+ */
+export const TICK_TOLERANCE_MS = 5_000;
+
+/** Whether the instant `at` (ms since the epoch) has come, as a tick at `now` sees it. */
+function reached(at: number, now: Date): boolean {
+  return now.getTime() + TICK_TOLERANCE_MS >= at;
+}
 
 interface CronField {
   name: string;
@@ -182,6 +195,32 @@ export function nextScheduledRotation(settings: RotationSettings, after: Date): 
 }
 
 /**
+ * The scheduled time that follows a rotation at `now`. A rotation that served its scheduled time
+ * (`scheduled`, reached at `now`) counts the next one from that time, not from when the tick
+ * came, so a late tick does not push every later rotation back; times that have passed meanwhile
+ * are skipped, as the next one is never in the past. A rotation before its time (an operator's)
+ * starts the period anew.
+ */
+export function followingRotation(
+  settings: RotationSettings,
+  scheduled: string | undefined,
+  now: Date,
+): Date | undefined {
+  const anchor = scheduled === undefined ? Number.NaN : Date.parse(scheduled);
+  if (!Number.isFinite(anchor) || !reached(anchor, now)) return nextScheduledRotation(settings, now);
+  if (settings.disable_automated_rotation === true) return undefined;
+  const periodMs = (settings.rotation_period_seconds ?? 0) * 1000;
+  if (periodMs > 0) {
+    const passed = Math.max(0, Math.floor((now.getTime() - anchor) / periodMs));
+    return new Date(anchor + (passed + 1) * periodMs);
+  }
+  const schedule = settings.rotation_schedule ?? '';
+  // A tick a moment early must not find the time it is serving again.
+  if (schedule !== '') return nextCronTime(parseCron(schedule), new Date(Math.max(anchor, now.getTime())));
+  return undefined;
+}
+
+/**
  * When an admin token living from `issuedAt` to `expiresAt` is rotated: at two thirds of its life,
  * and at least the floor before it ends.
  */
@@ -211,13 +250,13 @@ export function decideRotation(
 ): RotationDecision {
   if (settings.disable_automated_rotation === true) return { due: false };
   if (state.given_up_until !== undefined) {
-    if (state.given_up_until === null || now.getTime() < Date.parse(state.given_up_until)) return { due: false };
+    if (state.given_up_until === null || !reached(Date.parse(state.given_up_until), now)) return { due: false };
     return { due: true, reason: 'scheduled' };
   }
   if (state.retry_at !== undefined) {
-    return now.getTime() >= Date.parse(state.retry_at) ? { due: true, reason: 'retry' } : { due: false };
+    return reached(Date.parse(state.retry_at), now) ? { due: true, reason: 'retry' } : { due: false };
   }
-  if (expiry !== undefined && now.getTime() >= expiryRotationTime(expiry.issuedAt, expiry.expiresAt).getTime()) {
+  if (expiry !== undefined && reached(expiryRotationTime(expiry.issuedAt, expiry.expiresAt).getTime(), now)) {
     return { due: true, reason: 'expiry' };
   }
   const scheduled = (settings.rotation_period_seconds ?? 0) > 0 || (settings.rotation_schedule ?? '') !== '';
@@ -227,7 +266,7 @@ export function decideRotation(
     return { due: false, state: { ...state, ...(next === undefined ? {} : { next_rotation: next.toISOString() }) } };
   }
   const next = Date.parse(state.next_rotation);
-  if (now.getTime() < next) return { due: false };
+  if (!reached(next, now)) return { due: false };
   const window = settings.rotation_window_seconds ?? 0;
   if ((settings.rotation_schedule ?? '') !== '' && window > 0 && now.getTime() > next + window * 1000) {
     const following = nextScheduledRotation(settings, now);
@@ -242,7 +281,7 @@ export function decideRotation(
 
 /** The state after a successful rotation at `now` (automated or an operator's). */
 export function rotationSucceeded(settings: RotationSettings, state: RotationState, now: Date): RotationState {
-  const next = nextScheduledRotation(settings, now);
+  const next = followingRotation(settings, state.next_rotation, now);
   return {
     last_rotation: now.toISOString(),
     ...(next === undefined ? {} : { next_rotation: next.toISOString() }),
@@ -273,7 +312,7 @@ export function rotationFailed(
     failures,
   };
   if (permanent || failures >= MAX_FAILURES) {
-    const next = nextScheduledRotation(settings, now);
+    const next = followingRotation(settings, state.next_rotation, now);
     return {
       ...base,
       ...(next === undefined ? {} : { next_rotation: next.toISOString() }),

@@ -132,11 +132,86 @@ describe('deciding and recording rotations', () => {
   });
 
   it('rotates when the scheduled time has come, and not before', () => {
-    expect(decideRotation(period, { next_rotation: '2026-03-01T10:00:01Z' }, undefined, now)).toEqual({ due: false });
+    expect(decideRotation(period, { next_rotation: '2026-03-01T10:00:06Z' }, undefined, now)).toEqual({ due: false });
     expect(decideRotation(period, { next_rotation: '2026-03-01T10:00:00Z' }, undefined, now)).toEqual({
       due: true,
       reason: 'scheduled',
     });
+  });
+
+  it('counts a tick a few seconds early as on time (the tick is the only clock), but not one a tick early', () => {
+    // Vault's tick came 10 ms before the time: without the tolerance it waits a whole minute more.
+    expect(decideRotation(period, { next_rotation: '2026-03-01T10:00:00.010Z' }, undefined, now)).toEqual({
+      due: true,
+      reason: 'scheduled',
+    });
+    expect(decideRotation(period, { next_rotation: '2026-03-01T10:00:30Z' }, undefined, now)).toEqual({ due: false });
+    expect(decideRotation(period, { retry_at: '2026-03-01T10:00:00.010Z', failures: 1 }, undefined, now)).toEqual({
+      due: true,
+      reason: 'retry',
+    });
+  });
+
+  it('with a period of a minute and ticks a little early each time, rotates at every tick', () => {
+    let state: RotationState = { next_rotation: '2026-03-01T10:01:00.000Z' };
+    let rotations = 0;
+    // Ticks drift 3 ms earlier each minute, starting 2 ms before the first scheduled time.
+    for (let tick = 0; tick < 10; tick += 1) {
+      const clock = new Date(Date.parse('2026-03-01T10:01:00.000Z') - 2 + tick * (60_000 - 3));
+      const decision = decideRotation(period, state, undefined, clock);
+      if (decision.due) {
+        rotations += 1;
+        state = rotationSucceeded(period, state, new Date(clock.getTime() + 400));
+      }
+    }
+    expect(rotations).toBe(10);
+    expect(state.next_rotation).toBe('2026-03-01T10:11:00.000Z');
+  });
+
+  it('counts the next time from the scheduled one, never in the past; an early rotation starts the period anew', () => {
+    const scheduled = { next_rotation: '2026-03-01T10:00:00.000Z' };
+    // Done late within its tick: the next is a period after the scheduled time, not after the tick.
+    expect(rotationSucceeded(period, scheduled, at('2026-03-01T10:00:00.800Z')).next_rotation).toBe(
+      '2026-03-01T10:01:00.000Z',
+    );
+    // A tick a moment early serves the time, and the next is still a period after it.
+    expect(rotationSucceeded(period, scheduled, at('2026-03-01T09:59:58Z')).next_rotation).toBe(
+      '2026-03-01T10:01:00.000Z',
+    );
+    // Ticks were missed (Vault down): the times that passed are skipped.
+    expect(rotationSucceeded(period, scheduled, at('2026-03-01T10:02:30Z')).next_rotation).toBe(
+      '2026-03-01T10:03:00.000Z',
+    );
+    // An operator's rotate-root half a period early: the next is a full period after it.
+    expect(rotationSucceeded(period, { next_rotation: '2026-03-01T10:00:30Z' }, now).next_rotation).toBe(
+      '2026-03-01T10:01:00.000Z',
+    );
+    expect(
+      rotationSucceeded({ rotation_period_seconds: 3600 }, { next_rotation: '2026-03-01T11:00:00Z' }, now),
+    ).toMatchObject({
+      next_rotation: '2026-03-01T11:00:00.000Z',
+    });
+  });
+
+  it('a cron time served by a tick a moment early is not served again; its window is unchanged', () => {
+    const settings = { rotation_schedule: '0 * * * *', rotation_window_seconds: 600 };
+    const state = { next_rotation: '2026-03-01T11:00:00.000Z' };
+    const early = at('2026-03-01T10:59:58Z');
+    expect(decideRotation(settings, state, undefined, early)).toEqual({ due: true, reason: 'scheduled' });
+    expect(rotationSucceeded(settings, state, early).next_rotation).toBe('2026-03-01T12:00:00.000Z');
+    expect(decideRotation(settings, state, undefined, at('2026-03-01T11:10:00Z'))).toEqual({
+      due: true,
+      reason: 'scheduled',
+    });
+    expect(decideRotation(settings, state, undefined, at('2026-03-01T11:10:01Z'))).toMatchObject({
+      due: false,
+      missedWindow: true,
+      state: { next_rotation: '2026-03-01T12:00:00.000Z' },
+    });
+    // Served late within its window: the next is the following time.
+    expect(rotationSucceeded(settings, state, at('2026-03-01T11:09:00Z')).next_rotation).toBe(
+      '2026-03-01T12:00:00.000Z',
+    );
   });
 
   it('skips a scheduled time whose window has passed, to the next one', () => {
@@ -156,7 +231,7 @@ describe('deciding and recording rotations', () => {
     const expiry = { issuedAt: at('2026-03-01T07:00:00Z'), expiresAt: at('2026-03-01T13:00:00Z') };
     // Six hours of life: rotated at 11:00, two thirds of it.
     expect(decideRotation({}, {}, expiry, now)).toEqual({ due: false });
-    expect(decideRotation({}, {}, expiry, at('2026-03-01T10:59:59Z'))).toEqual({ due: false });
+    expect(decideRotation({}, {}, expiry, at('2026-03-01T10:59:54Z'))).toEqual({ due: false });
     expect(decideRotation({}, {}, expiry, at('2026-03-01T11:00:00Z'))).toEqual({ due: true, reason: 'expiry' });
     expect(decideRotation({ disable_automated_rotation: true }, {}, expiry, at('2026-03-01T12:00:00Z'))).toEqual({
       due: false,

@@ -105,6 +105,23 @@ describe.each([
       expect(harness.logLines.join('\n')).toMatch(/automated rotation of the admin token done/);
     });
 
+    it('rotates at a tick a moment before the time, and counts the next time from the scheduled one', async () => {
+      const before = (await readConfig(harness)).data.admin_token_fingerprint;
+      // Vault's tick comes a little early: the rotation is on time all the same, not a minute late.
+      const scheduled = new Date(Date.now() + 2000).toISOString();
+      await patchRotation(harness, { next_rotation: scheduled });
+      await harness.rollback();
+      const after = await readConfig(harness);
+      expect(after.data.admin_token_fingerprint).not.toBe(before);
+      expect(after.data.next_rotation).toBe(new Date(Date.parse(scheduled) + 60_000).toISOString());
+      await expectOneAdminTokenAlive();
+      // A rotation whose ticks were missed: the times that passed are skipped, from the scheduled one.
+      const late = Date.now() - 150_000;
+      await patchRotation(harness, { next_rotation: new Date(late).toISOString() });
+      await harness.rollback();
+      expect((await readConfig(harness)).data.next_rotation).toBe(new Date(late + 180_000).toISOString());
+    });
+
     it('retries a failure with backoff, gives up after repeated ones, and rotate-root resets it', async () => {
       harness.pachd.control.injectError({ method: mintMethod, code: 14, message: 'pachd is restarting' });
       await patchRotation(harness, { next_rotation: PAST() });

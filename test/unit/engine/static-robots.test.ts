@@ -272,6 +272,18 @@ describe.each([
     await expectOnlyCurrentAlive();
   });
 
+  it('rotates at a tick a moment before its time, counting the next time from the scheduled one', async () => {
+    await writeRole();
+    const before = (await creds()).token as string;
+    const scheduled = new Date(Date.now() + 2000).toISOString();
+    await patch('loader', (role) => ({ ...role, rotation: { ...role.rotation, next_rotation: scheduled } }));
+    await harness.rollback();
+    const after = await creds();
+    expect(after.token).not.toBe(before);
+    expect(after.next_rotation).toBe(new Date(Date.parse(scheduled) + 3600_000).toISOString());
+    await expectOnlyCurrentAlive();
+  });
+
   it('rolls back a rotation interrupted before pachd was asked, and one interrupted before the store', async () => {
     await writeRole();
     const current = await stored();
