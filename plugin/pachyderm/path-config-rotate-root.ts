@@ -4,7 +4,7 @@
  */
 
 import { definePath, type Path } from '../sdk/path';
-import { rotateAdminToken } from './admin/admin-rotation';
+import { rotateAdminToken } from './admin/operator-rotation';
 import type { Engine } from './mount/engine';
 
 export function rotateRootPath(engine: Engine): Path {

@@ -15,7 +15,7 @@ import { ceilSeconds, type Nanoseconds } from '../../sdk/duration';
 import { badRequest, codedError } from '../../sdk/errors';
 import type { Request, Response } from '../../sdk/logical';
 import { deleteWal, putWal, updateWal } from '../../sdk/wal';
-import { notConfigured, type ConfigWriter, type EngineConfig } from '../mount/config';
+import type { ConfigWriter, EngineConfig } from '../mount/config';
 import { rotationSucceeded } from '../mount/rotation-schedule';
 import type { Engine } from '../mount/engine';
 import {
@@ -44,7 +44,22 @@ export interface AdminRotationWal extends TokenHome {
   subject: string;
   old_token: string;
   new_token?: string;
+  /**
+   * ISO time after which pachd no longer applies the minting call: its deadline plus a margin
+   * (`LANDING_MARGIN_CALLS`). Absent in entries written before it existed.
+   */
+  lands_by?: string;
 }
+
+/**
+ * How long past its deadline a minting call is still taken to possibly land, in call timeouts.
+ * pachd stops a call at its deadline (the gRPC deadline travels with the call and cancels the
+ * handler's context); what may still finish is a commit already under way, well within one
+ * timeout. The WAL's own grace makes the same assumption, with a factor of two on the budget.
+ */
+const LANDING_MARGIN_CALLS = 1;
+/** The minting call, with its wait for a turn at the pachd's write bound, gets this many call timeouts. */
+const MINT_WINDOW_CALLS = 2;
 
 type RotationMethod = 'rotate-root' | 'restore' | 'pachd-generated';
 
@@ -52,18 +67,6 @@ type RotationMethod = 'rotate-root' | 'restore' | 'pachd-generated';
 const DEFAULT_EXPIRING_LIFETIME_SECONDS = PACHD_V1_MAX_TTL_SECONDS;
 /** Shorter, and the engine would lose its credential soon after rotating it. */
 const MIN_ADMIN_LIFETIME_SECONDS = 600;
-
-/** An operator's rotate-root: a rotation as one of the configuration's writers. */
-export async function rotateAdminToken(
-  engine: Engine,
-  request: Request,
-  requestedTtl: Nanoseconds | undefined,
-): Promise<Response> {
-  return engine.configs.update(request, async (config, writer) => {
-    if (config === undefined) throw notConfigured();
-    return rotateAdminTokenAsWriter(engine, request, config, writer, requestedTtl);
-  });
-}
 
 /**
  * Rotates `config`'s admin token, run by a writer of the configuration (`configs.update`) that
@@ -95,19 +98,28 @@ export async function rotateAdminTokenAsWriter(
     generation: authApi.generation,
     pachd_address: authApi.connection.address.canonical,
   });
+  // The minting call gets a deadline of its own, journaled: until it has passed (with a margin)
+  // pachd may still apply the call, even after this process is gone, and an interrupted rotation
+  // cannot be settled by asking pachd (admin-rotation-rollback.ts); after it, it can.
+  const timeoutMs = authApi.connection.timeoutMs;
+  const mintDeadline = Math.min(authApi.connection.deadline, Date.now() + MINT_WINDOW_CALLS * timeoutMs);
+  const mintApi = await engine.pachd.configuredAuthApi(config, mintDeadline).catch((error: unknown) => {
+    throw failed(error);
+  });
   const journal: AdminRotationWal = {
     stage: 'minting',
     subject: identity.subject,
     ...home,
     old_token: config.admin_token,
     ...(method === 'pachd-generated' ? {} : { new_token: generatePachdToken() }),
+    lands_by: new Date(mintDeadline + LANDING_MARGIN_CALLS * timeoutMs).toISOString(),
   };
   if (journal.new_token !== undefined) writer.protect(journal.new_token);
   let wal = await putWal(request.storage, ADMIN_ROTATION_WAL, journal);
 
   let minted: MintedToken;
   try {
-    minted = await mintAdmin(authApi, method, journal, lifetime);
+    minted = await mintAdmin(mintApi, method, journal, lifetime);
   } catch (error) {
     if (!(error instanceof PachdError) || !error.mayHaveApplied)
       await deleteWal(request.storage, wal.id).catch(() => undefined);

@@ -122,8 +122,9 @@ async function refuseWhileRootRotationPending(storage: Storage): Promise<void> {
     const rotation = entry.data as Partial<AdminRotationWal>;
     if (rotation.subject !== 'pach:root' || rotation.new_token === undefined) continue;
     throw badRequest(
-      'a rotation of pach:root was interrupted and its new root token is still journaled: the rollback tick ' +
-        'finishes it within about ten minutes of the rotation, storing the token in this configuration. Until ' +
+      'a rotation of pach:root was interrupted and its new root token is still journaled: the next rollback ' +
+        'tick settles it (within a minute, or once its minting call can no longer land), storing the token in ' +
+        'this configuration if pachd installed it. Until ' +
         `then, replacing or deleting the configuration's admin token would leave that root token to no one; ` +
         `repeat the request with ${DISCARD_ROOT_TOKEN_FIELD}=true to do it anyway`,
     );

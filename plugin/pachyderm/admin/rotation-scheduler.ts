@@ -6,7 +6,9 @@
  * writers with the same journal as rotate-root (admin-rotation.ts), so no crash, concurrent
  * writer or failover leaves more than one admin token alive. When it fails it tries again with
  * exponential backoff, and after repeated failures waits for the next scheduled time or an
- * operator's rotate-root (mount/rotation-schedule.ts).
+ * operator's rotate-root (mount/rotation-schedule.ts). Each tick first settles rotations a crash
+ * interrupted (admin-rotation-rollback.ts), so the mount recovers at the next tick, and starts
+ * none while an earlier one's minting call may still land.
  */
 
 import { ErrorType, VaultError } from '../../sdk/errors';
@@ -16,6 +18,7 @@ import type { Engine } from '../mount/engine';
 import { mayRotateHere } from '../mount/rotation-gate';
 import { tokenFingerprint } from '../pachd/token-material';
 import { rotateAdminTokenAsWriter } from './admin-rotation';
+import { settleInterruptedRotations } from './admin-rotation-rollback';
 import { decideRotation, rotationFailed, type RotationReason } from '../mount/rotation-schedule';
 
 /** The life of an expiring admin token, as far as the configuration knows it. */
@@ -56,7 +59,18 @@ export async function runScheduledRotation(
   if (!(await mayRotateHere(engine))) return;
   const failure = await engine.configs.update(
     request,
-    async (config, writer): Promise<{ reason: RotationReason; error: unknown } | undefined> => {
+    async (stored, writer): Promise<{ reason: RotationReason; error: unknown } | undefined> => {
+      let settled;
+      try {
+        settled = await settleInterruptedRotations(engine, request, stored, writer, () => now().getTime());
+      } catch (error) {
+        // Left for the next tick; a rotation would need the same pachd anyway.
+        engine.logger.warn('could not settle an interrupted rotation of the admin token; the next tick tries again', {
+          error: (error as Error).message,
+        });
+        return undefined;
+      }
+      const config = settled.config;
       if (config === undefined) return undefined;
       const at = now();
       const stopsAt = adminTokenStopsWorkingAt(config);
@@ -67,6 +81,14 @@ export async function runScheduledRotation(
         });
       }
       const decision = decideRotation(config, config.rotation ?? {}, expiryOf(config), at);
+      if (decision.due && settled.waitUntil !== undefined) {
+        // Not a failure: the rotation runs at the first tick after pachd can say how the last one ended.
+        engine.logger.info(
+          'an automated rotation of the admin token waits: an interrupted one may still land at pachd',
+          { reason: decision.reason, until: new Date(settled.waitUntil).toISOString() },
+        );
+        return undefined;
+      }
       if (!decision.due) {
         if (decision.missedWindow === true) {
           engine.logger.warn(
