@@ -90,16 +90,21 @@ export function rotationPendingError(waitUntil: number): VaultError {
   );
 }
 
-/** The rollback of an admin token rotation the ticks could not settle (pachd unreachable meanwhile). */
+/**
+ * The rollback of an admin token rotation the ticks could not settle (pachd unreachable meanwhile).
+ * An immediate rollback (the host rolling back every entry whatever its age) takes the minting
+ * call's time as passed too, as it does the WAL's grace.
+ */
 export const adminRotationRollback: WalKind = walKind(ADMIN_ROTATION_WAL, (engine, request, entry) =>
   engine.configs.update(request, async (config, writer) => {
+    const now = request.data.immediate === true ? Number.POSITIVE_INFINITY : Date.now();
     const settled = await settleInterruptedRotation(
       engine,
       request,
       entry as WalEntry<AdminRotationWal>,
       config,
       writer,
-      Date.now(),
+      now,
     );
     // Kept for a later tick: the rollback deletes only entries whose rollback returned.
     if (settled.waitUntil !== undefined) throw rotationPendingError(settled.waitUntil);

@@ -205,6 +205,16 @@ describe('a rotation interrupted while its minting call may still land', () => {
     expect(harness.logLines.join('\n')).toMatch(/its call can no\s+longer land/);
   });
 
+  it('is kept by the WAL rollback while the call may land, and let go by an immediate one', async () => {
+    await journal(Date.now() + 60_000);
+    await harness.ageWal();
+    await harness.rollback();
+    expect(await listWal(harness.storage)).toHaveLength(1);
+    await harness.rollback({ immediate: true });
+    expect(await listWal(harness.storage)).toEqual([]);
+    expect((await harness.request('read', 'config'))?.data?.admin_token_fingerprint).toBe(fingerprintOf(admin));
+  });
+
   it('journals when the minting call can no longer land: its deadline and a call timeout', async () => {
     harness.pachd.control.injectError({ method: 'RestoreAuthToken', code: 14, message: 'pachd is restarting' });
     const before = Date.now();
