@@ -197,9 +197,10 @@ export function nextScheduledRotation(settings: RotationSettings, after: Date): 
 /**
  * The scheduled time that follows a rotation at `now`. A rotation that served its scheduled time
  * (`scheduled`, reached at `now`) counts the next one from that time, not from when the tick
- * came, so a late tick does not push every later rotation back; times that have passed meanwhile
- * are skipped, as the next one is never in the past. A rotation before its time (an operator's)
- * starts the period anew.
+ * came, so a late tick does not push every later rotation back. Times this tick would count as
+ * reached are skipped (those that passed while Vault was down, and one a few seconds ahead, which
+ * this rotation serves too): the next is never in the past, nor due again at the same tick. A
+ * rotation before its time (an operator's) starts the period anew.
  */
 export function followingRotation(
   settings: RotationSettings,
@@ -211,12 +212,13 @@ export function followingRotation(
   if (settings.disable_automated_rotation === true) return undefined;
   const periodMs = (settings.rotation_period_seconds ?? 0) * 1000;
   if (periodMs > 0) {
-    const passed = Math.max(0, Math.floor((now.getTime() - anchor) / periodMs));
+    const passed = Math.max(0, Math.floor((now.getTime() + TICK_TOLERANCE_MS - anchor) / periodMs));
     return new Date(anchor + (passed + 1) * periodMs);
   }
   const schedule = settings.rotation_schedule ?? '';
-  // A tick a moment early must not find the time it is serving again.
-  if (schedule !== '') return nextCronTime(parseCron(schedule), new Date(Math.max(anchor, now.getTime())));
+  if (schedule !== '') {
+    return nextCronTime(parseCron(schedule), new Date(Math.max(anchor, now.getTime() + TICK_TOLERANCE_MS)));
+  }
   return undefined;
 }
 

@@ -178,6 +178,11 @@ describe('deciding and recording rotations', () => {
     expect(rotationSucceeded(period, scheduled, at('2026-03-01T09:59:58Z')).next_rotation).toBe(
       '2026-03-01T10:01:00.000Z',
     );
+    // A minute late (the tick after a crash): the time a few seconds ahead is served by this
+    // rotation too, not due again at the next tick.
+    expect(rotationSucceeded(period, scheduled, at('2026-03-01T10:00:58.800Z')).next_rotation).toBe(
+      '2026-03-01T10:02:00.000Z',
+    );
     // Ticks were missed (Vault down): the times that passed are skipped.
     expect(rotationSucceeded(period, scheduled, at('2026-03-01T10:02:30Z')).next_rotation).toBe(
       '2026-03-01T10:03:00.000Z',
