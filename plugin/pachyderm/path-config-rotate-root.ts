@@ -17,7 +17,9 @@ days). Where the admin token may restore tokens (2.x clusterAdmin, 1.x 1.11.9 an
 engine picks the new value and journals it before pachd sees it; on 2.x the root user (pach:root)
 is rotated with RotateRootToken, which pachd refuses when its root token comes from its
 environment. Rotations never overlap each other or a config write; an interrupted one is
-finished or undone by the rollback tick. The engine rotates the same way on its own on config's
+finished or undone at the next rollback tick, or first thing by the next rotate-root, from what
+pachd says of its two tokens. While its minting call may still reach pachd, rotate-root answers
+503 with the time to try again. The engine rotates the same way on its own on config's
 rotation_period or rotation_schedule and before an expiring token runs out; a rotate-root counts
 as a rotation there, and clears the failures that stopped automated rotation.`,
     fields: {
