@@ -1,8 +1,8 @@
 /**
  * @file
  * Replacing the admin token with a fresh one for the same subject, then revoking the old one,
- * journaled so that a crash at any step is finished or undone by the rollback tick
- * (admin-rotation-rollback.ts). It runs as one of the configuration's writers (config.ts), so
+ * journaled so that a crash at any step is finished or undone at the next rollback tick, or by
+ * the next rotate-root (admin-rotation-rollback.ts). It runs as one of the configuration's writers (config.ts), so
  * two rotations, or a rotation and a config write, never interleave.
  *
  * How the new token comes to be, best first: 2.x `pach:root` with RotateRootToken, and any
