@@ -2,6 +2,7 @@ import { nanosToSeconds } from '../sdk/duration';
 import { listResponse } from '../sdk/framework';
 import { definePath, type Path } from '../sdk/path';
 import type { Engine } from './mount/engine';
+import { requireRotatableHere } from './mount/rotation-gate';
 import { MIN_ROTATION_PERIOD_SECONDS, MIN_ROTATION_WINDOW_SECONDS } from './mount/rotation-schedule';
 import { MAX_ROLE_NAME_LENGTH, ROLE_NAME_PATTERN } from './roles/role';
 import { formatRoleBindings, parseRoleBindings } from './roles/role-bindings';
@@ -96,6 +97,7 @@ are written as for dynamic robot roles, and the same roles are refused.`,
           summary: 'Create a static role: grant its bindings and make its first token.',
           handler: async (request, fields) => {
             const name = fields.string('name');
+            await requireRotatableHere(engine);
             const warnings = await engine.staticRoles.run(() =>
               writeStaticRole(engine, request, name, {
                 subject: fields.optionalString('subject'),
@@ -115,6 +117,7 @@ are written as for dynamic robot roles, and the same roles are refused.`,
           summary: "Change a static role's bindings or schedule.",
           handler: async (request, fields) => {
             const name = fields.string('name');
+            await requireRotatableHere(engine);
             const warnings = await engine.staticRoles.run(() =>
               writeStaticRole(engine, request, name, {
                 subject: fields.optionalString('subject'),
@@ -134,6 +137,7 @@ are written as for dynamic robot roles, and the same roles are refused.`,
           summary: 'Delete a static role: revoke its tokens and remove the bindings it granted.',
           handler: async (request, fields) => {
             const name = fields.string('name');
+            await requireRotatableHere(engine);
             await engine.staticRoles.run(() => deleteStaticRobot(engine, request, name));
             return undefined;
           },

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ErrorType } from '../../../plugin/sdk/errors';
+import { ErrorType, READ_ONLY_STORAGE_MESSAGE } from '../../../plugin/sdk/errors';
 import type { Response } from '../../../plugin/sdk/logical';
 import { getJson, putJson } from '../../../plugin/sdk/storage';
 import { ReplicationState } from '../../../plugin/sdk/system-view';
@@ -385,6 +385,55 @@ describe.each([
     }
     harness.system.replicationStateValue = ReplicationState.performancePrimary;
     await harness.rollback();
+    expect((await creds()).token).not.toBe(before);
+    await expectOnlyCurrentAlive();
+  });
+
+  it('refuses rotate-role, rotate-root and static-role writes on a node that cannot store them, before pachd sees anything', async () => {
+    await writeRole();
+    const before = (await creds()).token as string;
+    const role = await stored();
+    const history = () => harness.pachd.control.tokenHistory().length;
+    const made = history();
+    // As a real node's storage: a performance standby writes nothing; a performance secondary
+    // writes only the mount's local paths (the WAL, the CA copies), not the replicated roles.
+    const put = harness.storage.put.bind(harness.storage);
+    const remove = harness.storage.delete.bind(harness.storage);
+    const writable = (key: string) =>
+      harness.system.replicationStateValue === ReplicationState.performanceSecondary &&
+      (key.startsWith('wal/') || key.startsWith('tls-ca/'));
+    harness.storage.put = async (entry) => {
+      if (!writable(entry.key)) throw new Error(READ_ONLY_STORAGE_MESSAGE);
+      return put(entry);
+    };
+    harness.storage.delete = async (key) => {
+      if (!writable(key)) throw new Error(READ_ONLY_STORAGE_MESSAGE);
+      return remove(key);
+    };
+    for (const state of [ReplicationState.performanceStandby, ReplicationState.performanceSecondary]) {
+      harness.system.replicationStateValue = state;
+      const refused = [
+        await harness.failure('update', 'rotate-role/loader'),
+        await harness.failure('update', 'config/rotate-root'),
+        await harness.failure('create', 'static-roles/other', { subject: 'robot:other', rotation_period: '1h' }),
+        await harness.failure('update', 'static-roles/loader', { rotation_period: '2h' }),
+        await harness.failure('delete', 'static-roles/loader'),
+      ];
+      // Untyped, with logical.ErrReadOnly's text: what makes Vault forward the request.
+      for (const error of refused)
+        expect([error.type, error.message]).toEqual([ErrorType.Unknown, READ_ONLY_STORAGE_MESSAGE]);
+      expect(history()).toBe(made);
+      expect(await listWal(harness.storage)).toEqual([]);
+      expect(await stored()).toEqual(role);
+      expect(bindingsOf('robot:other')).toEqual({});
+      await expectOnlyCurrentAlive();
+      expect(await harness.whoAmI(harness.pachd.rootToken)).toBeDefined();
+    }
+    // A performance secondary's local mount is its own: it rotates there.
+    harness.storage.put = put;
+    harness.storage.delete = remove;
+    harness.system.localMountValue = true;
+    await harness.request('update', 'rotate-role/loader');
     expect((await creds()).token).not.toBe(before);
     await expectOnlyCurrentAlive();
   });
