@@ -16,6 +16,16 @@ import { EngineHarness } from './engine-harness';
  */
 
 const hashOf = (token: string) => createHash('sha256').update(token).digest('hex');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `done` until it holds; fails once `withinMs` has passed. */
+async function waitUntil(done: () => Promise<boolean>, withinMs: number): Promise<void> {
+  const until = Date.now() + withinMs;
+  while (!(await done())) {
+    if (Date.now() > until) throw new Error(`not done within ${withinMs} ms`);
+    await sleep(50);
+  }
+}
 const SUBJECT = 'robot:loader';
 
 describe.each([
@@ -227,6 +237,20 @@ describe.each([
     await harness.request('update', 'rotate-role/loader');
     await harness.request('update', 'rotate-role/loader');
     expect(liveHashes()).toHaveLength(2);
+  });
+
+  it('revokes the replaced token when its grace ends, without waiting for a tick', async () => {
+    await writeRole({ rotation_grace: '1s' });
+    const before = (await creds()).token as string;
+    await harness.request('update', 'rotate-role/loader');
+    expect(await harness.whoAmI(before)).toBe(SUBJECT);
+    const graceEnds = Date.parse((await stored()).retiring?.[0]?.revoke_at ?? '');
+    await waitUntil(async () => (await harness.whoAmI(before)) === undefined, 3000);
+    // Not before the grace's end, and well within the minute a tick could be late.
+    expect(Date.now()).toBeGreaterThanOrEqual(graceEnds);
+    expect(Date.now() - graceEnds).toBeLessThan(2000);
+    expect((await stored()).retiring).toEqual([]);
+    await expectOnlyCurrentAlive();
   });
 
   it('rotates on its schedule from the rollback tick, and backs off when pachd fails', async () => {
@@ -550,5 +574,62 @@ describe('static robots where pachd picks the value (2.x admin with robotUser on
     } finally {
       await harness.stop();
     }
+  });
+});
+
+describe("static robots' grace timers", () => {
+  let harness: EngineHarness;
+
+  beforeEach(async () => {
+    harness = await EngineHarness.start({ generation: 2 });
+    await harness.configure();
+  });
+
+  afterEach(async () => {
+    await harness.stop();
+  });
+
+  const token = async () => (await harness.request('read', 'static-creds/loader'))?.data?.token as string;
+
+  it('a timer and a tick at the grace end revoke the token once, with no error', async () => {
+    await harness.request('create', 'static-roles/loader', {
+      subject: SUBJECT,
+      rotation_period: '1h',
+      rotation_grace: '1s',
+    });
+    const before = await token();
+    await harness.request('update', 'rotate-role/loader');
+    const revoke_at = (await getJson<StoredStaticRole>(harness.storage, 'static-role/loader'))?.retiring?.[0]
+      ?.revoke_at;
+    await sleep(Math.max(0, Date.parse(revoke_at ?? '') - Date.now()));
+    await Promise.all([harness.rollback(), harness.rollback({ immediate: true }), sleep(300)]);
+    expect(await harness.whoAmI(before)).toBeUndefined();
+    const logs = harness.logLines.join('\n');
+    expect(logs.match(/revoked a static robot's replaced token/g)).toHaveLength(1);
+    expect(logs).not.toMatch(/could not revoke|grace timer failed/);
+  });
+
+  it('fires nothing on a node that may no longer rotate, nor once the mount is cleaned up; the tick is the guarantee', async () => {
+    await harness.request('create', 'static-roles/loader', {
+      subject: SUBJECT,
+      rotation_period: '1h',
+      rotation_grace: '1s',
+    });
+    const first = await token();
+    await harness.request('update', 'rotate-role/loader');
+    harness.system.replicationStateValue = ReplicationState.performanceStandby;
+    await sleep(1500);
+    expect(await harness.whoAmI(first)).toBe(SUBJECT);
+    harness.system.replicationStateValue = 0;
+    await harness.rollback();
+    expect(await harness.whoAmI(first)).toBeUndefined();
+
+    const second = await token();
+    await harness.request('update', 'rotate-role/loader');
+    await harness.backend.cleanup();
+    await sleep(1500);
+    expect(await harness.whoAmI(second)).toBe(SUBJECT);
+    await harness.rollback();
+    expect(await harness.whoAmI(second)).toBeUndefined();
   });
 });
