@@ -20,7 +20,8 @@ export interface Engine {
   observations: PachdObservations;
   /**
    * Every change of a static role (write, rotation, retirement, delete, rollback) runs here, one at
-   * a time, so none acts on a role another is changing.
+   * a time, so none acts on a role another is changing; so do writes of other roles, whose check
+   * against static robots' subjects must not interleave with a static role's check against them.
    */
   staticRoles: SerialRunner;
   /**
