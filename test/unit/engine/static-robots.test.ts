@@ -7,6 +7,7 @@ import { listWal } from '../../../plugin/sdk/wal';
 import type { StoredStaticRole } from '../../../plugin/pachyderm/roles/static-role';
 import { STATIC_ROTATION_WAL, type StaticRotationWal } from '../../../plugin/pachyderm/static-robots/static-rotation';
 import { STATIC_TOKEN_MARGIN_SECONDS } from '../../../plugin/pachyderm/static-robots/static-lifetime';
+import { makeLocalhostCertificate } from '../../pachd/tls-fixture';
 import { EngineHarness } from './engine-harness';
 
 /*
@@ -655,5 +656,45 @@ describe("static robots' grace timers", () => {
     expect(await harness.whoAmI(second)).toBe(SUBJECT);
     await harness.rollback();
     expect(await harness.whoAmI(second)).toBeUndefined();
+  });
+});
+
+describe('static-creds on a performance secondary, for a private-CA pachd', () => {
+  it("answers the configuration's CA certificates, whose copy under tls-ca/ stayed on the primary", async () => {
+    const tls = makeLocalhostCertificate();
+    const primary = await EngineHarness.start({
+      generation: 2,
+      listen: '127.0.0.1:0',
+      tls: { certPem: tls.certPem, keyPem: tls.keyPem },
+    });
+    const secondary = EngineHarness.beside(primary);
+    try {
+      const address = `grpcs://localhost:${primary.pachd.address.split(':').pop() ?? ''}`;
+      await primary.configure({ pachd_address: address, pachd_tls_ca: tls.certPem.toString() });
+      await primary.request('create', 'static-roles/loader', { subject: SUBJECT, rotation_period: '1h' });
+      const onPrimary = (await primary.request('read', 'static-creds/loader'))?.data;
+      const ca = onPrimary?.pachd_tls_ca as string;
+      expect(ca.trim()).toBe(tls.certPem.toString().trim());
+      // What replication gives the secondary: everything but the mount's local paths.
+      for (const [key, entry] of primary.storage.entries) {
+        if (!key.startsWith('wal/') && !key.startsWith('tls-ca/')) await secondary.storage.put(entry);
+      }
+      secondary.system.replicationStateValue = ReplicationState.performanceSecondary;
+      const read = await secondary.request('read', 'static-creds/loader');
+      expect(read?.data).toMatchObject({ token: onPrimary?.token, pachd_tls_ca: ca });
+      expect(read?.warnings).toBeUndefined();
+
+      // A configuration with other certificates since: no CA to give, and the answer says why.
+      const config = await getJson<Record<string, unknown>>(secondary.storage, 'config');
+      await putJson(secondary.storage, 'config', { ...config, pachd_tls_ca: 'other' });
+      secondary.backend.invalidate('config');
+      const stale = await secondary.request('read', 'static-creds/loader');
+      expect(stale?.data?.pachd_tls_ca).toBe('');
+      expect(stale?.warnings).toEqual([expect.stringMatching(/not stored on this cluster/)]);
+    } finally {
+      await secondary.stop();
+      await primary.stop();
+      tls.remove();
+    }
   });
 });
