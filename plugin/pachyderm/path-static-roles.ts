@@ -36,7 +36,8 @@ UTC), as the admin token's scheduled rotation does (a failure is retried after 1
 to 1 hour, 5 times). rotate-role/<name> rotates at once.
 
 A replaced token keeps working for rotation_grace (default 0), so that a consumer that read just
-before the rotation can finish; then it is revoked at the next rollback tick (each minute). Each
+before the rotation can finish; then it is revoked (by a timer, or after a restart by the next
+rollback tick, each minute). Each
 token expires at pachd ${STATIC_TOKEN_MARGIN_SECONDS / 60} minutes after its replacement's scheduled time plus
 the grace, so a stopped Vault leaves nothing long-lived behind. Changing the schedule or the grace rotates at
 once. Deleting the role revokes its tokens and removes the bindings it granted.
