@@ -214,6 +214,10 @@ describe.each([
     const before = (await creds()).token as string;
     await harness.request('update', 'rotate-role/loader');
     const after = (await creds()).token as string;
+    // At pachd the token outlives its replacement's time by the grace it will keep, and the margin.
+    const ttl = harness.liveToken(after)?.ttlSeconds ?? 0;
+    expect(ttl).toBeGreaterThan(3600 + 600 + STATIC_TOKEN_MARGIN_SECONDS - 30);
+    expect(ttl).toBeLessThanOrEqual(3600 + 600 + STATIC_TOKEN_MARGIN_SECONDS);
     await harness.rollback();
     expect(await harness.whoAmI(before)).toBe(SUBJECT);
     await expectOnlyCurrentAlive([before]);
