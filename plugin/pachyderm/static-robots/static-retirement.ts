@@ -106,9 +106,3 @@ async function retireOnTimer(engine: Engine, name: string): Promise<void> {
     await retireDueTokens(engine, { storage: engine.storage, deadline: undefined }, name, role);
   });
 }
-
-/** When the role's next retirement is due (ISO), if it has a token waiting. */
-export function nextRetirement(role: StoredStaticRole): string | undefined {
-  const times = (role.retiring ?? []).map((token) => token.revoke_at).sort();
-  return times[0];
-}
