@@ -18,6 +18,7 @@ import { issuanceRollback } from './issuance/issuance-journal';
 import { adminRotationRollback } from './admin/admin-rotation-rollback';
 import { adminRetirementRollback } from './admin/admin-token-retirement';
 import { runScheduledRotation } from './admin/rotation-scheduler';
+import { DeadlineTimers } from './mount/deadline-timers';
 import { SerialRunner } from './mount/serial-runner';
 import { rotateRolePath } from './path-rotate-role';
 import { STATIC_TOKEN_FIELD, staticCredsPath } from './path-static-creds';
@@ -49,6 +50,13 @@ export function createPachydermBackend(config: BackendConfig): Backend {
     tlsCas: new TlsCaStore(),
     observations: new PachdObservations(),
     staticRoles: new SerialRunner(),
+    storage: config.storage,
+    retirements: new DeadlineTimers((role, error) =>
+      config.logger.warn("a static robot's grace timer failed; the rollback tick revokes what is due", {
+        role,
+        error: error instanceof Error ? error.message : String(error),
+      }),
+    ),
   };
   // As a lease's user_token (marked sensitive by its secret type), a static robot's token is
   // redacted by name from every log line; its value is not held, so static-creds may return it.
@@ -91,7 +99,11 @@ export function createPachydermBackend(config: BackendConfig): Backend {
         staticDeleteRollback,
       ]),
       walRollbackMinAgeMs: WAL_ROLLBACK_MIN_AGE_MS,
-      cleanup: async () => engine.pachd.close(),
+      // Grace timers first: one that fired may still be revoking at pachd.
+      cleanup: async () => {
+        await engine.retirements.close();
+        await engine.pachd.close();
+      },
       invalidate: (key) => {
         if (key === CONFIG_KEY) engine.configs.invalidate();
       },

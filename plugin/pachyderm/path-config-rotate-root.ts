@@ -6,6 +6,7 @@
 import { definePath, type Path } from '../sdk/path';
 import { rotateAdminToken } from './admin/operator-rotation';
 import type { Engine } from './mount/engine';
+import { requireRotatableHere } from './mount/rotation-gate';
 
 export function rotateRootPath(engine: Engine): Path {
   return definePath({
@@ -31,7 +32,10 @@ as a rotation there, and clears the failures that stopped automated rotation.`,
     operations: {
       update: {
         summary: 'Rotate the admin token.',
-        handler: (request, fields) => rotateAdminToken(engine, request, fields.optionalDuration('ttl')),
+        handler: async (request, fields) => {
+          await requireRotatableHere(engine);
+          return rotateAdminToken(engine, request, fields.optionalDuration('ttl'));
+        },
       },
     },
   });

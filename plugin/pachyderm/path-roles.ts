@@ -94,8 +94,16 @@ identity.entity.aliases.MOUNT_ACCESSOR.metadata.KEY. The template must begin wit
             return role === undefined ? undefined : { data: describeRole(role) };
           },
         },
-        create: { summary: 'Create a role.', handler: (request, fields) => writeRole(engine, request, fields) },
-        update: { summary: 'Change a role.', handler: (request, fields) => writeRole(engine, request, fields) },
+        // With the static-role lock: the check that no static robot is this role's subject, and the
+        // store, must not interleave with a static role's own check against the roles.
+        create: {
+          summary: 'Create a role.',
+          handler: (request, fields) => engine.staticRoles.run(() => writeRole(engine, request, fields)),
+        },
+        update: {
+          summary: 'Change a role.',
+          handler: (request, fields) => engine.staticRoles.run(() => writeRole(engine, request, fields)),
+        },
         delete: {
           summary: 'Delete a role (tokens already issued keep their leases).',
           handler: async (request, fields) => {

@@ -1,6 +1,7 @@
 import { badRequest } from '../sdk/errors';
 import { definePath, type Path } from '../sdk/path';
 import type { Engine } from './mount/engine';
+import { requireRotatableHere } from './mount/rotation-gate';
 import { MAX_ROLE_NAME_LENGTH, ROLE_NAME_PATTERN } from './roles/role';
 import { loadStaticRole } from './roles/static-role';
 import { rotateStaticRole } from './static-robots/static-rotation';
@@ -22,6 +23,7 @@ failures that had stopped automated rotation are cleared.`,
         summary: "Rotate a static robot's token.",
         handler: async (request, fields) => {
           const name = fields.string('name');
+          await requireRotatableHere(engine);
           return engine.staticRoles.run(async () => {
             const role = await loadStaticRole(request.storage, name);
             if (role === undefined) throw badRequest(`unknown static role ${JSON.stringify(name)}`);

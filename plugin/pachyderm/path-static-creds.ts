@@ -1,5 +1,6 @@
 import { badRequest } from '../sdk/errors';
 import { definePath, type Path } from '../sdk/path';
+import type { Storage } from '../sdk/storage';
 import type { Engine } from './mount/engine';
 import { MAX_ROLE_NAME_LENGTH, ROLE_NAME_PATTERN } from './roles/role';
 import { loadStaticRole } from './roles/static-role';
@@ -48,12 +49,8 @@ secret on their own after ttl, because the answer carries rotation_period and tt
           const nextText = state.retry_at ?? state.next_rotation;
           const next = nextText === undefined ? now : Date.parse(nextText);
           const ttl = next > now ? Math.ceil((next - now) / 1000) : OVERDUE_TTL_SECONDS;
-          const reference = current.pachd_tls_ca_sha256;
-          const tlsCa =
-            reference === undefined || reference === ''
-              ? ''
-              : ((await engine.tlsCas.fetch(request.storage, reference)) ?? '');
           const warnings: string[] = [];
+          const tlsCa = await tlsCaOf(engine, request.storage, current.pachd_tls_ca_sha256, warnings);
           if (current.expires_at !== null && Date.parse(current.expires_at) <= now) {
             warnings.push(
               `this token expired at pachd at ${current.expires_at}: rotations have been failing ` +
@@ -81,4 +78,27 @@ secret on their own after ttl, because the answer carries rotation_period and tt
       },
     },
   });
+}
+
+/**
+ * The CA certificates the token's pachd was dialled with. Their copies are local storage, and a
+ * performance secondary serves a role its primary rotated without them: the configuration, which
+ * is replicated, has the same certificates when its reference matches.
+ */
+async function tlsCaOf(
+  engine: Engine,
+  storage: Storage,
+  reference: string | undefined,
+  warnings: string[],
+): Promise<string> {
+  if (reference === undefined || reference === '') return '';
+  const copy = await engine.tlsCas.fetch(storage, reference);
+  if (copy !== undefined) return copy;
+  const configured = (await engine.configs.load(storage))?.pachd_tls_ca ?? '';
+  if (configured !== '' && engine.tlsCas.referenceOf(configured) === reference) return configured;
+  warnings.push(
+    "the CA certificates this token's pachd was dialled with are not stored on this cluster, and the " +
+      'configuration has others: pachd_tls_ca is empty; read static-creds from the cluster that rotated it',
+  );
+  return '';
 }

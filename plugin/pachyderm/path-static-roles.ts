@@ -2,6 +2,7 @@ import { nanosToSeconds } from '../sdk/duration';
 import { listResponse } from '../sdk/framework';
 import { definePath, type Path } from '../sdk/path';
 import type { Engine } from './mount/engine';
+import { requireRotatableHere } from './mount/rotation-gate';
 import { MIN_ROTATION_PERIOD_SECONDS, MIN_ROTATION_WINDOW_SECONDS } from './mount/rotation-schedule';
 import { MAX_ROLE_NAME_LENGTH, ROLE_NAME_PATTERN } from './roles/role';
 import { formatRoleBindings, parseRoleBindings } from './roles/role-bindings';
@@ -35,7 +36,8 @@ UTC), as the admin token's scheduled rotation does (a failure is retried after 1
 to 1 hour, 5 times). rotate-role/<name> rotates at once.
 
 A replaced token keeps working for rotation_grace (default 0), so that a consumer that read just
-before the rotation can finish; then it is revoked at the next rollback tick (each minute). Each
+before the rotation can finish; then it is revoked (by a timer, or after a restart by the next
+rollback tick, each minute). Each
 token expires at pachd ${STATIC_TOKEN_MARGIN_SECONDS / 60} minutes after its replacement's scheduled time plus
 the grace, so a stopped Vault leaves nothing long-lived behind. Changing the schedule or the grace rotates at
 once. Deleting the role revokes its tokens and removes the bindings it granted.
@@ -96,6 +98,7 @@ are written as for dynamic robot roles, and the same roles are refused.`,
           summary: 'Create a static role: grant its bindings and make its first token.',
           handler: async (request, fields) => {
             const name = fields.string('name');
+            await requireRotatableHere(engine);
             const warnings = await engine.staticRoles.run(() =>
               writeStaticRole(engine, request, name, {
                 subject: fields.optionalString('subject'),
@@ -115,6 +118,7 @@ are written as for dynamic robot roles, and the same roles are refused.`,
           summary: "Change a static role's bindings or schedule.",
           handler: async (request, fields) => {
             const name = fields.string('name');
+            await requireRotatableHere(engine);
             const warnings = await engine.staticRoles.run(() =>
               writeStaticRole(engine, request, name, {
                 subject: fields.optionalString('subject'),
@@ -134,6 +138,7 @@ are written as for dynamic robot roles, and the same roles are refused.`,
           summary: 'Delete a static role: revoke its tokens and remove the bindings it granted.',
           handler: async (request, fields) => {
             const name = fields.string('name');
+            await requireRotatableHere(engine);
             await engine.staticRoles.run(() => deleteStaticRobot(engine, request, name));
             return undefined;
           },

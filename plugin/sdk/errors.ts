@@ -62,6 +62,19 @@ export function codedError(status: number, message: string): VaultError {
   return new VaultError(message, ErrorType.Coded, status);
 }
 
+/** logical.ErrReadOnly's text: Vault recognises a plugin's read-only refusal by it. */
+export const READ_ONLY_STORAGE_MESSAGE = 'cannot write to readonly storage';
+
+/**
+ * logical.ErrReadOnly, as a Go plugin's storage would return it: untyped, so the host rebuilds a
+ * plain error with this text, which makes a performance standby forward the request to the active
+ * node (and a performance secondary to its primary) and the rollback manager stay quiet. For a
+ * change this node could not store, refused before anything outside Vault is touched.
+ */
+export function readOnlyStorage(): VaultError {
+  return new VaultError(READ_ONLY_STORAGE_MESSAGE, ErrorType.Unknown);
+}
+
 /** 500: something went wrong on our side. */
 export function internalError(message: string): VaultError {
   return new VaultError(message, ErrorType.Internal);

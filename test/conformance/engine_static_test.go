@@ -133,6 +133,24 @@ func TestEngineStaticRobots(t *testing.T) {
 		}
 		e.expectStaticTokens("after the kill and the rollback", subject, fourth, third)
 
+		// ---- the grace ends: a timer in the plugin process revokes the replaced
+		// token through the mount's storage, outside any request, with no tick
+		expectOK(t, "set a 2s rotation_grace", e.write("static-roles/loader", map[string]interface{}{"rotation_grace": "2s"}))
+		fifth := e.staticCreds("static-creds/loader", "read static-creds/loader after the short grace was set")
+		e.expectRejected("the token whose grace the rotation cut short", third, codes.OK)
+		e.expectWorks("the token inside its 2s grace", fourth, subject)
+		graceDeadline := time.Now().Add(6 * time.Second)
+		for len(e.liveTokensOf(subject)) != 1 && time.Now().Before(graceDeadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		e.expectRejected("the token past its 2s grace", fourth, codes.OK)
+		e.expectStaticTokens("after the grace ended, without a tick", subject, fifth)
+		if r := e.read("static-roles/loader"); expectOK(t, "read static-roles/loader after the grace", r) {
+			if n := fmt.Sprint(r.Data()["retiring_tokens"]); n != "0" {
+				t.Errorf("the role still records %s retiring tokens after the timer revoked them", n)
+			}
+		}
+
 		// ---- deleted: every token revoked, every binding removed, the name free again
 		expectOK(t, "delete static-roles/loader", e.do(e.m.NewRequest(logical.DeleteOperation, "static-roles/loader", nil)))
 		e.expectLiveTokens(subject, 0)

@@ -1,6 +1,8 @@
 import type { Logger } from '../../goplugin/logger';
+import type { Storage } from '../../sdk/storage';
 import type { SystemView } from '../../sdk/system-view';
 import type { ConfigStore } from './config';
+import type { DeadlineTimers } from './deadline-timers';
 import type { PachdClients } from './pachd-clients';
 import type { PachdObservations } from './pachd-observations';
 import type { SerialRunner } from './serial-runner';
@@ -18,7 +20,15 @@ export interface Engine {
   observations: PachdObservations;
   /**
    * Every change of a static role (write, rotation, retirement, delete, rollback) runs here, one at
-   * a time, so none acts on a role another is changing.
+   * a time, so none acts on a role another is changing; so do writes of other roles, whose check
+   * against static robots' subjects must not interleave with a static role's check against them.
    */
   staticRoles: SerialRunner;
+  /**
+   * The mount's storage outside any request, for work no request carries (a grace's end). Writable
+   * only where the host lets this node write; such work checks the rotation gate first.
+   */
+  storage: Storage;
+  /** Revocations of static robots' replaced tokens at the end of their grace, by role name. */
+  retirements: DeadlineTimers;
 }

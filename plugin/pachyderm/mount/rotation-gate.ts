@@ -1,3 +1,4 @@
+import { readOnlyStorage } from '../../sdk/errors';
 import { ReplicationState, walWritable } from '../../sdk/system-view';
 import type { Engine } from './engine';
 
@@ -13,4 +14,14 @@ export async function mayRotateHere(engine: Engine): Promise<boolean> {
   if (!walWritable(state)) return false;
   if ((state & ReplicationState.performanceSecondary) !== 0 && !(await engine.system.localMount())) return false;
   return true;
+}
+
+/**
+ * Refuses, with Vault's read-only error, a request whose change this node could not store (a
+ * rotation, a static role's write or delete): checked before pachd is asked anything, so a node
+ * that cannot write makes no token there before the store fails. Vault then forwards the request
+ * to the node that can.
+ */
+export async function requireRotatableHere(engine: Engine): Promise<void> {
+  if (!(await mayRotateHere(engine))) throw readOnlyStorage();
 }

@@ -3,21 +3,25 @@
  * What a static robot leaves behind at pachd after a rotation or an update: tokens replaced by a
  * rotation, revoked once their grace ends, and bindings an update took away. Both are recorded in
  * the role before they are due, so the rollback tick finishes them whatever crashed; a token whose
- * revocation fails stays recorded and is tried again at the next tick.
+ * revocation fails stays recorded and is tried again at the next tick. A timer in this process
+ * revokes a token when its grace ends, not up to a minute later at the next tick; the timer and
+ * the tick both run as the static-role lock's tasks on the role as stored, so the second finds
+ * the token gone from the role and does nothing.
  */
 
 import type { Request } from '../../sdk/logical';
 import type { Engine } from '../mount/engine';
+import { mayRotateHere } from '../mount/rotation-gate';
 import { pastPachdExpiry, revokeAtHome } from '../mount/token-revocation';
 import { tokenFingerprint } from '../pachd/token-material';
 import { PachdRelease } from '../pachd/release';
-import { saveStaticRole, type RetiringToken, type StoredStaticRole } from '../roles/static-role';
+import { loadStaticRole, saveStaticRole, type RetiringToken, type StoredStaticRole } from '../roles/static-role';
 import { removeStaticBindings } from './static-bindings';
 
 /** Revokes the role's tokens whose grace has ended and removes its stale bindings; returns the role as stored. */
 export async function retireDueTokens(
   engine: Engine,
-  request: Request,
+  request: Pick<Request, 'storage' | 'deadline'>,
   name: string,
   role: StoredStaticRole,
   now: Date = new Date(),
@@ -65,15 +69,40 @@ export async function retireDueTokens(
     }
   }
   const changed = kept.length !== (role.retiring ?? []).length || stale.length !== (role.stale_bindings ?? []).length;
-  if (!changed) return role;
-  const { stale_bindings: _stale, ...rest } = role;
-  const next: StoredStaticRole = { ...rest, retiring: kept, ...(stale.length > 0 ? { stale_bindings: stale } : {}) };
-  await saveStaticRole(request.storage, name, next);
+  let next = role;
+  if (changed) {
+    const { stale_bindings: _stale, ...rest } = role;
+    next = { ...rest, retiring: kept, ...(stale.length > 0 ? { stale_bindings: stale } : {}) };
+    await saveStaticRole(request.storage, name, next);
+  }
+  armRetirement(engine, name, next, now);
   return next;
 }
 
-/** When the role's next retirement is due (ISO), if it has a token waiting. */
-export function nextRetirement(role: StoredStaticRole): string | undefined {
-  const times = (role.retiring ?? []).map((token) => token.revoke_at).sort();
-  return times[0];
+/**
+ * Arms the role's grace timer for its next token still in its grace. A token whose grace has
+ * ended already waits for the tick (its revocation failed just now): a timer would only retry it
+ * at once, and again.
+ */
+function armRetirement(engine: Engine, name: string, role: StoredStaticRole, now: Date): void {
+  const upcoming = (role.retiring ?? [])
+    .map((token) => Date.parse(token.revoke_at))
+    .filter((at) => at > now.getTime())
+    .sort((a, b) => a - b)[0];
+  if (upcoming === undefined) {
+    engine.retirements.disarm(name);
+    return;
+  }
+  engine.retirements.arm(name, upcoming, () => retireOnTimer(engine, name));
+}
+
+/** A grace timer's work: the role as stored now, on a node that may still change it. */
+async function retireOnTimer(engine: Engine, name: string): Promise<void> {
+  await engine.staticRoles.run(async () => {
+    if (!(await mayRotateHere(engine))) return;
+    const role = await loadStaticRole(engine.storage, name);
+    // A role being deleted is finished by its delete's journal, as at the tick.
+    if (role === undefined || role.deleting === true) return;
+    await retireDueTokens(engine, { storage: engine.storage, deadline: undefined }, name, role);
+  });
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // readmeStaticAgentTemplate is the Vault Agent template of README's "Static robots".
@@ -128,6 +129,31 @@ template_config {
 		ag.stop()
 		s.cli("delete", "pachyderm/static-roles/loader")
 		p.expectGone("the static token after the role was deleted", third)
+		p.expectOnlyAdmin("after the static role was deleted", fingerprint(p.RootToken))
+	})
+}
+
+// TestAcceptanceStaticGraceTimer: on a real server, a static robot's replaced token keeps working
+// through its rotation_grace and is revoked within seconds of its end by the plugin's own timer,
+// which reaches the mount's storage outside any request; the server's rollback tick (each
+// minute) would be up to a minute late.
+func TestAcceptanceStaticGraceTimer(t *testing.T) {
+	requireAcceptance(t)
+	forEachGeneration(t, func(t *testing.T, g generation) {
+		const subject = "robot:loader"
+		s, p := engineOn(t, g)
+		s.cli("write", "pachyderm/static-roles/loader", "subject="+subject, "rotation_period=1h", "rotation_grace=5s")
+		first := strings.TrimSpace(s.cli("read", "-field=token", "pachyderm/static-creds/loader"))
+		s.cli("write", "-f", "pachyderm/rotate-role/loader")
+		rotated := time.Now()
+		second := strings.TrimSpace(s.cli("read", "-field=token", "pachyderm/static-creds/loader"))
+		p.expectLive("the replaced token inside its grace", first, subject)
+		p.waitRevoked("the replaced token once its grace ended", first, 12*sec)
+		if took := time.Since(rotated); took < 5*sec {
+			t.Fatalf("the replaced token was revoked %v after the rotation, before its 5s grace ended", took)
+		}
+		p.expectLive("the current token", second, subject)
+		s.cli("delete", "pachyderm/static-roles/loader")
 		p.expectOnlyAdmin("after the static role was deleted", fingerprint(p.RootToken))
 	})
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ErrorType } from '../../../plugin/sdk/errors';
+import { ErrorType, READ_ONLY_STORAGE_MESSAGE } from '../../../plugin/sdk/errors';
 import type { Response } from '../../../plugin/sdk/logical';
 import { getJson, putJson } from '../../../plugin/sdk/storage';
 import { ReplicationState } from '../../../plugin/sdk/system-view';
@@ -7,6 +7,7 @@ import { listWal } from '../../../plugin/sdk/wal';
 import type { StoredStaticRole } from '../../../plugin/pachyderm/roles/static-role';
 import { STATIC_ROTATION_WAL, type StaticRotationWal } from '../../../plugin/pachyderm/static-robots/static-rotation';
 import { STATIC_TOKEN_MARGIN_SECONDS } from '../../../plugin/pachyderm/static-robots/static-lifetime';
+import { makeLocalhostCertificate } from '../../pachd/tls-fixture';
 import { EngineHarness } from './engine-harness';
 
 /*
@@ -16,6 +17,16 @@ import { EngineHarness } from './engine-harness';
  */
 
 const hashOf = (token: string) => createHash('sha256').update(token).digest('hex');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `done` until it holds; fails once `withinMs` has passed. */
+async function waitUntil(done: () => Promise<boolean>, withinMs: number): Promise<void> {
+  const until = Date.now() + withinMs;
+  while (!(await done())) {
+    if (Date.now() > until) throw new Error(`not done within ${withinMs} ms`);
+    await sleep(50);
+  }
+}
 const SUBJECT = 'robot:loader';
 
 describe.each([
@@ -203,6 +214,10 @@ describe.each([
     const before = (await creds()).token as string;
     await harness.request('update', 'rotate-role/loader');
     const after = (await creds()).token as string;
+    // At pachd the token outlives its replacement's time by the grace it will keep, and the margin.
+    const ttl = harness.liveToken(after)?.ttlSeconds ?? 0;
+    expect(ttl).toBeGreaterThan(3600 + 600 + STATIC_TOKEN_MARGIN_SECONDS - 30);
+    expect(ttl).toBeLessThanOrEqual(3600 + 600 + STATIC_TOKEN_MARGIN_SECONDS);
     await harness.rollback();
     expect(await harness.whoAmI(before)).toBe(SUBJECT);
     await expectOnlyCurrentAlive([before]);
@@ -227,6 +242,21 @@ describe.each([
     await harness.request('update', 'rotate-role/loader');
     await harness.request('update', 'rotate-role/loader');
     expect(liveHashes()).toHaveLength(2);
+  });
+
+  it('revokes the replaced token when its grace ends, without waiting for a tick', async () => {
+    await writeRole({ rotation_grace: '1s' });
+    const before = (await creds()).token as string;
+    await harness.request('update', 'rotate-role/loader');
+    expect(await harness.whoAmI(before)).toBe(SUBJECT);
+    const graceEnds = Date.parse((await stored()).retiring?.[0]?.revoke_at ?? '');
+    // The role lets the token go once pachd has revoked it.
+    await waitUntil(async () => (await stored()).retiring?.length === 0, 3000);
+    // Not before the grace's end, and well within the minute a tick could be late.
+    expect(Date.now()).toBeGreaterThanOrEqual(graceEnds);
+    expect(Date.now() - graceEnds).toBeLessThan(2000);
+    expect(await harness.whoAmI(before)).toBeUndefined();
+    await expectOnlyCurrentAlive();
   });
 
   it('rotates on its schedule from the rollback tick, and backs off when pachd fails', async () => {
@@ -401,6 +431,55 @@ describe.each([
     await expectOnlyCurrentAlive();
   });
 
+  it('refuses rotate-role, rotate-root and static-role writes on a node that cannot store them, before pachd sees anything', async () => {
+    await writeRole();
+    const before = (await creds()).token as string;
+    const role = await stored();
+    const history = () => harness.pachd.control.tokenHistory().length;
+    const made = history();
+    // As a real node's storage: a performance standby writes nothing; a performance secondary
+    // writes only the mount's local paths (the WAL, the CA copies), not the replicated roles.
+    const put = harness.storage.put.bind(harness.storage);
+    const remove = harness.storage.delete.bind(harness.storage);
+    const writable = (key: string) =>
+      harness.system.replicationStateValue === ReplicationState.performanceSecondary &&
+      (key.startsWith('wal/') || key.startsWith('tls-ca/'));
+    harness.storage.put = async (entry) => {
+      if (!writable(entry.key)) throw new Error(READ_ONLY_STORAGE_MESSAGE);
+      return put(entry);
+    };
+    harness.storage.delete = async (key) => {
+      if (!writable(key)) throw new Error(READ_ONLY_STORAGE_MESSAGE);
+      return remove(key);
+    };
+    for (const state of [ReplicationState.performanceStandby, ReplicationState.performanceSecondary]) {
+      harness.system.replicationStateValue = state;
+      const refused = [
+        await harness.failure('update', 'rotate-role/loader'),
+        await harness.failure('update', 'config/rotate-root'),
+        await harness.failure('create', 'static-roles/other', { subject: 'robot:other', rotation_period: '1h' }),
+        await harness.failure('update', 'static-roles/loader', { rotation_period: '2h' }),
+        await harness.failure('delete', 'static-roles/loader'),
+      ];
+      // Untyped, with logical.ErrReadOnly's text: what makes Vault forward the request.
+      for (const error of refused)
+        expect([error.type, error.message]).toEqual([ErrorType.Unknown, READ_ONLY_STORAGE_MESSAGE]);
+      expect(history()).toBe(made);
+      expect(await listWal(harness.storage)).toEqual([]);
+      expect(await stored()).toEqual(role);
+      expect(bindingsOf('robot:other')).toEqual({});
+      await expectOnlyCurrentAlive();
+      expect(await harness.whoAmI(harness.pachd.rootToken)).toBeDefined();
+    }
+    // A performance secondary's local mount is its own: it rotates there.
+    harness.storage.put = put;
+    harness.storage.delete = remove;
+    harness.system.localMountValue = true;
+    await harness.request('update', 'rotate-role/loader');
+    expect((await creds()).token).not.toBe(before);
+    await expectOnlyCurrentAlive();
+  });
+
   it('keeps a schedule change whose rotation failed, and the tick retries it', async () => {
     await writeRole();
     const before = (await creds()).token as string;
@@ -476,6 +555,29 @@ describe('static robots and other roles', () => {
   });
 });
 
+describe('static robots and other roles written at the same time', () => {
+  it.each([
+    [
+      'a dynamic robot role that could name it',
+      { role_bindings: 'repo:default/images=repoReader', robot_name_template: 'etl-{{random 8}}' },
+    ],
+    ['a fixed role on its subject', { subject: 'robot:etl-loader01' }],
+  ])('one of a static role and %s is refused, whichever lands first', async (_what, role) => {
+    const harness = await EngineHarness.start({ generation: 2 });
+    try {
+      await harness.configure();
+      harness.pachd.control.createRepo({ name: 'images' });
+      const outcomes = await Promise.allSettled([
+        harness.request('create', 'roles/dyn', role),
+        harness.request('create', 'static-roles/loader', { subject: 'robot:etl-loader01', rotation_period: '1h' }),
+      ]);
+      expect(outcomes.map((outcome) => outcome.status).sort()).toEqual(['fulfilled', 'rejected']);
+    } finally {
+      await harness.stop();
+    }
+  });
+});
+
 describe('static robots where pachd picks the value (2.x admin with robotUser only)', () => {
   it('makes, rotates and deletes tokens with GetRobotToken, and says what an interrupted rotation may leave', async () => {
     const harness = await EngineHarness.start({ generation: 2 });
@@ -512,6 +614,103 @@ describe('static robots where pachd picks the value (2.x admin with robotUser on
       expect(await harness.whoAmI(second)).toBeUndefined();
     } finally {
       await harness.stop();
+    }
+  });
+});
+
+describe("static robots' grace timers", () => {
+  let harness: EngineHarness;
+
+  beforeEach(async () => {
+    harness = await EngineHarness.start({ generation: 2 });
+    await harness.configure();
+  });
+
+  afterEach(async () => {
+    await harness.stop();
+  });
+
+  const token = async () => (await harness.request('read', 'static-creds/loader'))?.data?.token as string;
+
+  it('a timer and a tick at the grace end revoke the token once, with no error', async () => {
+    await harness.request('create', 'static-roles/loader', {
+      subject: SUBJECT,
+      rotation_period: '1h',
+      rotation_grace: '1s',
+    });
+    const before = await token();
+    await harness.request('update', 'rotate-role/loader');
+    const revoke_at = (await getJson<StoredStaticRole>(harness.storage, 'static-role/loader'))?.retiring?.[0]
+      ?.revoke_at;
+    await sleep(Math.max(0, Date.parse(revoke_at ?? '') - Date.now()));
+    await Promise.all([harness.rollback(), harness.rollback({ immediate: true }), sleep(300)]);
+    expect(await harness.whoAmI(before)).toBeUndefined();
+    const logs = harness.logLines.join('\n');
+    expect(logs.match(/revoked a static robot's replaced token/g)).toHaveLength(1);
+    expect(logs).not.toMatch(/could not revoke|grace timer failed/);
+  });
+
+  it('fires nothing on a node that may no longer rotate, nor once the mount is cleaned up; the tick is the guarantee', async () => {
+    await harness.request('create', 'static-roles/loader', {
+      subject: SUBJECT,
+      rotation_period: '1h',
+      rotation_grace: '1s',
+    });
+    const first = await token();
+    await harness.request('update', 'rotate-role/loader');
+    harness.system.replicationStateValue = ReplicationState.performanceStandby;
+    await sleep(1500);
+    expect(await harness.whoAmI(first)).toBe(SUBJECT);
+    harness.system.replicationStateValue = 0;
+    await harness.rollback();
+    expect(await harness.whoAmI(first)).toBeUndefined();
+
+    const second = await token();
+    await harness.request('update', 'rotate-role/loader');
+    await harness.backend.cleanup();
+    await sleep(1500);
+    expect(await harness.whoAmI(second)).toBe(SUBJECT);
+    await harness.rollback();
+    expect(await harness.whoAmI(second)).toBeUndefined();
+  });
+});
+
+describe('static-creds on a performance secondary, for a private-CA pachd', () => {
+  it("answers the configuration's CA certificates, whose copy under tls-ca/ stayed on the primary", async () => {
+    const tls = makeLocalhostCertificate();
+    const primary = await EngineHarness.start({
+      generation: 2,
+      listen: '127.0.0.1:0',
+      tls: { certPem: tls.certPem, keyPem: tls.keyPem },
+    });
+    const secondary = EngineHarness.beside(primary);
+    try {
+      const address = `grpcs://localhost:${primary.pachd.address.split(':').pop() ?? ''}`;
+      await primary.configure({ pachd_address: address, pachd_tls_ca: tls.certPem.toString() });
+      await primary.request('create', 'static-roles/loader', { subject: SUBJECT, rotation_period: '1h' });
+      const onPrimary = (await primary.request('read', 'static-creds/loader'))?.data;
+      const ca = onPrimary?.pachd_tls_ca as string;
+      expect(ca.trim()).toBe(tls.certPem.toString().trim());
+      // What replication gives the secondary: everything but the mount's local paths.
+      for (const [key, entry] of primary.storage.entries) {
+        if (!key.startsWith('wal/') && !key.startsWith('tls-ca/')) await secondary.storage.put(entry);
+      }
+      secondary.system.replicationStateValue = ReplicationState.performanceSecondary;
+      const read = await secondary.request('read', 'static-creds/loader');
+      expect(read?.data).toMatchObject({ token: onPrimary?.token, pachd_tls_ca: ca });
+      expect(read?.warnings).toBeUndefined();
+
+      // A configuration with other certificates since: no CA to give, and the answer says why.
+      const config = await getJson<Record<string, unknown>>(secondary.storage, 'config');
+      await putJson(secondary.storage, 'config', { ...config, pachd_tls_ca: 'other' });
+      secondary.backend.invalidate('config');
+      const stale = await secondary.request('read', 'static-creds/loader');
+      expect(stale?.data?.pachd_tls_ca).toBe('');
+      expect(stale?.warnings).toEqual([expect.stringMatching(/not stored on this cluster/)]);
+    } finally {
+      await secondary.stop();
+      await primary.stop();
+      tls.remove();
     }
   });
 });

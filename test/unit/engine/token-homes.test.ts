@@ -3,6 +3,7 @@ import { Redactor } from '../../../plugin/goplugin/redactor';
 import { ConfigStore } from '../../../plugin/pachyderm/mount/config';
 import type { Engine } from '../../../plugin/pachyderm/mount/engine';
 import { MAX_REQUEST_BUDGET_MS, PachdClients } from '../../../plugin/pachyderm/mount/pachd-clients';
+import { DeadlineTimers } from '../../../plugin/pachyderm/mount/deadline-timers';
 import { SerialRunner } from '../../../plugin/pachyderm/mount/serial-runner';
 import { PachdObservations } from '../../../plugin/pachyderm/mount/pachd-observations';
 import { TLS_CA_PREFIX, TlsCaStore, tlsCaReference } from '../../../plugin/pachyderm/mount/tls-ca-store';
@@ -23,6 +24,8 @@ function engineFor(): Engine {
     tlsCas: new TlsCaStore(),
     observations: new PachdObservations(),
     staticRoles: new SerialRunner(),
+    storage: new InMemoryStorage(),
+    retirements: new DeadlineTimers(() => undefined),
   };
 }
 
