@@ -248,6 +248,9 @@ describe.each([
     expect(await harness.whoAmI(before)).toBeUndefined();
     await expectOnlyCurrentAlive();
     expect(harness.logLines.join('\n')).toMatch(/static robot token rotated/);
+    expect(harness.logLines.join('\n')).toMatch(
+      /"reason":"scheduled","@message":"automated rotation of a static robot's token done"/,
+    );
 
     const method = pachdVersion === '1.11.2' ? 'GetAuthToken' : 'RestoreAuthToken';
     harness.pachd.control.injectError({ method, code: 14, message: 'pachd is restarting' });
@@ -269,6 +272,9 @@ describe.each([
     await harness.rollback();
     expect((await stored()).rotation?.failures).toBe(0);
     expect((await creds()).token).not.toBe(after.token);
+    expect(harness.logLines.join('\n')).toMatch(
+      /"reason":"retry","@message":"automated rotation of a static robot's token done"/,
+    );
     await expectOnlyCurrentAlive();
   });
 
