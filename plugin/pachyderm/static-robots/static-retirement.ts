@@ -1,9 +1,10 @@
 /**
  * @file
  * What a static robot leaves behind at pachd after a rotation or an update: tokens replaced by a
- * rotation, revoked once their grace ends, and bindings an update took away. Both are recorded in
- * the role before they are due, so the rollback tick finishes them whatever crashed; a token whose
- * revocation fails stays recorded and is tried again at the next tick.
+ * rotation, revoked once their grace ends, bindings an update took away, and bindings an update
+ * gave that pachd may not hold yet. All are recorded in the role before they are due, so the
+ * rollback tick finishes them whatever crashed; what fails stays recorded and is tried again at
+ * the next tick.
  */
 
 import type { Request } from '../../sdk/logical';
@@ -12,9 +13,12 @@ import { pastPachdExpiry, revokeAtHome } from '../mount/token-revocation';
 import { tokenFingerprint } from '../pachd/token-material';
 import { PachdRelease } from '../pachd/release';
 import { saveStaticRole, type RetiringToken, type StoredStaticRole } from '../roles/static-role';
-import { removeStaticBindings } from './static-bindings';
+import { droppedBindings, grantStaticBindings, removeStaticBindings } from './static-bindings';
 
-/** Revokes the role's tokens whose grace has ended and removes its stale bindings; returns the role as stored. */
+/**
+ * Revokes the role's tokens whose grace has ended, grants bindings an update left ungranted and
+ * removes stale ones; returns the role as stored.
+ */
 export async function retireDueTokens(
   engine: Engine,
   request: Request,
@@ -48,26 +52,40 @@ export async function retireDueTokens(
       });
     }
   }
+  let pending = role.grant_pending === true;
   let stale = role.stale_bindings ?? [];
-  if (stale.length > 0 && config !== undefined) {
+  if ((pending || stale.length > 0) && config !== undefined) {
     try {
       const authApi = await engine.pachd.configuredAuthApi(config, request.deadline);
       const observation = config.observed?.pachd_version;
       const release = observation === undefined ? undefined : PachdRelease.parse(observation);
-      await removeStaticBindings(authApi, config, release, role.subject, stale);
+      if (pending) {
+        await grantStaticBindings(authApi, config, release, role.subject, role.role_bindings);
+        pending = false;
+      }
+      // A resource the role binds again is kept, whatever an older update left on the list.
+      await removeStaticBindings(authApi, config, release, role.subject, droppedBindings(stale, role.role_bindings));
       stale = [];
     } catch (error) {
-      engine.logger.warn('could not remove bindings a static role dropped; the next tick tries again', {
+      engine.logger.warn("could not bring a static robot's bindings in line with its role; the next tick tries again", {
         role: name,
         subject: role.subject,
         error: (error as Error).message,
       });
     }
   }
-  const changed = kept.length !== (role.retiring ?? []).length || stale.length !== (role.stale_bindings ?? []).length;
+  const changed =
+    kept.length !== (role.retiring ?? []).length ||
+    stale.length !== (role.stale_bindings ?? []).length ||
+    pending !== (role.grant_pending === true);
   if (!changed) return role;
-  const { stale_bindings: _stale, ...rest } = role;
-  const next: StoredStaticRole = { ...rest, retiring: kept, ...(stale.length > 0 ? { stale_bindings: stale } : {}) };
+  const { stale_bindings: _stale, grant_pending: _pending, ...rest } = role;
+  const next: StoredStaticRole = {
+    ...rest,
+    retiring: kept,
+    ...(stale.length > 0 ? { stale_bindings: stale } : {}),
+    ...(pending ? { grant_pending: true } : {}),
+  };
   await saveStaticRole(request.storage, name, next);
   return next;
 }

@@ -82,15 +82,20 @@ export async function writeStaticRole(
     (existing.rotation_period_seconds ?? 0) !== (settings.rotation_period_seconds ?? 0) ||
     (existing.rotation_schedule ?? '') !== (settings.rotation_schedule ?? '') ||
     existing.rotation_grace_seconds !== grace;
-  const dropped = droppedBindings(existing.role_bindings, bindings);
+  // What is bound again is no longer to be removed: a tick must not take away a binding the role holds.
+  const stale = droppedBindings(
+    [...(existing.stale_bindings ?? []), ...droppedBindings(existing.role_bindings, bindings)],
+    bindings,
+  );
+  const { stale_bindings: _stale, grant_pending: _pending, ...unchanged } = existing;
   const updated: StoredStaticRole = {
-    ...existing,
+    ...unchanged,
     ...settings,
     role_bindings: bindings,
     rotation_grace_seconds: grace,
-    ...(dropped.length > 0 || existing.stale_bindings !== undefined
-      ? { stale_bindings: [...(existing.stale_bindings ?? []), ...dropped] }
-      : {}),
+    ...(stale.length > 0 ? { stale_bindings: stale } : {}),
+    // Stored before pachd is asked: whatever fails or crashes next, the tick grants them.
+    ...(bindings.length > 0 ? { grant_pending: true } : {}),
   };
   await saveStaticRole(request.storage, name, updated);
   const warnings: string[] = [];
@@ -114,7 +119,9 @@ export async function writeStaticRole(
     await grantStaticBindings(authApi, config, release, subject, bindings).catch((error: unknown) => {
       throw vaultErrorFromPachd(error, `cannot grant the role bindings of ${subject}`);
     });
-    const after = await retireDueTokens(engine, request, name, updated, now);
+    const { grant_pending: _granted, ...granted } = updated;
+    await saveStaticRole(request.storage, name, granted);
+    const after = await retireDueTokens(engine, request, name, granted, now);
     if ((after.stale_bindings ?? []).length > 0) {
       warnings.push('some dropped bindings could not be removed yet; the rollback tick keeps trying');
     }

@@ -371,6 +371,36 @@ describe.each([
     await expectOnlyCurrentAlive();
   });
 
+  it('grants the bindings of an update whose grant failed at the next tick, and never removes a binding the role holds', async () => {
+    harness.pachd.control.createRepo({ name: 'edges' });
+    await writeRole();
+    const edges = generation === 1 ? 'repo:edges=repoWriter' : 'repo:default/edges=repoWriter';
+    const edgesHeld = {
+      [generation === 1 ? 'repo:edges' : 'repo:default/edges']: [generation === 1 ? 'WRITER' : 'repoWriter'],
+    };
+    const grant = generation === 1 ? 'SetScope' : 'ModifyRoleBinding';
+    harness.pachd.control.injectError({ method: grant, code: 14, message: 'pachd is restarting', count: 1 });
+    const error = await harness.failure('update', 'static-roles/loader', { role_bindings: edges });
+    expect(error.message).toMatch(/restarting/);
+    harness.pachd.control.clearErrors();
+    await harness.rollback();
+    // The role says edges: the robot holds edges, and what the update dropped is gone.
+    expect(bindingsOf(SUBJECT)).toEqual(edgesHeld);
+
+    // A binding dropped, its removal left to the tick, and bound again before the tick runs: the
+    // update takes it off the list of what to remove, and the tick removes only what the role
+    // no longer binds.
+    await harness.request('update', 'static-roles/loader', { role_bindings: binding });
+    await patch('loader', (role) => ({ ...role, stale_bindings: [...role.role_bindings] }));
+    await harness.request('update', 'static-roles/loader', { role_bindings: `${binding},${edges}` });
+    expect((await stored()).stale_bindings ?? []).toEqual([]);
+    await patch('loader', (role) => ({ ...role, stale_bindings: [...role.role_bindings] }));
+    await harness.rollback();
+    expect(bindingsOf(SUBJECT)).toEqual({ ...edgesHeld, [bindingKey]: [grantedRole] });
+    expect((await stored()).stale_bindings ?? []).toEqual([]);
+    await expectOnlyCurrentAlive();
+  });
+
   it('does not rotate on a node that may not write the mount, and does on the active node', async () => {
     await writeRole();
     const before = (await creds()).token as string;
