@@ -13,12 +13,13 @@ import { randomUUID } from 'node:crypto';
 import { badRequest, ErrorType, VaultError } from '../../sdk/errors';
 import type { Request } from '../../sdk/logical';
 import { getJson } from '../../sdk/storage';
-import type { PachdObservation, RotationSettings } from '../mount/config';
+import type { EngineConfig, PachdObservation, RotationSettings } from '../mount/config';
 import type { Engine } from '../mount/engine';
 import { observationFor } from '../mount/pachd-observation';
 import { rotationFailed, validateRotationSettings } from '../mount/rotation-schedule';
 import { vaultErrorFromPachd } from '../mount/upstream-errors';
 import { PachdRelease } from '../pachd/release';
+import { checkBindingsAtPachd } from '../roles/binding-checks';
 import { ROLE_PREFIX, robotNameTemplateOf, roleFromStored, type StoredRole } from '../roles/role';
 import { checkRoleBindings, type RoleBinding } from '../roles/role-bindings';
 import { RobotNameTemplate } from '../roles/robot-name-template';
@@ -73,7 +74,13 @@ export async function writeStaticRole(
   const release = PachdRelease.parse(observation.pachd_version);
   checkSubject(subject, observation.generation, release);
   checkStaticTiming(settings, grace, observation.generation, now);
-  if (bindings.length > 0) checkRoleBindings(bindings, observation.generation, release);
+  if (bindings.length > 0) {
+    const atPachd = checkRoleBindings(bindings, observation.generation, release);
+    // Asked before anything is stored: a binding pachd refuses would otherwise be kept by the
+    // role and fail every rotation after it.
+    if (existing === undefined || input.bindings !== undefined)
+      await checkGrantable(engine, request, config, observation, atPachd);
+  }
   if (existing === undefined) await checkSubjectIsFree(request, name, subject, observation);
 
   if (existing === undefined) return create(engine, request, name, { subject, settings, grace, bindings }, now);
@@ -176,6 +183,22 @@ async function undoCreate(engine: Engine, request: Request, name: string, role: 
     );
   }
   await deleteStaticRole(request.storage, name);
+}
+
+async function checkGrantable(
+  engine: Engine,
+  request: Request,
+  config: EngineConfig,
+  observation: PachdObservation,
+  bindings: readonly RoleBinding[],
+): Promise<void> {
+  const unreachable = (error: unknown) => vaultErrorFromPachd(error, 'cannot check the role bindings at pachd');
+  const authApi = await engine.pachd.configuredAuthApi(config, request.deadline).catch((error: unknown) => {
+    throw unreachable(error);
+  });
+  // A subject that holds nothing: the check must not touch what the robot holds.
+  const probe = `robot:vault-binding-check-${randomUUID().slice(0, 8)}`;
+  await checkBindingsAtPachd(authApi, config, observation, bindings, probe, unreachable);
 }
 
 function subjectOf(existing: StoredStaticRole | undefined, given: string | undefined): string {

@@ -378,13 +378,33 @@ describe.each([
     const edgesHeld = {
       [generation === 1 ? 'repo:edges' : 'repo:default/edges']: [generation === 1 ? 'WRITER' : 'repoWriter'],
     };
+    // 1.x: the check that pachd takes the bindings (SetScope on a subject nobody is) fails first,
+    // and nothing is stored; 2.x checks with GetPermissions, and the grant itself fails.
     const grant = generation === 1 ? 'SetScope' : 'ModifyRoleBinding';
     harness.pachd.control.injectError({ method: grant, code: 14, message: 'pachd is restarting', count: 1 });
     const error = await harness.failure('update', 'static-roles/loader', { role_bindings: edges });
     expect(error.message).toMatch(/restarting/);
     harness.pachd.control.clearErrors();
+    if (generation === 1) {
+      expect((await stored()).grant_pending).toBeUndefined();
+      expect(bindingsOf(SUBJECT)).toEqual({ [bindingKey]: [grantedRole] });
+      await harness.request('update', 'static-roles/loader', { role_bindings: edges });
+    } else {
+      expect((await stored()).grant_pending).toBe(true);
+    }
     await harness.rollback();
     // The role says edges: the robot holds edges, and what the update dropped is gone.
+    expect(bindingsOf(SUBJECT)).toEqual(edgesHeld);
+    expect((await stored()).grant_pending).toBeUndefined();
+
+    // A repo pachd does not have is refused before anything is stored.
+    const missing = await harness.failure('update', 'static-roles/loader', {
+      role_bindings: generation === 1 ? 'repo:nosuch=repoReader' : 'repo:default/nosuch=repoReader',
+      rotation_period: '2h',
+    });
+    expect(missing.type).toBe(ErrorType.InvalidRequest);
+    expect(missing.message).toMatch(/nosuch does not exist/);
+    expect((await stored()).rotation_period_seconds).toBe(3600);
     expect(bindingsOf(SUBJECT)).toEqual(edgesHeld);
 
     // A binding dropped, its removal left to the tick, and bound again before the tick runs: the
