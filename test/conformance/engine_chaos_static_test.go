@@ -66,6 +66,8 @@ type chaosStatic struct {
 	// Token reads that pachd accepted, that it rejected after the role had moved on, and that a
 	// fault kept from being judged; replaced tokens checked inside their grace.
 	verified, superseded, unjudged, graceChecked atomic.Int64
+	// Rotations of static robots' tokens during the storms (the host log's).
+	stormRotations int
 }
 
 func chaosStaticBindings(generation int) (images, other chaosBindings) {
@@ -254,10 +256,34 @@ func (c *chaos) deleteOrRecreateStatic() {
 	}
 }
 
-// countStaticRotations counts the round's rotations of static robots in the host log: all of them
-// by role, and those the tick began by reason. Each round must have some.
-func (c *chaos) countStaticRotations(round, from int) {
-	text := c.e.cat.Log.String()[from:]
+// countStaticRotations counts the round's rotations of static robots in the host log: during the
+// storm by role, those the tick began by reason, and those of the quiescent ticks. The run's
+// storms must have some (checked at its end: under heavy faults one round's may have none).
+func (c *chaos) countStaticRotations(round, from, stormEnd int) {
+	log := c.e.cat.Log.String()
+	byRole, automated := staticRotations(log[from:stormEnd])
+	quietRoles, quietAutomated := staticRotations(log[stormEnd:])
+	total := 0
+	for _, n := range byRole {
+		total += n
+	}
+	c.static.stormRotations += total
+	c.t.Logf("round %d static rotations: during the storm %d, by role %v, begun by the tick %v; at the quiescent ticks %v %v; storms so far %d; "+
+		"token reads accepted %d, rejected after the role moved on %d, unjudged (faults) %d; replaced tokens checked in their grace %d",
+		round, total, byRole, automated, quietRoles, quietAutomated, c.static.stormRotations,
+		c.static.verified.Load(), c.static.superseded.Load(), c.static.unjudged.Load(), c.static.graceChecked.Load())
+}
+
+// checkStormStaticRotations: the run's storms rotated static robots' tokens.
+func (c *chaos) checkStormStaticRotations() {
+	if c.static.stormRotations == 0 {
+		c.t.Errorf("no static robot's token was rotated during the storms")
+	}
+}
+
+// staticRotations counts the log's rotations of static robots by role, and those the tick began
+// (or failed) by role and reason.
+func staticRotations(text string) (map[string]int, map[string]int) {
 	byRole, automated := map[string]int{}, map[string]int{}
 	for _, line := range strings.Split(text, "\n") {
 		role := ""
@@ -277,15 +303,7 @@ func (c *chaos) countStaticRotations(round, from int) {
 			automated[role+" failed"]++
 		}
 	}
-	total := 0
-	for _, n := range byRole {
-		total += n
-	}
-	c.t.Logf("round %d static rotations: %d in all, by role %v; begun by the tick %v; token reads accepted %d, rejected after the role moved on %d, unjudged (faults) %d; replaced tokens checked in their grace %d",
-		round, total, byRole, automated, c.static.verified.Load(), c.static.superseded.Load(), c.static.unjudged.Load(), c.static.graceChecked.Load())
-	if total == 0 {
-		c.t.Errorf("round %d: no static robot's token was rotated", round)
-	}
+	return byRole, automated
 }
 
 // storedStatic is the part of a stored static role (static-role/<name>) the invariants read.

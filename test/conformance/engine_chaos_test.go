@@ -58,7 +58,8 @@ import (
 // rotated on schedule by the ticks; after each round every static robot has
 // exactly its current token alive (plus the one it replaced, inside its
 // grace) and its role's bindings, a deleted role's robot nothing, and every
-// static token is in the coverage above (a static role stores it).
+// static token is in the coverage above (a static role stores it). The
+// run's storms must have rotated static robots' tokens.
 //
 // After the last round every lease is revoked and the rollback run: no
 // dynamic robot may then hold a binding or a live token; then every static
@@ -85,6 +86,7 @@ func TestEngineChaos(t *testing.T) {
 				}
 			}
 			c.checkStormRotations()
+			c.checkStormStaticRotations()
 			c.drain()
 		})
 	}
@@ -102,7 +104,7 @@ func envInt64(name string, fallback int64) int64 {
 
 const (
 	chaosAdminSubject = "robot:vault-admin"
-	chaosOpsPerClient = 48
+	chaosOpsPerClient = 40
 	// chaosShortAdminLife (seconds) is under the ten minutes before its expiry at which the
 	// engine rotates an expiring admin token: such a token is due at the next rollback tick.
 	chaosShortAdminLife = 9 * 60
@@ -277,7 +279,7 @@ func (c *chaos) round(n int, seed int64) {
 	c.quiesce()
 	c.report(n)
 	c.countAutomatedRotations(n, logFrom, stormLog)
-	c.countStaticRotations(n, logFrom)
+	c.countStaticRotations(n, logFrom, stormLog)
 	c.checkStatic(n, c.tickedAt)
 	c.rotationsGoOn(n)
 	c.checkInvariants(n)
