@@ -3,10 +3,12 @@
  * Writing a static role. Everything that needs no change at pachd is checked first (a 400 for bad
  * input, even with pachd down): the subject is a robot this engine may hold on its own, the
  * schedule and grace fit each other and the pachd generation, the bindings are ones a robot of
- * this engine may hold. A new role is stored, its bindings granted and its first token made; if
- * any of that fails the role is taken apart again. An update stores the new definition, grants the
- * bindings it adds and removes those it drops, and rotates at once when the schedule changed, so
- * the token's pachd lifetime always matches the schedule that replaces it.
+ * this engine may hold; then that pachd takes the bindings (each resource exists, the admin token
+ * may change its bindings), before anything is stored. A new role is stored, its bindings granted
+ * and its first token made; if any of that fails the role is taken apart again. An update stores
+ * the new definition (its bindings marked to grant), grants them and removes those it drops, and
+ * rotates at once when the schedule changed, so the token's pachd lifetime always matches the
+ * schedule that replaces it; what pachd fails to do of it is finished by the tick.
  */
 
 import { randomUUID } from 'node:crypto';
