@@ -53,8 +53,17 @@ import (
 // after each round's storm a rotate-root with ttl 10m must be followed by an
 // automated rotation at the next tick (the schedule is not left stuck).
 //
+// Static robots take part (engine_chaos_static_test.go): four static roles
+// are rotated, read, rewritten, deleted and written again by the clients and
+// rotated on schedule by the ticks; after each round every static robot has
+// exactly its current token alive (plus the one it replaced, inside its
+// grace) and its role's bindings, a deleted role's robot nothing, and every
+// static token is in the coverage above (a static role stores it). The
+// run's storms must have rotated static robots' tokens.
+//
 // After the last round every lease is revoked and the rollback run: no
-// dynamic robot may then hold a binding or a live token.
+// dynamic robot may then hold a binding or a live token; then every static
+// role is deleted, and none of their robots may hold anything either.
 //
 // Each client's sequence of operations, the fault schedule and the kill
 // schedule follow from the seed (printed; CHAOS_SEED reruns it); how they
@@ -77,6 +86,7 @@ func TestEngineChaos(t *testing.T) {
 				}
 			}
 			c.checkStormRotations()
+			c.checkStormStaticRotations()
 			c.drain()
 		})
 	}
@@ -130,6 +140,10 @@ type chaos struct {
 	// Automated rotations of the admin token during the storms, by "done <reason>" or "failed".
 	stormAutomated map[string]int
 
+	// The storm's static roles (engine_chaos_static_test.go), and when the last quiescent ticks began.
+	static   *chaosStatic
+	tickedAt time.Time
+
 	counts   sync.Map // "op status" -> *int64
 	kills    atomic.Int64
 	launches atomic.Int64
@@ -175,6 +189,7 @@ func newChaos(t *testing.T, g pachdGeneration, seed int64, clients int) *chaos {
 	if r := e.write("roles/dyn", map[string]interface{}{"role_bindings": strings.Join(c.robotBindings.written, ",")}); !expectOK(t, "role dyn", r) {
 		t.FailNow()
 	}
+	c.setupStatic()
 	return c
 }
 
@@ -246,6 +261,7 @@ func (c *chaos) round(n int, seed int64) {
 	go func() { defer background.Done(); c.tick(rand.New(rand.NewSource(seed+3)), stop) }()
 
 	var clients sync.WaitGroup
+	stormStart := time.Now()
 	for i := 0; i < c.clients; i++ {
 		clients.Add(1)
 		go func(rng *rand.Rand) {
@@ -258,10 +274,13 @@ func (c *chaos) round(n int, seed int64) {
 	clients.Wait()
 	close(stop)
 	background.Wait()
+	c.t.Logf("round %d: the storm lasted %v", n, time.Since(stormStart).Round(time.Millisecond))
 	stormLog := c.e.cat.Log.Len()
 	c.quiesce()
 	c.report(n)
 	c.countAutomatedRotations(n, logFrom, stormLog)
+	c.countStaticRotations(n, logFrom, stormLog)
+	c.checkStatic(n, c.tickedAt)
 	c.rotationsGoOn(n)
 	c.checkInvariants(n)
 }
@@ -363,9 +382,16 @@ func (c *chaos) checkStormRotations() {
 	}
 }
 
-var chaosReason = regexp.MustCompile(`"reason":"([a-z]+)"`)
+var (
+	chaosReason    = regexp.MustCompile(`"reason":"([a-z]+)"`)
+	chaosRoleField = regexp.MustCompile(`"role":"([a-z0-9-]+)"`)
+)
 
 func (c *chaos) operate(rng *rand.Rand) {
+	if rng.Intn(5) == 0 {
+		c.operateStatic(rng)
+		return
+	}
 	subjects := []string{"robot:ci", "robot:batch", c.e.gen.userSubject}
 	switch roll := rng.Intn(100); {
 	case roll < 25:
@@ -607,6 +633,7 @@ func (c *chaos) quiesce() {
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(time.Second)
+	c.tickedAt = time.Now()
 	for i := 0; i < 2; i++ {
 		r := c.do(logical.RollbackOperation, "", map[string]interface{}{"immediate": true}, nil)
 		if r.Err != nil {
@@ -650,6 +677,7 @@ func (c *chaos) checkInvariants(round int) {
 		covered[hashToken(l.token)] = "a lease the host holds"
 	}
 	c.leaseMu.Unlock()
+	c.staticCovered(m, covered)
 	journaledRobots := map[string]bool{}
 	walKeys, err := m.Storage.List(c.ctx, "wal/")
 	if err != nil {
@@ -972,4 +1000,5 @@ func (c *chaos) drain() {
 	for subject := range tokens {
 		t.Errorf("drain: %s still has a live token after every lease was revoked and the rollback ran", subject)
 	}
+	c.drainStatic()
 }

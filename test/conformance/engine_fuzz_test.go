@@ -29,26 +29,30 @@ import (
 // the run with the engine's own OpenAPI document, so a field or path added
 // to the engine is fuzzed too (engine_fuzz_openapi_test.go); config's
 // rotation fields get durations, integers and cron expressions built to
-// break a parser (engine_fuzz_values_test.go). Before
-// fuzzing the engine gets a working config and two roles; pachd goes down
+// break a parser (engine_fuzz_values_test.go); static-roles/, static-creds/
+// and rotate-role/ have hand-kept kinds, valid requests and mutation bases
+// of their own (engine_fuzz_static_test.go). Before
+// fuzzing the engine gets a working config, three roles and a static role; pachd goes down
 // for one contiguous slice of the run. What must hold whatever is sent:
 //
 //   - no answer is a 5xx, except 502/503 while pachd is down;
 //   - every request is answered within fuzzRequestTimeout;
 //   - the plugin process never dies or restarts;
-//   - a refused request (status >= 400) leaves the stored config and roles
-//     byte for byte as they were;
+//   - a refused request (status >= 400) leaves the stored config, roles and
+//     static roles byte for byte as they were (a static role that pachd's
+//     outage failed keeps what was written, for the tick to finish);
 //   - requests that cannot be right are refused: unknown paths, unsupported
 //     operations, wrong-typed fields, negative durations, non-integers for
 //     integer fields, rotation_schedule values that are no 5-field cron
 //     expression (field count, range, step 0, backwards ranges), blank
 //     required values, both subject and subject_template, templates with an
-//     empty placeholder segment;
+//     empty placeholder segment, both rotation_period and rotation_schedule,
+//     a static role's subject that is not robot:<name>;
 //   - an accepted write stores numbers for the durations it was given, and
 //     no subject with control characters (which the engine says it refuses)
 //     or invisible/bidi-control characters (U+200B, U+202E, ...);
 //   - an issuance that succeeds carries a lease and a token, for such a
-//     clean subject;
+//     clean subject; a static-creds read a token and no lease;
 //   - the valid requests succeed (outside the outage);
 //   - no response, error or log line holds the admin token (checkNoLeaks,
 //     with every known-good admin token the run wrote).
@@ -165,7 +169,7 @@ var configFields = map[string]fieldKind{
 }
 
 // JavaScript's `.` (no s flag) does not match line terminators; \w is ASCII.
-var fuzzRoutes = []*fuzzRoute{
+var fuzzRoutes = append([]*fuzzRoute{
 	{tmpl: "config/rotate-root", re: regexp.MustCompile(`^config/rotate-root$`),
 		fields: map[string]fieldKind{"ttl": kDuration}, ops: opSet(logical.CreateOperation, logical.UpdateOperation)},
 	{tmpl: "config", re: regexp.MustCompile(`^config$`), fields: configFields,
@@ -187,7 +191,7 @@ var fuzzRoutes = []*fuzzRoute{
 		ops: opSet(logical.CreateOperation, logical.UpdateOperation)},
 	{tmpl: "version/client-only", re: regexp.MustCompile(`^version/client-only$`), fields: map[string]fieldKind{}, ops: opSet(logical.ReadOperation)},
 	{tmpl: "version", re: regexp.MustCompile(`^version$`), fields: map[string]fieldKind{}, ops: opSet(logical.ReadOperation)},
-}
+}, fuzzStaticRoutes...)
 
 // classify returns the route serving path and its capture, or nil.
 func (f *fuzzRun) classify(path string) (*fuzzRoute, string) {
@@ -330,7 +334,7 @@ func (f *fuzzRun) run() {
 		}
 	}
 	t.Logf("the engine's OpenAPI document adds to the hand-kept routes: %v", added)
-	for _, q := range []*fuzzReq{f.validRoleRobot(), f.validRoleTemplate(), f.validRoleDynamic()} {
+	for _, q := range []*fuzzReq{f.validRoleRobot(), f.validRoleTemplate(), f.validRoleDynamic(), f.validStaticRole()} {
 		q.kind = "setup"
 		if r := f.send(q); r.Status >= 300 {
 			t.Fatalf("setup %s %s: HTTP %d %s", q.op, q.path, r.Status, errorText(r))
@@ -504,8 +508,11 @@ func (f *fuzzRun) checkStorage(q *fuzzReq, r *harness.Result) {
 	if f.e.m.Guard.Writes.Load() == f.snapWrites {
 		return
 	}
-	after := f.storageState()
-	if diff := diffStorage(f.snap, after); diff != "" {
+	before, after := f.snap, f.storageState()
+	if r.Status >= 500 && f.outage {
+		before, after = withoutStaticRoles(before), withoutStaticRoles(after)
+	}
+	if diff := diffStorage(before, after); diff != "" {
 		f.fail("a refused request changed the stored config or roles", diff, q, r)
 	}
 }
@@ -582,6 +589,7 @@ func (f *fuzzRun) check(q *fuzzReq, r *harness.Result) {
 			}
 		}
 	}
+	f.checkStaticAnswer(q, r)
 	if q.tmpl == "config" && writing {
 		config := f.storedJSON("config", "an accepted config write", q, r)
 		if config != nil {
@@ -759,6 +767,7 @@ func (f *fuzzRun) storageState() map[string][]byte {
 		}
 	}
 	walk("roles/")
+	walk("static-role/")
 	return out
 }
 
@@ -1278,6 +1287,7 @@ func mustFailReasons(q *fuzzReq) []string {
 			out = append(out, "both subject and subject_template")
 		}
 	}
+	out = append(out, staticMustFail(q)...)
 	sort.Strings(out)
 	return out
 }
@@ -1366,11 +1376,7 @@ func (f *fuzzRun) generate() []*fuzzReq {
 func (f *fuzzRun) mutationRequest() *fuzzReq {
 	addr := f.e.pachd.PachdAddress
 	subject := pick(f.rng, f.validSubjects)
-	bases := []struct {
-		op   logical.Operation
-		path string
-		body map[string]interface{}
-	}{
+	bases := []fuzzBase{
 		{logical.UpdateOperation, "config", map[string]interface{}{"ttl": "1h", "max_ttl": "2h"}},
 		{logical.UpdateOperation, "config", map[string]interface{}{"request_timeout": "10s", "generation": "auto"}},
 		{logical.UpdateOperation, "config", map[string]interface{}{"pachd_address": addr, "verify_connection": true, "pachd_tls_ca": ""}},
@@ -1385,6 +1391,7 @@ func (f *fuzzRun) mutationRequest() *fuzzReq {
 		{logical.ReadOperation, "creds/fz-robot", map[string]interface{}{"ttl": "2m"}},
 		{logical.UpdateOperation, "revoke", map[string]interface{}{"user_token": randHex(f.rng, 32)}},
 	}
+	bases = append(bases, f.staticMutationBases()...)
 	b := bases[f.rng.Intn(len(bases))]
 	q := &fuzzReq{kind: "fuzz", op: b.op, path: b.path, body: b.body}
 	route, _ := f.classify(q.path)
@@ -1422,10 +1429,10 @@ func (f *fuzzRun) mutationRequest() *fuzzReq {
 	return f.finish(q)
 }
 
-var fuzzTargets = []weighted[string]{
+var fuzzTargets = append([]weighted[string]{
 	{12, "config"}, {4, "config/rotate-root"}, {4, "roles/"}, {18, "roles/<name>"}, {9, "creds/<name>"},
 	{12, "login"}, {9, "login/<subject>"}, {9, "revoke"}, {4, "version"}, {3, "version/client-only"}, {10, "(unknown path)"},
-}
+}, fuzzStaticTargets...)
 
 var fuzzOps = []weighted[logical.Operation]{
 	{40, logical.UpdateOperation}, {12, logical.CreateOperation}, {13, logical.ReadOperation}, {8, logical.DeleteOperation},
@@ -1451,6 +1458,10 @@ func (f *fuzzRun) fuzzRequest() *fuzzReq {
 	case "(unknown path)":
 		path = f.unknownPath()
 	default:
+		if p, ok := f.staticPath(target); ok {
+			path = p
+			break
+		}
 		path = target
 		if r := f.routeByTmpl(target); r != nil && r.capture != "" {
 			path = strings.Replace(target, "<"+r.capture+">", f.nameSegment(), 1) // a path the OpenAPI document added
@@ -1897,7 +1908,7 @@ func (f *fuzzRun) unknownPath() string {
 // fuzzer gets deep into the engine.
 func (f *fuzzRun) validRequests() []*fuzzReq {
 	var upd logical.Operation = logical.UpdateOperation
-	switch f.rng.Intn(11) {
+	switch f.rng.Intn(13) {
 	case 0, 1:
 		return []*fuzzReq{f.finish(&fuzzReq{kind: "valid", op: upd, path: "login",
 			body: map[string]interface{}{"username": pick(f.rng, f.validSubjects), "ttl": pick(f.rng, []string{"10m", "1h", "90s"})}})}
@@ -1930,6 +1941,8 @@ func (f *fuzzRun) validRequests() []*fuzzReq {
 			return []*fuzzReq{f.validRoleDynamic(), f.finish(&fuzzReq{kind: "valid", op: logical.ReadOperation, path: "creds/fz-dyn"})}
 		}
 		return []*fuzzReq{f.validRoleTemplate(), f.finish(&fuzzReq{kind: "valid", op: logical.ReadOperation, path: "roles/fz-user"})}
+	case 11, 12:
+		return f.validStaticRequests()
 	default:
 		return []*fuzzReq{f.finish(&fuzzReq{kind: "valid", op: logical.ReadOperation, path: "version/client-only"}),
 			f.finish(&fuzzReq{kind: "valid", op: logical.HelpOperation, path: "roles/fz-robot"})}

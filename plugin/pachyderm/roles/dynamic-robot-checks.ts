@@ -1,23 +1,16 @@
 import { badRequest } from '../../sdk/errors';
 import type { Request } from '../../sdk/logical';
 import type { Engine } from '../mount/engine';
-import { PachdError } from '../pachd/errors';
 import { PachdRelease } from '../pachd/release';
 import { observationFor } from '../mount/pachd-observation';
 import type { RobotNameTemplate } from './robot-name-template';
-import { checkRoleBindings, formatResource, type RoleBinding } from './role-bindings';
+import { checkBindingsAtPachd } from './binding-checks';
+import { checkRoleBindings, type RoleBinding } from './role-bindings';
 import { checkSubject } from './subjects';
 import { vaultErrorFromPachd } from '../mount/upstream-errors';
 
 /** Vault display names are the auth method's prefix and the login's name: rarely longer. */
 const SAMPLE_DISPLAY_NAME_LENGTH = 64;
-
-/** What each binding's resource type needs of whoever changes its bindings, in pachd's roles. */
-const GRANTORS: Readonly<Record<RoleBinding['resource']['type'], string>> = {
-  cluster: 'clusterAdmin (CLUSTER_MODIFY_BINDINGS)',
-  project: 'projectOwner on it or clusterAdmin (PROJECT_MODIFY_BINDINGS)',
-  repo: "repoOwner on it or clusterAdmin (REPO_MODIFY_BINDINGS; 1.x: an admin or the repo's OWNER)",
-};
 
 /**
  * A dynamic robot role is checked against the configured pachd when written, so that a read
@@ -57,30 +50,5 @@ export async function checkDynamicRobotRole(
     );
   }
 
-  for (const binding of atPachd) {
-    const shown = formatResource(binding.resource);
-    const refusedBinding = () =>
-      badRequest(
-        `the engine's admin token (${observation.admin_subject}) may not change role bindings on ${shown}: ` +
-          `it needs ${GRANTORS[binding.resource.type]}`,
-      );
-    try {
-      if (authApi.generation === 1) {
-        // 1.x answers binding reads for a missing repo as for an empty one; removing a binding
-        // nobody holds (this role's next robot, which does not exist yet) is refused for a
-        // missing repo, and for a caller who may not change the repo's scopes, and changes nothing.
-        await authApi.setRoles(config.admin_token, binding.resource, `robot:${sample}`, []);
-        continue;
-      }
-      // 2.x's GetPermissions answers both questions: it fails for a missing repo or project
-      // ("no role binding exists"), even for an admin, and otherwise lists *_MODIFY_BINDINGS.
-      if (!(await authApi.canModifyBindings(config.admin_token, binding.resource))) throw refusedBinding();
-    } catch (error) {
-      if (error instanceof PachdError && error.failure === 'resource-not-found') {
-        throw badRequest(`${shown} does not exist at pachd ${config.pachd_address} (${error.detail})`);
-      }
-      if (error instanceof PachdError && error.failure === 'permission-denied') throw refusedBinding();
-      throw reach(error);
-    }
-  }
+  await checkBindingsAtPachd(authApi, config, observation, atPachd, `robot:${sample}`, reach);
 }

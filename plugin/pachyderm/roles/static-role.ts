@@ -38,6 +38,11 @@ export interface StoredStaticRole extends RotationSettings {
   role_bindings: RoleBinding[];
   /** Bindings an update took away that pachd may still hold: removed by the next tick or rotation. */
   stale_bindings?: RoleBinding[];
+  /**
+   * An update changed role_bindings and pachd may not hold them yet (the grant failed, or the
+   * process died before it): granted by the next tick or rotation.
+   */
+  grant_pending?: boolean;
   /** How long a replaced token keeps working; 0: revoked at once. */
   rotation_grace_seconds: number;
   rotation?: RotationState;

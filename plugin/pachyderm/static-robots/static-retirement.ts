@@ -1,12 +1,12 @@
 /**
  * @file
  * What a static robot leaves behind at pachd after a rotation or an update: tokens replaced by a
- * rotation, revoked once their grace ends, and bindings an update took away. Both are recorded in
- * the role before they are due, so the rollback tick finishes them whatever crashed; a token whose
- * revocation fails stays recorded and is tried again at the next tick. A timer in this process
- * revokes a token when its grace ends, not up to a minute later at the next tick; the timer and
- * the tick both run as the static-role lock's tasks on the role as stored, so the second finds
- * the token gone from the role and does nothing.
+ * rotation, revoked once their grace ends, bindings an update took away, and bindings an update
+ * gave that pachd may not hold yet. All are recorded in the role before they are due, so the
+ * rollback tick finishes them whatever crashed; what fails stays recorded and is tried again at
+ * the next tick. A timer in this process revokes a token when its grace ends, not up to a minute
+ * later at the next tick; the timer and the tick both run as the static-role lock's tasks on the
+ * role as stored, so the second finds the token gone from the role and does nothing.
  */
 
 import type { Request } from '../../sdk/logical';
@@ -16,9 +16,12 @@ import { pastPachdExpiry, revokeAtHome } from '../mount/token-revocation';
 import { tokenFingerprint } from '../pachd/token-material';
 import { PachdRelease } from '../pachd/release';
 import { loadStaticRole, saveStaticRole, type RetiringToken, type StoredStaticRole } from '../roles/static-role';
-import { removeStaticBindings } from './static-bindings';
+import { droppedBindings, grantStaticBindings, removeStaticBindings } from './static-bindings';
 
-/** Revokes the role's tokens whose grace has ended and removes its stale bindings; returns the role as stored. */
+/**
+ * Revokes the role's tokens whose grace has ended, grants bindings an update left ungranted and
+ * removes stale ones; returns the role as stored.
+ */
 export async function retireDueTokens(
   engine: Engine,
   request: Pick<Request, 'storage' | 'deadline'>,
@@ -52,27 +55,41 @@ export async function retireDueTokens(
       });
     }
   }
+  let pending = role.grant_pending === true;
   let stale = role.stale_bindings ?? [];
-  if (stale.length > 0 && config !== undefined) {
+  if ((pending || stale.length > 0) && config !== undefined) {
     try {
       const authApi = await engine.pachd.configuredAuthApi(config, request.deadline);
       const observation = config.observed?.pachd_version;
       const release = observation === undefined ? undefined : PachdRelease.parse(observation);
-      await removeStaticBindings(authApi, config, release, role.subject, stale);
+      if (pending) {
+        await grantStaticBindings(authApi, config, release, role.subject, role.role_bindings);
+        pending = false;
+      }
+      // A resource the role binds again is kept, whatever an older update left on the list.
+      await removeStaticBindings(authApi, config, release, role.subject, droppedBindings(stale, role.role_bindings));
       stale = [];
     } catch (error) {
-      engine.logger.warn('could not remove bindings a static role dropped; the next tick tries again', {
+      engine.logger.warn("could not bring a static robot's bindings in line with its role; the next tick tries again", {
         role: name,
         subject: role.subject,
         error: (error as Error).message,
       });
     }
   }
-  const changed = kept.length !== (role.retiring ?? []).length || stale.length !== (role.stale_bindings ?? []).length;
+  const changed =
+    kept.length !== (role.retiring ?? []).length ||
+    stale.length !== (role.stale_bindings ?? []).length ||
+    pending !== (role.grant_pending === true);
   let next = role;
   if (changed) {
-    const { stale_bindings: _stale, ...rest } = role;
-    next = { ...rest, retiring: kept, ...(stale.length > 0 ? { stale_bindings: stale } : {}) };
+    const { stale_bindings: _stale, grant_pending: _pending, ...rest } = role;
+    next = {
+      ...rest,
+      retiring: kept,
+      ...(stale.length > 0 ? { stale_bindings: stale } : {}),
+      ...(pending ? { grant_pending: true } : {}),
+    };
     await saveStaticRole(request.storage, name, next);
   }
   armRetirement(engine, name, next, now);

@@ -3,22 +3,25 @@
  * Writing a static role. Everything that needs no change at pachd is checked first (a 400 for bad
  * input, even with pachd down): the subject is a robot this engine may hold on its own, the
  * schedule and grace fit each other and the pachd generation, the bindings are ones a robot of
- * this engine may hold. A new role is stored, its bindings granted and its first token made; if
- * any of that fails the role is taken apart again. An update stores the new definition, grants the
- * bindings it adds and removes those it drops, and rotates at once when the schedule changed, so
- * the token's pachd lifetime always matches the schedule that replaces it.
+ * this engine may hold; then that pachd takes the bindings (each resource exists, the admin token
+ * may change its bindings), before anything is stored. A new role is stored, its bindings granted
+ * and its first token made; if any of that fails the role is taken apart again. An update stores
+ * the new definition (its bindings marked to grant), grants them and removes those it drops, and
+ * rotates at once when the schedule changed, so the token's pachd lifetime always matches the
+ * schedule that replaces it; what pachd fails to do of it is finished by the tick.
  */
 
 import { randomUUID } from 'node:crypto';
 import { badRequest, ErrorType, VaultError } from '../../sdk/errors';
 import type { Request } from '../../sdk/logical';
 import { getJson } from '../../sdk/storage';
-import type { PachdObservation, RotationSettings } from '../mount/config';
+import type { EngineConfig, PachdObservation, RotationSettings } from '../mount/config';
 import type { Engine } from '../mount/engine';
 import { observationFor } from '../mount/pachd-observation';
 import { rotationFailed, validateRotationSettings } from '../mount/rotation-schedule';
 import { vaultErrorFromPachd } from '../mount/upstream-errors';
 import { PachdRelease } from '../pachd/release';
+import { checkBindingsAtPachd } from '../roles/binding-checks';
 import { ROLE_PREFIX, robotNameTemplateOf, roleFromStored, type StoredRole } from '../roles/role';
 import { checkRoleBindings, type RoleBinding } from '../roles/role-bindings';
 import { RobotNameTemplate } from '../roles/robot-name-template';
@@ -73,7 +76,13 @@ export async function writeStaticRole(
   const release = PachdRelease.parse(observation.pachd_version);
   checkSubject(subject, observation.generation, release);
   checkStaticTiming(settings, grace, observation.generation, now);
-  if (bindings.length > 0) checkRoleBindings(bindings, observation.generation, release);
+  if (bindings.length > 0) {
+    const atPachd = checkRoleBindings(bindings, observation.generation, release);
+    // Asked before anything is stored: a binding pachd refuses would otherwise be kept by the
+    // role and fail every rotation after it.
+    if (existing === undefined || input.bindings !== undefined)
+      await checkGrantable(engine, request, config, observation, atPachd);
+  }
   if (existing === undefined) await checkSubjectIsFree(request, name, subject, observation);
 
   if (existing === undefined) return create(engine, request, name, { subject, settings, grace, bindings }, now);
@@ -82,15 +91,20 @@ export async function writeStaticRole(
     (existing.rotation_period_seconds ?? 0) !== (settings.rotation_period_seconds ?? 0) ||
     (existing.rotation_schedule ?? '') !== (settings.rotation_schedule ?? '') ||
     existing.rotation_grace_seconds !== grace;
-  const dropped = droppedBindings(existing.role_bindings, bindings);
+  // What is bound again is no longer to be removed: a tick must not take away a binding the role holds.
+  const stale = droppedBindings(
+    [...(existing.stale_bindings ?? []), ...droppedBindings(existing.role_bindings, bindings)],
+    bindings,
+  );
+  const { stale_bindings: _stale, grant_pending: _pending, ...unchanged } = existing;
   const updated: StoredStaticRole = {
-    ...existing,
+    ...unchanged,
     ...settings,
     role_bindings: bindings,
     rotation_grace_seconds: grace,
-    ...(dropped.length > 0 || existing.stale_bindings !== undefined
-      ? { stale_bindings: [...(existing.stale_bindings ?? []), ...dropped] }
-      : {}),
+    ...(stale.length > 0 ? { stale_bindings: stale } : {}),
+    // Stored before pachd is asked: whatever fails or crashes next, the tick grants them.
+    ...(bindings.length > 0 ? { grant_pending: true } : {}),
   };
   await saveStaticRole(request.storage, name, updated);
   const warnings: string[] = [];
@@ -114,7 +128,9 @@ export async function writeStaticRole(
     await grantStaticBindings(authApi, config, release, subject, bindings).catch((error: unknown) => {
       throw vaultErrorFromPachd(error, `cannot grant the role bindings of ${subject}`);
     });
-    const after = await retireDueTokens(engine, request, name, updated, now);
+    const { grant_pending: _granted, ...granted } = updated;
+    await saveStaticRole(request.storage, name, granted);
+    const after = await retireDueTokens(engine, request, name, granted, now);
     if ((after.stale_bindings ?? []).length > 0) {
       warnings.push('some dropped bindings could not be removed yet; the rollback tick keeps trying');
     }
@@ -169,6 +185,22 @@ async function undoCreate(engine: Engine, request: Request, name: string, role: 
     );
   }
   await deleteStaticRole(request.storage, name);
+}
+
+async function checkGrantable(
+  engine: Engine,
+  request: Request,
+  config: EngineConfig,
+  observation: PachdObservation,
+  bindings: readonly RoleBinding[],
+): Promise<void> {
+  const unreachable = (error: unknown) => vaultErrorFromPachd(error, 'cannot check the role bindings at pachd');
+  const authApi = await engine.pachd.configuredAuthApi(config, request.deadline).catch((error: unknown) => {
+    throw unreachable(error);
+  });
+  // A subject that holds nothing: the check must not touch what the robot holds.
+  const probe = `robot:vault-binding-check-${randomUUID().slice(0, 8)}`;
+  await checkBindingsAtPachd(authApi, config, observation, bindings, probe, unreachable);
 }
 
 function subjectOf(existing: StoredStaticRole | undefined, given: string | undefined): string {

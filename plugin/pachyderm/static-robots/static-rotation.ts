@@ -167,8 +167,10 @@ function rotatedRole(role: StoredStaticRole, fresh: StaticToken, now: Date): Sto
     retiring.push({ ...replaced, revoke_at: graceEnds });
   }
   const { given_up_until: _given, retry_at: _retry, ...state } = role.rotation ?? {};
+  // The rotation granted the role's bindings before it made the token.
+  const { grant_pending: _granted, ...rest } = role;
   return {
-    ...role,
+    ...rest,
     current: { ...fresh, issued_at: now.toISOString() },
     retiring,
     rotation: rotationSucceeded(role, state, now),

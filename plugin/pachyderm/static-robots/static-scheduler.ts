@@ -59,6 +59,12 @@ async function tickRole(engine: Engine, request: Request, name: string, now: () 
   }
   try {
     await rotateStaticRole(engine, request, name, role, at);
+    // The rotation's own line cannot tell a scheduled or retried rotation from an operator's.
+    engine.logger.info("automated rotation of a static robot's token done", {
+      role: name,
+      subject: role.subject,
+      reason: decision.reason,
+    });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     // A 400 (the admin token lost the right to make robot tokens, say) is not cured by trying again.

@@ -278,6 +278,9 @@ describe.each([
     expect(await harness.whoAmI(before)).toBeUndefined();
     await expectOnlyCurrentAlive();
     expect(harness.logLines.join('\n')).toMatch(/static robot token rotated/);
+    expect(harness.logLines.join('\n')).toMatch(
+      /"reason":"scheduled","@message":"automated rotation of a static robot's token done"/,
+    );
 
     const method = pachdVersion === '1.11.2' ? 'GetAuthToken' : 'RestoreAuthToken';
     harness.pachd.control.injectError({ method, code: 14, message: 'pachd is restarting' });
@@ -299,6 +302,9 @@ describe.each([
     await harness.rollback();
     expect((await stored()).rotation?.failures).toBe(0);
     expect((await creds()).token).not.toBe(after.token);
+    expect(harness.logLines.join('\n')).toMatch(
+      /"reason":"retry","@message":"automated rotation of a static robot's token done"/,
+    );
     await expectOnlyCurrentAlive();
   });
 
@@ -404,6 +410,56 @@ describe.each([
     const after = await creds();
     expect(after.token).not.toBe(before);
     expect(after).toMatchObject({ rotation_period: 0, rotation_schedule: '0 3 * * *' });
+    await expectOnlyCurrentAlive();
+  });
+
+  it('grants the bindings of an update whose grant failed at the next tick, and never removes a binding the role holds', async () => {
+    harness.pachd.control.createRepo({ name: 'edges' });
+    await writeRole();
+    const edges = generation === 1 ? 'repo:edges=repoWriter' : 'repo:default/edges=repoWriter';
+    const edgesHeld = {
+      [generation === 1 ? 'repo:edges' : 'repo:default/edges']: [generation === 1 ? 'WRITER' : 'repoWriter'],
+    };
+    // 1.x: the check that pachd takes the bindings (SetScope on a subject nobody is) fails first,
+    // and nothing is stored; 2.x checks with GetPermissions, and the grant itself fails.
+    const grant = generation === 1 ? 'SetScope' : 'ModifyRoleBinding';
+    harness.pachd.control.injectError({ method: grant, code: 14, message: 'pachd is restarting', count: 1 });
+    const error = await harness.failure('update', 'static-roles/loader', { role_bindings: edges });
+    expect(error.message).toMatch(/restarting/);
+    harness.pachd.control.clearErrors();
+    if (generation === 1) {
+      expect((await stored()).grant_pending).toBeUndefined();
+      expect(bindingsOf(SUBJECT)).toEqual({ [bindingKey]: [grantedRole] });
+      await harness.request('update', 'static-roles/loader', { role_bindings: edges });
+    } else {
+      expect((await stored()).grant_pending).toBe(true);
+    }
+    await harness.rollback();
+    // The role says edges: the robot holds edges, and what the update dropped is gone.
+    expect(bindingsOf(SUBJECT)).toEqual(edgesHeld);
+    expect((await stored()).grant_pending).toBeUndefined();
+
+    // A repo pachd does not have is refused before anything is stored.
+    const missing = await harness.failure('update', 'static-roles/loader', {
+      role_bindings: generation === 1 ? 'repo:nosuch=repoReader' : 'repo:default/nosuch=repoReader',
+      rotation_period: '2h',
+    });
+    expect(missing.type).toBe(ErrorType.InvalidRequest);
+    expect(missing.message).toMatch(/nosuch does not exist/);
+    expect((await stored()).rotation_period_seconds).toBe(3600);
+    expect(bindingsOf(SUBJECT)).toEqual(edgesHeld);
+
+    // A binding dropped, its removal left to the tick, and bound again before the tick runs: the
+    // update takes it off the list of what to remove, and the tick removes only what the role
+    // no longer binds.
+    await harness.request('update', 'static-roles/loader', { role_bindings: binding });
+    await patch('loader', (role) => ({ ...role, stale_bindings: [...role.role_bindings] }));
+    await harness.request('update', 'static-roles/loader', { role_bindings: `${binding},${edges}` });
+    expect((await stored()).stale_bindings ?? []).toEqual([]);
+    await patch('loader', (role) => ({ ...role, stale_bindings: [...role.role_bindings] }));
+    await harness.rollback();
+    expect(bindingsOf(SUBJECT)).toEqual({ ...edgesHeld, [bindingKey]: [grantedRole] });
+    expect((await stored()).stale_bindings ?? []).toEqual([]);
     await expectOnlyCurrentAlive();
   });
 
