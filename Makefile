@@ -77,8 +77,13 @@ test-conformance: build $(KV_PLUGIN) ## Go conformance suite only (Vault's plugi
 acceptance: build ## acceptance suite against a real server: BAO_BIN or VAULT_BIN, else OpenBao 2.6.2 from ../shared/servers
 	bash scripts/run-acceptance.sh
 
-bench: build $(KV_PLUGIN) ## benchmarks: ours against HashiCorp's Go KV plugin (BENCH_FLAGS=... to shorten)
-	cd test/conformance && PLUGIN_BUILD_DIR=$(CURDIR)/build go run ./cmd/bench $(BENCH_FLAGS)
+# The product bundle built with each V8 option set the bench compares (scripts/build.mjs, BENCH_VARIANTS).
+build/bench-variants/.built: $(BUILD_INPUTS) scripts/node-runtime.mjs $(PLUGIN_SOURCES)
+	node scripts/build.mjs bench-variants
+	@touch $@
+
+bench: build $(KV_PLUGIN) build/bench-variants/.built ## benchmarks: ours against HashiCorp's Go KV plugin, then V8 option variants (BENCH_FLAGS=... to shorten, -variants= to skip them)
+	cd test/conformance && PLUGIN_BUILD_DIR=$(CURDIR)/build go run ./cmd/bench -variants $(CURDIR)/build/bench-variants $(BENCH_FLAGS)
 
 clean: ## remove build outputs
 	rm -rf build

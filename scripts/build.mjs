@@ -120,8 +120,8 @@ function strip(file, arch) {
  * architecture-specific and can only be made by a runtime that runs here: the build host's own
  * architecture gets it; the other one gets the plain bundle, compiled when it starts.
  */
-async function singleExecutables(entry) {
-  const work = path.join(root, 'build/.sea');
+async function singleExecutables(entry, execArgv = SEA_EXEC_ARGV, outputs = SEA_OUTPUTS, workName = '.sea') {
+  const work = path.join(root, 'build', workName);
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   const main = path.join(work, 'main.js');
@@ -130,8 +130,8 @@ async function singleExecutables(entry) {
     throw new Error(`the single executables are built on x64 or arm64 hosts, not ${process.arch}`);
   const hostRuntime = nodeRuntime(process.arch);
   const { inject } = require('postject');
-  const outputs = [];
-  for (const [arch, out] of Object.entries(SEA_OUTPUTS)) {
+  const written = [];
+  for (const [arch, out] of Object.entries(outputs)) {
     const native = arch === process.arch;
     const blob = path.join(work, `${arch}.blob`);
     const config = path.join(work, `${arch}.json`);
@@ -142,11 +142,11 @@ async function singleExecutables(entry) {
         output: blob,
         disableExperimentalSEAWarning: true,
         useCodeCache: native,
-        execArgv: SEA_EXEC_ARGV,
+        execArgv,
       }),
     );
     // V8 accepts a code cache only from a process whose flags match the one that loads it.
-    const flags = native ? SEA_EXEC_ARGV : [];
+    const flags = native ? execArgv : [];
     execFileSync(hostRuntime, [...flags, '--experimental-sea-config', config], {
       stdio: ['ignore', 'ignore', 'inherit'],
     });
@@ -159,10 +159,10 @@ async function singleExecutables(entry) {
     strip(staging, arch);
     await inject(staging, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: SEA_FUSE, overwrite: true });
     renameSync(staging, outfile);
-    outputs.push(outfile);
+    written.push(outfile);
   }
   rmSync(work, { recursive: true, force: true });
-  return outputs;
+  return written;
 }
 
 /** `sha256sum` format, one line per plugin executable present. */
@@ -176,6 +176,39 @@ function writeChecksums() {
   writeFileSync(path.join(root, 'build/SHA256SUMS'), lines.join('\n') + '\n');
 }
 
+/**
+ * V8 option sets `make bench` compares (`-variants build/bench-variants`): the same bundle and
+ * runtime as the product, each with its own execArgv and a code cache made under it. Host
+ * architecture only; nothing here ships.
+ */
+const BENCH_VARIANTS = {
+  shipped: SEA_EXEC_ARGV,
+  'max-opt1-semi1': ['--max-opt=1', '--max-semi-space-size=1'],
+  'no-options': [],
+  'semi1': ['--max-semi-space-size=1'],
+  'semi4': ['--max-semi-space-size=4'],
+  'max-opt2-semi1': ['--max-opt=2', '--max-semi-space-size=1'],
+  'max-opt2-semi2': ['--max-opt=2', '--max-semi-space-size=2'],
+  'max-opt2-semi4': ['--max-opt=2', '--max-semi-space-size=4'],
+  'max-opt2-semi1-old128': ['--max-opt=2', '--max-semi-space-size=1', '--max-old-space-size=128'],
+  'max-opt2-semi1-stgc': ['--max-opt=2', '--max-semi-space-size=1', '--single-threaded-gc'],
+  'semi1-stgc': ['--max-semi-space-size=1', '--single-threaded-gc'],
+  'lite-mode': ['--lite-mode'],
+};
+
+/** `BENCH_VARIANTS=a,b` limits the variants built to those named. */
+async function benchVariants() {
+  const wanted = process.env.BENCH_VARIANTS ? process.env.BENCH_VARIANTS.split(',') : Object.keys(BENCH_VARIANTS);
+  rmSync(path.join(root, 'build/bench-variants'), { recursive: true, force: true });
+  for (const name of wanted) {
+    const execArgv = BENCH_VARIANTS[name];
+    if (!execArgv) throw new Error(`unknown bench variant ${name}; known: ${Object.keys(BENCH_VARIANTS).join(', ')}`);
+    const dir = `build/bench-variants/${name}`;
+    await singleExecutables('plugin/main.ts', execArgv, { [process.arch]: `${dir}/pachyderm` }, `.sea-${name}`);
+    writeFileSync(path.join(root, dir, 'exec-argv.json'), JSON.stringify(execArgv) + '\n');
+  }
+}
+
 const targets = {
   plugin: async () => {
     await singleExecutables('plugin/main.ts');
@@ -185,12 +218,29 @@ const targets = {
     await executableScript('plugin/main.ts', 'build/node/pachyderm');
     writeChecksums();
   },
+  'bench-variants': benchVariants,
+  // The shipped executable with V8's CPU profiler on: a profile per process in build/profiles
+  // when it exits (Vault stops it at unmount or shutdown). For docs/performance.md, never shipped.
+  profile: () =>
+    singleExecutables(
+      'plugin/main.ts',
+      [
+        ...SEA_EXEC_ARGV,
+        '--cpu-prof',
+        `--cpu-prof-dir=${path.join(root, 'build/profiles')}`,
+        '--cpu-prof-interval=250',
+      ],
+      { [process.arch]: 'build/profile/pachyderm' },
+      '.sea-profile',
+    ),
   'conformance-backend': () => executableScript('test/conformance/backend/main.ts', 'build/conformance-backend'),
   'pachd-standin': () => bundle('test/pachd/main.ts', path.join(root, 'build/pachd-standin.js')),
 };
 
 const wanted = process.argv.slice(2);
-for (const name of wanted.length > 0 ? wanted : Object.keys(targets)) {
+// Named only: the bench's variants and the profiling build are not part of a build.
+const byDefault = Object.keys(targets).filter((name) => name !== 'bench-variants' && name !== 'profile');
+for (const name of wanted.length > 0 ? wanted : byDefault) {
   const target = targets[name];
   if (!target) {
     console.error(`unknown build target ${name}; known: ${Object.keys(targets).join(', ')}`);

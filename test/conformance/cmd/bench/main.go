@@ -124,7 +124,7 @@ func main() {
 		concurrency = flag.Int("concurrency", 16, "requests in flight in the concurrent mode")
 		warmup      = flag.Int("warmup", 200, "unmeasured requests before each mode")
 		jsonOut     = flag.String("json", "", "also write the raw results as JSON to this file")
-		timeout     = flag.Duration("timeout", 10*time.Minute, "overall time limit")
+		timeout     = flag.Duration("timeout", 30*time.Minute, "overall time limit")
 
 		kvSection     = flag.Bool("kv", true, "run the comparison with HashiCorp's KV plugin")
 		execSection   = flag.Bool("executables", true, "compare executables: size, SHA-256 time, cold start (single executable, script, Go)")
@@ -157,7 +157,7 @@ func main() {
 	if icfg.warmup < 0 {
 		icfg.warmup = cfg.warmup
 	}
-	if !*kvSection && !*issuance && !*execSection && !*contention && !*robotFlags.enabled {
+	if !*kvSection && !*issuance && !*execSection && !*contention && !*robotFlags.enabled && *variantFlags.dir == "" && !*breakdownFlags.enabled {
 		fatalf("every section is switched off (-kv=false -issuance=false -executables=false -contention=false)")
 	}
 	ccfg := contentionConfig{window: *contWindow, bound: *contBound, plugin: *pachydermPath, standin: *standinPath}
@@ -202,6 +202,17 @@ func main() {
 		printIssuance(icfg, res)
 		report["issuance"] = res
 	}
+	if *breakdownFlags.enabled { // flags in breakdown.go
+		if len(report) > 0 {
+			fmt.Println()
+		}
+		res, err := runBreakdown(ctx, icfg, *breakdownFlags.requests, cfg.concurrency)
+		if err != nil {
+			fatalf("breakdown: %v", err)
+		}
+		printBreakdown(res)
+		report["breakdown"] = res
+	}
 	if *contention {
 		if len(report) > 0 {
 			fmt.Println()
@@ -223,6 +234,21 @@ func main() {
 		}
 		printRobots(res)
 		report["robots"] = res
+	}
+	if *variantFlags.dir != "" { // flags in variants.go
+		if len(report) > 0 {
+			fmt.Println()
+		}
+		vcfg := config{starts: *variantFlags.starts, requests: *variantFlags.requests, concurrency: cfg.concurrency,
+			warmup: *variantFlags.warmup, timeout: cfg.timeout}
+		vicfg := icfg
+		vicfg.requests, vicfg.warmup = *variantFlags.issuanceRequests, *variantFlags.warmup
+		res, err := runVariants(ctx, *variantFlags.dir, vcfg, vicfg, *goPath, *goSetup, *goBench, *oursSetup, *oursBench)
+		if err != nil {
+			fatalf("variants: %v", err)
+		}
+		printVariants(res)
+		report["variants"] = res
 	}
 	if *jsonOut != "" {
 		b, _ := json.MarshalIndent(report, "", "  ")
