@@ -183,17 +183,17 @@ function writeChecksums() {
  */
 const BENCH_VARIANTS = {
   shipped: SEA_EXEC_ARGV,
-  'max-opt1-semi1': ['--max-opt=1', '--max-semi-space-size=1'],
   'no-options': [],
-  semi1: ['--max-semi-space-size=1'],
-  semi4: ['--max-semi-space-size=4'],
+  'lite-mode': ['--lite-mode'],
+  'max-opt1-semi1': ['--max-opt=1', '--max-semi-space-size=1'],
   'max-opt2-semi1': ['--max-opt=2', '--max-semi-space-size=1'],
   'max-opt2-semi2': ['--max-opt=2', '--max-semi-space-size=2'],
-  'max-opt2-semi4': ['--max-opt=2', '--max-semi-space-size=4'],
   'max-opt2-semi1-old128': ['--max-opt=2', '--max-semi-space-size=1', '--max-old-space-size=128'],
   'max-opt2-semi1-stgc': ['--max-opt=2', '--max-semi-space-size=1', '--single-threaded-gc'],
-  'semi1-stgc': ['--max-semi-space-size=1', '--single-threaded-gc'],
-  'lite-mode': ['--lite-mode'],
+  semi1: ['--max-semi-space-size=1'],
+  semi2: ['--max-semi-space-size=2'],
+  semi4: ['--max-semi-space-size=4'],
+  'semi1-old128': ['--max-semi-space-size=1', '--max-old-space-size=128'],
 };
 
 /** `BENCH_VARIANTS=a,b` limits the variants built to those named. */
@@ -228,7 +228,7 @@ const targets = {
         ...SEA_EXEC_ARGV,
         '--cpu-prof',
         `--cpu-prof-dir=${path.join(root, 'build/profiles')}`,
-        '--cpu-prof-interval=250',
+        '--cpu-prof-interval=500',
       ],
       { [process.arch]: 'build/profile/pachyderm' },
       '.sea-profile',
