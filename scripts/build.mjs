@@ -194,18 +194,29 @@ const BENCH_VARIANTS = {
   semi2: ['--max-semi-space-size=2'],
   semi4: ['--max-semi-space-size=4'],
   'semi1-old128': ['--max-semi-space-size=1', '--max-old-space-size=128'],
+  'semi1-old512': ['--max-semi-space-size=1', '--max-old-space-size=512'],
+  'semi1-no-inlining': ['--max-semi-space-size=1', '--no-turbo-inlining'],
+  'semi1-inlining200': ['--max-semi-space-size=1', '--max-inlined-bytecode-size-cumulative=200'],
+  'semi1-single-threaded': ['--max-semi-space-size=1', '--single-threaded'],
+  'semi1-no-concurrent-recompilation': ['--max-semi-space-size=1', '--no-concurrent-recompilation'],
+  'semi1-optimize-for-size': ['--max-semi-space-size=1', '--optimize-for-size'],
 };
 
-/** `BENCH_VARIANTS=a,b` limits the variants built to those named. */
+/**
+ * `BENCH_VARIANTS=a,b` builds only those named, next to the variants already built;
+ * `BENCH_VARIANTS_DIR` puts them elsewhere than build/bench-variants.
+ */
 async function benchVariants() {
-  const wanted = process.env.BENCH_VARIANTS ? process.env.BENCH_VARIANTS.split(',') : Object.keys(BENCH_VARIANTS);
-  rmSync(path.join(root, 'build/bench-variants'), { recursive: true, force: true });
-  for (const name of wanted) {
+  const dir = process.env.BENCH_VARIANTS_DIR || 'build/bench-variants';
+  const only = process.env.BENCH_VARIANTS ? process.env.BENCH_VARIANTS.split(',') : undefined;
+  if (only === undefined) rmSync(path.join(root, dir), { recursive: true, force: true });
+  for (const name of only ?? Object.keys(BENCH_VARIANTS)) {
     const execArgv = BENCH_VARIANTS[name];
     if (!execArgv) throw new Error(`unknown bench variant ${name}; known: ${Object.keys(BENCH_VARIANTS).join(', ')}`);
-    const dir = `build/bench-variants/${name}`;
-    await singleExecutables('plugin/main.ts', execArgv, { [process.arch]: `${dir}/pachyderm` }, `.sea-${name}`);
-    writeFileSync(path.join(root, dir, 'exec-argv.json'), JSON.stringify(execArgv) + '\n');
+    const out = `${dir}/${name}`;
+    rmSync(path.join(root, out), { recursive: true, force: true });
+    await singleExecutables('plugin/main.ts', execArgv, { [process.arch]: `${out}/pachyderm` }, `.sea-${name}`);
+    writeFileSync(path.join(root, out, 'exec-argv.json'), JSON.stringify(execArgv) + '\n');
   }
 }
 

@@ -97,7 +97,11 @@ type results struct {
 	ConcP99         time.Duration   `json:"conc_p99_ns"`
 	ConcRPS         float64         `json:"conc_rps"`
 	PeakRSSKB       int64           `json:"peak_rss_kb"`
-	Version         string          `json:"version"`
+	// At the end: the part of the resident set that is the executable's and libraries' pages
+	// (RssFile) and the part the process allocated (RssAnon).
+	RSSFileKB int64  `json:"rss_file_kb_at_end"`
+	RSSAnonKB int64  `json:"rss_anon_kb_at_end"`
+	Version   string `json:"version"`
 }
 
 type config struct {
@@ -403,6 +407,8 @@ func run(ctx context.Context, s *subject, cfg config) (*results, error) {
 		if kb, err := harness.ProcStatusKB(pid, "VmHWM"); err == nil {
 			res.PeakRSSKB = kb
 		}
+		res.RSSFileKB, _ = harness.ProcStatusKB(pid, "RssFile")
+		res.RSSAnonKB, _ = harness.ProcStatusKB(pid, "RssAnon")
 	}
 	return res, nil
 }
@@ -509,6 +515,8 @@ func printTable(ours, kv *subject, a, b *results) {
 	row("concurrent p99 (µs)", us(a.ConcP99), us(b.ConcP99), "%.0f")
 	row("concurrent req/s", a.ConcRPS, b.ConcRPS, "%.0f")
 	row("peak RSS (MiB)", float64(a.PeakRSSKB)/1024, float64(b.PeakRSSKB)/1024, "%.1f")
+	row("  file-backed at end", float64(a.RSSFileKB)/1024, float64(b.RSSFileKB)/1024, "%.1f")
+	row("  anonymous at end", float64(a.RSSAnonKB)/1024, float64(b.RSSAnonKB)/1024, "%.1f")
 }
 
 func describe(r request) string {

@@ -119,9 +119,10 @@ func printVariants(r *variantsReport) {
 	}
 	fmt.Printf("\nGo KV: concurrent %.0f req/s, sequential p50 %.0f µs, p99 %.0f µs, peak RSS %.1f MiB, cold start %.1f ms\n",
 		g.ConcRPS, float64(g.SeqP50)/1e3, float64(g.SeqP99)/1e3, float64(g.PeakRSSKB)/1024, float64(g.ColdStartMedian)/1e6)
-	fmt.Println("execArgv:")
+	fmt.Println("execArgv, and the read process's resident set at its end (file-backed + anonymous MiB):")
 	for _, v := range r.Variants {
-		fmt.Printf("  %-22s %s\n", v.Name, strings.Join(v.ExecArgv, " "))
+		fmt.Printf("  %-24s %-60s %5.1f + %5.1f\n", v.Name, strings.Join(v.ExecArgv, " "),
+			float64(v.KV.RSSFileKB)/1024, float64(v.KV.RSSAnonKB)/1024)
 	}
 	fmt.Println("(peak RSS is the variant's read process, after cold starts, sequential and concurrent reads; targets: conc ≥ 0.8, seq ≤ 1.2, issuance ≥ 0.3, creds/direct ≤ 2, RSS ≤ 4, cold ≤ 3.5)")
 }
