@@ -40,12 +40,16 @@ const shebang = `#!${process.env.NODE_SHEBANG || process.execPath}`;
 // The fuse Node.js looks for to know a single executable carries an application blob.
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 // V8 options baked into the single executables (Vault gives a plugin no command line), chosen
-// for peak RSS, measured with `make bench` against the KV plugin (README, "How it is built"):
-// --max-opt=1 stops at the baseline compiler (Sparkplug): Maglev's and TurboFan's compile zones
-// were ~50 MiB of the peak, for concurrent throughput still above pachd's own ceiling;
-// --max-semi-space-size=1 (MiB) keeps the young generation small: the plugin's garbage is
+// with speed and peak RSS both in view from `make bench`'s table of variants (docs/performance.md):
+// --no-concurrent-recompilation: Maglev and TurboFan compile on the main thread. Their zones,
+// allocated on a compiler thread, stayed in that thread's malloc arena: ~30 MiB of the peak for
+// nothing. On the main thread a hot function's compile (a few ms, during warm-up) delays the
+// requests queued behind it, once; every request after runs optimized code;
+// --max-semi-space-size=2 (MiB) keeps the young generation small: the plugin's garbage is
 // short-lived and small, and V8's default lets it grow to tens of MiB.
-const SEA_EXEC_ARGV = ['--max-opt=1', '--max-semi-space-size=1'];
+// Until issue 17 it was --max-opt=1 (no optimizing tier) and --max-semi-space-size=1: the same
+// peak, at about half the throughput.
+const SEA_EXEC_ARGV = ['--max-semi-space-size=2', '--no-concurrent-recompilation'];
 
 /** .proto imports become compiled JSON, so nothing parses proto text at start-up. */
 const protoPlugin = {
@@ -187,19 +191,12 @@ const BENCH_VARIANTS = {
   'lite-mode': ['--lite-mode'],
   'max-opt1-semi1': ['--max-opt=1', '--max-semi-space-size=1'],
   'max-opt2-semi1': ['--max-opt=2', '--max-semi-space-size=1'],
-  'max-opt2-semi2': ['--max-opt=2', '--max-semi-space-size=2'],
-  'max-opt2-semi1-old128': ['--max-opt=2', '--max-semi-space-size=1', '--max-old-space-size=128'],
-  'max-opt2-semi1-stgc': ['--max-opt=2', '--max-semi-space-size=1', '--single-threaded-gc'],
+  'max-opt2-semi1-nocr': ['--max-opt=2', '--max-semi-space-size=1', '--no-concurrent-recompilation'],
   semi1: ['--max-semi-space-size=1'],
-  semi2: ['--max-semi-space-size=2'],
-  semi4: ['--max-semi-space-size=4'],
-  'semi1-old128': ['--max-semi-space-size=1', '--max-old-space-size=128'],
-  'semi1-old512': ['--max-semi-space-size=1', '--max-old-space-size=512'],
-  'semi1-no-inlining': ['--max-semi-space-size=1', '--no-turbo-inlining'],
-  'semi1-inlining200': ['--max-semi-space-size=1', '--max-inlined-bytecode-size-cumulative=200'],
+  nocr: ['--no-concurrent-recompilation'],
+  'semi1-nocr': ['--max-semi-space-size=1', '--no-concurrent-recompilation'],
+  'semi1-nocr-old1024': ['--max-semi-space-size=1', '--no-concurrent-recompilation', '--max-old-space-size=1024'],
   'semi1-single-threaded': ['--max-semi-space-size=1', '--single-threaded'],
-  'semi1-no-concurrent-recompilation': ['--max-semi-space-size=1', '--no-concurrent-recompilation'],
-  'semi1-optimize-for-size': ['--max-semi-space-size=1', '--optimize-for-size'],
 };
 
 /**
