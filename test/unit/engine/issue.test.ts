@@ -42,6 +42,26 @@ describe.each([1, 2] as const)('issuing tokens against pachd %i.x', (generation)
     if (generation === 2) expect(Math.abs(atPachd.ttlSeconds - 86400)).toBeLessThanOrEqual(2);
   });
 
+  it('logs, at trace, where each issuance spent its time: durations only, no token and no subject', async () => {
+    const response = await harness.request('update', 'login', { username: 'robot:timed', ttl: '30m' });
+    const token = response?.data?.user_token as string;
+    const timings = harness.logLines
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((entry) => entry['@message'] === 'issuance timing' || entry['@message'] === 'issuance journal settled');
+    expect(timings.map((entry) => entry['@message'])).toEqual(['issuance timing', 'issuance journal settled']);
+    const phases = timings.flatMap((entry) => Object.keys(entry).filter((key) => !key.startsWith('@')));
+    expect(phases).toEqual(expect.arrayContaining(['storage_wal_put_ms', 'pachd_mint_ms', 'storage_wal_delete_ms']));
+    for (const entry of timings) {
+      for (const [key, value] of Object.entries(entry)) {
+        if (key.startsWith('@')) continue;
+        expect(key).toMatch(/_ms$/);
+        expect(typeof value).toBe('number');
+      }
+      expect(JSON.stringify(entry)).not.toContain(token);
+      expect(JSON.stringify(entry)).not.toContain('robot:timed');
+    }
+  });
+
   it('takes the subject from the path too, and refuses two different ones', async () => {
     const response = await harness.request('update', 'login/robot:ci');
     expect(await harness.whoAmI(response?.data?.user_token as string)).toBe('robot:ci');
