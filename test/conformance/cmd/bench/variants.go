@@ -94,9 +94,9 @@ func runVariants(ctx context.Context, dir string, cfg config, icfg issuanceConfi
 
 func printVariants(r *variantsReport) {
 	fmt.Printf("V8 options (build/bench-variants; ratios against the KV plugin measured once, issuance against the direct pachd calls of the same run)\n\n")
-	fmt.Printf("%-24s %9s %8s %8s %9s %10s %9s %9s %9s\n",
+	fmt.Printf("%-28s %9s %8s %8s %9s %10s %9s %9s %9s\n",
 		"variant", "conc r/s", "seq p50", "seq p99", "issuance", "creds p50", "creds/", "RSS", "cold")
-	fmt.Printf("%-24s %9s %8s %8s %9s %10s %9s %9s %9s\n",
+	fmt.Printf("%-28s %9s %8s %8s %9s %10s %9s %9s %9s\n",
 		"", "/Go", "/Go", "/Go", "/direct", "(ms)", "direct", "/Go", "/Go")
 	g := r.GoKV
 	ratio := func(x, y float64) string {
@@ -107,7 +107,7 @@ func printVariants(r *variantsReport) {
 	}
 	for _, v := range r.Variants {
 		k, i := v.KV, v.Issuance
-		fmt.Printf("%-24s %9s %8s %8s %9s %10.2f %9s %9s %9s\n", v.Name,
+		fmt.Printf("%-28s %9s %8s %8s %9s %10.2f %9s %9s %9s\n", v.Name,
 			ratio(k.ConcRPS, g.ConcRPS),
 			ratio(float64(k.SeqP50), float64(g.SeqP50)),
 			ratio(float64(k.SeqP99), float64(g.SeqP99)),
@@ -121,7 +121,7 @@ func printVariants(r *variantsReport) {
 		g.ConcRPS, float64(g.SeqP50)/1e3, float64(g.SeqP99)/1e3, float64(g.PeakRSSKB)/1024, float64(g.ColdStartMedian)/1e6)
 	fmt.Println("execArgv, and the read process's resident set at its end (file-backed + anonymous MiB):")
 	for _, v := range r.Variants {
-		fmt.Printf("  %-24s %-60s %5.1f + %5.1f\n", v.Name, strings.Join(v.ExecArgv, " "),
+		fmt.Printf("  %-28s %-60s %5.1f + %5.1f\n", v.Name, strings.Join(v.ExecArgv, " "),
 			float64(v.KV.RSSFileKB)/1024, float64(v.KV.RSSAnonKB)/1024)
 	}
 	fmt.Println("(peak RSS is the variant's read process, after cold starts, sequential and concurrent reads; targets: conc ≥ 0.8, seq ≤ 1.2, issuance ≥ 0.3, creds/direct ≤ 2, RSS ≤ 4, cold ≤ 3.5)")
