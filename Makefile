@@ -81,8 +81,12 @@ acceptance-slow: build ## slow acceptance tests on a real server (scheduled admi
 	server=$$(scripts/acceptance-server.sh) && cd test/conformance && BAO_BIN="$$server" PACHYDERM_ACC=1 PACHYDERM_ACC_SLOW=1 \
 		PLUGIN_BUILD_DIR=$(CURDIR)/build go test ./acceptance/ -run 'TestAcceptanceScheduledRotation' -count=1 -v -timeout 30m
 
-bench: build $(KV_PLUGIN) ## benchmarks: ours against HashiCorp's Go KV plugin (BENCH_FLAGS=... to shorten)
-	cd test/conformance && PLUGIN_BUILD_DIR=$(CURDIR)/build go run ./cmd/bench $(BENCH_FLAGS)
+build/bench-variants/.built: $(BUILD_INPUTS) scripts/node-runtime.mjs $(PLUGIN_SOURCES)
+	node scripts/build.mjs bench-variants
+	@touch $@
+
+bench: build $(KV_PLUGIN) build/bench-variants/.built ## benchmarks: ours against HashiCorp's Go KV plugin, then V8 option variants (BENCH_FLAGS=... to shorten, -variants= to skip them)
+	cd test/conformance && PLUGIN_BUILD_DIR=$(CURDIR)/build go run ./cmd/bench -variants $(CURDIR)/build/bench-variants $(BENCH_FLAGS)
 
 clean: ## remove build outputs
 	rm -rf build

@@ -40,12 +40,19 @@ const shebang = `#!${process.env.NODE_SHEBANG || process.execPath}`;
 // The fuse Node.js looks for to know a single executable carries an application blob.
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 // V8 options baked into the single executables (Vault gives a plugin no command line), chosen
-// for peak RSS, measured with `make bench` against the KV plugin (README, "How it is built"):
-// --max-opt=1 stops at the baseline compiler (Sparkplug): Maglev's and TurboFan's compile zones
-// were ~50 MiB of the peak, for concurrent throughput still above pachd's own ceiling;
-// --max-semi-space-size=1 (MiB) keeps the young generation small: the plugin's garbage is
-// short-lived and small, and V8's default lets it grow to tens of MiB.
-const SEA_EXEC_ARGV = ['--max-opt=1', '--max-semi-space-size=1'];
+// with speed and peak RSS both in view from `make bench`'s table of variants (docs/performance.md):
+// --no-concurrent-recompilation: Maglev and TurboFan compile on the main thread. Their zones,
+// allocated on a compiler thread, stayed in that thread's malloc arena: ~25 MiB of the peak for
+// nothing. On the main thread a hot function's compile (a few ms, during warm-up) delays the
+// requests queued behind it, once; every request after runs optimized code;
+// --max-semi-space-size=2 (MiB) keeps the young generation small: the plugin's garbage is
+// short-lived and small, and V8's default lets it grow to tens of MiB;
+// --max-old-space-size=1024 (MiB): given explicitly, V8 grows the old generation in smaller steps
+// under load (~30 MiB less peak after thousands of requests). A limit, too, but far above the
+// engine's working set (a few MiB) and Vault's largest request (32 MiB by default).
+// Until issue 17 it was --max-opt=1 (no optimizing tier) and --max-semi-space-size=1: a higher
+// peak under the bench's full load, at about half the throughput.
+const SEA_EXEC_ARGV = ['--max-semi-space-size=2', '--no-concurrent-recompilation', '--max-old-space-size=1024'];
 
 /** .proto imports become compiled JSON, so nothing parses proto text at start-up. */
 const protoPlugin = {
@@ -120,8 +127,8 @@ function strip(file, arch) {
  * architecture-specific and can only be made by a runtime that runs here: the build host's own
  * architecture gets it; the other one gets the plain bundle, compiled when it starts.
  */
-async function singleExecutables(entry) {
-  const work = path.join(root, 'build/.sea');
+async function singleExecutables(entry, execArgv = SEA_EXEC_ARGV, outputs = SEA_OUTPUTS, workName = '.sea') {
+  const work = path.join(root, 'build', workName);
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   const main = path.join(work, 'main.js');
@@ -130,8 +137,8 @@ async function singleExecutables(entry) {
     throw new Error(`the single executables are built on x64 or arm64 hosts, not ${process.arch}`);
   const hostRuntime = nodeRuntime(process.arch);
   const { inject } = require('postject');
-  const outputs = [];
-  for (const [arch, out] of Object.entries(SEA_OUTPUTS)) {
+  const written = [];
+  for (const [arch, out] of Object.entries(outputs)) {
     const native = arch === process.arch;
     const blob = path.join(work, `${arch}.blob`);
     const config = path.join(work, `${arch}.json`);
@@ -142,11 +149,11 @@ async function singleExecutables(entry) {
         output: blob,
         disableExperimentalSEAWarning: true,
         useCodeCache: native,
-        execArgv: SEA_EXEC_ARGV,
+        execArgv,
       }),
     );
     // V8 accepts a code cache only from a process whose flags match the one that loads it.
-    const flags = native ? SEA_EXEC_ARGV : [];
+    const flags = native ? execArgv : [];
     execFileSync(hostRuntime, [...flags, '--experimental-sea-config', config], {
       stdio: ['ignore', 'ignore', 'inherit'],
     });
@@ -159,10 +166,10 @@ async function singleExecutables(entry) {
     strip(staging, arch);
     await inject(staging, 'NODE_SEA_BLOB', readFileSync(blob), { sentinelFuse: SEA_FUSE, overwrite: true });
     renameSync(staging, outfile);
-    outputs.push(outfile);
+    written.push(outfile);
   }
   rmSync(work, { recursive: true, force: true });
-  return outputs;
+  return written;
 }
 
 /** `sha256sum` format, one line per plugin executable present. */
@@ -176,6 +183,48 @@ function writeChecksums() {
   writeFileSync(path.join(root, 'build/SHA256SUMS'), lines.join('\n') + '\n');
 }
 
+/**
+ * V8 option sets `make bench` compares (`-variants build/bench-variants`): the same bundle and
+ * runtime as the product, each with its own execArgv and a code cache made under it. Host
+ * architecture only; nothing here ships.
+ */
+const BENCH_VARIANTS = {
+  shipped: SEA_EXEC_ARGV,
+  'no-options': [],
+  'lite-mode': ['--lite-mode'],
+  'max-opt1-semi1': ['--max-opt=1', '--max-semi-space-size=1'],
+  'max-opt2-semi1': ['--max-opt=2', '--max-semi-space-size=1'],
+  'max-opt2-semi2-nocr-old1024': [
+    '--max-opt=2',
+    '--max-semi-space-size=2',
+    '--no-concurrent-recompilation',
+    '--max-old-space-size=1024',
+  ],
+  semi1: ['--max-semi-space-size=1'],
+  nocr: ['--no-concurrent-recompilation'],
+  'semi2-nocr': ['--max-semi-space-size=2', '--no-concurrent-recompilation'],
+  'semi1-nocr-old1024': ['--max-semi-space-size=1', '--no-concurrent-recompilation', '--max-old-space-size=1024'],
+  'semi2-nocr-memory-saver': ['--max-semi-space-size=2', '--no-concurrent-recompilation', '--memory-saver-mode'],
+};
+
+/**
+ * `BENCH_VARIANTS=a,b` builds only those named, next to the variants already built;
+ * `BENCH_VARIANTS_DIR` puts them elsewhere than build/bench-variants.
+ */
+async function benchVariants() {
+  const dir = process.env.BENCH_VARIANTS_DIR || 'build/bench-variants';
+  const only = process.env.BENCH_VARIANTS ? process.env.BENCH_VARIANTS.split(',') : undefined;
+  if (only === undefined) rmSync(path.join(root, dir), { recursive: true, force: true });
+  for (const name of only ?? Object.keys(BENCH_VARIANTS)) {
+    const execArgv = BENCH_VARIANTS[name];
+    if (!execArgv) throw new Error(`unknown bench variant ${name}; known: ${Object.keys(BENCH_VARIANTS).join(', ')}`);
+    const out = `${dir}/${name}`;
+    rmSync(path.join(root, out), { recursive: true, force: true });
+    await singleExecutables('plugin/main.ts', execArgv, { [process.arch]: `${out}/pachyderm` }, `.sea-${name}`);
+    writeFileSync(path.join(root, out, 'exec-argv.json'), JSON.stringify(execArgv) + '\n');
+  }
+}
+
 const targets = {
   plugin: async () => {
     await singleExecutables('plugin/main.ts');
@@ -185,12 +234,29 @@ const targets = {
     await executableScript('plugin/main.ts', 'build/node/pachyderm');
     writeChecksums();
   },
+  'bench-variants': benchVariants,
+  // The shipped executable with V8's CPU profiler on: a profile per process in build/profiles
+  // when it exits (Vault stops it at unmount or shutdown). For docs/performance.md, never shipped.
+  profile: () =>
+    singleExecutables(
+      'plugin/main.ts',
+      [
+        ...SEA_EXEC_ARGV,
+        '--cpu-prof',
+        `--cpu-prof-dir=${path.join(root, 'build/profiles')}`,
+        '--cpu-prof-interval=500',
+      ],
+      { [process.arch]: 'build/profile/pachyderm' },
+      '.sea-profile',
+    ),
   'conformance-backend': () => executableScript('test/conformance/backend/main.ts', 'build/conformance-backend'),
   'pachd-standin': () => bundle('test/pachd/main.ts', path.join(root, 'build/pachd-standin.js')),
 };
 
 const wanted = process.argv.slice(2);
-for (const name of wanted.length > 0 ? wanted : Object.keys(targets)) {
+// Named only: the bench's variants and the profiling build are not part of a build.
+const byDefault = Object.keys(targets).filter((name) => name !== 'bench-variants' && name !== 'profile');
+for (const name of wanted.length > 0 ? wanted : byDefault) {
   const target = targets[name];
   if (!target) {
     console.error(`unknown build target ${name}; known: ${Object.keys(targets).join(', ')}`);

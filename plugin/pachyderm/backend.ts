@@ -3,6 +3,7 @@ import { PLUGIN_VERSION } from './version';
 import { ConfigStore, CONFIG_KEY } from './mount/config';
 import type { Engine } from './mount/engine';
 import { PachdClients } from './mount/pachd-clients';
+import { MountLeaseTtlCache } from './mount/mount-lease-ttls';
 import { PachdObservations } from './mount/pachd-observations';
 import { configPath } from './path-config';
 import { rotateRootPath } from './path-config-rotate-root';
@@ -46,6 +47,7 @@ export function createPachydermBackend(config: BackendConfig): Backend {
     configs: new ConfigStore(config.redactor),
     pachd: new PachdClients(),
     system: config.system,
+    mountTtls: new MountLeaseTtlCache(config.system),
     logger: config.logger,
     tlsCas: new TlsCaStore(),
     observations: new PachdObservations(),

@@ -19,6 +19,7 @@ import type { EngineConfig } from '../mount/config';
 import type { Engine } from '../mount/engine';
 import { IssuanceJournal, type IssuanceWal } from './issuance-journal';
 import { issuanceOf, type Issuance } from './issuance-mode';
+import { IssuanceTiming } from './issuance-timing';
 import { resolveLeaseTtls } from './lease-ttl';
 import type { MintedToken, PachdAuthApi } from '../pachd/auth-api';
 import { PachdError } from '../pachd/errors';
@@ -46,6 +47,7 @@ export interface IssueOptions {
 }
 
 export async function issueToken(engine: Engine, request: Request, options: IssueOptions): Promise<Response> {
+  const timing = IssuanceTiming.for(engine.logger);
   const config = await engine.configs.require(request.storage);
   // What needs no pachd is checked before asking pachd anything: bad input is a 400 even when pachd is down.
   checkSubjectForm(options.subject);
@@ -67,6 +69,9 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
       `cannot issue a token for ${subject}: this engine's admin token issues robot tokens only (${issuance.reason})`,
     );
   }
+  timing.lap('config_and_checks');
+  const mountTtls = await engine.mountTtls.get();
+  timing.lap('host_mount_ttls');
   const ttls = resolveLeaseTtls({
     generation: authApi.generation,
     requestedTtl: options.requestedTtl,
@@ -75,8 +80,8 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
     roleMaxTtl: options.roleMaxTtl,
     configTtl: BigInt(config.ttl_seconds) * 1_000_000_000n,
     configMaxTtl: BigInt(config.max_ttl_seconds) * 1_000_000_000n,
-    mountDefaultTtl: await engine.system.defaultLeaseTtl(),
-    mountMaxTtl: await engine.system.maxLeaseTtl(),
+    mountDefaultTtl: mountTtls.defaultTtl,
+    mountMaxTtl: mountTtls.maxTtl,
   });
 
   const home = await configuredHome(engine, request.storage, config, {
@@ -90,7 +95,9 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
     ...(issuance.mode === 'restore' ? { token: generatePachdToken() } : {}),
     ...(bindings === undefined ? {} : { role_bindings: bindings }),
   });
+  timing.lap('ttls_and_home');
   await journal.open();
+  timing.lap('storage_wal_put');
   if (request.cancelled()) {
     await journal.close();
     throw internalError('the request was cancelled before a token was issued');
@@ -104,6 +111,7 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
       );
     }
     minted = await mint(engine, request, config, authApi, issuance, journal.entry, ttls.pachdLifetimeSeconds);
+    timing.lap(bindings === undefined ? 'pachd_mint' : 'pachd_bindings_and_mint');
   } catch (error) {
     if (bindings !== undefined) {
       // Some bindings may exist already: take the robot apart now. A call that may yet land at
@@ -121,8 +129,13 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
 
   try {
     // From here only revoking cleans up: pachd's value is journaled at once.
-    if (journal.entry.token === undefined) await journal.record(minted.token);
-    else minted = { ...minted, expiresAt: await checkedExpiry(authApi, journal.entry, minted.token) };
+    if (journal.entry.token === undefined) {
+      await journal.record(minted.token);
+      timing.lap('storage_wal_record');
+    } else {
+      minted = { ...minted, expiresAt: await checkedExpiry(authApi, journal.entry, minted.token) };
+      timing.lap('pachd_whoami');
+    }
     if (request.cancelled()) {
       throw internalError('the request was cancelled before the token reached Vault, so the token is revoked again');
     }
@@ -131,8 +144,11 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
     throw vaultErrorFromPachd(error, `cannot issue a token for ${subject}`);
   }
   request.afterResponse(async (delivered) => {
+    const after = IssuanceTiming.for(engine.logger);
     if (delivered) await journal.release();
     else await journal.abandon(minted.token);
+    after.lap(delivered ? 'storage_wal_delete' : 'abandon');
+    after.log(engine.logger, 'issuance journal settled');
   });
 
   const data: TokenLeaseData = {
@@ -154,7 +170,7 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
     token_expires_at: data.token_expires_at,
     issuance: issuance.mode,
   });
-  return leaseResponse({
+  const response = leaseResponse({
     secretType: TOKEN_SECRET_TYPE,
     data: {
       user_token: minted.token,
@@ -169,6 +185,9 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
     renewable: true,
     warnings: ttls.warnings,
   });
+  timing.lap('answer');
+  timing.log(engine.logger, 'issuance timing');
+  return response;
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Storage } from '../../sdk/storage';
 import type { SystemView } from '../../sdk/system-view';
 import type { ConfigStore } from './config';
 import type { DeadlineTimers } from './deadline-timers';
+import type { MountLeaseTtlCache } from './mount-lease-ttls';
 import type { PachdClients } from './pachd-clients';
 import type { PachdObservations } from './pachd-observations';
 import type { SerialRunner } from './serial-runner';
@@ -13,6 +14,8 @@ export interface Engine {
   configs: ConfigStore;
   pachd: PachdClients;
   system: SystemView;
+  /** The mount's default and max lease TTLs, reused for a second (mount-lease-ttls.ts). */
+  mountTtls: MountLeaseTtlCache;
   logger: Logger;
   /** Copies of the CA certificates tokens' pachds were dialled with. */
   tlsCas: TlsCaStore;

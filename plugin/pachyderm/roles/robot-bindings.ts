@@ -38,7 +38,18 @@ export async function addRoleBindings(
   subject: string,
   bindings: readonly RoleBinding[],
 ): Promise<void> {
-  for (const binding of bindings) await authApi.setRoles(adminToken, binding.resource, subject, binding.roles);
+  // Each binding is on its own resource (role-bindings.ts merges entries on one), so the writes
+  // do not depend on each other: sent together, the robot waits for one round trip instead of one
+  // per binding (the bound on writes in flight still applies to each). Every call settles before
+  // this returns, so nothing of this request can land at pachd after a failure is handled; the
+  // failure reported is one that may have applied at pachd when there is one, so the caller keeps
+  // its journal for the rollback.
+  const outcomes = await Promise.allSettled(
+    bindings.map((binding) => authApi.setRoles(adminToken, binding.resource, subject, binding.roles)),
+  );
+  const failures = outcomes.flatMap((outcome) => (outcome.status === 'rejected' ? [outcome.reason as unknown] : []));
+  if (failures.length === 0) return;
+  throw failures.find((error) => !(error instanceof PachdError) || error.mayHaveApplied) ?? failures[0];
 }
 
 /**

@@ -1,3 +1,4 @@
+import { MOUNT_TTLS_REUSE_MS } from '../../../plugin/pachyderm/mount/mount-lease-ttls';
 import { ErrorType } from '../../../plugin/sdk/errors';
 import { SECRET_TYPE_KEY } from '../../../plugin/sdk/framework';
 import { DAY, EngineHarness, HOUR } from './engine-harness';
@@ -39,6 +40,26 @@ describe.each([1, 2] as const)('issuing tokens against pachd %i.x', (generation)
     if (generation === 1) expect(atPachd.ttlSeconds).toBeGreaterThanOrEqual(1800);
     if (generation === 1) expect(atPachd.ttlSeconds).toBeLessThanOrEqual(1806);
     if (generation === 2) expect(Math.abs(atPachd.ttlSeconds - 86400)).toBeLessThanOrEqual(2);
+  });
+
+  it('logs, at trace, where each issuance spent its time: durations only, no token and no subject', async () => {
+    const response = await harness.request('update', 'login', { username: 'robot:timed', ttl: '30m' });
+    const token = response?.data?.user_token as string;
+    const timings = harness.logLines
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((entry) => entry['@message'] === 'issuance timing' || entry['@message'] === 'issuance journal settled');
+    expect(timings.map((entry) => entry['@message'])).toEqual(['issuance timing', 'issuance journal settled']);
+    const phases = timings.flatMap((entry) => Object.keys(entry).filter((key) => !key.startsWith('@')));
+    expect(phases).toEqual(expect.arrayContaining(['storage_wal_put_ms', 'pachd_mint_ms', 'storage_wal_delete_ms']));
+    for (const entry of timings) {
+      for (const [key, value] of Object.entries(entry)) {
+        if (key.startsWith('@')) continue;
+        expect(key).toMatch(/_ms$/);
+        expect(typeof value).toBe('number');
+      }
+      expect(JSON.stringify(entry)).not.toContain(token);
+      expect(JSON.stringify(entry)).not.toContain('robot:timed');
+    }
   });
 
   it('takes the subject from the path too, and refuses two different ones', async () => {
@@ -125,6 +146,8 @@ describe.each([1, 2] as const)('issuing tokens against pachd %i.x', (generation)
     );
     if (generation === 1) {
       harness.system.maxLeaseTtlValue = 60n * DAY;
+      // The engine reuses the mount's TTLs for a second (mount-lease-ttls.ts): a tune shows after it.
+      await new Promise((resolve) => setTimeout(resolve, MOUNT_TTLS_REUSE_MS));
       const error = await harness.failure('update', 'login', { username: 'robot:ci', ttl: '31d', max_ttl: '40d' });
       expect(error.message).toMatch(/30 days/);
     }

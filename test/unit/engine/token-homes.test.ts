@@ -11,15 +11,18 @@ import { authApiAtHome } from '../../../plugin/pachyderm/mount/token-home';
 import { WAL_ROLLBACK_MIN_AGE_MS } from '../../../plugin/pachyderm/mount/wal-rollback';
 import { InMemoryStorage } from '../../../plugin/sdk/storage';
 import { StaticSystemView } from '../../../plugin/sdk/system-view';
+import { MountLeaseTtlCache } from '../../../plugin/pachyderm/mount/mount-lease-ttls';
 import { makeLocalhostCertificate } from '../../pachd/tls-fixture';
 
 /* Where a token lives, and what reaching it there needs, whatever the configuration became. */
 
 function engineFor(): Engine {
+  const system = new StaticSystemView({ defaultLeaseTtl: 3600n * 1_000_000_000n, maxLeaseTtl: 3600n * 1_000_000_000n });
   return {
     configs: new ConfigStore(new Redactor()),
     pachd: new PachdClients(),
-    system: new StaticSystemView({ defaultLeaseTtl: 3600n * 1_000_000_000n, maxLeaseTtl: 3600n * 1_000_000_000n }),
+    system,
+    mountTtls: new MountLeaseTtlCache(system),
     logger: createLogger({ module: 'test', write: () => undefined }),
     tlsCas: new TlsCaStore(),
     observations: new PachdObservations(),

@@ -43,6 +43,13 @@ type issuanceSide struct {
 	TableSize int `json:"standin_tokens_at_end"`
 }
 
+// issuanceRun is one measured side: a label, what it does, and where its figures go.
+type issuanceRun struct {
+	label, bench string
+	do           func() (time.Duration, error)
+	out          **issuanceSide
+}
+
 type issuanceResults struct {
 	PachdVersion  string        `json:"pachd_version"`
 	PluginVersion string        `json:"plugin_version"`
@@ -51,6 +58,10 @@ type issuanceResults struct {
 	Concurrency   int           `json:"concurrency"`
 	Plugin        *issuanceSide `json:"plugin"`
 	Direct        *issuanceSide `json:"direct"`
+	// One caller: read creds/<a fixed-subject role> through the plugin against the same two pachd
+	// calls made directly, one at a time.
+	CredsOne  *issuanceSide `json:"creds_one_caller"`
+	DirectOne *issuanceSide `json:"direct_one_caller"`
 }
 
 func runIssuance(ctx context.Context, c issuanceConfig) (*issuanceResults, error) {
@@ -160,20 +171,38 @@ func runIssuance(ctx context.Context, c issuanceConfig) (*issuanceResults, error
 		return time.Since(start), nil
 	}
 
-	sides := []struct {
-		label, bench string
-		do           func() (time.Duration, error)
-		out          **issuanceSide
-	}{
+	// One caller, through a role: what a client reading creds/<role> waits for.
+	role := m.Write(ctx, "roles/bench", map[string]interface{}{"subject": c.subject, "ttl": shortDuration(c.ttl)})
+	if role.Err != nil || role.Status >= 400 {
+		return nil, fmt.Errorf("writing roles/bench: %s", role)
+	}
+	viaCreds := func() (time.Duration, error) {
+		req := m.NewRequest(logical.ReadOperation, "creds/bench", nil)
+		start := time.Now()
+		r := m.Do(ctx, req)
+		d := time.Since(start)
+		if r.Err != nil || r.Status >= 400 || r.Resp == nil || r.Resp.Secret == nil {
+			return d, fmt.Errorf("read creds/bench: %s", r)
+		}
+		return d, nil
+	}
+
+	sides := []issuanceRun{
 		{"plugin", fmt.Sprintf("update login username=%s ttl=%s", c.subject, shortDuration(c.ttl)), viaPlugin, &res.Plugin},
 		{"direct", fmt.Sprintf("/auth.API/RestoreAuthToken subject=%s ttl=%d, then /auth.API/WhoAmI", c.subject, ttlSeconds), direct, &res.Direct},
 	}
-	for _, s := range sides {
-		fmt.Fprintf(os.Stderr, "bench: issuance: %s: %d warm-up, %d measured, %d in flight\n", s.label, c.warmup, c.requests, c.concurrency)
+	inFlight := []int{c.concurrency, c.concurrency, 1, 1}
+	sides = append(sides,
+		issuanceRun{"creds, one caller", "read creds/bench (roles/bench subject=" + c.subject + ")", viaCreds, &res.CredsOne},
+		issuanceRun{"direct, one caller", "RestoreAuthToken, then WhoAmI", direct, &res.DirectOne},
+	)
+	for i, s := range sides {
+		concurrency := inFlight[i]
+		fmt.Fprintf(os.Stderr, "bench: issuance: %s: %d warm-up, %d measured, %d in flight\n", s.label, c.warmup, c.requests, concurrency)
 		if _, err := s.do(); err != nil {
 			return nil, err
 		}
-		if err := concurrent(c.warmup, c.concurrency, s.do, nil); err != nil {
+		if err := concurrent(c.warmup, concurrency, s.do, nil); err != nil {
 			return nil, err
 		}
 		if _, err := clearTable(); err != nil {
@@ -181,7 +210,7 @@ func runIssuance(ctx context.Context, c issuanceConfig) (*issuanceResults, error
 		}
 		lat := make([]time.Duration, c.requests)
 		start := time.Now()
-		if err := concurrent(c.requests, c.concurrency, s.do, lat); err != nil {
+		if err := concurrent(c.requests, concurrency, s.do, lat); err != nil {
 			return nil, err
 		}
 		wall := time.Since(start)
@@ -215,6 +244,9 @@ func printIssuance(c issuanceConfig, r *issuanceResults) {
 	row("issuances/s", r.Plugin.PerSec, r.Direct.PerSec, "%.0f")
 	row("p50 (µs)", us(r.Plugin.P50), us(r.Direct.P50), "%.0f")
 	row("p99 (µs)", us(r.Plugin.P99), us(r.Direct.P99), "%.0f")
+	fmt.Printf("\none caller, %s against the direct pair\n", r.CredsOne.Bench)
+	row("p50 (µs)", us(r.CredsOne.P50), us(r.DirectOne.P50), "%.0f")
+	row("p99 (µs)", us(r.CredsOne.P99), us(r.DirectOne.P99), "%.0f")
 	fmt.Printf("\n(plugin with pachd_max_in_flight=0; stand-in token table at the end of each side: plugin %d, direct %d rows; cleared before the next side)\n",
 		r.Plugin.TableSize, r.Direct.TableSize)
 }

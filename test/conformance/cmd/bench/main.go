@@ -97,7 +97,11 @@ type results struct {
 	ConcP99         time.Duration   `json:"conc_p99_ns"`
 	ConcRPS         float64         `json:"conc_rps"`
 	PeakRSSKB       int64           `json:"peak_rss_kb"`
-	Version         string          `json:"version"`
+	// At the end: the part of the resident set that is the executable's and libraries' pages
+	// (RssFile) and the part the process allocated (RssAnon).
+	RSSFileKB int64  `json:"rss_file_kb_at_end"`
+	RSSAnonKB int64  `json:"rss_anon_kb_at_end"`
+	Version   string `json:"version"`
 }
 
 type config struct {
@@ -124,7 +128,7 @@ func main() {
 		concurrency = flag.Int("concurrency", 16, "requests in flight in the concurrent mode")
 		warmup      = flag.Int("warmup", 200, "unmeasured requests before each mode")
 		jsonOut     = flag.String("json", "", "also write the raw results as JSON to this file")
-		timeout     = flag.Duration("timeout", 10*time.Minute, "overall time limit")
+		timeout     = flag.Duration("timeout", 30*time.Minute, "overall time limit")
 
 		kvSection     = flag.Bool("kv", true, "run the comparison with HashiCorp's KV plugin")
 		execSection   = flag.Bool("executables", true, "compare executables: size, SHA-256 time, cold start (single executable, script, Go)")
@@ -157,7 +161,7 @@ func main() {
 	if icfg.warmup < 0 {
 		icfg.warmup = cfg.warmup
 	}
-	if !*kvSection && !*issuance && !*execSection && !*contention && !*robotFlags.enabled {
+	if !*kvSection && !*issuance && !*execSection && !*contention && !*robotFlags.enabled && *variantFlags.dir == "" && !*breakdownFlags.enabled {
 		fatalf("every section is switched off (-kv=false -issuance=false -executables=false -contention=false)")
 	}
 	ccfg := contentionConfig{window: *contWindow, bound: *contBound, plugin: *pachydermPath, standin: *standinPath}
@@ -202,6 +206,17 @@ func main() {
 		printIssuance(icfg, res)
 		report["issuance"] = res
 	}
+	if *breakdownFlags.enabled { // flags in breakdown.go
+		if len(report) > 0 {
+			fmt.Println()
+		}
+		res, err := runBreakdown(ctx, icfg, *breakdownFlags.requests, cfg.concurrency)
+		if err != nil {
+			fatalf("breakdown: %v", err)
+		}
+		printBreakdown(res)
+		report["breakdown"] = res
+	}
 	if *contention {
 		if len(report) > 0 {
 			fmt.Println()
@@ -223,6 +238,21 @@ func main() {
 		}
 		printRobots(res)
 		report["robots"] = res
+	}
+	if *variantFlags.dir != "" { // flags in variants.go
+		if len(report) > 0 {
+			fmt.Println()
+		}
+		vcfg := config{starts: *variantFlags.starts, requests: *variantFlags.requests, concurrency: cfg.concurrency,
+			warmup: *variantFlags.warmup, timeout: cfg.timeout}
+		vicfg := icfg
+		vicfg.requests, vicfg.warmup = *variantFlags.issuanceRequests, *variantFlags.warmup
+		res, err := runVariants(ctx, *variantFlags.dir, vcfg, vicfg, *goPath, *goSetup, *goBench, *oursSetup, *oursBench)
+		if err != nil {
+			fatalf("variants: %v", err)
+		}
+		printVariants(res)
+		report["variants"] = res
 	}
 	if *jsonOut != "" {
 		b, _ := json.MarshalIndent(report, "", "  ")
@@ -377,6 +407,8 @@ func run(ctx context.Context, s *subject, cfg config) (*results, error) {
 		if kb, err := harness.ProcStatusKB(pid, "VmHWM"); err == nil {
 			res.PeakRSSKB = kb
 		}
+		res.RSSFileKB, _ = harness.ProcStatusKB(pid, "RssFile")
+		res.RSSAnonKB, _ = harness.ProcStatusKB(pid, "RssAnon")
 	}
 	return res, nil
 }
@@ -483,6 +515,8 @@ func printTable(ours, kv *subject, a, b *results) {
 	row("concurrent p99 (µs)", us(a.ConcP99), us(b.ConcP99), "%.0f")
 	row("concurrent req/s", a.ConcRPS, b.ConcRPS, "%.0f")
 	row("peak RSS (MiB)", float64(a.PeakRSSKB)/1024, float64(b.PeakRSSKB)/1024, "%.1f")
+	row("  file-backed at end", float64(a.RSSFileKB)/1024, float64(b.RSSFileKB)/1024, "%.1f")
+	row("  anonymous at end", float64(a.RSSAnonKB)/1024, float64(b.RSSAnonKB)/1024, "%.1f")
 }
 
 func describe(r request) string {
