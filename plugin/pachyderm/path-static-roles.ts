@@ -1,6 +1,6 @@
 import { nanosToSeconds } from '../sdk/duration';
 import { listResponse } from '../sdk/framework';
-import { definePath, type Path } from '../sdk/path';
+import { definePath, type OperationFunc, type Path } from '../sdk/path';
 import type { Engine } from './mount/engine';
 import { requireRotatableHere } from './mount/rotation-gate';
 import { MIN_ROTATION_PERIOD_SECONDS, MIN_ROTATION_WINDOW_SECONDS } from './mount/rotation-schedule';
@@ -12,11 +12,31 @@ import { deleteStaticRobot } from './static-robots/static-delete';
 import { STATIC_TOKEN_MARGIN_SECONDS } from './static-robots/static-lifetime';
 import { writeStaticRole } from './static-robots/static-role-write';
 
+type StaticRoleField =
+  'name' | 'subject' | 'role_bindings' | 'rotation_period' | 'rotation_schedule' | 'rotation_window' | 'rotation_grace';
+
 /**
  * Static robots, as Vault's database engine's static roles: a pachd robot other systems know by
  * name, whose token the engine holds and rotates, so that nobody holds one for long.
  */
 export function staticRolePaths(engine: Engine): Path[] {
+  // Create and update do the same: an absent field keeps its stored value, or its default.
+  const writeRole: OperationFunc<StaticRoleField> = async (request, fields) => {
+    const name = fields.string('name');
+    await requireRotatableHere(engine);
+    const warnings = await engine.staticRoles.run(() =>
+      writeStaticRole(engine, request, name, {
+        subject: fields.optionalString('subject'),
+        bindings: fields.has('role_bindings') ? parseRoleBindings(fields.stringList('role_bindings')) : undefined,
+        rotationPeriodSeconds: seconds(fields.optionalDuration('rotation_period')),
+        rotationSchedule: fields.optionalString('rotation_schedule')?.trim(),
+        rotationWindowSeconds: seconds(fields.optionalDuration('rotation_window')),
+        rotationGraceSeconds: seconds(fields.optionalDuration('rotation_grace')),
+      }),
+    );
+    return warnings.length > 0 ? { warnings } : undefined;
+  };
+
   return [
     definePath({
       pattern: 'static-roles/?',
@@ -96,43 +116,11 @@ are written as for dynamic robot roles, and the same roles are refused.`,
         },
         create: {
           summary: 'Create a static role: grant its bindings and make its first token.',
-          handler: async (request, fields) => {
-            const name = fields.string('name');
-            await requireRotatableHere(engine);
-            const warnings = await engine.staticRoles.run(() =>
-              writeStaticRole(engine, request, name, {
-                subject: fields.optionalString('subject'),
-                bindings: fields.has('role_bindings')
-                  ? parseRoleBindings(fields.stringList('role_bindings'))
-                  : undefined,
-                rotationPeriodSeconds: seconds(fields.optionalDuration('rotation_period')),
-                rotationSchedule: fields.optionalString('rotation_schedule')?.trim(),
-                rotationWindowSeconds: seconds(fields.optionalDuration('rotation_window')),
-                rotationGraceSeconds: seconds(fields.optionalDuration('rotation_grace')),
-              }),
-            );
-            return warnings.length > 0 ? { warnings } : undefined;
-          },
+          handler: writeRole,
         },
         update: {
           summary: "Change a static role's bindings or schedule.",
-          handler: async (request, fields) => {
-            const name = fields.string('name');
-            await requireRotatableHere(engine);
-            const warnings = await engine.staticRoles.run(() =>
-              writeStaticRole(engine, request, name, {
-                subject: fields.optionalString('subject'),
-                bindings: fields.has('role_bindings')
-                  ? parseRoleBindings(fields.stringList('role_bindings'))
-                  : undefined,
-                rotationPeriodSeconds: seconds(fields.optionalDuration('rotation_period')),
-                rotationSchedule: fields.optionalString('rotation_schedule')?.trim(),
-                rotationWindowSeconds: seconds(fields.optionalDuration('rotation_window')),
-                rotationGraceSeconds: seconds(fields.optionalDuration('rotation_grace')),
-              }),
-            );
-            return warnings.length > 0 ? { warnings } : undefined;
-          },
+          handler: writeRole,
         },
         delete: {
           summary: 'Delete a static role: revoke its tokens and remove the bindings it granted.',
