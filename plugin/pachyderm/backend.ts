@@ -24,6 +24,7 @@ import { SerialRunner } from './mount/serial-runner';
 import { rotateRolePath } from './path-rotate-role';
 import { STATIC_TOKEN_FIELD, staticCredsPath } from './path-static-creds';
 import { staticRolePaths } from './path-static-roles';
+import { RoleStore } from './roles/role-store';
 import { STATIC_ROLE_PREFIX } from './roles/static-role';
 import { staticDeleteRollback } from './static-robots/static-delete';
 import { staticRotationRollback } from './static-robots/static-rotation';
@@ -43,6 +44,7 @@ whose token the engine holds and rotates on a schedule. Works with pachd 1.x and
 `;
 
 export function createPachydermBackend(config: BackendConfig): Backend {
+  const roles = new RoleStore();
   const engine: Engine = {
     configs: new ConfigStore(config.redactor),
     pachd: new PachdClients(),
@@ -71,8 +73,8 @@ export function createPachydermBackend(config: BackendConfig): Backend {
       paths: [
         rotateRootPath(engine),
         configPath(engine),
-        ...rolePaths(engine),
-        credsPath(engine),
+        ...rolePaths(engine, roles),
+        credsPath(engine, roles),
         loginPath(engine),
         revokePath(engine),
         ...staticRolePaths(engine),
@@ -108,6 +110,7 @@ export function createPachydermBackend(config: BackendConfig): Backend {
       },
       invalidate: (key) => {
         if (key === CONFIG_KEY) engine.configs.invalidate();
+        roles.invalidate(key);
       },
     },
     config,

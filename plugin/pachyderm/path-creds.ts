@@ -3,13 +3,14 @@ import type { Request } from '../sdk/logical';
 import { definePath, type Path } from '../sdk/path';
 import { secondsToNanos } from '../sdk/duration';
 import type { Engine } from './mount/engine';
-import { loadRole, MAX_ROLE_NAME_LENGTH, robotNameTemplateOf, ROLE_NAME_PATTERN, type Role } from './roles/role';
+import type { RoleStore } from './roles/role-store';
+import { MAX_ROLE_NAME_LENGTH, robotNameTemplateOf, ROLE_NAME_PATTERN, type Role } from './roles/role';
 import { RobotNameTemplate } from './roles/robot-name-template';
 import { SubjectTemplate } from './roles/subject-template';
 import { issueToken } from './issuance/issue-token';
 
 /** A fresh pachd token for a role's subject, behind a lease: `vault read pachyderm/creds/ci`. */
-export function credsPath(engine: Engine): Path {
+export function credsPath(engine: Engine, roles: RoleStore): Path {
   return definePath({
     pattern: `creds/(?<name>${ROLE_NAME_PATTERN})`,
     helpSynopsis: "Issue a pachd token for a role's subject.",
@@ -30,7 +31,7 @@ ends, the robot's tokens are revoked and its bindings removed.`,
         summary: "Issue a token for the role's subject.",
         handler: async (request, fields) => {
           const name = fields.string('name');
-          const role = await loadRole(request.storage, name);
+          const role = await roles.load(request.storage, name);
           if (role === undefined) throw badRequest(`unknown role ${JSON.stringify(name)}`);
           return issueToken(engine, request, {
             subject: await subjectOf(engine, request, name, role),

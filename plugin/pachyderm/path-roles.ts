@@ -5,15 +5,14 @@ import { listResponse } from '../sdk/framework';
 import { definePath, type Path } from '../sdk/path';
 import type { Request, Response } from '../sdk/logical';
 import type { Engine } from './mount/engine';
+import type { RoleStore } from './roles/role-store';
 import { checkDynamicRobotRole } from './roles/dynamic-robot-checks';
 import { PachdRelease } from './pachd/release';
 import {
-  loadRole,
   MAX_ROLE_NAME_LENGTH,
   robotNameTemplateOf,
   ROLE_NAME_PATTERN,
   ROLE_PREFIX,
-  saveRole,
   type Role,
   type RoleKind,
   type RoleTtls,
@@ -30,7 +29,7 @@ import { checkSubject, checkSubjectForm, MAX_SUBJECT_LENGTH } from './roles/subj
  * caller's Vault identity, so that one role serves everyone as themselves, or `role_bindings`,
  * for a robot of its own per read that holds exactly those bindings while its lease lives.
  */
-export function rolePaths(engine: Engine): Path[] {
+export function rolePaths(engine: Engine, roles: RoleStore): Path[] {
   return [
     definePath({
       pattern: 'roles/?',
@@ -85,12 +84,13 @@ identity.entity.aliases.MOUNT_ACCESSOR.metadata.KEY. The template must begin wit
         ttl: { type: 'duration', description: 'Lease TTL of tokens from this role; 0 uses the configured default.' },
         max_ttl: { type: 'duration', description: 'Max TTL of tokens from this role; 0 uses the configured default.' },
       },
-      existenceCheck: async (request, fields) => (await loadRole(request.storage, fields.string('name'))) !== undefined,
+      existenceCheck: async (request, fields) =>
+        (await roles.load(request.storage, fields.string('name'))) !== undefined,
       operations: {
         read: {
           summary: 'Read a role.',
           handler: async (request, fields) => {
-            const role = await loadRole(request.storage, fields.string('name'));
+            const role = await roles.load(request.storage, fields.string('name'));
             return role === undefined ? undefined : { data: describeRole(role) };
           },
         },
@@ -98,16 +98,16 @@ identity.entity.aliases.MOUNT_ACCESSOR.metadata.KEY. The template must begin wit
         // store, must not interleave with a static role's own check against the roles.
         create: {
           summary: 'Create a role.',
-          handler: (request, fields) => engine.staticRoles.run(() => writeRole(engine, request, fields)),
+          handler: (request, fields) => engine.staticRoles.run(() => writeRole(engine, roles, request, fields)),
         },
         update: {
           summary: 'Change a role.',
-          handler: (request, fields) => engine.staticRoles.run(() => writeRole(engine, request, fields)),
+          handler: (request, fields) => engine.staticRoles.run(() => writeRole(engine, roles, request, fields)),
         },
         delete: {
           summary: 'Delete a role (tokens already issued keep their leases).',
           handler: async (request, fields) => {
-            await request.storage.delete(ROLE_PREFIX + fields.string('name'));
+            await roles.delete(request.storage, fields.string('name'));
             return undefined;
           },
         },
@@ -132,11 +132,12 @@ type RoleField = 'name' | 'subject' | 'subject_template' | 'role_bindings' | 'ro
 
 async function writeRole(
   engine: Engine,
+  roles: RoleStore,
   request: Request,
   fields: FieldData<RoleField>,
 ): Promise<Response | undefined> {
   const name = fields.string('name');
-  const existing = await loadRole(request.storage, name);
+  const existing = await roles.load(request.storage, name);
   const ttls: RoleTtls = {
     ttlSeconds: fields.has('ttl') ? nanosToSeconds(fields.duration('ttl')) : (existing?.ttlSeconds ?? 0),
     maxTtlSeconds: fields.has('max_ttl') ? nanosToSeconds(fields.duration('max_ttl')) : (existing?.maxTtlSeconds ?? 0),
@@ -186,7 +187,7 @@ async function writeRole(
   if (role.maxTtlSeconds > 0 && role.ttlSeconds > role.maxTtlSeconds) {
     throw badRequest(`ttl ${role.ttlSeconds}s is above max_ttl ${role.maxTtlSeconds}s`);
   }
-  await saveRole(request.storage, name, role);
+  await roles.save(request.storage, name, role);
   return undefined;
 }
 

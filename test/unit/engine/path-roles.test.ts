@@ -1,4 +1,5 @@
 import { ErrorType } from '../../../plugin/sdk/errors';
+import { getJson, putJson } from '../../../plugin/sdk/storage';
 import { EngineHarness } from './engine-harness';
 
 describe.each([1, 2] as const)('the roles path, pachd %i.x', (generation) => {
@@ -47,6 +48,21 @@ describe.each([1, 2] as const)('the roles path, pachd %i.x', (generation) => {
     expect((await harness.request('list', 'roles/'))?.data).toEqual({ keys: ['self'] });
     // Deleting what is not there is not an error, as in Vault's own engines.
     expect(await harness.request('delete', 'roles/ci')).toBeUndefined();
+  });
+
+  it('issues from a role kept in memory, and reads it afresh once the host says another node changed it', async () => {
+    await harness.request('create', 'roles/ci', { subject: 'robot:ci' });
+    expect((await harness.request('read', 'creds/ci'))?.data?.['subject']).toBe('robot:ci');
+    // Another node of the cluster rewrites the role: storage changes under this process.
+    const stored = await getJson<Record<string, unknown>>(harness.storage, 'roles/ci');
+    await putJson(harness.storage, 'roles/ci', { ...stored, subject: 'robot:deploy' });
+    expect((await harness.request('read', 'creds/ci'))?.data?.['subject']).toBe('robot:ci');
+    harness.backend.invalidate('roles/ci');
+    expect((await harness.request('read', 'creds/ci'))?.data?.['subject']).toBe('robot:deploy');
+    // ... and deletes it.
+    await harness.storage.delete('roles/ci');
+    harness.backend.invalidate('roles/ci');
+    expect((await harness.failure('read', 'creds/ci')).message).toContain('unknown role');
   });
 
   it('updates only the fields given, and giving another subject source replaces the old one', async () => {
