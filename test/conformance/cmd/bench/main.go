@@ -119,7 +119,7 @@ func main() {
 		oursName    = flag.String("ours-name", "", "catalog name for our plugin (default: file name)")
 		oursOptions = flag.String("ours-options", "", "mount options for our plugin, comma-separated k=v")
 		oursSetup   = flag.String("ours-setup", "update roles/bench subject=robot:bench", "setup requests for our plugin, ';'-separated")
-		oursBench   = flag.String("ours-bench", "read roles/bench", "the request measured on our plugin (one storage read, like the KV read)")
+		oursBench   = flag.String("ours-bench", "list roles/", "the request measured on our plugin (one storage call, like the KV read: roles themselves are read from memory once read)")
 		goPath      = flag.String("go", filepath.Join(buildDir, "bench-bin", "vault-plugin-secrets-kv"), "HashiCorp KV plugin executable (go install github.com/hashicorp/vault-plugin-secrets-kv/cmd/vault-plugin-secrets-kv@latest)")
 		goSetup     = flag.String("go-setup", "update bench value=x", "setup requests for the KV plugin (mounted as KV v1), ';'-separated")
 		goBench     = flag.String("go-bench", "read bench", "the request measured on the KV plugin")
