@@ -29,14 +29,12 @@ export interface ServeBackendOptions {
 /** Runs a Vault backend plugin process until Vault stops it. */
 export async function serveBackend(options: ServeBackendOptions): Promise<void> {
   // Vault never tells a plugin its log level: it re-logs plugin lines through its own logger,
-  // which drops what is below the server's level. So debug and above are emitted, and per-request
-  // lines stay at debug and few. Trace (per-issuance phase timings, broker announcements) costs
-  // each issuance two lines the host parses only to drop them at its usual level, so it is
-  // emitted only when asked for. PLUGIN_LOG_LEVEL (set with `vault plugin register -env`) moves
-  // the level either way.
+  // which drops what is below the server's level. So everything is emitted, as Go plugins do;
+  // per-request lines stay at debug and few. PLUGIN_LOG_LEVEL (set with
+  // `vault plugin register -env`) quiets a plugin at the source.
   // Secrets are a mount's own: each mount's logger and answers are guarded by its own redactor
   // (backend-server.ts), so the process-wide logger holds none.
-  const logger = options.logger ?? createLogger({ module: options.name, level: levelFromEnvironment('debug') });
+  const logger = options.logger ?? createLogger({ module: options.name, level: levelFromEnvironment('trace') });
   let backendServer: BackendServer | undefined;
   await servePlugin({
     handshake: VAULT_BACKEND_HANDSHAKE,
