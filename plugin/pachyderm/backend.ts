@@ -51,6 +51,7 @@ export function createPachydermBackend(config: BackendConfig): Backend {
     system: config.system,
     mountTtls: new MountLeaseTtlCache(config.system),
     logger: config.logger,
+    issuanceTiming: process.env.PLUGIN_ISSUANCE_TIMING === '1',
     tlsCas: new TlsCaStore(),
     observations: new PachdObservations(),
     staticRoles: new SerialRunner(),

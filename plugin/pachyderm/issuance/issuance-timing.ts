@@ -1,7 +1,9 @@
 /**
  * @file
  * Where one issuance's time went, phase by phase, for the trace log (`make bench` prints it as
- * the issuance breakdown). Off unless the mount logs at trace: a disabled timer reads no clock.
+ * the issuance breakdown). Off unless asked for (`PLUGIN_ISSUANCE_TIMING=1`, engine.ts) and the
+ * mount logs at trace: two lines per issuance that Vault, at its usual level, parses only to
+ * drop. A disabled timer reads no clock.
  * Durations only: nothing here names a token, a subject or a value.
  */
 
@@ -15,8 +17,8 @@ export class IssuanceTiming {
     this.last = enabled ? performance.now() : 0;
   }
 
-  static for(logger: Logger): IssuanceTiming {
-    return new IssuanceTiming(logger.isLevelEnabled('trace'));
+  static for(requested: boolean, logger: Logger): IssuanceTiming {
+    return new IssuanceTiming(requested && logger.isLevelEnabled('trace'));
   }
 
   /** Ends a phase: the time since the previous one ended (or the timer began), in ms. */

@@ -47,7 +47,7 @@ export interface IssueOptions {
 }
 
 export async function issueToken(engine: Engine, request: Request, options: IssueOptions): Promise<Response> {
-  const timing = IssuanceTiming.for(engine.logger);
+  const timing = IssuanceTiming.for(engine.issuanceTiming, engine.logger);
   const config = await engine.configs.require(request.storage);
   // What needs no pachd is checked before asking pachd anything: bad input is a 400 even when pachd is down.
   checkSubjectForm(options.subject);
@@ -144,7 +144,7 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
     throw vaultErrorFromPachd(error, `cannot issue a token for ${subject}`);
   }
   request.afterResponse(async (delivered) => {
-    const after = IssuanceTiming.for(engine.logger);
+    const after = IssuanceTiming.for(engine.issuanceTiming, engine.logger);
     if (delivered) await journal.release();
     else await journal.abandon(minted.token);
     after.lap(delivered ? 'storage_wal_delete' : 'abandon');

@@ -17,6 +17,11 @@ export interface Engine {
   /** The mount's default and max lease TTLs, reused for a second (mount-lease-ttls.ts). */
   mountTtls: MountLeaseTtlCache;
   logger: Logger;
+  /**
+   * Each issuance logs its phase timings at trace (issuance/issuance-timing.ts): set by
+   * `PLUGIN_ISSUANCE_TIMING=1` in the plugin's environment, as `make bench` does for its breakdown.
+   */
+  issuanceTiming: boolean;
   /** Copies of the CA certificates tokens' pachds were dialled with. */
   tlsCas: TlsCaStore;
   /** Observations of pachd for configurations stored unverified. */

@@ -42,10 +42,19 @@ describe.each([1, 2] as const)('issuing tokens against pachd %i.x', (generation)
     if (generation === 2) expect(Math.abs(atPachd.ttlSeconds - 86400)).toBeLessThanOrEqual(2);
   });
 
-  it('logs, at trace, where each issuance spent its time: durations only, no token and no subject', async () => {
-    const response = await harness.request('update', 'login', { username: 'robot:timed', ttl: '30m' });
+  it('logs, at trace and when asked, where each issuance spent its time: durations only, no token and no subject', async () => {
+    const isTiming = (line: string) => /"@message":"issuance (timing|journal settled)"/.test(line);
+    await harness.request('update', 'login', { username: 'robot:untimed', ttl: '30m' });
+    // The harness logs at trace, as the plugin does by default: the timings still wait to be asked for.
+    expect(harness.logLines.filter(isTiming)).toEqual([]);
+
+    process.env['PLUGIN_ISSUANCE_TIMING'] = '1';
+    const timed = EngineHarness.beside(harness);
+    delete process.env['PLUGIN_ISSUANCE_TIMING'];
+    await timed.configure();
+    const response = await timed.request('update', 'login', { username: 'robot:timed', ttl: '30m' });
     const token = response?.data?.user_token as string;
-    const timings = harness.logLines
+    const timings = timed.logLines
       .map((line) => JSON.parse(line) as Record<string, unknown>)
       .filter((entry) => entry['@message'] === 'issuance timing' || entry['@message'] === 'issuance journal settled');
     expect(timings.map((entry) => entry['@message'])).toEqual(['issuance timing', 'issuance journal settled']);
@@ -60,6 +69,7 @@ describe.each([1, 2] as const)('issuing tokens against pachd %i.x', (generation)
       expect(JSON.stringify(entry)).not.toContain(token);
       expect(JSON.stringify(entry)).not.toContain('robot:timed');
     }
+    await timed.stop();
   });
 
   it('takes the subject from the path too, and refuses two different ones', async () => {

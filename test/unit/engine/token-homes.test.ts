@@ -24,6 +24,7 @@ function engineFor(): Engine {
     system,
     mountTtls: new MountLeaseTtlCache(system),
     logger: createLogger({ module: 'test', write: () => undefined }),
+    issuanceTiming: false,
     tlsCas: new TlsCaStore(),
     observations: new PachdObservations(),
     staticRoles: new SerialRunner(),

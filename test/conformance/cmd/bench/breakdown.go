@@ -19,8 +19,8 @@ import (
 	"pachyderm-vault-plugin/test/conformance/standin"
 )
 
-// The issuance breakdown: where one issuance's time goes. The plugin runs at trace level
-// (PLUGIN_LOG_LEVEL=trace), where issue-token.ts logs the duration of each phase of each
+// The issuance breakdown: where one issuance's time goes. The plugin runs at trace level with
+// PLUGIN_ISSUANCE_TIMING=1, where issue-token.ts logs the duration of each phase of each
 // issuance (issuance-timing.ts); the bench times the same requests from the host's side, so
 // what is left (the host's round trip, decoding, routing, field checks, encoding the answer and
 // the existence check Vault makes before an update) is the total less the phases. CPU per
@@ -73,17 +73,13 @@ func runBreakdown(ctx context.Context, c issuanceConfig, requests, concurrency i
 	}
 	defer pachd.Stop()
 
-	// go-plugin hands the host's environment to the plugin: this one mount logs at trace.
-	previous, had := os.LookupEnv("PLUGIN_LOG_LEVEL")
-	os.Setenv("PLUGIN_LOG_LEVEL", "trace")
+	// go-plugin hands the host's environment to the plugin: this one mount logs its issuance
+	// timings, which need both the trace level and PLUGIN_ISSUANCE_TIMING.
+	restore := setEnvs(map[string]string{"PLUGIN_LOG_LEVEL": "trace", "PLUGIN_ISSUANCE_TIMING": "1"})
 	cat := harness.New(harness.Options{LogLevel: hclog.Trace})
 	defer cat.KillAll()
 	m, err := cat.MountWith(ctx, pluginPath, nil, harness.MountOptions{Name: "pachyderm-trace"})
-	if had {
-		os.Setenv("PLUGIN_LOG_LEVEL", previous)
-	} else {
-		os.Unsetenv("PLUGIN_LOG_LEVEL")
-	}
+	restore()
 	if err != nil {
 		return nil, fmt.Errorf("mounting %s: %w", pluginPath, err)
 	}
@@ -283,4 +279,27 @@ func printBreakdown(r *breakdownResults) {
 	line("issuances/s", func(c breakdownColumn) float64 { return c.PerSec })
 	fmt.Println("\n(phases: issue-token.ts; host_*: system view calls, storage_*: WAL over the broker, pachd_*: calls to the stand-in;")
 	fmt.Println(" with many in flight each awaited phase includes the time spent queued behind other requests' work)")
+}
+
+// setEnvs sets environment variables for a plugin about to start, and returns what puts them back.
+func setEnvs(values map[string]string) func() {
+	type previous struct {
+		value string
+		had   bool
+	}
+	saved := map[string]previous{}
+	for key, value := range values {
+		old, had := os.LookupEnv(key)
+		saved[key] = previous{old, had}
+		os.Setenv(key, value)
+	}
+	return func() {
+		for key, old := range saved {
+			if old.had {
+				os.Setenv(key, old.value)
+			} else {
+				os.Unsetenv(key)
+			}
+		}
+	}
 }
