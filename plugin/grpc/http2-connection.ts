@@ -1,4 +1,11 @@
-import type { ClientHttp2Session } from 'node:http2';
+import type { ClientHttp2Session, ClientHttp2Stream } from 'node:http2';
+
+/** A call in flight on a connection, as the connection sees it. */
+export interface CallInFlight {
+  readonly stream: ClientHttp2Stream;
+  /** Ends the call as never sent: the server said it will not process its stream. */
+  refuse(): void;
+}
 
 export interface KeepaliveOptions {
   /** How often to ping while calls are in flight. */
@@ -20,7 +27,7 @@ export class Http2Connection {
   lastStreamId = Number.MAX_SAFE_INTEGER;
   /** Why the session failed, for calls that fail with it. */
   failure: Error | undefined;
-  private active = 0;
+  private readonly calls = new Set<CallInFlight>();
   private keepalive: NodeJS.Timeout | undefined;
   private pingOutstanding = false;
 
@@ -49,6 +56,12 @@ export class Http2Connection {
     });
     session.on('goaway', (_code: number, lastStreamId: number) => {
       this.lastStreamId = Math.min(this.lastStreamId, lastStreamId);
+      // Node lets a gracefully closing session wait for every open stream, including those the
+      // server just said it will never process; those would hang until their deadline.
+      for (const call of this.calls) {
+        const id = call.stream.id;
+        if (id !== undefined && id > this.lastStreamId) call.refuse();
+      }
       this.retire();
     });
     session.once('close', () => {
@@ -61,12 +74,14 @@ export class Http2Connection {
     }
   }
 
-  callStarted(): void {
-    if (this.active++ === 0) this.session.ref();
+  callStarted(call: CallInFlight): void {
+    if (this.calls.size === 0) this.session.ref();
+    this.calls.add(call);
   }
 
-  callEnded(): void {
-    if (--this.active === 0 && !this.session.destroyed) this.session.unref();
+  callEnded(call: CallInFlight): void {
+    this.calls.delete(call);
+    if (this.calls.size === 0 && !this.session.destroyed) this.session.unref();
   }
 
   /** Lets calls in flight finish, then closes; takes no new ones. */
@@ -89,7 +104,7 @@ export class Http2Connection {
    * connection that died is found by the next call anyway.
    */
   private ping(timeoutMs: number): void {
-    if (this.active === 0 || this.pingOutstanding || !this.connected || this.session.destroyed) return;
+    if (this.calls.size === 0 || this.pingOutstanding || !this.connected || this.session.destroyed) return;
     const timer = setTimeout(
       () => this.session.destroy(new Error(`keepalive ping unanswered for ${timeoutMs / 1000} s`)),
       timeoutMs,

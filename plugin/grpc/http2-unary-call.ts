@@ -63,32 +63,52 @@ export function unaryCall(connection: Http2Connection, exchange: UnaryExchange):
       );
       return;
     }
-    connection.callStarted();
-
-    const reader = new MessageReader(exchange.maxReceiveMessageLength);
-    let responseHeaders: ReplyHeaders | undefined;
-    let trailers: ReplyHeaders | undefined;
-    let streamError: Error | undefined;
-    /** A failure decided here (refused message, deadline), which wins over whatever follows. */
-    let decided: GrpcStatusError | undefined;
-    const cancel = (failure: GrpcStatusError) => {
-      decided ??= failure;
-      if (!stream.closed) stream.close(constants.NGHTTP2_CANCEL);
-    };
 
     const timer =
       remainingMs === undefined
         ? undefined
         : setTimeout(() => cancel(new GrpcStatusError(GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded')), remainingMs);
+    const reader = new MessageReader(exchange.maxReceiveMessageLength);
+    let responseHeaders: ReplyHeaders | undefined;
+    let trailers: ReplyHeaders | undefined;
+    let streamError: Error | undefined;
+    let notGrpc = false;
+    let settled = false;
+    const settle = (outcome: Buffer | GrpcStatusError) => {
+      if (settled) return;
+      settled = true;
+      if (timer !== undefined) clearTimeout(timer);
+      connection.callEnded(inFlight);
+      if (outcome instanceof GrpcStatusError) reject(outcome);
+      else resolve(outcome);
+    };
+    // A failure decided here (refused message, deadline, GOAWAY) settles the call at once, not
+    // when the stream gets round to closing: a stream on a stuck connection may take long to.
+    const cancel = (failure: GrpcStatusError) => {
+      settle(failure);
+      if (!stream.closed) stream.close(constants.NGHTTP2_CANCEL);
+    };
+
+    const inFlight = {
+      stream,
+      refuse: () =>
+        cancel(new GrpcStatusError(GrpcStatus.UNAVAILABLE, 'the server is going away and did not take the call', true)),
+    };
+    connection.callStarted(inFlight);
 
     stream.on('response', (received: ReplyHeaders) => {
       responseHeaders = received;
+      // Not a gRPC reply (a proxy's error page, say): its body is not made of gRPC messages.
+      const contentType = received['content-type'];
+      if (received[':status'] !== 200 || (contentType !== undefined && !contentType.startsWith('application/grpc'))) {
+        notGrpc = true;
+      }
     });
     stream.on('trailers', (received: ReplyHeaders) => {
       trailers = received;
     });
     stream.on('data', (chunk: Buffer) => {
-      if (decided !== undefined) return;
+      if (settled || notGrpc) return;
       try {
         reader.push(chunk);
       } catch (error) {
@@ -99,10 +119,8 @@ export function unaryCall(connection: Http2Connection, exchange: UnaryExchange):
       streamError = error;
     });
     stream.once('close', () => {
-      if (timer !== undefined) clearTimeout(timer);
-      connection.callEnded();
-      const outcome =
-        decided ??
+      if (settled) return;
+      settle(
         outcomeOf({
           connection,
           streamId: stream.id,
@@ -111,9 +129,8 @@ export function unaryCall(connection: Http2Connection, exchange: UnaryExchange):
           trailers,
           streamError,
           reader,
-        });
-      if (outcome instanceof GrpcStatusError) reject(outcome);
-      else resolve(outcome);
+        }),
+      );
     });
     stream.end(exchange.body);
   });
