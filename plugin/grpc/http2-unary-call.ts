@@ -11,6 +11,8 @@ import { GrpcStatusError, type TrailerMetadata } from './grpc-status-error';
 import type { Http2Connection } from './http2-connection';
 import { decodeGrpcMessage, grpcTimeout, statusFromHttp, statusFromResetCode } from './http2-status-mapping';
 
+const MAX_TIMER_MS = 0x7fff_ffff;
+
 /** A header block as received: Node gives :status as a number. */
 type ReplyHeaders = IncomingHttpHeaders & IncomingHttpStatusHeader;
 
@@ -64,8 +66,9 @@ export function unaryCall(connection: Http2Connection, exchange: UnaryExchange):
       return;
     }
 
+    // Node fires a timer past 2^31-1 ms at once; a deadline that far off is left to grpc-timeout.
     const timer =
-      remainingMs === undefined
+      remainingMs === undefined || remainingMs > MAX_TIMER_MS
         ? undefined
         : setTimeout(() => cancel(new GrpcStatusError(GrpcStatus.DEADLINE_EXCEEDED, 'deadline exceeded')), remainingMs);
     const reader = new MessageReader(exchange.maxReceiveMessageLength);

@@ -502,3 +502,17 @@ async function waitFor(condition: () => boolean): Promise<void> {
   for (let tries = 0; tries < 200 && !condition(); tries++) await new Promise((resolve) => setTimeout(resolve, 10));
   expect(condition()).toBe(true);
 }
+
+describe('far deadlines', () => {
+  it('does not turn a deadline past what a Node timer holds into an immediate one', async () => {
+    const server = await HostileServer.plain();
+    try {
+      const client = clientOf({ target: `127.0.0.1:${server.port}` });
+      const farOff = Date.now() + 30 * 24 * 3600 * 1000;
+      expect(String(await ping(client, farOff))).toBe('pong');
+      expect(server.requests[0]?.['grpc-timeout']).toMatch(/^\d{1,8}S$/);
+    } finally {
+      await server.stop();
+    }
+  });
+});
