@@ -10,7 +10,9 @@
  * so announcements wait here by id until someone dials them.
  */
 
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
+import { MAX_FRAMED_LENGTH } from '../grpc/grpc-framing';
+import { Http2UnaryClient, type Http2ClientTls } from '../grpc/http2-unary-client';
 import type { Logger } from './logger';
 import type { ConnInfo } from './protos';
 
@@ -36,17 +38,19 @@ export class Broker {
   private stream: grpc.ServerDuplexStream<ConnInfo, ConnInfo> | undefined;
   private readonly announcements = new Map<number, Announcement>();
   private readonly waiters = new Map<number, Waiter[]>();
-  private readonly credentials: grpc.ChannelCredentials;
+  private readonly tls: Http2ClientTls;
 
   constructor(
     tls: BrokerTls,
     private readonly logger: Logger,
   ) {
-    this.credentials = grpc.credentials.createSsl(
-      Buffer.from(tls.hostCertificatePem),
-      Buffer.from(tls.privateKeyPem),
-      Buffer.from(tls.certificatePem),
-    );
+    // go-plugin's certificates are issued for "localhost", whatever address the host listens on.
+    this.tls = {
+      ca: tls.hostCertificatePem,
+      cert: tls.certificatePem,
+      key: tls.privateKeyPem,
+      servername: 'localhost',
+    };
   }
 
   /** The `plugin.GRPCBroker` service implementation. */
@@ -98,8 +102,8 @@ export class Broker {
     }
   }
 
-  /** Waits for the host's announcement of `serviceId` and returns a channel to it. */
-  async dial(serviceId: number, timeoutMs: number = DEFAULT_DIAL_TIMEOUT_MS): Promise<grpc.Channel> {
+  /** Waits for the host's announcement of `serviceId` and returns a client of it. */
+  async dial(serviceId: number, timeoutMs: number = DEFAULT_DIAL_TIMEOUT_MS): Promise<Http2UnaryClient> {
     const info = await this.announcement(serviceId, timeoutMs);
     return this.connect(info);
   }
@@ -128,25 +132,13 @@ export class Broker {
     });
   }
 
-  private connect(info: ConnInfo): grpc.Channel {
-    const options: grpc.ChannelOptions = {
-      // Vault sends and accepts messages up to 2 GiB; grpc-js would stop at 4 MiB.
-      'grpc.max_receive_message_length': -1,
-      'grpc.max_send_message_length': -1,
-    };
-    let target: string;
-    if (info.network === 'unix') {
-      // grpc-js uses "localhost" as the TLS name for unix targets, which is what the host's
-      // certificate is issued for.
-      target = `unix:${info.address}`;
-    } else if (info.network === 'tcp') {
-      target = info.address;
-      options['grpc.ssl_target_name_override'] = 'localhost';
-      options['grpc.default_authority'] = 'localhost';
-    } else {
-      throw new Error(`broker announced unsupported network ${JSON.stringify(info.network)}`);
-    }
-    return new grpc.Channel(target, this.credentials, options);
+  private connect(info: ConnInfo): Http2UnaryClient {
+    let target: string | { socketPath: string };
+    if (info.network === 'unix') target = { socketPath: info.address };
+    else if (info.network === 'tcp') target = info.address;
+    else throw new Error(`broker announced unsupported network ${JSON.stringify(info.network)}`);
+    // Vault sends and accepts messages up to 2 GiB; gRPC's default would stop at 4 MiB.
+    return new Http2UnaryClient({ target, tls: this.tls, maxReceiveMessageLength: MAX_FRAMED_LENGTH });
   }
 
   /** Ends the stream on our side (process shutdown). */

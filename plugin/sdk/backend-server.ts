@@ -10,6 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Broker } from '../goplugin/broker';
 import type { Logger } from '../goplugin/logger';
 import { Redactor } from '../goplugin/redactor';
+import type { Http2UnaryClient } from '../grpc/http2-unary-client';
 import { serviceDefinition } from '../grpc/proto-loading';
 import { AfterResponse, DeferredWork } from './after-response';
 import { answerProblem } from './answer-check';
@@ -54,7 +55,8 @@ const SINGLE_INSTANCE = 'single';
 
 interface MountInstance {
   backend: Backend;
-  channel: grpc.Channel;
+  /** The broker connection to the host's storage and system view. */
+  host: Http2UnaryClient;
   storage: HostStorage;
   /**
    * This mount's secrets, kept out of its error texts and log lines, and checked for in its
@@ -162,26 +164,26 @@ export class BackendServer {
   private async setup(call: grpc.ServerUnaryCall<WireSetupArgs, unknown>): Promise<{ err: string }> {
     const id = this.multiplexId(call);
     const args = call.request;
-    let channel: grpc.Channel | undefined;
+    let host: Http2UnaryClient | undefined;
     try {
-      channel = await this.broker.dial(args.broker_id);
-      const storage = new HostStorage(channel);
+      host = await this.broker.dial(args.broker_id);
+      const storage = new HostStorage(host);
       const redactor = new Redactor();
       const logger = this.options.logger.redacting(redactor);
       const backend = await this.options.factory({
         storage,
-        system: new HostSystemView(channel),
+        system: new HostSystemView(host),
         logger,
         redactor,
         config: { ...args.Config },
         backendUuid: args.backendUUID,
       });
       const previous = this.instances.get(id);
-      this.instances.set(id, { backend, channel, storage, redactor, logger, afterResponses: new DeferredWork() });
+      this.instances.set(id, { backend, host, storage, redactor, logger, afterResponses: new DeferredWork() });
       if (previous !== undefined) await this.close(previous);
       return { err: '' };
     } catch (error) {
-      channel?.close();
+      host?.close();
       this.options.logger.error('setup failed', { error: errorMessage(error) });
       return { err: errorMessage(error) };
     }
@@ -355,7 +357,7 @@ export class BackendServer {
     } catch (error) {
       instance.logger.warn('backend cleanup failed', { error: errorMessage(error) });
     } finally {
-      instance.channel.close();
+      instance.host.close();
     }
   }
 

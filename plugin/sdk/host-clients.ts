@@ -1,11 +1,11 @@
 /**
  * @file
  * Clients for what the host serves over the broker connection: the mount's storage and its
- * system view. One broker channel per mount carries both.
+ * system view. One broker connection per mount carries both.
  */
 
-import * as grpc from '@grpc/grpc-js';
-import { unaryMethod } from '../grpc/grpc-call';
+import { unaryMethod, type CallMetadata } from '../grpc/grpc-call';
+import type { Http2UnaryClient } from '../grpc/http2-unary-client';
 import { serviceDefinition } from '../grpc/proto-loading';
 import type { Nanoseconds } from './duration';
 import { vaultDefinitions } from './protos';
@@ -15,9 +15,13 @@ import type { Entity, Group, PluginEnvironment, SystemView } from './system-view
 
 const storageService = serviceDefinition(vaultDefinitions, 'pb.Storage');
 const systemViewService = serviceDefinition(vaultDefinitions, 'pb.SystemView');
-const SystemViewClient = grpc.makeGenericClientConstructor(systemViewService, 'pb.SystemView');
 
 type Empty = Record<string, never>;
+
+/** The request metadata the host sent with a call (grpc-js's Metadata, as the server reads it). */
+export interface IncomingMetadata {
+  get(key: string): ReadonlyArray<string | Buffer>;
+}
 
 const storageCalls = {
   list: unaryMethod<{ prefix: string }, { keys: string[]; err: string }>(storageService, 'List'),
@@ -64,9 +68,9 @@ export class RequestConsistency {
   private replicated: bigint;
   private readonly clusterId: string;
   private readonly snapshotId: string | undefined;
-  private metadata: grpc.Metadata | undefined;
+  private metadata: CallMetadata | undefined;
 
-  constructor(incoming?: grpc.Metadata) {
+  constructor(incoming?: IncomingMetadata) {
     this.clusterId = first(incoming, 'index_state_cluster_id') ?? '';
     this.local = BigInt(first(incoming, 'index_state_local') ?? '0');
     this.replicated = BigInt(first(incoming, 'index_state_replicated') ?? '0');
@@ -74,13 +78,14 @@ export class RequestConsistency {
   }
 
   /** Built once and reused until a write moves the index. */
-  outgoingMetadata(): grpc.Metadata {
+  outgoingMetadata(): CallMetadata {
     if (this.metadata !== undefined) return this.metadata;
-    const metadata = new grpc.Metadata();
-    if (this.snapshotId !== undefined) metadata.set('snapshot_id', this.snapshotId);
-    metadata.set('index_state_cluster_id', this.clusterId);
-    metadata.set('index_state_local', this.local.toString());
-    metadata.set('index_state_replicated', this.replicated.toString());
+    const metadata: Record<string, string> = {
+      index_state_cluster_id: this.clusterId,
+      index_state_local: this.local.toString(),
+      index_state_replicated: this.replicated.toString(),
+    };
+    if (this.snapshotId !== undefined) metadata.snapshot_id = this.snapshotId;
     this.metadata = metadata;
     return metadata;
   }
@@ -97,7 +102,7 @@ export class RequestConsistency {
   }
 }
 
-function first(metadata: grpc.Metadata | undefined, key: string): string | undefined {
+function first(metadata: IncomingMetadata | undefined, key: string): string | undefined {
   const value = metadata?.get(key)[0];
   return value === undefined ? undefined : String(value);
 }
@@ -105,23 +110,23 @@ function first(metadata: grpc.Metadata | undefined, key: string): string | undef
 /** The host's storage for one mount; each request gets a view bound to its consistency state. */
 export class HostStorage implements Storage {
   constructor(
-    private readonly channel: grpc.Channel,
+    private readonly client: Http2UnaryClient,
     private readonly consistency: RequestConsistency = new RequestConsistency(),
   ) {}
 
   /** A view that carries one request's consistency state. */
   forRequest(consistency: RequestConsistency): HostStorage {
-    return new HostStorage(this.channel, consistency);
+    return new HostStorage(this.client, consistency);
   }
 
   async list(prefix: string): Promise<string[]> {
-    const reply = await storageCalls.list.callOnChannel(this.channel, { prefix }, this.options());
+    const reply = await storageCalls.list.call(this.client, { prefix }, this.options());
     if (reply.err !== '') throw new Error(reply.err);
     return reply.keys;
   }
 
   async get(key: string): Promise<StorageEntry | undefined> {
-    const reply = await storageCalls.get.callOnChannel(this.channel, { key }, this.options());
+    const reply = await storageCalls.get.call(this.client, { key }, this.options());
     // Host errors (read-only storage, sealed) pass through verbatim: Vault acts on their text.
     if (reply.err !== '') throw new Error(reply.err);
     if (reply.entry === null || reply.entry === undefined) return undefined;
@@ -129,8 +134,8 @@ export class HostStorage implements Storage {
   }
 
   async put(entry: StorageEntry): Promise<void> {
-    const reply = await storageCalls.put.callOnChannel(
-      this.channel,
+    const reply = await storageCalls.put.call(
+      this.client,
       { entry: { key: entry.key, value: entry.value, seal_wrap: entry.sealWrap ?? false } },
       this.options(),
     );
@@ -139,22 +144,18 @@ export class HostStorage implements Storage {
   }
 
   async delete(key: string): Promise<void> {
-    const reply = await storageCalls.delete.callOnChannel(this.channel, { key }, this.options());
+    const reply = await storageCalls.delete.call(this.client, { key }, this.options());
     if (reply.err !== '') throw new Error(reply.err);
     this.consistency.update(reply.walIndex);
   }
 
-  private options(): { metadata: grpc.Metadata } {
+  private options(): { metadata: CallMetadata } {
     return { metadata: this.consistency.outgoingMetadata() };
   }
 }
 
 export class HostSystemView implements SystemView {
-  private readonly client: grpc.Client;
-
-  constructor(channel: grpc.Channel) {
-    this.client = new SystemViewClient('unused', grpc.credentials.createInsecure(), { channelOverride: channel });
-  }
+  constructor(private readonly client: Http2UnaryClient) {}
 
   async defaultLeaseTtl(): Promise<Nanoseconds> {
     return BigInt((await systemViewCalls.defaultLeaseTtl.call(this.client, {})).TTL);

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { generatePluginCertificate } from '../../plugin/goplugin/certificate';
 import { unaryMethod } from '../../plugin/grpc/grpc-call';
+import { GrpcStatus } from '../../plugin/grpc/grpc-status';
+import { Http2UnaryClient } from '../../plugin/grpc/http2-unary-client';
 import { serviceDefinition } from '../../plugin/grpc/proto-loading';
 import { goPluginDefinitions, type ConnInfo } from '../../plugin/goplugin/protos';
 import { createLogger, type Logger } from '../../plugin/goplugin/logger';
@@ -12,12 +14,10 @@ import { startPluginServer, type RunningPluginServer } from '../../plugin/goplug
 import { healthImplementation } from '../../plugin/goplugin/standard-services';
 
 const healthService = serviceDefinition(goPluginDefinitions, 'grpc.health.v1.Health');
-const HealthClient = grpc.makeGenericClientConstructor(healthService, 'Health');
 const check = unaryMethod<{ service: string }, { status: number }>(healthService, 'Check');
 const brokerService = serviceDefinition(goPluginDefinitions, 'plugin.GRPCBroker');
 const BrokerClient = grpc.makeGenericClientConstructor(brokerService, 'GRPCBroker');
 const controllerService = serviceDefinition(goPluginDefinitions, 'plugin.GRPCController');
-const ControllerClient = grpc.makeGenericClientConstructor(controllerService, 'GRPCController');
 const shutdown = unaryMethod<object, object>(controllerService, 'Shutdown');
 
 function pemFromHandshake(line: string): string {
@@ -59,7 +59,7 @@ describe('go-plugin server over AutoMTLS', () => {
   let running: RunningPluginServer;
   let pluginPem: string;
   let logged: ReturnType<typeof observedLogger>['logged'];
-  let clients: grpc.Client[];
+  let clients: { close(): void }[];
 
   beforeEach(async () => {
     directory = mkdtempSync(path.join(tmpdir(), 'gp-'));
@@ -106,6 +106,16 @@ describe('go-plugin server over AutoMTLS', () => {
     return made;
   }
 
+  /** The plugin's own unary client, as the host would dial the plugin: mutual TLS on its socket. */
+  function unaryClient(identity = host): Http2UnaryClient {
+    const made = new Http2UnaryClient({
+      target: { socketPath: running.socketPath },
+      tls: { ca: pluginPem, cert: identity.certificatePem, key: identity.privateKeyPem },
+    });
+    clients.push(made);
+    return made;
+  }
+
   it('prints a handshake naming its socket and pinned certificate', () => {
     const fields = running.handshakeLine.split('|');
     expect(fields.slice(0, 5)).toEqual(['1', '5', 'unix', running.socketPath, 'grpc']);
@@ -114,15 +124,15 @@ describe('go-plugin server over AutoMTLS', () => {
   });
 
   it('serves health to the host over mutual TLS', async () => {
-    const reply = await check.call(client(HealthClient), { service: 'plugin' }, { deadline: Date.now() + 5000 });
+    const reply = await check.call(unaryClient(), { service: 'plugin' }, { deadline: Date.now() + 5000 });
     expect(reply.status).toBe(1);
   });
 
   it('refuses a client that does not present the host certificate', async () => {
     await expect(
-      check.call(client(HealthClient, stranger), { service: 'plugin' }, { deadline: Date.now() + 5000 }),
+      check.call(unaryClient(stranger), { service: 'plugin' }, { deadline: Date.now() + 5000 }),
     ).rejects.toMatchObject({
-      code: grpc.status.UNAVAILABLE,
+      code: GrpcStatus.UNAVAILABLE,
     });
   });
 
@@ -151,11 +161,9 @@ describe('go-plugin server over AutoMTLS', () => {
       const dialing = running.broker.dial(7, 5000);
       const announcement: ConnInfo = { service_id: 7, network: 'unix', address: hostSocket, knock: null };
       stream.write(announcement);
-      const channel = await dialing;
-      const viaBroker = new HealthClient('unused', grpc.credentials.createInsecure(), { channelOverride: channel });
+      const viaBroker = await dialing;
       expect((await check.call(viaBroker, { service: '' }, { deadline: Date.now() + 5000 })).status).toBe(1);
       viaBroker.close();
-      channel.close();
 
       // An announcement that arrives before anyone dials waits for its dialer.
       const announced = logged('broker announcement', { service_id: 8 });
@@ -178,7 +186,7 @@ describe('go-plugin server over AutoMTLS', () => {
     const stopRequested = running.stopRequested.then(() => {
       requested = true;
     });
-    await shutdown.call(client(ControllerClient), {}, { deadline: Date.now() + 5000 });
+    await shutdown.call(unaryClient(), {}, { deadline: Date.now() + 5000 });
     await stopRequested;
     expect(requested).toBe(true);
     await running.stop();

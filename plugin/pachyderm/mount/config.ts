@@ -92,8 +92,8 @@ export interface PachdObservation {
 
 export const DEFAULT_REQUEST_TIMEOUT_SECONDS = 10;
 /**
- * Longer, and grpc-js would take a deadline past ~24.8 days as none at all; a hung pachd would then
- * hold a request forever.
+ * Longer, and a deadline past ~24.8 days is past what a Node timer holds: the client would leave it
+ * to pachd alone, and a hung pachd would then hold a request forever.
  */
 export const MAX_REQUEST_TIMEOUT_SECONDS = 300;
 /**

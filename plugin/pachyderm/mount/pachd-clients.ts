@@ -7,7 +7,7 @@ import { PachdAuthV1 } from '../pachd/auth-v1';
 import { PachdAuthV2 } from '../pachd/auth-v2';
 import type { PachdAuthApi, PachdGeneration } from '../pachd/auth-api';
 import { callGateFor } from '../pachd/call-gate';
-import { PachdChannelPool, PachdConnection } from '../pachd/connection';
+import { PachdClientPool, PachdConnection } from '../pachd/connection';
 import { PachdError } from '../pachd/errors';
 import { pachdDefinitions, type WireVersion } from '../pachd/protos';
 import { PachdRelease } from '../pachd/release';
@@ -41,12 +41,12 @@ const getVersionV2 = unaryMethod<object, WireVersion>(pachdDefinitions.service('
 const getVersionV1 = unaryMethod<object, WireVersion>(pachdDefinitions.service('versionpb.API'), 'GetVersion');
 
 /**
- * How a mount reaches pachd: one pooled channel per address and TLS setting, the generation
+ * How a mount reaches pachd: one pooled client per address and TLS setting, the generation
  * found from the version APIs (or forced by configuration), and the matching auth API. Token
  * writes go through the process-wide gate of their pachd address.
  */
 export class PachdClients {
-  private readonly pool = new PachdChannelPool();
+  private readonly pool = new PachdClientPool();
   private readonly versions = new Map<string, PachdVersionInfo>();
 
   /**

@@ -8,7 +8,7 @@ export const DEFAULT_PACHD_PORT = 30650;
 export interface PachdAddress {
   /** What operators see: `grpc://host:port`, `grpcs://host:port` or `unix:///path`. */
   canonical: string;
-  /** What grpc-js dials. */
+  /** What the gRPC client dials. */
   target: string;
   tls: boolean;
   /** The TLS server name (the host); empty for unix sockets. */

@@ -1,5 +1,5 @@
-import * as grpc from '@grpc/grpc-js';
-import type { UnaryMethod } from '../../grpc/grpc-call';
+import type { CallMetadata, UnaryMethod } from '../../grpc/grpc-call';
+import { Http2UnaryClient, type Http2ClientOptions } from '../../grpc/http2-unary-client';
 import type { PachdAddress } from './address';
 import type { PachdCallGate } from './call-gate';
 import { classifyPachdError, neverSent, refusedBeforeSending } from './errors';
@@ -7,50 +7,44 @@ import { classifyPachdError, neverSent, refusedBeforeSending } from './errors';
 /** The metadata key pachd reads the caller's token from (no `Bearer` prefix). */
 export const AUTH_TOKEN_KEY = 'authn-token';
 
-const CHANNEL_OPTIONS: grpc.ChannelOptions = {
-  // After an outage grpc-js would wait up to two minutes between reconnect attempts; a Vault
-  // request should find pachd again within seconds of it coming back.
-  'grpc.initial_reconnect_backoff_ms': 200,
-  'grpc.max_reconnect_backoff_ms': 3000,
-  'grpc.max_receive_message_length': 64 * 1024 * 1024,
-  'grpc.keepalive_time_ms': 60_000,
-  'grpc.keepalive_timeout_ms': 20_000,
-};
+const MAX_RECEIVE_MESSAGE_LENGTH = 64 * 1024 * 1024;
+const KEEPALIVE = { intervalMs: 60_000, timeoutMs: 20_000 };
 
-/** One channel per pachd address and TLS setting, shared by every request of a mount. */
-export class PachdChannelPool {
-  private readonly channels = new Map<string, grpc.Channel>();
+/**
+ * One client per pachd address and TLS setting, shared by every request of a mount. A client
+ * whose connection failed dials again on its next call, at once: after an outage a Vault request
+ * finds pachd again as soon as it is back.
+ */
+export class PachdClientPool {
+  private readonly clients = new Map<string, Http2UnaryClient>();
 
-  channel(address: PachdAddress, tlsCa: string | undefined): grpc.Channel {
+  client(address: PachdAddress, tlsCa: string | undefined): Http2UnaryClient {
     const key = poolKey(address, tlsCa);
-    let channel = this.channels.get(key);
-    if (channel === undefined) {
-      const credentials = address.tls
-        ? grpc.credentials.createSsl(tlsCa === undefined || tlsCa === '' ? null : Buffer.from(tlsCa))
-        : grpc.credentials.createInsecure();
-      channel = new grpc.Channel(address.target, credentials, CHANNEL_OPTIONS);
-      this.channels.set(key, channel);
+    let client = this.clients.get(key);
+    if (client === undefined) {
+      client = new Http2UnaryClient(clientOptions(address, tlsCa));
+      this.clients.set(key, client);
     }
-    return channel;
-  }
-
-  /**
-   * Drops a channel that lost pachd. grpc-js reconnects a failed channel only when its backoff
-   * timer says so and fails calls meanwhile; a new channel connects at once.
-   */
-  replace(address: PachdAddress, tlsCa: string | undefined, stale: grpc.Channel): grpc.Channel {
-    const key = poolKey(address, tlsCa);
-    if (this.channels.get(key) === stale) {
-      this.channels.delete(key);
-      stale.close();
-    }
-    return this.channel(address, tlsCa);
+    return client;
   }
 
   closeAll(): void {
-    for (const channel of this.channels.values()) channel.close();
-    this.channels.clear();
+    for (const client of this.clients.values()) client.close();
+    this.clients.clear();
   }
+}
+
+function clientOptions(address: PachdAddress, tlsCa: string | undefined): Http2ClientOptions {
+  const target = address.target.startsWith('unix://')
+    ? { socketPath: address.target.slice('unix://'.length) }
+    : address.target;
+  return {
+    target,
+    // No CA of its own: the system's trust store, as grpc-js's default credentials.
+    tls: address.tls ? (tlsCa === undefined || tlsCa === '' ? {} : { ca: tlsCa }) : undefined,
+    maxReceiveMessageLength: MAX_RECEIVE_MESSAGE_LENGTH,
+    keepalive: KEEPALIVE,
+  };
 }
 
 function poolKey(address: PachdAddress, tlsCa: string | undefined): string {
@@ -76,7 +70,7 @@ export type CallKind = 'read' | 'write';
 export class PachdConnection {
   constructor(
     readonly address: PachdAddress,
-    private readonly pool: PachdChannelPool,
+    private readonly pool: PachdClientPool,
     private readonly tlsCa: string | undefined,
     readonly timeoutMs: number,
     private readonly budget: CallBudget,
@@ -95,7 +89,7 @@ export class PachdConnection {
   ): Promise<Response> {
     const name = methodName(method.path);
     if (token !== undefined && !isSendableToken(token)) {
-      // grpc-js would refuse it with an error that quotes the whole value.
+      // node:http2 would refuse it with an error that may quote the whole value.
       throw refusedBeforeSending(
         this.address.canonical,
         name,
@@ -105,8 +99,7 @@ export class PachdConnection {
       );
     }
     try {
-      const metadata = new grpc.Metadata();
-      if (token !== undefined) metadata.set(AUTH_TOKEN_KEY, token);
+      const metadata: CallMetadata = token === undefined ? {} : { [AUTH_TOKEN_KEY]: token };
       if (kind === 'read') return await this.send(method, request, metadata);
       const { gate, maxWritesInFlight, deadline } = this.budget;
       return await gate.run(maxWritesInFlight, deadline, () => this.send(method, request, metadata));
@@ -118,23 +111,23 @@ export class PachdConnection {
   private async send<Request, Response>(
     method: UnaryMethod<Request, Response>,
     request: Request,
-    metadata: grpc.Metadata,
+    metadata: CallMetadata,
   ): Promise<Response> {
     const deadline = Math.min(Date.now() + this.timeoutMs, this.budget.deadline);
-    const channel = this.pool.channel(this.address, this.tlsCa);
+    const client = this.pool.client(this.address, this.tlsCa);
     try {
-      return await method.callOnChannel(channel, request, { metadata, deadline });
+      return await method.call(client, request, { metadata, deadline });
     } catch (error) {
-      // The call never left this process (no connection), so trying it once more on a fresh
-      // channel is safe: it succeeds if pachd is back, and fails as fast if it is not.
+      // The call never reached pachd (no connection, or refused before it was read), so trying
+      // it once more is safe: the client dials afresh, which succeeds if pachd is back and fails
+      // as fast if it is not.
       if (!neverSent(error)) throw error;
-      const fresh = this.pool.replace(this.address, this.tlsCa, channel);
-      return await method.callOnChannel(fresh, request, { metadata, deadline });
+      return await method.call(client, request, { metadata, deadline });
     }
   }
 }
 
-/** What grpc-js accepts as an ASCII metadata value, less spaces, which no pachd token holds. */
+/** What gRPC carries as an ASCII metadata value, less spaces, which no pachd token holds. */
 export function isSendableToken(token: string): boolean {
   return /^[\x21-\x7e]+$/.test(token);
 }

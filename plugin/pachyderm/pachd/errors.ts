@@ -1,5 +1,6 @@
-import * as grpc from '@grpc/grpc-js';
 import { isServiceError } from '../../grpc/grpc-call';
+import { GrpcStatus } from '../../grpc/grpc-status';
+import { GrpcStatusError } from '../../grpc/grpc-status-error';
 import { Redactor } from '../../goplugin/redactor';
 import { GateTimeout } from './call-gate';
 
@@ -35,7 +36,7 @@ export class PachdError extends Error {
     message: string,
     readonly address: string,
     readonly method: string,
-    readonly code: grpc.status | undefined,
+    readonly code: number | undefined,
     /** pachd's own words, without our framing. */
     readonly detail: string,
     /**
@@ -86,17 +87,16 @@ export function tokenIsGone(error: unknown): boolean {
   return error instanceof PachdError && (error.failure === 'unauthenticated' || error.failure === 'token-not-found');
 }
 
-/** grpc-js's words for a call that failed before a connection existed to send it on. */
+/**
+ * Whether a call certainly never reached pachd: no connection to send it on, or pachd refused the
+ * stream before reading it (the client tells; see GrpcStatusError.neverSent).
+ */
 export function neverSent(error: unknown): boolean {
-  return (
-    isServiceError(error) &&
-    error.code === grpc.status.UNAVAILABLE &&
-    error.details.startsWith('No connection established')
-  );
+  return error instanceof GrpcStatusError && error.code === GrpcStatus.UNAVAILABLE && error.neverSent;
 }
 
 /**
- * `callToken` is the token the call carried: scrubbed from pachd's and grpc-js's words whether
+ * `callToken` is the token the call carried: scrubbed from pachd's and the transport's words whether
  * or not anything registered it, since some failures quote it whole.
  */
 export function classifyPachdError(
@@ -124,39 +124,38 @@ export function classifyPachdError(
       true,
     );
   }
-  // grpc-js appends an empty "Resolution note:" to connection failures.
-  const detail = scrubber.scrub((error.details || error.message).replace(/\s*Resolution note:\s*$/, ''));
+  const detail = scrubber.scrub(error.details || error.message);
   const make = (failure: PachdFailure, message: string, mayHaveApplied = false) =>
     new PachdError(failure, message, address, method, error.code, detail, mayHaveApplied);
 
   switch (error.code) {
-    case grpc.status.UNAVAILABLE:
+    case GrpcStatus.UNAVAILABLE:
       if (detail.includes('partially activated')) {
         return make('not-activated', `Pachyderm auth is only partially activated on pachd at ${address}: ${detail}`);
       }
       return make('unreachable', `pachd at ${address} is unreachable: ${detail}`, !neverSent(error));
-    case grpc.status.DEADLINE_EXCEEDED:
+    case GrpcStatus.DEADLINE_EXCEEDED:
       return make(
         'unreachable',
         `pachd at ${address} did not answer ${method} in time (${timeoutMs / 1000}s at most)`,
         true,
       );
-    case grpc.status.CANCELLED:
+    case GrpcStatus.CANCELLED:
       return make('unreachable', `call to pachd at ${address} (${method}) was cancelled: ${detail}`, true);
-    case grpc.status.UNIMPLEMENTED:
+    case GrpcStatus.UNIMPLEMENTED:
       if (detail.includes('not activated')) {
         return make('not-activated', `Pachyderm auth is not activated on pachd at ${address} (${detail})`);
       }
       return make('unimplemented', `pachd at ${address} does not serve ${method}: ${detail}`);
-    case grpc.status.UNAUTHENTICATED:
+    case GrpcStatus.UNAUTHENTICATED:
       return make('unauthenticated', `pachd at ${address} rejected the token: ${detail}`);
-    case grpc.status.PERMISSION_DENIED:
+    case GrpcStatus.PERMISSION_DENIED:
       return make('permission-denied', `pachd at ${address} refused ${method}: ${detail}`);
-    case grpc.status.INTERNAL:
+    case GrpcStatus.INTERNAL:
       if (detail.includes('already revoked')) return make('token-not-found', `pachd at ${address}: ${detail}`);
       if (detail.includes('expiration is in the past')) return pastExpiry(make, address, method);
       break;
-    case grpc.status.INVALID_ARGUMENT:
+    case GrpcStatus.INVALID_ARGUMENT:
       return make('invalid-input', `pachd at ${address} refused ${method}: ${detail}`);
     default:
       break;
