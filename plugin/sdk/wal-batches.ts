@@ -8,10 +8,13 @@
  * entry of its own.
  *
  * Each member settles on its own: released (its work is done and held elsewhere), closed
- * (nothing was left to cover) or kept (for the rollback). Storage is touched again only once
- * every member of a record has settled: one delete if none is kept, otherwise one rewrite holding
- * only the kept ones, so that no settled member is ever left for the rollback to act on. Until
- * then a settled member stays in its record, which costs nothing unless the process dies first.
+ * (nothing was left to cover) or kept (for the rollback). Storage is touched again once every
+ * member of a record has settled: one delete if none is kept, otherwise one rewrite holding only
+ * the kept ones, so that no settled member is ever left for the rollback to act on. A released
+ * member whose record waits for slower ones is dropped from it by a rewrite after
+ * `RELEASED_MEMBER_WAIT_MS`: its work is held elsewhere (a token under a Vault lease) and a
+ * process that died meanwhile would have the rollback undo it. Members of a record started
+ * together and mostly settle within that time of each other, so the rewrite is rare.
  *
  * Use one instance per mount: a record goes through one member's request storage, so members of
  * different mounts must never share one.
@@ -24,6 +27,9 @@ import { deleteWal, putWal, updateWal, type WalEntry } from './wal';
 
 /** How many members a record holds at most: a record stays one small storage entry. */
 export const WAL_BATCH_MAX_MEMBERS = 64;
+
+/** How long a released member may wait in its record for the others before it is dropped alone. */
+export const RELEASED_MEMBER_WAIT_MS = 200;
 
 /** A record's stored data: its members' entries, as they were given. */
 export interface WalBatchRecord<T = unknown> {
@@ -60,8 +66,12 @@ export class WalBatches {
   constructor(
     private readonly kind: string,
     private readonly logger: Logger,
-    private readonly maxMembers: number = WAL_BATCH_MAX_MEMBERS,
+    private readonly options: { maxMembers?: number; releasedWaitMs?: number } = {},
   ) {}
+
+  private get maxMembers(): number {
+    return this.options.maxMembers ?? WAL_BATCH_MAX_MEMBERS;
+  }
 
   /** Stores `data` as a member of a record (at once, or with those queued behind the write in flight). */
   join(storage: Storage, data: unknown): Promise<WalBatchMember> {
@@ -113,7 +123,11 @@ export class WalBatches {
       for (const waiting of batch) waiting.reject(error);
       return;
     }
-    const record = new BatchRecord(wal, first.storage, this.logger, () => this.records.delete(record));
+    const record = new BatchRecord(wal, first.storage, {
+      logger: this.logger,
+      releasedWaitMs: this.options.releasedWaitMs ?? RELEASED_MEMBER_WAIT_MS,
+      forget: () => this.records.delete(record),
+    });
     this.records.add(record);
     batch.forEach((waiting, index) => waiting.resolve(record.member(index)));
   }
@@ -127,12 +141,13 @@ class BatchRecord {
   /** Which members storage holds, as far as this process knows. */
   private stored: readonly boolean[];
   private stores: Promise<void> = Promise.resolve();
+  /** Drops released members from a record still waiting for others. */
+  private pruning: NodeJS.Timeout | undefined;
 
   constructor(
     private wal: WalEntry<WalBatchRecord>,
     private storage: Storage,
-    private readonly logger: Logger,
-    private readonly forget: () => void,
+    private readonly owner: { logger: Logger; releasedWaitMs: number; forget: () => void },
   ) {
     this.entries = wal.data.members;
     this.outcomes = this.entries.map(() => undefined);
@@ -151,6 +166,8 @@ class BatchRecord {
    * store writes the state when it runs, so the last one always leaves the latest.
    */
   sync(): Promise<void> {
+    clearTimeout(this.pruning);
+    this.pruning = undefined;
     const next = this.stores.then(() => this.store());
     this.stores = next;
     return next;
@@ -160,7 +177,18 @@ class BatchRecord {
     if (this.outcomes[index] !== undefined) return Promise.resolve();
     this.outcomes[index] = outcome;
     this.storage = storage;
-    return this.outcomes.includes(undefined) ? Promise.resolve() : this.sync();
+    if (!this.outcomes.includes(undefined)) return this.sync();
+    // A closed member's work left nothing to undo, and a kept one stays anyway: only a released
+    // one must not wait long, lest a crash undo its work.
+    if (outcome === 'released' && this.pruning === undefined) {
+      this.pruning = setTimeout(() => {
+        this.pruning = undefined;
+        void this.sync();
+      }, this.owner.releasedWaitMs);
+      // The rollback covers a process that exits first; the timer must not hold it up.
+      this.pruning.unref();
+    }
+    return Promise.resolve();
   }
 
   private async store(): Promise<void> {
@@ -178,12 +206,12 @@ class BatchRecord {
       } catch (error) {
         // Left in place, the record makes the rollback act on members already settled, revoking
         // tokens Vault may hold leases for: the safe way to fail.
-        this.logger.error(
+        this.owner.logger.error(
           'could not store the settlement of a journal record; the rollback tick acts on every member it still holds',
           { kind: this.wal.kind, wal_id: this.wal.id, error: error instanceof Error ? error.message : String(error) },
         );
       }
     }
-    if (settled) this.forget();
+    if (settled) this.owner.forget();
   }
 }

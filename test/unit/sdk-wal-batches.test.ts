@@ -18,7 +18,8 @@ describe('WAL group commit', () => {
     storage = new GatedStorage();
     const logged = memoryLogger();
     lines = logged.lines;
-    batches = new WalBatches('test-kind', logged.logger, 3);
+    // Released members wait for their record's others far longer than any test here, unless one says otherwise.
+    batches = new WalBatches('test-kind', logged.logger, { maxMembers: 3, releasedWaitMs: 60_000 });
   });
 
   it('writes a lone entry at once, as a record of one, and deletes it once released', async () => {
@@ -76,6 +77,20 @@ describe('WAL group commit', () => {
     await members[1]!.settle('released', storage);
     expect(await storage.records()).toEqual([[{ n: 2 }]]);
     expect(batches.openRecords).toBe(0);
+  });
+
+  it('drops a released member from a record that still waits for others, after a while', async () => {
+    batches = new WalBatches('test-kind', memoryLogger().logger, { releasedWaitMs: 30 });
+    const members = await joinedTogether([1, 2, 3]);
+    const putsBefore = storage.puts.length;
+    await members[0]!.settle('released', storage);
+    await members[1]!.settle('released', storage);
+    expect(await storage.records()).toEqual([[{ n: 1 }, { n: 2 }, { n: 3 }]]);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    // One rewrite for both.
+    expect(storage.puts.slice(putsBefore)).toEqual([{ members: [{ n: 3 }] }]);
+    await members[2]!.settle('released', storage);
+    expect(await storage.records()).toEqual([]);
   });
 
   it('at a flush, drops the members settled so far from records still open', async () => {
