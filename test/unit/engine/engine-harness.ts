@@ -54,8 +54,8 @@ export class EngineHarness {
   }
 
   /** Another mount in the same process, against the same stand-in (which its first harness stops). */
-  static beside(other: EngineHarness): EngineHarness {
-    return new EngineHarness(other.pachd, false);
+  static beside(other: EngineHarness, storage?: InMemoryStorage): EngineHarness {
+    return new EngineHarness(other.pachd, false, storage);
   }
 
   async stop(): Promise<void> {

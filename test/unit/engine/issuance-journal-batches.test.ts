@@ -197,6 +197,39 @@ describe.each([1 as const, 2 as const])(
   },
 );
 
+describe('issuance journal records of two mounts in one process', () => {
+  it("never holds another mount's issuances: each mount journals through its own storage", async () => {
+    const storages = [new GatedStorage(), new GatedStorage()] as const;
+    const first = await EngineHarness.start({ generation: 2 }, storages[0]);
+    const second = EngineHarness.beside(first, storages[1]);
+    try {
+      await first.configure();
+      await second.configure();
+      for (const storage of storages) storage.puts = [];
+      const issued = await Promise.all(
+        Array.from({ length: 16 }, (_unused, index) =>
+          (index % 2 === 0 ? first : second).request('update', 'login', {
+            username: `robot:mount${index % 2}-${index}`,
+          }),
+        ),
+      );
+      expect(issued.every((response) => typeof response?.data?.user_token === 'string')).toBe(true);
+      storages.forEach((storage, mount) => {
+        const subjects = storage.puts.flatMap((record) =>
+          record.members.map((member) => (member as IssuanceWal).subject),
+        );
+        expect(subjects).toHaveLength(8);
+        expect(subjects.every((subject) => subject.startsWith(`robot:mount${mount}-`))).toBe(true);
+      });
+      expect(await listWal(storages[0])).toEqual([]);
+      expect(await listWal(storages[1])).toEqual([]);
+    } finally {
+      await second.stop();
+      await first.stop();
+    }
+  });
+});
+
 describe('the rollback of issuance journal records', () => {
   let harness: EngineHarness;
 
