@@ -1,4 +1,5 @@
 import { Backend, type BackendConfig } from '../sdk/framework';
+import { WalBatches } from '../sdk/wal-batches';
 import { PLUGIN_VERSION } from './version';
 import { ConfigStore, CONFIG_KEY } from './mount/config';
 import type { Engine } from './mount/engine';
@@ -16,7 +17,6 @@ import { pachdTokenSecret } from './secret-pachd-token';
 import { TlsCaStore, TLS_CA_PREFIX } from './mount/tls-ca-store';
 import { walRollback, WAL_ROLLBACK_MIN_AGE_MS } from './mount/wal-rollback';
 import { ISSUANCE_BATCH_WAL, issuanceBatchRollback, issuanceRollback } from './issuance/issuance-journal';
-import { WalBatches } from '../sdk/wal-batches';
 import { adminRotationRollback } from './admin/admin-rotation-rollback';
 import { adminRetirementRollback } from './admin/admin-token-retirement';
 import { runScheduledRotation } from './admin/rotation-scheduler';
