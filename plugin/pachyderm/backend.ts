@@ -1,4 +1,5 @@
 import { Backend, type BackendConfig } from '../sdk/framework';
+import { WalBatches } from '../sdk/wal-batches';
 import { PLUGIN_VERSION } from './version';
 import { ConfigStore, CONFIG_KEY } from './mount/config';
 import type { Engine } from './mount/engine';
@@ -15,7 +16,7 @@ import { versionPaths } from './path-version';
 import { pachdTokenSecret } from './secret-pachd-token';
 import { TlsCaStore, TLS_CA_PREFIX } from './mount/tls-ca-store';
 import { walRollback, WAL_ROLLBACK_MIN_AGE_MS } from './mount/wal-rollback';
-import { issuanceRollback } from './issuance/issuance-journal';
+import { ISSUANCE_BATCH_WAL, issuanceBatchRollback, issuanceRollback } from './issuance/issuance-journal';
 import { adminRotationRollback } from './admin/admin-rotation-rollback';
 import { adminRetirementRollback } from './admin/admin-token-retirement';
 import { runScheduledRotation } from './admin/rotation-scheduler';
@@ -62,6 +63,7 @@ export function createPachydermBackend(config: BackendConfig): Backend {
         error: error instanceof Error ? error.message : String(error),
       }),
     ),
+    issuanceBatches: new WalBatches(ISSUANCE_BATCH_WAL, config.logger),
   };
   // As a lease's user_token (marked sensitive by its secret type), a static robot's token is
   // redacted by name from every log line; its value is not held, so static-creds may return it.
@@ -98,14 +100,18 @@ export function createPachydermBackend(config: BackendConfig): Backend {
       },
       walRollback: walRollback(engine, [
         issuanceRollback,
+        issuanceBatchRollback,
         adminRotationRollback,
         adminRetirementRollback,
         staticRotationRollback,
         staticDeleteRollback,
       ]),
       walRollbackMinAgeMs: WAL_ROLLBACK_MIN_AGE_MS,
-      // Grace timers first: one that fired may still be revoking at pachd.
+      // Issuances' shared records first, while the host still serves storage: delivered members
+      // must not stay journaled for the rollback to revoke under a held lease. Then grace timers:
+      // one that fired may still be revoking at pachd.
       cleanup: async () => {
+        await engine.issuanceBatches.flush();
         await engine.retirements.close();
         await engine.pachd.close();
       },

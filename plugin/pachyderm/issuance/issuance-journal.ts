@@ -3,11 +3,19 @@
  * The issuance journal: the WAL entry that covers one issuance from before pachd is asked until
  * Vault holds the lease (issue-token.ts), and what the rollback tick does with an entry whose
  * request did not live to release it: revoke its token, or take its dynamic robot apart.
+ *
+ * In the common case (the engine picks the value, no dynamic robot) issuances that start while
+ * another's entry is being written share one record, written once that write completes
+ * (`sdk/wal-batches.ts`): two storage exchanges per record instead of per issuance. Each is
+ * still journaled before pachd sees its token. An issuance whose entry must change later (pachd
+ * picks the value) or that grants bindings keeps an entry of its own.
  */
 
 import type { Request } from '../../sdk/logical';
 import type { Storage } from '../../sdk/storage';
+import { withStorageRetries } from '../../sdk/storage-retries';
 import { deleteWal, putWal, updateWal, type WalEntry } from '../../sdk/wal';
+import type { WalBatchMember, WalBatchRecord, WalMemberOutcome } from '../../sdk/wal-batches';
 import type { EngineConfig } from '../mount/config';
 import type { Engine } from '../mount/engine';
 import type { TokenHome } from '../mount/pachd-clients';
@@ -20,6 +28,9 @@ import { walKind, type WalKind } from '../mount/wal-rollback';
 /** The kind of an issuance's WAL entry (its stored name predates the word journal). */
 export const ISSUANCE_WAL = 'pachd-token';
 
+/** The kind of a record of several issuances' entries, its data a `WalBatchRecord<IssuanceWal>`. */
+export const ISSUANCE_BATCH_WAL = 'pachd-tokens';
+
 /** An issuance in progress: the token's value once known (before pachd sees it when the engine picks it). */
 export interface IssuanceWal extends TokenHome {
   subject: string;
@@ -30,13 +41,11 @@ export interface IssuanceWal extends TokenHome {
   role_bindings?: RoleBinding[];
 }
 
-/** Attempts to release a WAL entry after the answer went out, before leaving it to the rollback. */
-const RELEASE_ATTEMPTS = 3;
-const RELEASE_RETRY_MS = 200;
-
 /** The WAL entry that covers one issuance from before pachd is asked until Vault holds the lease. */
 export class IssuanceJournal {
   private wal: WalEntry<IssuanceWal> | undefined;
+  /** Where the entry is one member of a shared record. */
+  private member: WalBatchMember | undefined;
 
   constructor(
     private readonly engine: Engine,
@@ -45,8 +54,14 @@ export class IssuanceJournal {
     public entry: IssuanceWal,
   ) {}
 
+  /** Resolves once the entry is stored: only then may pachd see the token. */
   async open(): Promise<void> {
-    this.wal = await putWal(this.storage, ISSUANCE_WAL, this.entry);
+    // Only an entry that never changes and that the rollback handles alone can share a record.
+    if (this.entry.token !== undefined && this.entry.role_bindings === undefined) {
+      this.member = await this.engine.issuanceBatches.join(this.storage, this.entry);
+    } else {
+      this.wal = await putWal(this.storage, ISSUANCE_WAL, this.entry);
+    }
   }
 
   /** Journals the value pachd generated. */
@@ -57,31 +72,30 @@ export class IssuanceJournal {
 
   /** The issuance ended with nothing at pachd to cover. */
   async close(): Promise<void> {
+    if (this.member !== undefined) return this.settle('closed');
     await deleteWal(this.storage, this.required().id);
+  }
+
+  /** What the entry covers may still appear at pachd: the entry stays for the rollback. */
+  async keep(): Promise<void> {
+    if (this.member !== undefined) await this.settle('kept');
   }
 
   /** The host holds the lease now: the journal is done, unless the storage refuses to let go. */
   async release(): Promise<void> {
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        await this.close();
-        return;
-      } catch (error) {
-        if (attempt < RELEASE_ATTEMPTS) {
-          await new Promise((resolve) => setTimeout(resolve, RELEASE_RETRY_MS * attempt));
-          continue;
-        }
-        // Left in place, the entry makes the rollback revoke a token Vault holds a lease for:
-        // the safe way to fail.
-        this.engine.logger.error(
-          'could not release the journal of an issued token; the rollback tick will revoke the token',
-          {
-            subject: this.entry.subject,
-            error: (error as Error).message,
-          },
-        );
-        return;
-      }
+    if (this.member !== undefined) return this.settle('released');
+    try {
+      await withStorageRetries(() => this.close());
+    } catch (error) {
+      // Left in place, the entry makes the rollback revoke a token Vault holds a lease for:
+      // the safe way to fail.
+      this.engine.logger.error(
+        'could not release the journal of an issued token; the rollback tick will revoke the token',
+        {
+          subject: this.entry.subject,
+          error: (error as Error).message,
+        },
+      );
     }
   }
 
@@ -108,9 +122,17 @@ export class IssuanceJournal {
         ...(token === undefined ? {} : { fingerprint: tokenFingerprint(token) }),
         error: (error as Error).message,
       });
+      await this.keep();
       return;
     }
-    if (!options.keepEntry) await this.close().catch(() => undefined);
+    if (options.keepEntry) await this.keep();
+    else await this.close().catch(() => undefined);
+  }
+
+  /** A shared record's member settles with the storage of its own request, not the writer's. */
+  private settle(outcome: WalMemberOutcome): Promise<void> {
+    if (this.member === undefined) throw new Error('the issuance journal is not a member of a record');
+    return this.member.settle(outcome, this.storage);
   }
 
   private required(): WalEntry<IssuanceWal> {
@@ -120,12 +142,44 @@ export class IssuanceJournal {
 }
 
 /** The rollback of an issuance the process did not live to finish. */
-export const issuanceRollback: WalKind = walKind(ISSUANCE_WAL, rollBackIssuance);
+export const issuanceRollback: WalKind = walKind(ISSUANCE_WAL, (engine, request, entry: WalEntry<IssuanceWal>) =>
+  rollBackIssuance(engine, request, entry.data, entry.id),
+);
 
-async function rollBackIssuance(engine: Engine, request: Request, entry: WalEntry<IssuanceWal>): Promise<void> {
-  const pending = entry.data;
-  const log = { subject: pending.subject, wal_id: entry.id };
-  if (pending.role_bindings !== undefined) return removeInterruptedRobot(engine, request, entry);
+/**
+ * The rollback of a record of several issuances: each member as an entry of its own. Members that
+ * fail stay, in the record rewritten without the others, for the next tick.
+ */
+export const issuanceBatchRollback: WalKind = walKind(ISSUANCE_BATCH_WAL, rollBackIssuances);
+
+async function rollBackIssuances(
+  engine: Engine,
+  request: Request,
+  entry: WalEntry<WalBatchRecord<IssuanceWal>>,
+): Promise<void> {
+  const members = entry.data.members;
+  if (!Array.isArray(members)) throw new Error('an issuance journal record without a list of members; kept');
+  const failed: IssuanceWal[] = [];
+  let firstError: unknown;
+  for (const pending of members) {
+    try {
+      await rollBackIssuance(engine, request, pending, entry.id);
+    } catch (error) {
+      failed.push(pending);
+      firstError ??= error;
+    }
+  }
+  if (failed.length === 0) return;
+  if (failed.length < members.length) await updateWal(request.storage, entry, { members: failed });
+  throw new Error(
+    `${failed.length} of ${members.length} interrupted issuances of the record could not be rolled back: ` +
+      (firstError instanceof Error ? firstError.message : String(firstError)),
+  );
+}
+
+async function rollBackIssuance(engine: Engine, request: Request, pending: IssuanceWal, walId: string): Promise<void> {
+  const log = { subject: pending.subject, wal_id: walId };
+  if (pending.role_bindings !== undefined) return removeInterruptedRobot(engine, request, pending, walId);
   if (pastPachdExpiry(pending.expires_at)) {
     engine.logger.debug("an interrupted issuance is past its token's pachd expiry; nothing to revoke", log);
     return;
@@ -167,13 +221,17 @@ async function rollBackIssuance(engine: Engine, request: Request, entry: WalEntr
  * A dynamic robot whose creation was interrupted: its bindings may exist whether or not a token
  * was minted, and whether or not the token has expired since, so it is always taken apart.
  */
-async function removeInterruptedRobot(engine: Engine, request: Request, entry: WalEntry<IssuanceWal>): Promise<void> {
-  const pending = entry.data;
+async function removeInterruptedRobot(
+  engine: Engine,
+  request: Request,
+  pending: IssuanceWal,
+  walId: string,
+): Promise<void> {
   const bindings = bindingsFromStored(pending.role_bindings);
   if (bindings === undefined) {
     engine.logger.error('dropping the journal of an interrupted dynamic robot whose bindings are unreadable', {
       subject: pending.subject,
-      wal_id: entry.id,
+      wal_id: walId,
     });
     return;
   }
@@ -187,7 +245,7 @@ async function removeInterruptedRobot(engine: Engine, request: Request, entry: W
   );
   engine.logger.warn('took apart a dynamic robot whose creation was interrupted', {
     subject: pending.subject,
-    wal_id: entry.id,
+    wal_id: walId,
     tokens_revoked: removal.tokensRevoked,
     bindings_removed: removal.bindingsRemoved,
     resources_gone: removal.resourcesGone,

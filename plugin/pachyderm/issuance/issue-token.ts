@@ -120,9 +120,12 @@ export async function issueToken(engine: Engine, request: Request, options: Issu
       const mayLandLater = !(error instanceof PachdError) || error.mayHaveApplied;
       await journal.abandon(journal.entry.token, { keepEntry: mayLandLater });
     } else if (!(error instanceof PachdError) || !error.mayHaveApplied) {
-      // A refusal leaves nothing at pachd. A call that may have gone through keeps its entry: the
-      // rollback revokes the token by value, or (pachd-generated) says when it expires.
+      // A refusal leaves nothing at pachd.
       await journal.close().catch(() => undefined);
+    } else {
+      // A call that may have gone through keeps its entry: the rollback revokes the token by
+      // value, or (pachd-generated) says when it expires.
+      await journal.keep();
     }
     throw vaultErrorFromPachd(error, `cannot issue a token for ${subject}`);
   }

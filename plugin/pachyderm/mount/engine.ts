@@ -1,6 +1,7 @@
 import type { Logger } from '../../goplugin/logger';
 import type { Storage } from '../../sdk/storage';
 import type { SystemView } from '../../sdk/system-view';
+import type { WalBatches } from '../../sdk/wal-batches';
 import type { ConfigStore } from './config';
 import type { DeadlineTimers } from './deadline-timers';
 import type { MountLeaseTtlCache } from './mount-lease-ttls';
@@ -39,4 +40,9 @@ export interface Engine {
   storage: Storage;
   /** Revocations of static robots' replaced tokens at the end of their grace, by role name. */
   retirements: DeadlineTimers;
+  /**
+   * Issuances' journal entries written together while another write is in flight. Per mount: a
+   * record goes through one member's request storage, which must be this mount's for all of them.
+   */
+  issuanceBatches: WalBatches;
 }

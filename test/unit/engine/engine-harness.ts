@@ -21,7 +21,6 @@ const AGED_WAL_MS = WAL_ROLLBACK_MIN_AGE_MS + 60_000;
 
 /** One mount of the engine, in process, against a pachd stand-in. */
 export class EngineHarness {
-  readonly storage = new InMemoryStorage();
   readonly system = new StaticSystemView({ defaultLeaseTtl: HOUR, maxLeaseTtl: 10n * DAY });
   readonly logLines: string[];
   readonly backend: Backend;
@@ -33,6 +32,7 @@ export class EngineHarness {
   private constructor(
     readonly pachd: PachdStandin,
     private readonly ownsPachd = true,
+    readonly storage: InMemoryStorage = new InMemoryStorage(),
   ) {
     const { logger, lines, redactor } = memoryLogger();
     this.logger = logger;
@@ -48,13 +48,14 @@ export class EngineHarness {
     this.client = new PachdTestClient(pachd.address);
   }
 
-  static async start(options: PachdStandinOptions): Promise<EngineHarness> {
-    return new EngineHarness(await startPachdStandin({ controlListen: null, ...options }));
+  /** `storage`: the mount's storage, for a test that watches or slows it. */
+  static async start(options: PachdStandinOptions, storage?: InMemoryStorage): Promise<EngineHarness> {
+    return new EngineHarness(await startPachdStandin({ controlListen: null, ...options }), true, storage);
   }
 
   /** Another mount in the same process, against the same stand-in (which its first harness stops). */
-  static beside(other: EngineHarness): EngineHarness {
-    return new EngineHarness(other.pachd, false);
+  static beside(other: EngineHarness, storage?: InMemoryStorage): EngineHarness {
+    return new EngineHarness(other.pachd, false, storage);
   }
 
   async stop(): Promise<void> {

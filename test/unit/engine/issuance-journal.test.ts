@@ -1,6 +1,7 @@
 import { ErrorType } from '../../../plugin/sdk/errors';
 import { getWal, listWal } from '../../../plugin/sdk/wal';
-import type { IssuanceWal } from '../../../plugin/pachyderm/issuance/issuance-journal';
+import { ISSUANCE_BATCH_WAL, type IssuanceWal } from '../../../plugin/pachyderm/issuance/issuance-journal';
+import type { WalBatchRecord } from '../../../plugin/sdk/wal-batches';
 import { hashPachdToken } from '../../../plugin/pachyderm/pachd/token-material';
 import { EngineHarness } from './engine-harness';
 
@@ -27,7 +28,11 @@ describe.each([
   });
 
   const walEntries = async () =>
-    Promise.all((await listWal(harness.storage)).map(async (id) => (await getWal<IssuanceWal>(harness.storage, id))!));
+    Promise.all(
+      (await listWal(harness.storage)).map(
+        async (id) => (await getWal<WalBatchRecord<IssuanceWal>>(harness.storage, id))!,
+      ),
+    );
 
   it('says it restores, and installs robot and user tokens it picked itself, never asking pachd to generate one', async () => {
     expect((await harness.request('read', 'config'))?.data).toMatchObject({ issuance_mode: 'restore' });
@@ -44,10 +49,12 @@ describe.each([
     const error = await harness.failure('update', 'login', { username: 'robot:ci', ttl: '10m' });
     expect(error.code).toBe(502);
     const [entry] = await walEntries();
-    expect(entry?.data).toMatchObject({ subject: 'robot:ci', token: expect.stringMatching(/^[0-9a-f]{32}$/) });
+    expect(entry?.kind).toBe(ISSUANCE_BATCH_WAL);
+    const [member] = entry?.data.members ?? [];
+    expect(member).toMatchObject({ subject: 'robot:ci', token: expect.stringMatching(/^[0-9a-f]{32}$/) });
     await pause(1200); // pachd applies the restore after all
     harness.pachd.control.setLatency('RestoreAuthToken', 0);
-    const token = entry?.data.token ?? '';
+    const token = member?.token ?? '';
     expect(harness.liveToken(token)?.subject).toBe('robot:ci');
     await harness.rollback({ immediate: true });
     expect(harness.liveToken(token)).toBeUndefined();

@@ -1,3 +1,4 @@
+import { WalBatches } from '../../../plugin/sdk/wal-batches';
 import { createLogger } from '../../../plugin/goplugin/logger';
 import { Redactor } from '../../../plugin/goplugin/redactor';
 import { ConfigStore } from '../../../plugin/pachyderm/mount/config';
@@ -30,6 +31,7 @@ function engineFor(): Engine {
     staticRoles: new SerialRunner(),
     storage: new InMemoryStorage(),
     retirements: new DeadlineTimers(() => undefined),
+    issuanceBatches: new WalBatches('test-batch', createLogger({ module: 'test', write: () => undefined })),
   };
 }
 

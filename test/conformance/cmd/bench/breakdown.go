@@ -37,6 +37,9 @@ var breakdownFlags = struct {
 	requests: flag.Int("breakdown-requests", 500, "measured issuances per column of the breakdown"),
 }
 
+// How long after the last answer its journal is surely released (the plugin waits half a second).
+const journalReleaseWait = 800 * time.Millisecond
+
 // The phases issue-token.ts times, in the order an issuance goes through them.
 var phaseOrder = []string{
 	"config_and_checks_ms", "host_mount_ttls_ms", "ttls_and_home_ms", "storage_wal_put_ms",
@@ -53,6 +56,7 @@ type breakdownColumn struct {
 	PluginCPU     time.Duration      `json:"plugin_cpu_per_issuance_ns"`
 	StandinCPU    time.Duration      `json:"standin_cpu_per_issuance_ns"`
 	HostCPU       time.Duration      `json:"host_cpu_per_issuance_ns"`
+	StorageWrites float64            `json:"storage_writes_per_issuance"`
 	PerSec        float64            `json:"issuances_per_second"`
 }
 
@@ -112,8 +116,10 @@ func runBreakdown(ctx context.Context, c issuanceConfig, requests, concurrency i
 		if err := concurrent(c.warmup, inFlight, do, nil); err != nil {
 			return nil, err
 		}
-		time.Sleep(300 * time.Millisecond) // the warm-up's journals are released after their answers
+		// The warm-up's journals are released half a second after their answers.
+		time.Sleep(journalReleaseWait)
 		mark := cat.Log.Len()
+		writesBefore := m.Guard.Writes.Load()
 		pluginBefore, standinBefore, hostBefore := procCPU(m.PID()), procCPU(pachd.PID()), selfCPU()
 		lat := make([]time.Duration, requests)
 		start := time.Now()
@@ -121,12 +127,15 @@ func runBreakdown(ctx context.Context, c issuanceConfig, requests, concurrency i
 			return nil, err
 		}
 		wall := time.Since(start)
-		time.Sleep(300 * time.Millisecond)
+		// The measured issuances' releases, their CPU and storage writes included.
+		time.Sleep(journalReleaseWait)
 		col := breakdownColumn{
 			InFlight: inFlight, Requests: requests, PerSec: float64(requests) / wall.Seconds(),
 			PluginCPU:  (procCPU(m.PID()) - pluginBefore) / time.Duration(requests),
 			StandinCPU: (procCPU(pachd.PID()) - standinBefore) / time.Duration(requests),
 			HostCPU:    (selfCPU() - hostBefore) / time.Duration(requests),
+			// Puts and deletes: WAL journal entries, and nothing else on this path.
+			StorageWrites: float64(m.Guard.Writes.Load()-writesBefore) / float64(requests),
 		}
 		var total time.Duration
 		for _, d := range lat {
@@ -276,6 +285,7 @@ func printBreakdown(r *breakdownResults) {
 	line("CPU per issuance: plugin", func(c breakdownColumn) float64 { return ms(c.PluginCPU) })
 	line("CPU per issuance: pachd stand-in", func(c breakdownColumn) float64 { return ms(c.StandinCPU) })
 	line("CPU per issuance: host and client", func(c breakdownColumn) float64 { return ms(c.HostCPU) })
+	line("storage writes per issuance", func(c breakdownColumn) float64 { return c.StorageWrites })
 	line("issuances/s", func(c breakdownColumn) float64 { return c.PerSec })
 	fmt.Println("\n(phases: issue-token.ts; host_*: system view calls, storage_*: WAL over the broker, pachd_*: calls to the stand-in;")
 	fmt.Println(" with many in flight each awaited phase includes the time spent queued behind other requests' work)")
