@@ -205,6 +205,9 @@ const BENCH_VARIANTS = {
   'semi2-nocr': ['--max-semi-space-size=2', '--no-concurrent-recompilation'],
   'semi1-nocr-old1024': ['--max-semi-space-size=1', '--no-concurrent-recompilation', '--max-old-space-size=1024'],
   'semi2-nocr-memory-saver': ['--max-semi-space-size=2', '--no-concurrent-recompilation', '--memory-saver-mode'],
+  'semi2-old1024': ['--max-semi-space-size=2', '--max-old-space-size=1024'],
+  'max-opt2-semi2-old1024': ['--max-opt=2', '--max-semi-space-size=2', '--max-old-space-size=1024'],
+  'semi2-old1024-pool2': ['--max-semi-space-size=2', '--max-old-space-size=1024', '--v8-pool-size=2'],
 };
 
 /**
