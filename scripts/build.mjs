@@ -65,7 +65,7 @@ const protoPlugin = {
   },
 };
 
-async function bundle(entry, outfile, banner, target = 'node20') {
+async function bundle(entry, outfile, banner, target = 'node20', sourcemap = false) {
   mkdirSync(path.dirname(outfile), { recursive: true });
   await build({
     entryPoints: [path.join(root, entry)],
@@ -79,6 +79,8 @@ async function bundle(entry, outfile, banner, target = 'node20') {
     minifyWhitespace: true,
     minifySyntax: true,
     legalComments: 'none',
+    // Adds only a trailing comment to the code: a bundle built with a map is the same code as one without.
+    sourcemap: sourcemap ? 'external' : false,
     banner: banner ? { js: banner } : {},
     logLevel: 'warning',
     // protobufjs probes optional modules through eval'd require; proto-loading.ts wires `long`.
@@ -240,8 +242,8 @@ const targets = {
   'bench-variants': benchVariants,
   // The shipped executable with V8's CPU profiler on: a profile per process in build/profiles
   // when it exits (Vault stops it at unmount or shutdown). For docs/performance.md, never shipped.
-  profile: () =>
-    singleExecutables(
+  profile: async () => {
+    await singleExecutables(
       'plugin/main.ts',
       [
         ...SEA_EXEC_ARGV,
@@ -251,7 +253,11 @@ const targets = {
       ],
       { [process.arch]: 'build/profile/pachyderm' },
       '.sea-profile',
-    ),
+    );
+    // The same bundle again, with its source map, so that scripts/profile-summary.mjs can say which
+    // file and package each sample of a profile ran in.
+    await bundle('plugin/main.ts', path.join(root, 'build/profile/bundle.js'), undefined, 'node24', true);
+  },
   'conformance-backend': () => executableScript('test/conformance/backend/main.ts', 'build/conformance-backend'),
   'pachd-standin': () => bundle('test/pachd/main.ts', path.join(root, 'build/pachd-standin.js')),
 };
