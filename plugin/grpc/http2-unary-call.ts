@@ -115,7 +115,17 @@ export function unaryCall(connection: Http2Connection, exchange: UnaryExchange):
       try {
         reader.push(chunk);
       } catch (error) {
-        cancel(error as GrpcStatusError);
+        cancel(
+          error instanceof GrpcStatusError
+            ? error
+            : new GrpcStatusError(GrpcStatus.INTERNAL, 'the reply could not be read', false),
+        );
+        return;
+      }
+      // A unary reply has one message: a server that sends more is stopped at the second, before
+      // it can make this process hold as many as it likes until the stream ends.
+      if (reader.messages.length > 1) {
+        cancel(new GrpcStatusError(GrpcStatus.INTERNAL, 'the server sent more than one reply', false));
       }
     });
     stream.on('error', (error: Error) => {

@@ -82,7 +82,8 @@ export class Http2UnaryClient {
 
   private session(): Http2Connection {
     const current = this.connection;
-    if (current !== undefined && !current.gone) return current;
+    // A session destroyed in this tick has not told its listeners yet: `gone` alone would reuse it.
+    if (current !== undefined && !current.gone && !current.session.destroyed && !current.session.closed) return current;
     const connection = new Http2Connection(
       this.connect(),
       this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,

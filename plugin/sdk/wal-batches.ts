@@ -28,6 +28,13 @@ import { deleteWal, putWal, updateWal, type WalEntry } from './wal';
 /** How many members a record holds at most: a record stays one small storage entry. */
 export const WAL_BATCH_MAX_MEMBERS = 64;
 
+/**
+ * How long a closing mount waits for its records' storage work. Storage calls carry no deadline,
+ * and a host whose storage hangs must not hang the mount's Cleanup with it: what is not stored by
+ * then stays in storage as it was, for the rollback.
+ */
+export const WAL_BATCH_FLUSH_WAIT_MS = 10_000;
+
 /** How long a released member may wait in its record for the others before it is dropped alone. */
 export const RELEASED_MEMBER_WAIT_MS = 200;
 
@@ -91,9 +98,26 @@ export class WalBatches {
    * members settled so far. A delivered member would otherwise stay stored until the last member
    * of its record settles, which may come after the storage connection is gone.
    */
-  async flush(): Promise<void> {
-    while (this.writing) await this.running;
-    await Promise.all([...this.records].map((record) => record.sync()));
+  async flush(waitMs: number = WAL_BATCH_FLUSH_WAIT_MS): Promise<void> {
+    const work = (async () => {
+      while (this.writing) await this.running;
+      await Promise.all([...this.records].map((record) => record.sync()));
+    })();
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<'gave up'>((resolve) => {
+      timer = setTimeout(() => resolve('gave up'), waitMs);
+    });
+    try {
+      if ((await Promise.race([work, gaveUp])) === 'gave up') {
+        this.logger.warn('a closing mount stopped waiting for its journal records; the rollback tick settles them', {
+          kind: this.kind,
+          open_records: this.records.size,
+          waited_ms: waitMs,
+        });
+      }
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async writeWaiting(): Promise<void> {

@@ -116,6 +116,17 @@ describe('WAL group commit', () => {
     expect(storage.puts).toHaveLength(1);
   });
 
+  it('stops waiting at a flush for storage that never answers, and says so', async () => {
+    storage.hold();
+    const joined = batches.join(storage, { n: 1 });
+    await batches.flush(50);
+    expect(lines.join('\n')).toContain('stopped waiting for its journal records');
+    // The write still lands when storage answers; the member is handed out then.
+    storage.release();
+    await joined;
+    expect(storage.puts).toHaveLength(1);
+  });
+
   it('fails every member of a record whose write failed, and serves later entries', async () => {
     storage.hold();
     const first = batches.join(storage, { n: 0 });

@@ -40,7 +40,8 @@ function clientOptions(address: PachdAddress, tlsCa: string | undefined): Http2C
     : address.target;
   return {
     target,
-    // No CA of its own: the system's trust store, as grpc-js's default credentials.
+    // No CA of its own: Node's built-in roots (Mozilla's list, plus NODE_EXTRA_CA_CERTS), as
+    // grpc-js's default credentials gave; not the OS store.
     tls: address.tls ? (tlsCa === undefined || tlsCa === '' ? {} : { ca: tlsCa }) : undefined,
     maxReceiveMessageLength: MAX_RECEIVE_MESSAGE_LENGTH,
     keepalive: KEEPALIVE,

@@ -28,16 +28,18 @@ export class RoleStore {
     if (hit !== undefined) return structuredClone(hit);
     const versionAtStart = this.version;
     const role = await loadRole(storage, name);
-    if (role !== undefined && this.version === versionAtStart) this.remember(name, role);
+    if (role !== undefined && this.version === versionAtStart) this.remember(name, structuredClone(role));
     return role;
   }
 
   async save(storage: Storage, name: string, role: Role): Promise<void> {
     this.forget(name);
+    const versionAtStart = this.version;
     // A failed write may still have stored the role: nothing is remembered, the next read asks.
     await saveRole(storage, name, role);
-    this.forget(name);
-    this.remember(name, structuredClone(role));
+    // A delete (or an invalidation) that finished while this write was in flight may have been
+    // applied after it: storage then holds no role, and neither may the cache.
+    if (this.version === versionAtStart) this.remember(name, structuredClone(role));
   }
 
   async delete(storage: Storage, name: string): Promise<void> {

@@ -69,6 +69,33 @@ describe('the role store', () => {
     expect(await roles.load(storage, 'robots')).toEqual(robot);
   });
 
+  it('hands out copies of a role read from storage too', async () => {
+    await saveRole(storage, 'ci', ci);
+    const first = await roles.load(storage, 'ci');
+    if (first?.kind !== 'subject') throw new Error('not a fixed role');
+    first.subject = 'robot:changed';
+    expect(await roles.load(storage, 'ci')).toEqual(ci);
+    expect(storage.reads).toBe(1);
+  });
+
+  it('keeps no role whose write a delete overtook', async () => {
+    // The write reaches storage first, the delete after it, but the delete's reply comes back first.
+    let finishWrite = (): void => undefined;
+    const slowWrites = new WatchedStorage();
+    const write = slowWrites.put.bind(slowWrites);
+    slowWrites.put = async (entry) => {
+      await write(entry);
+      await new Promise<void>((resolve) => (finishWrite = resolve));
+    };
+    const saving = roles.save(slowWrites, 'ci', ci);
+    await new Promise((resolve) => setImmediate(resolve));
+    await roles.delete(slowWrites, 'ci');
+    finishWrite();
+    await saving;
+    expect(slowWrites.entries.has(ROLE_PREFIX + 'ci')).toBe(false);
+    expect(await roles.load(slowWrites, 'ci')).toBeUndefined();
+  });
+
   it('serves a written role at once and forgets a deleted one', async () => {
     await roles.save(storage, 'ci', ci);
     expect(await roles.load(storage, 'ci')).toEqual(ci);

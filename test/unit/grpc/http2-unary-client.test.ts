@@ -239,6 +239,25 @@ describe('unary calls over node:http2', () => {
     expect(truncated.details).toContain('inside a message');
   });
 
+  it('stops a server that keeps sending messages at the second one, without waiting for the end', async () => {
+    server.handler = (stream) => {
+      stream.respond(OK_HEADERS);
+      // Never ends: without the stop at the second message the client would hold them all until
+      // its deadline.
+      const empty = frameMessage(Buffer.alloc(0));
+      const flood = setInterval(() => {
+        if (stream.closed || stream.destroyed) clearInterval(flood);
+        else stream.write(Buffer.concat(Array.from({ length: 1000 }, () => empty)));
+      }, 1);
+    };
+    // Without the stop the call would end only at its deadline, as DEADLINE_EXCEEDED.
+    const error = await failure(ping(client, Date.now() + 10_000));
+    expect(error.code).toBe(GrpcStatus.INTERNAL);
+    expect(error.details).toContain('more than one reply');
+    await waitFor(() => server.closedStreams.length === 1);
+    expect(server.closedStreams[0]).toBe(http2.constants.NGHTTP2_CANCEL);
+  });
+
   it('refuses a huge length prefix at once and cancels the stream', async () => {
     server.handler = (stream) => {
       stream.respond(OK_HEADERS);
