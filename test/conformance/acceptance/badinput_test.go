@@ -167,6 +167,10 @@ func TestAcceptanceBadInput(t *testing.T) {
 		}
 		pid := s.pluginPID()
 
+		// Vault (not OpenBao) checks a body's JSON limits in its HTTP layer and answers 500 with
+		// its own words before the request reaches any engine; such answers are counted apart.
+		vault := s.isVault()
+		serverRefused := 0
 		closed := fmt.Sprint(freePort(t))
 		counts := map[int]int{}
 		for _, r := range badRequests(g, p.RootToken, closed, live.ID) {
@@ -180,14 +184,18 @@ func TestAcceptanceBadInput(t *testing.T) {
 			}
 			status, answer := s.httpDo(token, r.method, "/v1/"+r.path, body)
 			counts[status]++
-			if status < 400 || status > 499 {
-				t.Errorf("%s: %s /v1/%s answered %d, want 4xx: %s", r.name, r.method, shortPath(r.path), status, tail(answer, 400))
-			}
 			if strings.Contains(answer, p.RootToken) {
 				t.Errorf("%s: the answer repeats the admin token", r.name)
 			}
+			if vault && status == 500 && refusedByVaultHTTPLayer(answer) {
+				serverRefused++
+				continue
+			}
+			if status < 400 || status > 499 {
+				t.Errorf("%s: %s /v1/%s answered %d, want 4xx: %s", r.name, r.method, shortPath(r.path), status, tail(answer, 400))
+			}
 		}
-		t.Logf("statuses: %v", counts)
+		t.Logf("statuses: %v (of which refused by Vault's HTTP layer before the plugin: %d)", counts, serverRefused)
 
 		configAfter, err := c.Logical().Read("pachyderm/config")
 		if err != nil {
@@ -235,4 +243,15 @@ func roleNames(secret *api.Secret) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// refusedByVaultHTTPLayer: an answer from Vault's JSON limits check (sdk/helper/jsonutil), which
+// runs before routing, so no engine saw the request.
+func refusedByVaultHTTPLayer(answer string) bool {
+	for _, words := range []string{"malformed JSON", "JSON string value exceeds allowed length"} {
+		if strings.Contains(answer, words) {
+			return true
+		}
+	}
+	return false
 }

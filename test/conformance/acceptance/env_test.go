@@ -392,6 +392,12 @@ func (s *server) cli(args ...string) string {
 	return out
 }
 
+// isVault says whether the server is HashiCorp Vault (its CLI says "Vault v…"), not OpenBao.
+func (s *server) isVault() bool {
+	s.t.Helper()
+	return strings.HasPrefix(strings.TrimSpace(s.cli("version")), "Vault ")
+}
+
 // cliJSON runs a command as token and decodes its answer; args must ask for -format=json.
 func (s *server) cliJSON(token string, out interface{}, args ...string) {
 	s.t.Helper()

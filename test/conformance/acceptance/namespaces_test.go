@@ -24,7 +24,13 @@ func TestAcceptanceNamespaces(t *testing.T) {
 
 		teams := map[string]*api.Client{}
 		for _, name := range []string{"team-a", "team-b"} {
-			write(t, root, "sys/namespaces/"+name, nil)
+			if _, err := root.Logical().Write("sys/namespaces/"+name, nil); err != nil {
+				// Vault's Community Edition has no namespaces (OpenBao, which CI runs, has them).
+				if strings.Contains(err.Error(), "enterprise-only feature") && s.isVault() {
+					t.Skipf("this server has no namespaces: %v", err)
+				}
+				t.Fatalf("creating namespace %s: %v", name, err)
+			}
 			c := s.root()
 			c.SetNamespace(name)
 			if err := c.Sys().Mount("pachyderm", &api.MountInput{Type: "pachyderm"}); err != nil {
