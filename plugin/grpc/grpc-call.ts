@@ -17,7 +17,15 @@ export interface CallOptions {
  * and response types once instead of reaching into an untyped generic client.
  */
 export class UnaryMethod<Request, Response> {
-  constructor(private readonly definition: MethodDefinition<Request, Response>) {}
+  /** The method as errors and logs name it: its path without the slashes around it (`auth_v2.API/WhoAmI`). */
+  readonly name: string;
+
+  constructor(private readonly definition: MethodDefinition<Request, Response>) {
+    this.name = definition.path
+      .split('/')
+      .filter((part) => part !== '')
+      .join('/');
+  }
 
   get path(): string {
     return this.definition.path;

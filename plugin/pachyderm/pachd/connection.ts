@@ -88,7 +88,7 @@ export class PachdConnection {
     token?: string,
     kind: CallKind = 'read',
   ): Promise<Response> {
-    const name = methodName(method.path);
+    const name = method.name;
     if (token !== undefined && !isSendableToken(token)) {
       // node:http2 would refuse it with an error that may quote the whole value.
       throw refusedBeforeSending(
@@ -131,11 +131,4 @@ export class PachdConnection {
 /** What gRPC carries as an ASCII metadata value, less spaces, which no pachd token holds. */
 export function isSendableToken(token: string): boolean {
   return /^[\x21-\x7e]+$/.test(token);
-}
-
-function methodName(path: string): string {
-  return path
-    .split('/')
-    .filter((part) => part !== '')
-    .join('/');
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	hclog "github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/vault/sdk/logical"
 
 	"pachyderm-vault-plugin/test/conformance/harness"
 	"pachyderm-vault-plugin/test/conformance/standin"
@@ -99,16 +98,7 @@ func runBreakdown(ctx context.Context, c issuanceConfig, requests, concurrency i
 			return nil, fmt.Errorf("writing %s: %s", w.path, r)
 		}
 	}
-	do := func() (time.Duration, error) {
-		req := m.NewRequest(logical.ReadOperation, "creds/bench", nil)
-		start := time.Now()
-		r := m.Do(ctx, req)
-		d := time.Since(start)
-		if r.Err != nil || r.Status >= 400 || r.Resp == nil || r.Resp.Secret == nil {
-			return d, fmt.Errorf("read creds/bench: %s", r)
-		}
-		return d, nil
-	}
+	do := func() (time.Duration, error) { return readCredsBench(ctx, m) }
 
 	res := &breakdownResults{}
 	order := map[string]int{}
